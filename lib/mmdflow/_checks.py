@@ -1,0 +1,105 @@
+"""Input validation shared by every module.
+
+The checks raise ``ValueError``/``TypeError`` with messages that name the offending
+argument and value, so that a reader who passes a wrong shape, a NaN or an
+out-of-range parameter learns what to fix.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import torch
+
+__all__ = [
+    "check_points",
+    "check_weights",
+    "check_same_space",
+    "check_positive",
+    "check_riesz_exponent",
+]
+
+
+def check_points(x, name: str = "x") -> torch.Tensor:
+    """Validate a point cloud: a floating ``(N, d)`` tensor, non-empty, finite.
+
+    Args:
+        x: the points, shape ``[N, d]``.
+        name: the argument's name, used in error messages.
+
+    Returns:
+        ``x`` unchanged.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (N, d), got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape (N, d), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        bad = (~torch.isfinite(x)).nonzero()[0].tolist()
+        raise ValueError(f"{name} contains a non-finite value {x[bad[0], bad[1]].item()} at index {tuple(bad)}")
+    return x
+
+
+def check_same_space(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y")) -> None:
+    """Check that two point clouds share dimension, dtype and device."""
+    a, b = names
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"{a} and {b} must have the same dimension d, got {x.shape[1]} and {y.shape[1]}")
+    if x.dtype != y.dtype:
+        raise TypeError(f"{a} and {b} must have the same dtype, got {x.dtype} and {y.dtype}")
+    if x.device != y.device:
+        raise ValueError(f"{a} and {b} must be on the same device, got {x.device} and {y.device}")
+
+
+def check_weights(w, x: torch.Tensor, name: str = "w", *, atol: float | None = None) -> torch.Tensor:
+    """Return probability weights for the points ``x``.
+
+    ``None`` means uniform weights ``1/N``. Otherwise ``w`` must be a finite,
+    non-negative ``(N,)`` tensor summing to one (within ``atol``), on the device
+    and with the dtype of ``x``.
+    """
+    n = x.shape[0]
+    if w is None:
+        return torch.full((n,), 1.0 / n, dtype=x.dtype, device=x.device)
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape ({n},) or None, got {type(w).__name__}")
+    if w.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},) to match the points, got {tuple(w.shape)}")
+    if w.dtype != x.dtype or w.device != x.device:
+        raise TypeError(f"{name} must have the dtype and device of the points ({x.dtype}, {x.device}), "
+                        f"got ({w.dtype}, {w.device})")
+    if not bool(torch.isfinite(w).all()):
+        raise ValueError(f"{name} contains a non-finite value")
+    wmin = w.min().item()
+    if wmin < 0:
+        raise ValueError(f"{name} must be non-negative, got a weight {wmin:.3g}")
+    total = w.sum().item()
+    tol = atol if atol is not None else (1e-4 if w.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8)
+    if abs(total - 1.0) > tol:
+        raise ValueError(f"{name} must sum to one (probability weights), got sum {total:.6g}")
+    return w
+
+
+def check_positive(value, name: str) -> float:
+    """A finite, strictly positive real number."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return value
+
+
+def check_riesz_exponent(r) -> float:
+    """The Riesz exponent ``r`` must lie in the open interval (0, 2)."""
+    if isinstance(r, bool) or not isinstance(r, Real):
+        raise TypeError(f"the Riesz exponent r must be a real number, got {r!r}")
+    r = float(r)
+    if not (0.0 < r < 2.0):
+        raise ValueError(f"the Riesz exponent r must lie in (0, 2), got r={r!r}")
+    return r
