@@ -1,0 +1,417 @@
+r"""Targets for the MMD flows: 2D images turned into samples, drawn test images, and MNIST.
+
+Two kinds of data appear in the book (Altekrüger, Hertrich, Steidl 2023, Sec. 6 and App. F):
+
+* **2D images** (:func:`image_to_samples`). A grey-level picture with dark ink on a
+  light background becomes a probability density on the unit box
+  :math:`[-\frac12, \frac12]^2`: the ink :math:`1 - g` is blurred with a Gaussian of
+  ``smoothing`` pixels, a fraction ``background`` of the mass is spread uniformly,
+  and samples are drawn from the resulting piecewise-constant density (a pixel is
+  drawn with probability proportional to its mass, then a uniform point inside it).
+  The book draws its own pictures in code (:func:`smiley_image`,
+  :func:`house_image`, :func:`text_image`); any PNG/JPEG path works as well.
+* **MNIST** (:func:`load_mnist`): the canonical gzip IDX files, checked against
+  their published md5 sums, read from a directory given as argument or by the
+  environment variable ``MMDFLOW_DATA``. Missing files are downloaded when the
+  network allows it; otherwise the error says where to put them. There is no
+  fallback to synthetic data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import shutil
+import struct
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._checks import check_positive
+
+__all__ = [
+    "image_to_density",
+    "image_to_samples",
+    "smiley_image",
+    "house_image",
+    "text_image",
+    "MNIST",
+    "MNIST_FILES",
+    "MNIST_MIRRORS",
+    "DataIntegrityError",
+    "load_mnist",
+    "mnist_dir",
+]
+
+
+# --------------------------------------------------------------------------------------------------- 2D images
+def _as_grey(image_or_path) -> np.ndarray:
+    """Grey levels in [0, 1] (1 = white paper, 0 = black ink) of an array or an image file, shape ``[H, W]``."""
+    if isinstance(image_or_path, (str, os.PathLike)):
+        path = Path(image_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"image file {str(path)!r} does not exist")
+        import matplotlib.image as mpimg
+
+        img = np.asarray(mpimg.imread(path))
+    elif isinstance(image_or_path, torch.Tensor):
+        img = image_or_path.detach().cpu().numpy()
+    elif isinstance(image_or_path, np.ndarray):
+        img = image_or_path
+    else:
+        raise TypeError(f"image_or_path must be a file path, a numpy array or a tensor, got {type(image_or_path).__name__}")
+    if np.issubdtype(img.dtype, np.integer):
+        img = img.astype(np.float64) / float(np.iinfo(img.dtype).max)
+    img = np.asarray(img, dtype=np.float64)
+    if img.ndim == 3:
+        if img.shape[2] == 4:  # RGBA: composite on white paper
+            alpha = img[..., 3:4]
+            img = img[..., :3] * alpha + (1.0 - alpha)
+        if img.shape[2] not in (1, 3):
+            raise ValueError(f"a colour image must have 1, 3 or 4 channels, got shape {img.shape}")
+        img = img[..., 0] if img.shape[2] == 1 else img[..., :3] @ np.array([0.299, 0.587, 0.114])
+    if img.ndim != 2 or min(img.shape) < 2:
+        raise ValueError(f"an image must have shape (H, W) or (H, W, C) with H, W >= 2, got {img.shape}")
+    if not np.isfinite(img).all():
+        raise ValueError("the image contains non-finite values")
+    lo, hi = float(img.min()), float(img.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"grey levels must lie in [0, 1] (or be integers), got range [{lo:.3g}, {hi:.3g}]")
+    return img
+
+
+def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur with zero padding (mass near the border leaks out, as ink outside the paper would)."""
+    if sigma <= 0:
+        return a
+    radius = max(1, int(np.ceil(4.0 * sigma)))
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (t / sigma) ** 2)
+    k /= k.sum()
+    a = np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 0, a) if a.shape[0] > 1 else a
+    return np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, a)
+
+
+def image_to_density(image_or_path, *, smoothing: float = 1.0, background: float = 0.01,
+                     invert: bool = True) -> np.ndarray:
+    r"""Pixel masses of the target density of an image, shape ``[H, W]``, summing to one.
+
+    :math:`p = (1-\beta)\,\frac{G_\sigma * a}{\sum G_\sigma * a} + \frac{\beta}{HW}`, where
+    :math:`a = 1 - g` is the ink of grey levels :math:`g` (``invert=True``; ``a = g``
+    otherwise), :math:`G_\sigma` a Gaussian of ``smoothing`` pixels and
+    :math:`\beta` = ``background`` the mass spread uniformly over the box (the
+    paper adds a faint heavily blurred copy instead, App. F; a uniform floor has
+    the same purpose: no empty region the particles can never reach).
+
+    Args:
+        image_or_path: a path to a PNG/JPEG file (read with ``matplotlib.image``), or an
+            ``[H, W]`` / ``[H, W, 3|4]`` array of grey levels (floats in [0, 1] or integers).
+        smoothing: Gaussian standard deviation in pixels (``0``: no blur).
+        background: mass fraction of the uniform floor, in ``[0, 1]``.
+        invert: dark pixels carry the mass (drawings); ``False`` for bright-on-dark images.
+    """
+    if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not np.isfinite(smoothing) \
+            or smoothing < 0:
+        raise ValueError(f"smoothing must be a finite number >= 0 (pixels), got {smoothing!r}")
+    if isinstance(background, bool) or not isinstance(background, (int, float)) or not 0.0 <= background <= 1.0:
+        raise ValueError(f"background must be a mass fraction in [0, 1], got {background!r}")
+    grey = _as_grey(image_or_path)
+    ink = 1.0 - grey if invert else grey
+    ink = np.clip(_gaussian_blur(ink, float(smoothing)), 0.0, None)
+    total = ink.sum()
+    if total <= 0.0:
+        if background <= 0.0:
+            raise ValueError("the image carries no mass (blank page) and background=0: nothing to sample")
+        density = np.zeros_like(ink)
+        background = 1.0
+    else:
+        density = ink / total
+    return (1.0 - background) * density + background / ink.size
+
+
+def image_to_samples(image_or_path, n: int, *, smoothing: float = 1.0, background: float = 0.01,
+                     invert: bool = True, generator: torch.Generator | None = None,
+                     dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    r"""``n`` samples of the density of an image, placed in the unit box :math:`[-\frac12,\frac12]^2`.
+
+    The image keeps its aspect ratio: its longer side spans ``[-1/2, 1/2]`` and the
+    picture is centred; up is up (row 0 of the image is the top). A pixel is drawn
+    with probability equal to its mass (:func:`image_to_density`), then a point
+    uniformly inside it. This plays the role of the paper's ``image_to_sample``
+    (Sec. 6.2, App. F, where coordinates are ``(pixel - 50) / 100`` for 100x100 images).
+
+    Args:
+        image_or_path: path or array, see :func:`image_to_density`.
+        n: number of samples.
+        smoothing, background, invert: see :func:`image_to_density`.
+        generator: the ``torch.Generator`` for the draws.
+        dtype, device: of the returned tensor.
+
+    Returns:
+        ``[n, 2]`` tensor of points.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer number of samples, got {n!r}")
+    p = image_to_density(image_or_path, smoothing=smoothing, background=background, invert=invert)
+    h, w = p.shape
+    probs = torch.as_tensor(p.ravel(), dtype=torch.float64)
+    idx = torch.multinomial(probs, n, replacement=True, generator=generator)
+    jitter = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+    row = (idx // w).to(torch.float64) + jitter[:, 0]
+    col = (idx % w).to(torch.float64) + jitter[:, 1]
+    side = float(max(h, w))
+    x = (col - w / 2.0) / side
+    y = (h / 2.0 - row) / side
+    return torch.stack([x, y], dim=1).to(dtype=dtype, device=device)
+
+
+def _check_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ValueError(f"size must be an integer number of pixels >= 16, got {size!r}")
+    return size
+
+
+def smiley_image(size: int = 100, *, line_width: float = 0.06) -> np.ndarray:
+    """A smiley drawn in code: a ring, two eyes and a smiling mouth (black ink on white), ``[size, size]`` in [0, 1].
+
+    Plays the role of the smiley target of App. F, Ex. 1. ``line_width`` is the stroke
+    thickness as a fraction of the image side.
+    """
+    size = _check_size(size)
+    check_positive(line_width, "line_width")
+    c = (np.arange(size) + 0.5) / size - 0.5
+    x, y = np.meshgrid(c, -c)                      # y points up
+    r = np.hypot(x, y)
+    hw = line_width / 2
+    ink = np.abs(r - 0.4) < hw                                          # face
+    for ex in (-0.14, 0.14):                                            # eyes
+        ink |= np.hypot(x - ex, y - 0.12) < 0.06
+    rm = np.hypot(x, y - 0.02)                                          # mouth: lower arc
+    ink |= (np.abs(rm - 0.24) < hw) & (y < -0.06) & (np.abs(x) < 0.22)
+    return np.where(ink, 0.0, 1.0)
+
+
+def _render(draw, size: int) -> np.ndarray:
+    """Render a matplotlib drawing on the box [-0.5, 0.5]^2 into grey levels ``[size, size]`` (offscreen Agg canvas)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    fig = Figure(figsize=(size / dpi, size / dpi), dpi=dpi, facecolor="white")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(-0.5, 0.5)
+    ax.set_ylim(-0.5, 0.5)
+    ax.set_axis_off()
+    draw(ax, size)
+    canvas.draw()
+    rgba = np.asarray(canvas.buffer_rgba(), dtype=np.float64)[..., :3] / 255.0
+    return np.clip(rgba @ np.array([0.299, 0.587, 0.114]), 0.0, 1.0)
+
+
+def house_image(size: int = 100, *, line_width: float = 0.025) -> np.ndarray:
+    """A line drawing of a house with a door, a window, a chimney and a sun, ``[size, size]`` grey levels in [0, 1].
+
+    The book's stand-in for the paper's "Max und Moritz" drawing (Fig. 1): thin strokes,
+    several disconnected parts, empty regions the flow has to avoid.
+    ``line_width`` is the stroke thickness as a fraction of the image side.
+    """
+    size = _check_size(size)
+    check_positive(line_width, "line_width")
+
+    def draw(ax, px):
+        lw = line_width * px * 72 / 100   # points
+        kw = dict(color="black", linewidth=lw, solid_capstyle="round", solid_joinstyle="round")
+        ax.plot([-0.3, -0.3, 0.2, 0.2], [-0.05, -0.4, -0.4, -0.05], **kw)             # walls
+        ax.plot([-0.36, -0.05, 0.26], [-0.02, 0.25, -0.02], **kw)                     # roof
+        ax.plot([0.1, 0.1, 0.17, 0.17], [0.12, 0.22, 0.22, 0.05], **kw)               # chimney
+        ax.plot([-0.22, -0.22, -0.12, -0.12], [-0.4, -0.22, -0.22, -0.4], **kw)       # door
+        ax.plot([0.0, 0.12, 0.12, 0.0, 0.0], [-0.12, -0.12, -0.24, -0.24, -0.12], **kw)  # window
+        ax.plot([0.06, 0.06], [-0.12, -0.24], **kw)
+        ax.plot([0.0, 0.12], [-0.18, -0.18], **kw)
+        t = np.linspace(0, 2 * np.pi, 100)
+        ax.plot(0.33 + 0.07 * np.cos(t), 0.33 + 0.07 * np.sin(t), **kw)             # sun
+        for a in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+            ax.plot(0.33 + np.array([0.1, 0.14]) * np.cos(a), 0.33 + np.array([0.1, 0.14]) * np.sin(a), **kw)
+
+    return _render(draw, size)
+
+
+def text_image(text: str = "MMD", size: int = 100, *, fontsize: float | None = None) -> np.ndarray:
+    """Black lettering on white, ``[size, size]`` grey levels in [0, 1] (DejaVu Sans Bold, shipped with matplotlib)."""
+    size = _check_size(size)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    fs = fontsize if fontsize is not None else 0.9 * size / max(len(text), 1.5)
+
+    def draw(ax, px):
+        ax.text(0.0, 0.0, text, ha="center", va="center", fontsize=fs * 72 / 100, fontweight="bold",
+                family="DejaVu Sans", color="black")
+
+    return _render(draw, size)
+
+
+# ------------------------------------------------------------------------------------------------------- MNIST
+#: canonical file names and md5 sums of the MNIST gzip IDX files (split -> (images, labels)).
+MNIST_FILES = {
+    "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+             ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
+    "train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+              ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
+}
+#: download locations tried in order.
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
+
+
+class DataIntegrityError(RuntimeError):
+    """A data file exists but its md5 sum is not the published one."""
+
+
+class MNIST(NamedTuple):
+    """MNIST images and labels.
+
+    Attributes:
+        images: ``[N, 28, 28]`` pixel intensities in [0, 1] (0 = background), float.
+        labels: ``[N]`` digit labels 0..9, ``torch.int64``.
+        split: ``"test"`` or ``"train"``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    split: str
+
+    def flat(self) -> torch.Tensor:
+        """The images as points in :math:`\\mathbb R^{784}`, shape ``[N, 784]``."""
+        return self.images.reshape(self.images.shape[0], -1)
+
+
+def _md5(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def mnist_dir(data_dir=None) -> Path:
+    """The directory searched for the MNIST files: ``data_dir``, else ``$MMDFLOW_DATA``, else ``~/.cache/mmdflow``.
+
+    Files are looked up in ``<dir>/mnist/`` first, then in ``<dir>`` itself; this
+    function returns ``<dir>``.
+    """
+    if data_dir is None:
+        data_dir = os.environ.get("MMDFLOW_DATA") or Path.home() / ".cache" / "mmdflow"
+    return Path(data_dir).expanduser()
+
+
+def _find(root: Path, name: str) -> Path | None:
+    for cand in (root / "mnist" / name, root / name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _download(name: str, md5: str, dest_dir: Path, timeout: float) -> tuple[Path | None, list[str]]:
+    """Try every mirror; return (path, errors). The file is moved in place only once its md5 matches."""
+    errors = []
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    for base in MNIST_MIRRORS:
+        url = base + name
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp, \
+                    tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
+                shutil.copyfileobj(resp, tmp)
+            got = _md5(Path(tmp.name))
+            if got != md5:
+                os.unlink(tmp.name)
+                errors.append(f"{url}: md5 {got} != expected {md5}")
+                continue
+            final = dest_dir / name
+            os.replace(tmp.name, final)
+            return final, errors
+        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+            errors.append(f"{url}: {exc}")
+    return None, errors
+
+
+def _read_idx(path: Path, magic_expected: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack(">I", data[:4])[0]
+    if magic != magic_expected:
+        raise DataIntegrityError(f"{path}: IDX magic number {magic} != expected {magic_expected}")
+    ndim = magic & 0xFF
+    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(dims)):
+        raise DataIntegrityError(f"{path}: {arr.size} values for the header's shape {dims}")
+    return arr.reshape(dims)
+
+
+def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, download: bool = True,
+               timeout: float = 30.0, dtype: torch.dtype = torch.float32, device=None) -> MNIST:
+    r"""Load MNIST from the canonical gzip IDX files, verified by md5.
+
+    Files (``t10k-*`` for ``split="test"``, ``train-*`` for ``"train"``) are looked up in
+    ``<dir>/mnist/`` and ``<dir>``, where ``<dir>`` is ``data_dir`` or ``$MMDFLOW_DATA``
+    (default ``~/.cache/mmdflow``). Missing files are downloaded into ``<dir>/mnist/``
+    when ``download=True`` and a mirror of :data:`MNIST_MIRRORS` answers; the md5 is
+    checked before the file is kept. Otherwise a :class:`FileNotFoundError` says which
+    files to put where. Never returns synthetic data.
+
+    Args:
+        data_dir: directory holding the files (or their ``mnist/`` sub-directory).
+        split: ``"test"`` (10,000 images) or ``"train"`` (60,000).
+        n: keep only the first ``n`` images (in file order, no shuffling).
+        download: allow downloading missing files.
+        timeout: seconds per download attempt.
+        dtype, device: of the returned images.
+
+    Returns:
+        :class:`MNIST` with ``images`` ``[N, 28, 28]`` in [0, 1] and ``labels`` ``[N]``.
+
+    Raises:
+        FileNotFoundError: files missing and not downloadable.
+        DataIntegrityError: a file's md5 differs from the published one.
+    """
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be one of {sorted(MNIST_FILES)}, got {split!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    root = mnist_dir(data_dir)
+    paths = []
+    for name, md5 in MNIST_FILES[split]:
+        path = _find(root, name)
+        if path is None:
+            errors = []
+            if download:
+                path, errors = _download(name, md5, root / "mnist", timeout)
+            if path is None:
+                tried = "\n  ".join(errors) if errors else "(download disabled)"
+                raise FileNotFoundError(
+                    f"MNIST file {name!r} not found in {str(root / 'mnist')!r} or {str(root)!r}.\n"
+                    f"Put the canonical file (md5 {md5}) at {str(root / 'mnist' / name)!r}, or point the "
+                    f"data_dir argument or the MMDFLOW_DATA environment variable at the directory holding it.\n"
+                    f"Download attempts:\n  {tried}")
+        got = _md5(path)
+        if got != md5:
+            raise DataIntegrityError(f"{path}: md5 {got} differs from the published {md5}; the file is corrupted "
+                                     f"or not the canonical MNIST file. Delete it and fetch it again.")
+        paths.append(path)
+    images = _read_idx(paths[0], 2051)
+    labels = _read_idx(paths[1], 2049)
+    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
+        raise DataIntegrityError(f"inconsistent MNIST files: images {images.shape}, labels {labels.shape}")
+    if n is not None:
+        if n > images.shape[0]:
+            raise ValueError(f"n={n} exceeds the {images.shape[0]} images of the {split} split")
+        images, labels = images[:n], labels[:n]
+    img = torch.from_numpy(images.astype(np.float32) / 255.0).to(dtype=dtype, device=device)
+    lab = torch.from_numpy(labels.astype(np.int64)).to(device=device)
+    return MNIST(img, lab, split)
