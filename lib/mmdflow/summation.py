@@ -41,8 +41,13 @@ _EXPLICIT_DIFF_MAX_D = 8
 def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None) -> torch.Tensor:
     if y_sq is None:
         return squared_distances(xb, y)
-    s = (xb * xb).sum(1, keepdim=True) + y_sq[None, :] - 2.0 * (xb @ y.T)
-    return s.clamp_min_(0.0)
+    norms = (xb * xb).sum(1, keepdim=True) + y_sq[None, :]
+    s = norms - 2.0 * (xb @ y.T)
+    # The GEMM form has an absolute rounding error of about eps * (|x|^2 + |y|^2). Below that level a pair cannot
+    # be told apart from a coinciding pair; set it to exactly 0, so that singular kernels (Riesz r <= 1, Laplace)
+    # see no spurious self-interaction (e.g. s_ii ~ 1e-15 would give |x_i - x_i|^0.5 ~ 1e-4).
+    tol = 8 * torch.finfo(s.dtype).eps
+    return torch.where(s > tol * norms, s, torch.zeros_like(s))
 
 
 def _rows_per_block(n: int, m: int, d: int, block_elems: int) -> int:
