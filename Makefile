@@ -1,0 +1,83 @@
+# mmdflow: build the book and run the tests. Two commands do all the set-up on a fresh machine:
+#   make book      # creates .venv from environment.yml if missing, executes every chapter, builds the HTML
+#   make test      # unit tests + quick-profile chapters re-executed by nbval + site build + headless-browser check
+# Options: PROFILE=quick|paper (book), NB=<chapter> PARAMS="-p name value ..." (chapter), VENV=.venv
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+.PHONY: help venv mathjax chromium chapters chapter book test unit clean
+
+PROFILE ?= quick
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(abspath $(VENV)/bin)
+export PATH := $(BIN):$(PATH)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Data directory for MNIST: an existing MMDFLOW_DATA wins; else ../shared/data when present.
+ifeq ($(MMDFLOW_DATA),)
+ifneq ($(wildcard ../shared/data/mnist),)
+export MMDFLOW_DATA := $(abspath ../shared/data)
+endif
+endif
+
+help:
+	@echo "make book [PROFILE=quick|paper]   execute every chapter and build the website (_build/html)"
+	@echo "make test                         unit tests, nbval re-execution, site build and browser check"
+	@echo "make chapter NB=02_dirac_flows PARAMS='-p seed 3' [PROFILE=...]   rerun one chapter with overrides"
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: environment.yml lib/pyproject.toml scripts/requirements.sh
+	@test -x $(PY) || { echo "creating $(VENV) from environment.yml"; python3 -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	scripts/requirements.sh environment.yml > $(VENV)/requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e lib
+	touch $@
+
+# Offline MathJax (the website must render math without a CDN).
+MATHJAX := build/mathjax/tex-mml-chtml.js
+mathjax: $(MATHJAX)
+$(MATHJAX):
+	npm install --silent --no-audit --no-fund --prefix build/npm mathjax@3.2.2
+	mkdir -p build/mathjax/output/chtml
+	cp build/npm/node_modules/mathjax/es5/tex-mml-chtml.js build/mathjax/
+	cp -r build/npm/node_modules/mathjax/es5/output/chtml/fonts build/mathjax/output/chtml/
+
+chromium:
+	@command -v chromium >/dev/null || { echo "installing chromium (Debian package) for the browser check"; \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+chapters: venv
+	$(PY) scripts/run_chapters.py --profile $(PROFILE) $(PARAMS)
+
+chapter: venv
+	@test -n "$(NB)" || { echo "usage: make chapter NB=<name> [PARAMS='-p name value'] [PROFILE=quick|paper]"; exit 2; }
+	$(PY) scripts/run_chapters.py --profile $(PROFILE) --chapters $(NB) --force $(PARAMS)
+
+# $(1): profile whose executed chapters to use, $(2): output folder (the site lands in $(2)/_build/html)
+define build_site
+	rm -rf build/site-src/$(1) && mkdir -p build/site-src/$(1)/_extra
+	cp -r book/. build/site-src/$(1)/
+	cp -r build/executed/$(1) build/site-src/$(1)/_executed
+	cp -r build/mathjax build/site-src/$(1)/_extra/mathjax
+	$(BIN)/jupyter-book build build/site-src/$(1) --config _config.yml --path-output $(2) -W --keep-going -q
+	$(PY) scripts/check_site.py $(2)/_build/html
+endef
+
+book: venv mathjax chapters
+	$(call build_site,$(PROFILE),.)
+	@echo "The book is at $(abspath _build/html/index.html)"
+
+test: venv mathjax chromium
+	$(PY) scripts/run_chapters.py --profile quick
+	$(call build_site,quick,build/test-site)
+	MMDFLOW_SITE=build/test-site/_build/html MMDFLOW_REQUIRE_SITE=1 \
+	  $(PY) -m pytest tests build/executed/quick/*.ipynb --nbval-lax --nbval-current-env
+
+unit: venv
+	$(PY) -m pytest tests -m "not site"
+
+clean:
+	rm -rf build _build

@@ -1,0 +1,47 @@
+#!/usr/bin/env python
+"""Check a built site: every chapter page exists and shows at least one figure; no CDN script is loaded.
+
+Usage: python scripts/check_site.py SITE_HTML_DIR
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from run_chapters import toc_chapters  # noqa: E402
+
+
+def main(site: Path) -> int:
+    problems = []
+    chapters = toc_chapters(ROOT / "book" / "_toc.yml")
+    for name in chapters:
+        page = site / "_executed" / f"{name}.html"
+        if not page.exists():
+            problems.append(f"{name}: page {page} missing")
+            continue
+        html = page.read_text(errors="replace")
+        imgs = re.findall(r'<img[^>]*src="\.\./_images/([^"]+\.png)"', html)
+        missing = [i for i in imgs if not (site / "_images" / i).exists()]
+        if not imgs:
+            problems.append(f"{name}: no figure on the page (was MPLBACKEND=Agg exported?)")
+        if missing:
+            problems.append(f"{name}: image files missing: {missing}")
+        print(f"{name}: {len(imgs)} figure(s)")
+    for page in site.rglob("*.html"):
+        for src in re.findall(r'<script[^>]*src="(https?://[^"]+)"', page.read_text(errors="replace")):
+            problems.append(f"{page.relative_to(site)}: loads a remote script {src} (the site must work offline)")
+    if not (site / "mathjax" / "tex-mml-chtml.js").exists():
+        problems.append("offline MathJax copy missing (mathjax/tex-mml-chtml.js)")
+    for p in problems:
+        print("PROBLEM:", p, file=sys.stderr)
+    if not problems:
+        print(f"site OK: {len(chapters)} chapter(s), open {site / 'index.html'}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "_build" / "html"))
