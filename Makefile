@@ -74,7 +74,7 @@ test: venv mathjax chromium
 	$(PY) scripts/run_chapters.py --profile quick
 	$(call build_site,quick,build/test-site)
 	MMDFLOW_SITE=build/test-site/_build/html MMDFLOW_REQUIRE_SITE=1 \
-	  $(PY) -m pytest tests build/executed/quick/*.ipynb --nbval-lax --nbval-current-env
+	  $(PY) -m pytest tests build/executed/quick/*.ipynb --nbval-lax --nbval-current-env --durations=15
 
 unit: venv
 	$(PY) -m pytest tests -m "not site"

@@ -1,0 +1,23 @@
+"""Profile resolution of notebook parameters and device choice."""
+
+import pytest
+import torch
+
+import mmdflow
+
+
+def test_for_profile_picks_the_profile_entry_and_keeps_overrides():
+    n, tau, name = mmdflow.for_profile("paper", {"quick": 200, "paper": 2000}, 0.05, "x")
+    assert (n, tau, name) == (2000, 0.05, "x")
+    assert mmdflow.for_profile("quick", {"quick": 200, "paper": 2000}) == 200
+    # a dict that is not a profile table is passed through unchanged
+    assert mmdflow.for_profile("quick", {"a": 1}) == {"a": 1}
+
+
+def test_for_profile_rejects_unknown_profile():
+    with pytest.raises(ValueError, match="profile must be one of .* got 'fast'"):
+        mmdflow.for_profile("fast", 1)
+
+
+def test_default_device_matches_cuda_availability():
+    assert mmdflow.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
