@@ -56,6 +56,7 @@ __all__ = [
     "jko_scale",
     "forward_scale",
     "sphere_mean_distance",
+    "radial_moment",
     "second_moment",
     "sample_prox",
     "sample_flow",
@@ -206,12 +207,28 @@ def prox_radial_density(radius, d: int, r: float):
     return _apply_radial(radius, lambda rho: area * np.abs(rho) ** (d - 1) * dens(rho))
 
 
-def second_moment(d: int, r: float) -> float:
-    r""":math:`\int\|x\|^2\,d\eta^*`: :math:`R_*^2` on the sphere; :math:`R_*^2\,\frac{d}{2}\big/(2-\frac r2)`
-    in the ball case (mean of :math:`\mathrm{Beta}(\frac d2, 2-\frac{d+r}2)`)."""
+def radial_moment(k: float, d: int, r: float) -> float:
+    r""":math:`\int\|x\|^k\,d\eta^*` for ``k > -d``.
+
+    Sphere case: :math:`R_*^k`. Ball case, with :math:`\|X\|^2/R_*^2\sim\mathrm{Beta}(a, b)`,
+    :math:`a = \frac d2`, :math:`b = 2-\frac{d+r}2`:
+    :math:`R_*^k\,\frac{\Gamma(a+\frac k2)\Gamma(a+b)}{\Gamma(a)\Gamma(a+b+\frac k2)}`.
+    Multiply by :math:`s(t)^k` (:func:`flow_scale`) for :math:`\gamma(t)`.
+    """
     d, r = check_dimension(d), check_riesz_exponent(r)
+    if isinstance(k, bool) or not isinstance(k, Real) or not k > -d:
+        raise ValueError(f"the moment order k must be a real number > -d = {-d}, got k={k!r}")
     big_r = prox_radius(d, r)
-    return big_r**2 if d + r >= 4 else big_r**2 * (d / 2) / (2 - r / 2)
+    if d + r >= 4:
+        return big_r**k
+    a, b = d / 2, 2 - (d + r) / 2
+    return big_r**k * math.exp(math.lgamma(a + k / 2) + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(a + b + k / 2))
+
+
+def second_moment(d: int, r: float) -> float:
+    r""":math:`\int\|x\|^2\,d\eta^*` (= :func:`radial_moment` with ``k = 2``); note
+    :math:`\mathcal E_K(\eta^*) = -\frac1r\int\|x\|^2\,d\eta^*`."""
+    return radial_moment(2, d, r)
 
 
 # ----------------------------------------------------------------------------- the curves
