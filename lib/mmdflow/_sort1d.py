@@ -1,0 +1,404 @@
+r"""One-dimensional signed sums by sorting: the inner step of the sliced backend.
+
+For every slice ``p`` (a row of the projection arrays) and every query point
+:math:`a_i` this computes, with source points :math:`b_k` and real weights
+:math:`c_k` (which may be negative),
+
+.. math::
+    g_{p,i} = \sum_k c_k\,\operatorname{sign}(a_i - b_k), \qquad
+    h_i = \sum_p \sum_k c_k\,|a_i - b_k|,
+
+with :math:`\operatorname{sign}(0) = 0`, so that coinciding points exert no
+force (the convention of :mod:`mmdflow.kernels`). After one sort of all points
+of the slice, a single walk in increasing order gives, for each run of equal
+values, the weight :math:`L` strictly below it and the weight :math:`E` inside
+it; then :math:`g = 2L + E - C` and
+:math:`h = a\,g - (2 L_b + E a - C_b)` where :math:`C = \sum_k c_k`,
+:math:`L_b = \sum_{b_k < a} c_k b_k` and :math:`C_b = \sum_k c_k b_k`
+(Hertrich et al., ICLR 2024, Sec. 3, the sorting algorithm for the energy
+kernel). The results are scattered back to the unsorted positions during the
+walk, so no second sort to invert the permutation is needed.
+
+Layout: the queries are a ``[P, N]`` array ``zq`` with weights ``cq`` ``[N]``
+(zero when the queries are not sources themselves); the other sources are a
+``[P, M]`` array ``zs`` with weights ``cs`` ``[M]`` (``M = 0`` allowed). Index
+``k < N`` of the combined row refers to ``zq``, ``k >= N`` to ``zs``.
+
+Two engines with identical results (up to float rounding):
+
+* :func:`sign_sums_numba`: a numba kernel, parallel over slices. For float32 it
+  sorts with an LSD radix sort (three 11-bit passes over the order-preserving
+  integer image of the float, the point's index packed in the low 32 bits of
+  a ``uint64``); float64 rows are radix-sorted on their float32 image and
+  then finished by an insertion pass. Compiled on first use with
+  ``cache=True`` (a few seconds once, then read from the on-disk cache).
+* :func:`sign_sums_torch`: the portable fallback (stable argsort, cumulative
+  sums, scatter), used on GPUs and when numba is missing.
+
+Accumulations are in float64 in both engines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["HAVE_NUMBA", "sign_sums", "sign_sums_numba", "sign_sums_torch"]
+
+try:  # numba is optional: the torch engine covers every case.
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only without numba
+    HAVE_NUMBA = False
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True)
+    def _walk(order, n, row, cw, alpha, vs, ws, g_row, h_full, want_h):
+        """Walk the sorted combined row once; write g for every point, accumulate h (query weights times alpha)."""
+        total = order.shape[0]
+        c_tot = 0.0
+        ch_tot = 0.0
+        czh_tot = 0.0
+        for e in range(total):           # gather into sorted, contiguous arrays
+            k = order[e]
+            vs[e] = row[k]
+            ws[e] = cw[k]
+            wh = cw[k] * alpha if k < n else cw[k]
+            c_tot += cw[k]
+            ch_tot += wh
+            czh_tot += wh * row[k]
+        below = 0.0      # sum of weights strictly below the current run
+        below_h = 0.0
+        below_zh = 0.0   # sum of weight * position strictly below the current run
+        e = 0
+        while e < total:
+            val = vs[e]
+            run = 0.0
+            run_h = 0.0
+            f = e
+            while f < total and vs[f] == val:
+                run += ws[f]
+                run_h += ws[f] * alpha if order[f] < n else ws[f]
+                f += 1
+            sg = 2.0 * below + run - c_tot
+            if want_h:
+                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+                for j in range(e, f):     # scatter to every point (no branch); sources are ignored later
+                    k = order[j]
+                    g_row[k] = sg
+                    h_full[k] += hv
+            else:
+                for j in range(e, f):
+                    g_row[order[j]] = sg
+            below += run
+            below_h += run_h
+            below_zh += run_h * val
+            e = f
+
+    @njit(cache=True, inline="always")
+    def _sortable(u):
+        """Order-preserving map of float32 bits to uint32 (-0.0 mapped like +0.0)."""
+        if u == np.uint32(0x80000000):
+            u = np.uint32(0)
+        if u & np.uint32(0x80000000):
+            return ~u
+        return u | np.uint32(0x80000000)
+
+    @njit(cache=True)
+    def _radix_order(zq, zs, p, row, row32, a, b, hist, order, fix):
+        """Argsort of one combined row ``[zq[p], zs[p]]`` into ``order`` (the row is copied to ``row``).
+
+        LSD radix sort on the float32 image of the values; for float64 input
+        (``fix``) a final insertion pass orders the few elements whose float32
+        images coincide (rounding to float32 is monotone, so the radix order
+        is already correct between different images).
+        """
+        n = zq.shape[1]
+        total = n + zs.shape[1]
+        for k in range(n):
+            row[k] = zq[p, k]
+        for k in range(zs.shape[1]):
+            row[n + k] = zs[p, k]
+        for k in range(total):
+            row32[k] = row[k]
+        bits = row32.view(np.uint32)
+        hist[:, :] = 0
+        for k in range(total):
+            u = _sortable(bits[k])
+            a[k] = (np.uint64(u) << np.uint64(32)) | np.uint64(k)
+            hist[0, u & np.uint32(0x7FF)] += 1
+            hist[1, (u >> np.uint32(11)) & np.uint32(0x7FF)] += 1
+            hist[2, u >> np.uint32(22)] += 1
+        src = a
+        dst = b
+        for ps in range(3):
+            shift = np.uint64(32 + 11 * ps)
+            first = (src[0] >> shift) & np.uint64(0x7FF)
+            if hist[ps, first] == total:  # every key has this digit: the pass would be the identity
+                continue
+            acc = 0
+            for j in range(2048):
+                c = hist[ps, j]
+                hist[ps, j] = acc
+                acc += c
+            for k in range(total):
+                key = src[k]
+                dgt = (key >> shift) & np.uint64(0x7FF)
+                dst[hist[ps, dgt]] = key
+                hist[ps, dgt] += 1
+            src, dst = dst, src
+        for k in range(total):
+            order[k] = np.int64(src[k] & np.uint64(0xFFFFFFFF))
+        if fix:
+            for e in range(1, total):
+                k = order[e]
+                v = row[k]
+                j = e - 1
+                while j >= 0:
+                    kj = order[j]
+                    if row[kj] <= v:
+                        break
+                    order[j + 1] = kj
+                    j -= 1
+                order[j + 1] = k
+
+    @njit(cache=True)
+    def _radix_keys_f32(zq, zs, p, a, b, hist):
+        """Radix sort of the packed keys ``sortable(bits) << 32 | index`` of one float32 row.
+
+        Returns the array (``a`` or ``b``) that holds the sorted keys.
+        """
+        n = zq.shape[1]
+        total = n + zs.shape[1]
+        qb = zq[p].view(np.uint32)
+        sb = zs[p].view(np.uint32)
+        hist[:, :] = 0
+        for k in range(total):
+            u = _sortable(qb[k] if k < n else sb[k - n])
+            a[k] = (np.uint64(u) << np.uint64(32)) | np.uint64(k)
+            hist[0, np.intp(u & np.uint32(0x7FF))] += 1
+            hist[1, np.intp((u >> np.uint32(11)) & np.uint32(0x7FF))] += 1
+            hist[2, np.intp(u >> np.uint32(22))] += 1
+        src = a
+        dst = b
+        for ps in range(3):
+            shift = np.uint64(32 + 11 * ps)
+            if hist[ps, np.intp((src[0] >> shift) & np.uint64(0x7FF))] == total:
+                continue  # every key has this digit: the pass would be the identity
+            acc = 0
+            for j in range(2048):
+                c = hist[ps, j]
+                hist[ps, j] = acc
+                acc += c
+            for k in range(total):
+                key = src[k]
+                dgt = np.intp((key >> shift) & np.uint64(0x7FF))
+                dst[hist[ps, dgt]] = key
+                hist[ps, dgt] += 1
+            src, dst = dst, src
+        return src
+
+    @njit(cache=True)
+    def _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, want_h):
+        """Walk sorted float32 keys: values are decoded from the keys, weights selected or gathered.
+
+        ``g`` uses the weights ``cw``; ``h`` uses them with the queries' own
+        weights multiplied by ``alpha``.
+        """
+        total = keys.shape[0]
+        ubuf = np.empty(1, np.uint32)
+        fbuf = ubuf.view(np.float32)
+        c_tot = 0.0
+        ch_tot = 0.0
+        czh_tot = 0.0
+        for e in range(total):
+            key = keys[e]
+            k = np.intp(key & np.uint64(0xFFFFFFFF))
+            u = np.uint32(key >> np.uint64(32))
+            ubuf[0] = (u & np.uint32(0x7FFFFFFF)) if (u & np.uint32(0x80000000)) else ~u
+            w = (wq if k < n else wsrc) if uniform else cw[k]
+            wh = w * alpha if k < n else w
+            c_tot += w
+            ch_tot += wh
+            czh_tot += wh * np.float64(fbuf[0])
+        below = 0.0
+        below_h = 0.0
+        below_zh = 0.0
+        e = 0
+        while e < total:
+            key = keys[e]
+            top = key >> np.uint64(32)
+            u = np.uint32(top)
+            ubuf[0] = (u & np.uint32(0x7FFFFFFF)) if (u & np.uint32(0x80000000)) else ~u
+            val = np.float64(fbuf[0])
+            run = 0.0
+            run_h = 0.0
+            f = e
+            while f < total and (keys[f] >> np.uint64(32)) == top:
+                kf = np.intp(keys[f] & np.uint64(0xFFFFFFFF))
+                w = (wq if kf < n else wsrc) if uniform else cw[kf]
+                run += w
+                run_h += w * alpha if kf < n else w
+                f += 1
+            sg = 2.0 * below + run - c_tot
+            if want_h:
+                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+                for j in range(e, f):
+                    kj = np.intp(keys[j] & np.uint64(0xFFFFFFFF))
+                    g_row[kj] = sg
+                    h_row[kj] = hv
+            else:
+                for j in range(e, f):
+                    g_row[np.intp(keys[j] & np.uint64(0xFFFFFFFF))] = sg
+            below += run
+            below_h += run_h
+            below_zh += run_h * val
+            e = f
+
+    @njit(parallel=True, cache=True)
+    def _sign_sums_f32(zq, cw, zs, g_out, h_acc, want_h, nt, uniform, wq, wsrc, alpha):
+        n_slices = zq.shape[0]
+        n = zq.shape[1]
+        total = n + zs.shape[1]
+        for t in prange(nt):
+            a = np.empty(total, np.uint64)
+            b = np.empty(total, np.uint64)
+            hist = np.zeros((3, 2048), np.int64)
+            g_row = np.empty(total, np.float32)
+            h_row = np.empty(total if want_h else 1, np.float32)
+            for p in range(t, n_slices, nt):
+                keys = _radix_keys_f32(zq, zs, p, a, b, hist)
+                _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, want_h)
+                for k in range(n):
+                    g_out[p, k] = g_row[k]
+                if want_h:
+                    for k in range(n):
+                        h_acc[t, k] += h_row[k]
+
+    @njit(parallel=True, cache=True)
+    def _sign_sums_generic(zq, cw, zs, g_out, h_acc, want_h, nt, fix, alpha):
+        n_slices = zq.shape[0]
+        n = zq.shape[1]
+        total = n + zs.shape[1]
+        for t in prange(nt):
+            row = np.empty(total, zq.dtype)
+            vs = np.empty(total, zq.dtype)
+            ws = np.empty(total, np.float64)
+            row32 = np.empty(total, np.float32)
+            a = np.empty(total, np.uint64)
+            b = np.empty(total, np.uint64)
+            order = np.empty(total, np.int64)
+            hist = np.zeros((3, 2048), np.int64)
+            g_row = np.empty(total, np.float64)
+            h_full = np.zeros(total if want_h else 1, np.float64)
+            for p in range(t, n_slices, nt):
+                _radix_order(zq, zs, p, row, row32, a, b, hist, order, fix)
+                _walk(order, n, row, cw, alpha, vs, ws, g_row, h_full, want_h)
+                for k in range(n):
+                    g_out[p, k] = g_row[k]
+            if want_h:
+                for k in range(n):
+                    h_acc[t, k] = h_full[k]
+
+
+def _constant(c: torch.Tensor) -> float | None:
+    """The common value of a weight vector, or ``None`` when the weights differ."""
+    if c.numel() == 0:
+        return 0.0
+    first = float(c[0])
+    return first if bool((c == first).all()) else None
+
+
+def _as_np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None = None,
+                    cs: torch.Tensor | None = None, *, want_h: bool = True, alpha: float = 1.0):
+    """Numba engine (CPU tensors only). Returns ``(g [P, N], h [N] or None)`` in the dtype of ``zq``.
+
+    Args:
+        zq: query projections ``[P, N]`` (float32 or float64, CPU).
+        cq: weights ``[N]`` of the queries as sources (zeros when they are not sources).
+        zs, cs: the other sources' projections ``[P, M]`` and weights ``[M]`` (or ``None``).
+        want_h: also return the summed absolute values ``h``.
+        alpha: factor on the queries' own weights ``cq`` in ``h`` (not in ``g``); the
+            discrepancy uses ``1/2`` for its interaction term.
+    """
+    if not HAVE_NUMBA:
+        raise RuntimeError("the numba engine needs numba; install it or use engine='torch'")
+    if zq.device.type != "cpu":
+        raise ValueError(f"the numba engine runs on CPU tensors only, got device {zq.device}")
+    n_slices, n = zq.shape
+    if zs is None:
+        zs = zq.new_empty(n_slices, 0)
+        cs = zq.new_empty(0, dtype=torch.float64)
+    if n + zs.shape[1] >= 2**32:
+        raise ValueError(f"a slice holds {n + zs.shape[1]} points; the numba engine supports fewer than 2**32")
+    if zq.dtype not in (torch.float32, torch.float64):
+        raise TypeError(f"the numba engine supports float32 and float64, got {zq.dtype}")
+    g = torch.empty(n_slices, n, dtype=zq.dtype)
+    nt = max(1, min(numba.get_num_threads(), n_slices))
+    h_acc = torch.zeros(nt, n if want_h else 1, dtype=torch.float64)
+    cw = torch.cat([cq.to(torch.float64), cs.to(torch.float64)])
+    args = (_as_np(zq), _as_np(cw), _as_np(zs.to(zq.dtype)), g.numpy(), h_acc.numpy(), want_h)
+    if zq.dtype == torch.float32:
+        wq, wsrc = _constant(cq), _constant(cs)
+        uniform = wq is not None and wsrc is not None
+        _sign_sums_f32(*args, nt, uniform, wq or 0.0, wsrc or 0.0, alpha)
+    else:
+        _sign_sums_generic(*args, nt, True, alpha)
+    return g, (h_acc.sum(0).to(zq.dtype) if want_h else None)
+
+
+def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None = None,
+                    cs: torch.Tensor | None = None, *, want_h: bool = True, alpha: float = 1.0):
+    """Torch engine (any device): stable argsort, float64 cumulative sums, scatter back.
+
+    Same arguments and results as :func:`sign_sums_numba`.
+    """
+    n_slices, n = zq.shape
+    z = zq if zs is None else torch.cat([zq, zs.to(zq.dtype)], 1)                     # [P, K]
+    c = cq.to(torch.float64) if zs is None else torch.cat([cq, cs]).to(torch.float64)  # [K]
+    c = c.to(z.device)
+    total = z.shape[1]
+    order = torch.argsort(z, dim=1, stable=True)
+    zsrt = z.gather(1, order)
+    csrt = c[order]                                                                  # [P, K]
+    new_run = torch.ones_like(zsrt, dtype=torch.bool)
+    new_run[:, 1:] = zsrt[:, 1:] != zsrt[:, :-1]
+    pos = torch.arange(total, device=z.device).expand(n_slices, total)
+    start = torch.where(new_run, pos, torch.zeros_like(pos)).cummax(1).values       # first index of the run
+    run_id = new_run.cumsum(1) - 1
+    below = (csrt.cumsum(1) - csrt).gather(1, start)
+    run = torch.zeros_like(csrt).scatter_add_(1, run_id, csrt).gather(1, run_id)
+    sg = 2.0 * below + run - c.sum()
+    g = torch.empty_like(sg).scatter_(1, order, sg)[:, :n]
+    h = None
+    if want_h:
+        if alpha != 1.0:
+            csrt = torch.where(order < n, alpha * csrt, csrt)
+            below = (csrt.cumsum(1) - csrt).gather(1, start)
+            run = torch.zeros_like(csrt).scatter_add_(1, run_id, csrt).gather(1, run_id)
+            sg = 2.0 * below + run - csrt.sum(1, keepdim=True)
+        z64 = zsrt.to(torch.float64)
+        cz = csrt * z64
+        below_z = (cz.cumsum(1) - cz).gather(1, start)
+        hv = z64 * sg - (2.0 * below_z + run * z64 - cz.sum(1, keepdim=True))
+        h = torch.empty_like(hv).scatter_(1, order, hv)[:, :n].sum(0).to(zq.dtype)
+    return g.to(zq.dtype), h
+
+
+def sign_sums(zq, cq, zs=None, cs=None, *, want_h: bool = True, alpha: float = 1.0, engine: str = "auto"):
+    """Dispatch: ``engine`` is ``"numba"``, ``"torch"`` or ``"auto"`` (numba on CPU when installed)."""
+    if engine == "auto":
+        engine = "numba" if (HAVE_NUMBA and zq.device.type == "cpu") else "torch"
+    if engine == "numba":
+        return sign_sums_numba(zq, cq, zs, cs, want_h=want_h, alpha=alpha)
+    if engine == "torch":
+        return sign_sums_torch(zq, cq, zs, cs, want_h=want_h, alpha=alpha)
+    raise ValueError(f"unknown 1D engine {engine!r}; choose 'auto', 'numba' or 'torch'")
