@@ -65,6 +65,14 @@ __all__ = [
     "neural_backward_flow",
     "neural_forward_flow",
     "CHECKPOINT_NAME",
+    "BENCH_TIMES",
+    "SCHEMES",
+    "interaction_settings",
+    "run_interaction_case",
+    "interaction_targets",
+    "format_interaction_table",
+    "results_to_json",
+    "results_from_json",
 ]
 
 #: file name of the checkpoint written into ``checkpoint_dir``.
@@ -646,3 +654,186 @@ def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *
     return _run_flow("forward", energy, x0, config, step, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)
 
+
+
+# ----------------------------------------------------------------------------------------------
+# the interaction-energy benchmark (paper Sec. 6.1): schemes started at delta_0 against gamma(t)
+# ----------------------------------------------------------------------------------------------
+
+#: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
+BENCH_TIMES = (0.4, 0.8, 1.2)
+#: scheme names of the benchmark.
+SCHEMES = ("backward", "forward", "particle")
+
+
+def interaction_settings(profile: str, **overrides) -> dict:
+    """The interaction-experiment settings of a profile (``PAPER_INTERACTION`` or ``QUICK_INTERACTION``) with overrides."""
+    table = {"paper": PAPER_INTERACTION, "quick": QUICK_INTERACTION}
+    if profile not in table:
+        raise ValueError(f"profile must be one of {sorted(table)}, got {profile!r}")
+    out = dict(table[profile])
+    unknown = set(overrides) - set(out) - {"iterations_start"}
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(out)}")
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    if "iterations" in overrides and overrides["iterations"] is not None and "iterations_start" not in overrides:
+        out["iterations_start"] = overrides["iterations"]
+    return out
+
+
+def run_interaction_case(scheme: str, d: int, r: float, settings: dict, *, seed: int = 0,
+                         times=BENCH_TIMES, n_repeats: int = 3, device=None, checkpoint_dir=None,
+                         progress: bool = False) -> dict:
+    r"""Run one scheme on :math:`\mathcal E_K` (Riesz ``r``) from :math:`\delta_0` in dimension ``d`` and measure it.
+
+    The schemes: ``"backward"`` (:func:`neural_backward_flow` from the exact Dirac), ``"forward"``
+    (:func:`neural_forward_flow`, ``r = 1`` only) and ``"particle"``
+    (:func:`mmdflow.flows.particle_flow` from the perturbed Dirac, float64, with the slow start for
+    ``r < 1``), with the settings of :func:`interaction_settings`. At each of ``times`` the
+    particles are compared with the limit curve :math:`\gamma(t)` by :func:`mmdflow.metrics.flow_error`
+    (:math:`\mathcal D_K^2`, ``r = 1``, with its noise floor); the backward scheme is also compared with
+    its exact time-discrete target, the JKO iterate :math:`(c_n\mathrm{Id})_\#\eta^*`
+    (:func:`mmdflow.analytic.sample_jko`), which differs from :math:`\gamma(n\tau)` when ``r != 1``.
+
+    Returns:
+        a dict with ``scheme, d, r, iterations, n_particles, tau, seed, wall_time``, ``errors``
+        (``{t: ExactComparison._asdict()}``), ``jko_errors`` (backward only), ``radius``
+        (``{t: [q99 of |x|, analytic radius]}``) and ``trajectory``.
+    """
+    from . import analytic, metrics
+    from .energies import InteractionEnergy
+    from .flows import ParticleFlowConfig, particle_flow, perturbed_dirac
+    from .kernels import Riesz
+
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if scheme == "forward" and r != 1.0:
+        raise ValueError(f"the forward scheme from a Dirac is defined only for r = 1 (paper Sec. 6.1), got r={r}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    energy = InteractionEnergy(Riesz(r))
+    m, tau = settings["n_particles"], settings["tau"]
+    n_steps = settings["n_steps"]
+    gen = torch.Generator(device=device).manual_seed(seed)
+    its = None
+    if scheme == "particle":
+        cfg = ParticleFlowConfig.until(n_steps * tau, tau=tau, snapshot_every=1, slow_start=r < 1)
+        x0 = perturbed_dirac(m, d, generator=torch.Generator().manual_seed(seed), device=device)
+        traj = particle_flow(energy, x0, cfg, progress=progress)
+    else:
+        cls = NeuralBackwardConfig if scheme == "backward" else NeuralForwardConfig
+        keep = {f.name for f in fields(cls)}
+        cfg = cls(**{k: v for k, v in settings.items() if k in keep and k != "snapshot_every"}, snapshot_every=1)
+        its = cfg.iterations
+        x0 = torch.zeros(m, d, device=device)
+        flow = neural_backward_flow if scheme == "backward" else neural_forward_flow
+        traj = flow(energy, x0, cfg, generator=gen, checkpoint_dir=checkpoint_dir, progress=progress)
+    out = {"scheme": scheme, "d": d, "r": r, "iterations": its, "n_particles": m, "tau": tau, "seed": seed,
+           "wall_time": traj.wall_time, "errors": {}, "radius": {}, "trajectory": traj}
+    if scheme == "backward":
+        out["jko_errors"] = {}
+    mgen = torch.Generator().manual_seed(10_000 + seed)
+    for t in times:
+        x = traj.at(t).to(torch.float64).cpu()
+        t_snap = float(traj.times[int(torch.argmin((traj.times - t).abs()))])
+        if abs(t_snap - t) > 1e-6:
+            raise ValueError(f"the {scheme} run has no snapshot at t={t} (nearest {t_snap})")
+        out["errors"][t] = metrics.flow_error(x, t, r, n_repeats=n_repeats, generator=mgen)._asdict()
+        out["radius"][t] = [float(x.norm(dim=1).quantile(0.99)), float(analytic.support_radius(t, d, r))]
+        if scheme == "backward":
+            n = round(t / tau)
+            cmp = metrics.compare_to_exact(
+                x, lambda k, g, n=n: analytic.sample_jko(k, n, tau, d, r, generator=g), n_repeats=n_repeats,
+                generator=mgen)
+            out["jko_errors"][t] = cmp._asdict()
+    return out
+
+
+def interaction_targets(results: list[dict], *, factor: float = 3.0) -> list[str]:
+    r"""The issue's acceptance checks on benchmark results, as lines of text.
+
+    * ``r = 1``, ``d`` in {2, 3}: each neural scheme within ``factor`` times the noise floor at every time;
+    * ``r = 1.5``, ``d = 2``: the neural backward scheme closer to :math:`\gamma(t)` than the particle flow
+      at every time.
+    Missing runs are reported as such.
+    """
+    by = {(res["scheme"], res["d"], float(res["r"])): res for res in results}
+    lines = []
+    for d in (2, 3):
+        for scheme in ("backward", "forward"):
+            res = by.get((scheme, d, 1.0))
+            if res is None:
+                lines.append(f"r=1, d={d}, neural {scheme}: not run")
+                continue
+            ratios = {t: e["d2"] / e["noise"] for t, e in res["errors"].items()}
+            worst = max(ratios.values())
+            ok = worst <= factor
+            lines.append(f"r=1, d={d}, neural {scheme} ({res['iterations']} its/step): D2/noise <= {factor:g} at "
+                         f"every t: {'MET' if ok else 'MISSED'} (worst {worst:.2f})")
+    nb, pf = by.get(("backward", 2, 1.5)), by.get(("particle", 2, 1.5))
+    if nb is None or pf is None:
+        lines.append("r=1.5, d=2, neural backward vs particle flow: not run")
+    else:
+        better = {t: nb["errors"][t]["d2"] < pf["errors"][t]["d2"] for t in nb["errors"] if t in pf["errors"]}
+        ok = all(better.values())
+        detail = ", ".join(f"t={t:g}: {nb['errors'][t]['d2']:.2e} vs {pf['errors'][t]['d2']:.2e}" for t in better)
+        lines.append(f"r=1.5, d=2, neural backward ({nb['iterations']} its/step) closer to gamma(t) than the particle "
+                     f"flow at every t: {'MET' if ok else 'MISSED'} ({detail})")
+    return lines
+
+
+def format_interaction_table(results: list[dict], *, times=BENCH_TIMES, factor: float = 3.0) -> str:
+    r"""A text table of benchmark results: :math:`\mathcal D_K^2` to :math:`\gamma(t)`, noise floor and their ratio.
+
+    One row per run (sorted by ``d``, ``r``, scheme); for the backward scheme a second row gives the
+    discrepancy to its exact JKO iterate. Followed by :func:`interaction_targets`.
+    """
+    order = {s: i for i, s in enumerate(SCHEMES)}
+    rows = sorted(results, key=lambda res: (res["d"], float(res["r"]), order[res["scheme"]]))
+    head = f"{'scheme':<10}{'d':>3}{'r':>5}{'its':>6}" + "".join(f"{'t=' + format(t, 'g'):>26}" for t in times)
+    sub = f"{'':<24}" + "".join(f"{'D2 [noise] ratio':>26}" for _ in times)
+    lines = [head, sub, "-" * len(head)]
+    for res in rows:
+        its = "-" if res["iterations"] is None else str(res["iterations"])
+        cells = []
+        for t in times:
+            e = res["errors"].get(t)
+            cells.append(f"{'n/a':>26}" if e is None else
+                         f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}")
+        lines.append(f"{res['scheme']:<10}{res['d']:>3}{float(res['r']):>5g}{its:>6}" + "".join(cells))
+        if res.get("jko_errors"):
+            cells = []
+            for t in times:
+                e = res["jko_errors"].get(t)
+                cells.append(f"{'n/a':>26}" if e is None else
+                             f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}")
+            lines.append(f"{'  vs JKO':<24}" + "".join(cells))
+    lines.append("")
+    lines.append("D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the")
+    lines.append("same size, noise = the same statistic between two exact samples (mean of 3 repeats);")
+    lines.append("'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.")
+    lines.extend(interaction_targets(results, factor=factor))
+    return "\n".join(lines)
+
+
+def results_to_json(results: list[dict]) -> list[dict]:
+    """Benchmark results without the trajectories, with string keys (for ``json.dump``)."""
+    out = []
+    for res in results:
+        res = {k: v for k, v in res.items() if k != "trajectory"}
+        for key in ("errors", "jko_errors", "radius"):
+            if key in res:
+                res[key] = {format(t, "g"): v for t, v in res[key].items()}
+        out.append(res)
+    return out
+
+
+def results_from_json(data: list[dict]) -> list[dict]:
+    """Inverse of :func:`results_to_json` (float time keys)."""
+    out = []
+    for res in data:
+        res = dict(res)
+        for key in ("errors", "jko_errors", "radius"):
+            if key in res:
+                res[key] = {float(t): v for t, v in res[key].items()}
+        out.append(res)
+    return out
