@@ -1,0 +1,93 @@
+"""The accuracy metric: D_K^2 (r = 1) to an exact law, and its noise floor, against closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from mmdflow import analytic, metrics
+
+
+def uniform_interval(n, generator):
+    """Exact sampler of U[0, 1] in d = 1 (E|X - X'| = 1/3)."""
+    return torch.rand(n, 1, generator=generator, dtype=torch.float64)
+
+
+def within(value, expected, std, n_repeats, k=4.0):
+    return abs(value - expected) <= k * std / math.sqrt(n_repeats)
+
+
+def test_noise_floor_is_mean_distance_over_n(gen):
+    r"""For independent n-samples, E D_K^2 = E|X - X'| / n (V-statistic: the diagonal vanishes)."""
+    n, reps = 200, 40
+    res = metrics.compare_to_exact(uniform_interval(n, gen), uniform_interval, n_repeats=reps, generator=gen)
+    assert within(res.noise, 1 / (3 * n), res.noise_std, reps), res
+
+
+def test_exact_sample_is_at_the_noise_level(gen):
+    r"""For a fixed x, d2 averages over y only; over fresh exact x its expectation is again E|X-X'|/n."""
+    n, n_x = 200, 30
+    d2 = torch.tensor([metrics.compare_to_exact(uniform_interval(n, gen), uniform_interval, n_repeats=2,
+                                                generator=gen).d2 for _ in range(n_x)])
+    assert within(d2.mean().item(), 1 / (3 * n), d2.std().item(), n_x), d2
+
+
+def test_noise_floor_of_the_flow_law(gen):
+    r"""gamma(t) for d=2, r=1: E|X - X'| by Monte Carlo from the exact sampler, noise = that / n."""
+    t, n, reps = 0.6, 300, 12
+    big = analytic.sample_flow(100_000, t, 2, 1.0, gen)
+    mean_dist = (big[:50_000] - big[50_000:]).norm(dim=1).mean().item()
+    x = analytic.sample_flow(n, t, 2, 1.0, gen)
+    res = metrics.flow_error(x, t, 1.0, n_repeats=reps, generator=gen)
+    assert within(res.noise, mean_dist / n, res.noise_std, reps), (res, mean_dist / n)
+    assert res.ratio < 3
+
+
+def test_wrong_law_is_far_above_the_noise(gen):
+    """U[0, a] against U[0, 1], a = 1.2: D_K^2 = E|X-Y| - E|X-X'|/2 - E|Y-Y'|/2 with E|X-X'| = a/3,
+    E|Y-Y'| = 1/3 and E|X-Y| = (1/a) int_0^1 (y^2 + (a-y)^2)/2 dy = (1/3 + (a^3 - (a-1)^3)/3) / (2a)."""
+    n, reps = 500, 5
+    a = 1.2
+    x = a * uniform_interval(n, gen)
+    e_xy = (1 / 3 + (a**3 - (a - 1) ** 3) / 3) / (2 * a)
+    exact = e_xy - 0.5 * (1 / 3) - 0.5 * (a / 3)          # = 0.00444...
+    res = metrics.compare_to_exact(x, uniform_interval, n_repeats=reps, generator=gen)
+    assert res.d2 > 10 * res.noise
+    # the empirical value = population value + O(1/n) noise
+    assert abs(res.d2 - exact) < 3 * res.noise + 4 * res.d2_std / math.sqrt(reps)
+
+
+def test_flow_error_detects_the_wrong_time(gen):
+    x = analytic.sample_flow(400, 0.5, 2, 1.0, gen)
+    right = metrics.flow_error(x, 0.5, 1.0, generator=gen)
+    wrong = metrics.flow_error(x, 0.6, 1.0, generator=gen)
+    assert right.d2 < 3 * right.noise
+    assert wrong.d2 > 5 * wrong.noise
+
+
+def test_accepts_float32_and_keeps_results_as_floats(gen):
+    x = analytic.sample_flow(100, 0.3, 3, 1.0, gen, dtype=torch.float32)
+    res = metrics.flow_error(x, 0.3, 1.0, n_repeats=2, generator=gen)
+    assert all(isinstance(v, float) for v in res)
+    one = metrics.flow_error(x, 0.3, 1.0, n_repeats=1, generator=gen)
+    assert math.isnan(one.d2_std) and math.isnan(one.noise_std)
+
+
+def test_generator_makes_it_reproducible():
+    x = analytic.sample_flow(100, 0.3, 2, 0.5, torch.Generator().manual_seed(0))
+    a = metrics.flow_error(x, 0.3, 0.5, generator=torch.Generator().manual_seed(3))
+    b = metrics.flow_error(x, 0.3, 0.5, generator=torch.Generator().manual_seed(3))
+    assert a == b
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x: metrics.compare_to_exact(x, uniform_interval, n_repeats=0), "n_repeats=0"),
+    (lambda x: metrics.compare_to_exact(x, lambda n, g: torch.zeros(n + 1, 1, dtype=torch.float64)), r"\(11, 1\)"),
+    (lambda x: metrics.flow_error(x, -1.0, 1.0), "t=-1.0"),
+    (lambda x: metrics.flow_error(x, 0.5, 2.0), "r=2.0"),
+    (lambda x: metrics.flow_error(x[:, 0], 0.5, 1.0), "shape"),
+])
+def test_errors_name_the_bad_value(call, match):
+    x = torch.rand(10, 1, dtype=torch.float64)
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(x)
