@@ -15,13 +15,31 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
   ``block_elems`` kernel entries; distances from explicit differences when
   ``d <= 8`` and from a GEMM (``|x|^2 + |y|^2 - 2 x y^T``) otherwise. Its
   backward pass is written out, so no ``[N, M]`` matrix is ever stored.
-* ``"auto"``: ``dense`` for small problems, ``blocked`` otherwise.
+* ``"sliced"``: Riesz ``r = 1`` only. Averages one-dimensional sums over
+  ``P`` directions, each computed by sorting (:mod:`mmdflow.sliced`); cost
+  ``O(P (N+M) (log(N+M) + d))``. An unbiased *estimate*, not exact: options
+  ``n_directions``, ``directions`` (``"iid"``, ``"orthogonal"``,
+  ``"equispaced"``, ``"auto"`` or a ``[P, d]`` tensor), ``generator``,
+  ``engine``.
+* ``"keops"``: exact, with symbolic KeOps reductions (no ``[N, M]`` matrix in
+  memory); available only when ``pykeops`` is installed
+  (:mod:`mmdflow.keops_backend`, imported on first use).
+* ``"auto"``: only *exact* backends: ``dense`` while ``N M d <= DENSE_LIMIT``,
+  then ``keops`` when it is installed and the problem is large and either on
+  a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
+  picks ``sliced``: an approximation must be asked for by name, e.g.
+  ``backend="sliced"`` or ``backend=Backend("sliced", n_directions=1000)``.
 
-Further backends (sliced, KeOps) register themselves in :data:`BACKENDS`.
+``backend`` may be a name or a :class:`Backend` (a name with options), so
+objects that only forward ``backend=`` (the energies) can carry options.
+Every backend is in :data:`BACKENDS` (``name -> (value function, gradient
+function)``); :func:`register_backend` adds one.
 """
 
 from __future__ import annotations
 
+import importlib.util
+from types import MappingProxyType
 from typing import Callable
 
 import torch
@@ -29,10 +47,13 @@ import torch
 from ._checks import check_points, check_same_space, check_weights
 from .kernels import RadialKernel, squared_distances
 
-__all__ = ["kernel_sum", "kernel_sum_grad", "BACKENDS", "DENSE_LIMIT", "BLOCK_ELEMS"]
+__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "Backend", "BACKENDS", "register_backend",
+           "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
 
 #: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
 DENSE_LIMIT = 2**22
+#: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on.
+KEOPS_MIN_PAIRS = 2**24
 #: kernel entries per block in the blocked backend (times ``d`` when ``d <= 8``).
 BLOCK_ELEMS = 2**22
 _EXPLICIT_DIFF_MAX_D = 8
@@ -122,19 +143,110 @@ def _blocked_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, **_):
         return _blocked_pass(x, y, v, kernel, want_value=False, want_grad=True, block_elems=block_elems)[1]
 
 
+def _sliced_sum(x, y, v, kernel, **options):
+    from .sliced import sliced_kernel_sum
+    return sliced_kernel_sum(x, y, kernel, v, **options)
+
+
+def _sliced_grad(x, y, v, kernel, **options):
+    from .sliced import sliced_kernel_sum_grad
+    return sliced_kernel_sum_grad(x, y, kernel, v, **options)
+
+
+def _keops_sum(x, y, v, kernel, **options):
+    from .keops_backend import keops_kernel_sum
+    return keops_kernel_sum(x, y, kernel, v, **options)
+
+
+def _keops_grad(x, y, v, kernel, **options):
+    from .keops_backend import keops_kernel_sum_grad
+    return keops_kernel_sum_grad(x, y, kernel, v, **options)
+
+
 #: name -> (value function, gradient function); both take ``(x, y, v, kernel, **options)``.
 BACKENDS: dict[str, tuple[Callable, Callable]] = {
     "dense": (_dense_sum, _dense_grad),
     "blocked": (_blocked_sum, _blocked_grad),
+    "sliced": (_sliced_sum, _sliced_grad),
+    "keops": (_keops_sum, _keops_grad),
 }
+_EXACT = {"dense", "blocked", "keops"}
 
 
-def _choose(backend: str, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> str:
+def register_backend(name: str, value_fn: Callable, grad_fn: Callable) -> None:
+    """Add a backend: ``value_fn`` and ``grad_fn`` take ``(x, y, v, kernel, **options)``.
+
+    ``value_fn`` returns ``[N]`` (differentiable), ``grad_fn`` returns ``[N, d]``.
+    """
+    if not isinstance(name, str) or not name or name == "auto":
+        raise ValueError(f"a backend name must be a non-empty string other than 'auto', got {name!r}")
+    BACKENDS[name] = (value_fn, grad_fn)
+
+
+def _have_keops() -> bool:
+    return importlib.util.find_spec("pykeops") is not None
+
+
+def available_backends() -> list[str]:
+    """Registered backends that can run here (``keops`` only when pykeops is installed)."""
+    return [b for b in BACKENDS if b != "keops" or _have_keops()]
+
+
+class Backend:
+    """A backend name with options, e.g. ``Backend("sliced", n_directions=1000, directions="orthogonal")``.
+
+    Pass it wherever ``backend=`` is accepted (:func:`kernel_sum`, the energies);
+    keyword options given to :func:`kernel_sum` directly take precedence.
+    """
+
+    __slots__ = ("name", "options")
+
+    def __init__(self, name: str, **options):
+        if name != "auto" and name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; available: {sorted(BACKENDS) + ['auto']}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Backend is immutable")
+
+    def __repr__(self):
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"Backend({self.name!r}{', ' if opts else ''}{opts})"
+
+    def __eq__(self, other):
+        return isinstance(other, Backend) and (self.name, dict(self.options)) == (other.name, dict(other.options))
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> str:
+    """The backend name that ``backend`` (a name, a :class:`Backend` or ``"auto"``) resolves to for these inputs."""
+    if isinstance(backend, Backend):
+        backend = backend.name
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a name or a Backend, got {backend!r}")
+    n, d = x.shape
+    m = y.shape[0]
     if backend == "auto":
-        return "dense" if x.shape[0] * y.shape[0] * x.shape[1] <= DENSE_LIMIT else "blocked"
+        if n * m * d <= DENSE_LIMIT:
+            return "dense"
+        if n * m >= KEOPS_MIN_PAIRS and (x.is_cuda or d <= 8) and _have_keops():
+            return "keops"
+        return "blocked"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS) + ['auto']}")
+    if backend == "keops" and not _have_keops():
+        raise ValueError("backend 'keops' needs pykeops, which is not installed; use 'blocked' (exact) instead")
     return backend
+
+
+def _resolve(backend, x, y, kernel, options):
+    name = choose_backend(backend, x, y, kernel)
+    if isinstance(backend, Backend):
+        options = {**backend.options, **options}
+    return name, options
 
 
 def _prepare(x, y, v, kernel):
@@ -155,14 +267,17 @@ def kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.
         y: source points ``[M, d]``.
         kernel: a kernel from :mod:`mmdflow.kernels`.
         v: probability weights ``[M]`` of ``y``; ``None`` means uniform ``1/M``.
-        backend: ``"auto"``, ``"dense"``, ``"blocked"`` or a registered backend.
-        **options: backend options (``block_elems`` for ``blocked``, ...).
+        backend: ``"auto"``, ``"dense"``, ``"blocked"``, ``"sliced"``, ``"keops"``, a registered
+            name, or a :class:`Backend` carrying options.
+        **options: backend options (``block_elems`` for ``blocked``; ``n_directions``,
+            ``directions``, ``generator``, ``engine`` for ``sliced``, ...).
 
     Returns:
         ``[N]`` tensor, differentiable with respect to ``x``, ``y`` and ``v``.
     """
     v = _prepare(x, y, v, kernel)
-    return BACKENDS[_choose(backend, x, y, kernel)][0](x, y, v, kernel, **options)
+    name, options = _resolve(backend, x, y, kernel, options)
+    return BACKENDS[name][0](x, y, v, kernel, **options)
 
 
 def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
@@ -172,5 +287,29 @@ def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: t
     Coinciding pairs ``x_i = y_j`` contribute zero (Altekrüger et al. 2023, Sec. 5).
     """
     v = _prepare(x, y, v, kernel)
+    name, options = _resolve(backend, x, y, kernel, options)
     with torch.no_grad():
-        return BACKENDS[_choose(backend, x, y, kernel)][1](x.detach(), y.detach(), v.detach(), kernel, **options)
+        xd = x.detach()
+        return BACKENDS[name][1](xd, xd if y is x else y.detach(), v.detach(), kernel, **options)
+
+
+def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
+                        backend: str = "auto", **options) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Both :math:`s_i` ``[N]`` and :math:`g_i` ``[N, d]`` without autograd.
+
+    The ``blocked`` backend computes them in one pass over the blocks (each
+    distance block is formed once); other backends call their value and
+    gradient functions (for ``sliced`` with the same directions when these are
+    given as a tensor, else with independent ones).
+    """
+    v = _prepare(x, y, v, kernel)
+    name, options = _resolve(backend, x, y, kernel, options)
+    with torch.no_grad():
+        xd, vd = x.detach(), v.detach()
+        yd = xd if y is x else y.detach()
+        if name == "blocked":
+            s, g, _, _ = _blocked_pass(xd, yd, vd, kernel, want_value=True, want_grad=True,
+                                       block_elems=options.get("block_elems", BLOCK_ELEMS))
+            return s, g
+        value_fn, grad_fn = BACKENDS[name]
+        return value_fn(xd, yd, vd, kernel, **options), grad_fn(xd, yd, vd, kernel, **options)
