@@ -26,14 +26,15 @@ Layout: the queries are a ``[P, N]`` array ``zq`` with weights ``cq`` ``[N]``
 
 Two engines with identical results (up to float rounding):
 
-* :func:`sign_sums_numba`: a numba kernel, parallel over slices. For float32 it
-  sorts with an LSD radix sort (three 11-bit passes over the order-preserving
-  integer image of the float, the point's index packed in the low 32 bits of
-  a ``uint64``); float64 rows are radix-sorted on their float32 image and
-  then finished by an insertion pass. Compiled on first use with
-  ``cache=True`` (a few seconds once, then read from the on-disk cache).
+* :func:`sign_sums_numba`: a numba kernel for float32 (the production
+  precision: the slicing error dominates float rounding), parallel over
+  slices. It sorts with an LSD radix sort (three 11-bit passes over the
+  order-preserving integer image of the float, the point's index packed in
+  the low 32 bits of a ``uint64``) and walks the sorted keys once, decoding
+  the values from the keys, so no gather of the values is needed. Compiled on first use with
+  ``cache=True`` (about 10-20 s once on 2 cores, then read from the on-disk cache).
 * :func:`sign_sums_torch`: the portable fallback (stable argsort, cumulative
-  sums, scatter), used on GPUs and when numba is missing.
+  sums, scatter), used on GPUs, for float64, and when numba is missing.
 
 Accumulations are in float64 in both engines.
 """
@@ -56,49 +57,6 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 if HAVE_NUMBA:
 
-    @njit(cache=True)
-    def _walk(order, n, row, cw, alpha, vs, ws, g_row, h_full, want_h):
-        """Walk the sorted combined row once; write g for every point, accumulate h (query weights times alpha)."""
-        total = order.shape[0]
-        c_tot = 0.0
-        ch_tot = 0.0
-        czh_tot = 0.0
-        for e in range(total):           # gather into sorted, contiguous arrays
-            k = order[e]
-            vs[e] = row[k]
-            ws[e] = cw[k]
-            wh = cw[k] * alpha if k < n else cw[k]
-            c_tot += cw[k]
-            ch_tot += wh
-            czh_tot += wh * row[k]
-        below = 0.0      # sum of weights strictly below the current run
-        below_h = 0.0
-        below_zh = 0.0   # sum of weight * position strictly below the current run
-        e = 0
-        while e < total:
-            val = vs[e]
-            run = 0.0
-            run_h = 0.0
-            f = e
-            while f < total and vs[f] == val:
-                run += ws[f]
-                run_h += ws[f] * alpha if order[f] < n else ws[f]
-                f += 1
-            sg = 2.0 * below + run - c_tot
-            if want_h:
-                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
-                for j in range(e, f):     # scatter to every point (no branch); sources are ignored later
-                    k = order[j]
-                    g_row[k] = sg
-                    h_full[k] += hv
-            else:
-                for j in range(e, f):
-                    g_row[order[j]] = sg
-            below += run
-            below_h += run_h
-            below_zh += run_h * val
-            e = f
-
     @njit(cache=True, inline="always")
     def _sortable(u):
         """Order-preserving map of float32 bits to uint32 (-0.0 mapped like +0.0)."""
@@ -107,64 +65,6 @@ if HAVE_NUMBA:
         if u & np.uint32(0x80000000):
             return ~u
         return u | np.uint32(0x80000000)
-
-    @njit(cache=True)
-    def _radix_order(zq, zs, p, row, row32, a, b, hist, order, fix):
-        """Argsort of one combined row ``[zq[p], zs[p]]`` into ``order`` (the row is copied to ``row``).
-
-        LSD radix sort on the float32 image of the values; for float64 input
-        (``fix``) a final insertion pass orders the few elements whose float32
-        images coincide (rounding to float32 is monotone, so the radix order
-        is already correct between different images).
-        """
-        n = zq.shape[1]
-        total = n + zs.shape[1]
-        for k in range(n):
-            row[k] = zq[p, k]
-        for k in range(zs.shape[1]):
-            row[n + k] = zs[p, k]
-        for k in range(total):
-            row32[k] = row[k]
-        bits = row32.view(np.uint32)
-        hist[:, :] = 0
-        for k in range(total):
-            u = _sortable(bits[k])
-            a[k] = (np.uint64(u) << np.uint64(32)) | np.uint64(k)
-            hist[0, u & np.uint32(0x7FF)] += 1
-            hist[1, (u >> np.uint32(11)) & np.uint32(0x7FF)] += 1
-            hist[2, u >> np.uint32(22)] += 1
-        src = a
-        dst = b
-        for ps in range(3):
-            shift = np.uint64(32 + 11 * ps)
-            first = (src[0] >> shift) & np.uint64(0x7FF)
-            if hist[ps, first] == total:  # every key has this digit: the pass would be the identity
-                continue
-            acc = 0
-            for j in range(2048):
-                c = hist[ps, j]
-                hist[ps, j] = acc
-                acc += c
-            for k in range(total):
-                key = src[k]
-                dgt = (key >> shift) & np.uint64(0x7FF)
-                dst[hist[ps, dgt]] = key
-                hist[ps, dgt] += 1
-            src, dst = dst, src
-        for k in range(total):
-            order[k] = np.int64(src[k] & np.uint64(0xFFFFFFFF))
-        if fix:
-            for e in range(1, total):
-                k = order[e]
-                v = row[k]
-                j = e - 1
-                while j >= 0:
-                    kj = order[j]
-                    if row[kj] <= v:
-                        break
-                    order[j + 1] = kj
-                    j -= 1
-                order[j + 1] = k
 
     @njit(cache=True)
     def _radix_keys_f32(zq, zs, p, a, b, hist):
@@ -279,31 +179,6 @@ if HAVE_NUMBA:
                     for k in range(n):
                         h_acc[t, k] += h_row[k]
 
-    @njit(parallel=True, cache=True)
-    def _sign_sums_generic(zq, cw, zs, g_out, h_acc, want_h, nt, fix, alpha):
-        n_slices = zq.shape[0]
-        n = zq.shape[1]
-        total = n + zs.shape[1]
-        for t in prange(nt):
-            row = np.empty(total, zq.dtype)
-            vs = np.empty(total, zq.dtype)
-            ws = np.empty(total, np.float64)
-            row32 = np.empty(total, np.float32)
-            a = np.empty(total, np.uint64)
-            b = np.empty(total, np.uint64)
-            order = np.empty(total, np.int64)
-            hist = np.zeros((3, 2048), np.int64)
-            g_row = np.empty(total, np.float64)
-            h_full = np.zeros(total if want_h else 1, np.float64)
-            for p in range(t, n_slices, nt):
-                _radix_order(zq, zs, p, row, row32, a, b, hist, order, fix)
-                _walk(order, n, row, cw, alpha, vs, ws, g_row, h_full, want_h)
-                for k in range(n):
-                    g_out[p, k] = g_row[k]
-            if want_h:
-                for k in range(n):
-                    h_acc[t, k] = h_full[k]
-
 
 def _constant(c: torch.Tensor) -> float | None:
     """The common value of a weight vector, or ``None`` when the weights differ."""
@@ -319,10 +194,10 @@ def _as_np(t: torch.Tensor) -> np.ndarray:
 
 def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None = None,
                     cs: torch.Tensor | None = None, *, want_h: bool = True, alpha: float = 1.0):
-    """Numba engine (CPU tensors only). Returns ``(g [P, N], h [N] or None)`` in the dtype of ``zq``.
+    """Numba engine (float32 CPU tensors). Returns ``(g [P, N], h [N] or None)`` in float32.
 
     Args:
-        zq: query projections ``[P, N]`` (float32 or float64, CPU).
+        zq: query projections ``[P, N]`` (float32, CPU).
         cq: weights ``[N]`` of the queries as sources (zeros when they are not sources).
         zs, cs: the other sources' projections ``[P, M]`` and weights ``[M]`` (or ``None``).
         want_h: also return the summed absolute values ``h``.
@@ -339,19 +214,16 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
         cs = zq.new_empty(0, dtype=torch.float64)
     if n + zs.shape[1] >= 2**32:
         raise ValueError(f"a slice holds {n + zs.shape[1]} points; the numba engine supports fewer than 2**32")
-    if zq.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"the numba engine supports float32 and float64, got {zq.dtype}")
+    if zq.dtype != torch.float32:
+        raise TypeError(f"the numba engine sorts float32 projections only, got {zq.dtype}; use engine='torch'")
     g = torch.empty(n_slices, n, dtype=zq.dtype)
     nt = max(1, min(numba.get_num_threads(), n_slices))
     h_acc = torch.zeros(nt, n if want_h else 1, dtype=torch.float64)
     cw = torch.cat([cq.to(torch.float64), cs.to(torch.float64)])
     args = (_as_np(zq), _as_np(cw), _as_np(zs.to(zq.dtype)), g.numpy(), h_acc.numpy(), want_h)
-    if zq.dtype == torch.float32:
-        wq, wsrc = _constant(cq), _constant(cs)
-        uniform = wq is not None and wsrc is not None
-        _sign_sums_f32(*args, nt, uniform, wq or 0.0, wsrc or 0.0, alpha)
-    else:
-        _sign_sums_generic(*args, nt, True, alpha)
+    wq, wsrc = _constant(cq), _constant(cs)
+    uniform = wq is not None and wsrc is not None
+    _sign_sums_f32(*args, nt, uniform, wq or 0.0, wsrc or 0.0, alpha)
     return g, (h_acc.sum(0).to(zq.dtype) if want_h else None)
 
 
@@ -394,9 +266,9 @@ def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
 
 
 def sign_sums(zq, cq, zs=None, cs=None, *, want_h: bool = True, alpha: float = 1.0, engine: str = "auto"):
-    """Dispatch: ``engine`` is ``"numba"``, ``"torch"`` or ``"auto"`` (numba on CPU when installed)."""
+    """Dispatch: ``engine`` is ``"numba"``, ``"torch"`` or ``"auto"`` (numba for float32 on CPU when installed)."""
     if engine == "auto":
-        engine = "numba" if (HAVE_NUMBA and zq.device.type == "cpu") else "torch"
+        engine = "numba" if (HAVE_NUMBA and zq.device.type == "cpu" and zq.dtype == torch.float32) else "torch"
     if engine == "numba":
         return sign_sums_numba(zq, cq, zs, cs, want_h=want_h, alpha=alpha)
     if engine == "torch":
