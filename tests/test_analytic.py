@@ -351,3 +351,13 @@ def test_jko_scalar_and_array_types():
 def test_errors_name_the_bad_value(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_frostman_potential_helper_d1_r1(gen):
+    """d=1, r=1: eta* = U[-1, 1], so U(x) = -1/2 on [-1, 1] and x^2/2 - |x| outside (closed form)."""
+    x = torch.tensor([[0.0], [0.5], [-0.9], [1.5], [-2.0]], dtype=torch.float64)
+    u, se = analytic.frostman_potential(x, 1, 1.0, n_samples=100_000, generator=gen)
+    expected = torch.tensor([-0.5, -0.5, -0.5, 1.125 - 1.5, 2.0 - 2.0], dtype=torch.float64)
+    assert ((u - expected).abs() <= 5 * se + 1e-12).all(), (u, se)
+    with pytest.raises(ValueError, match=r"\(P, 2\)"):
+        analytic.frostman_potential(x, 2, 1.0)

@@ -91,3 +91,12 @@ def test_errors_name_the_bad_value(call, match):
     x = torch.rand(10, 1, dtype=torch.float64)
     with pytest.raises((ValueError, TypeError), match=match):
         call(x)
+
+
+def test_expected_noise_closed_form(gen):
+    """U[0, 1]: E|X - X'| = 1/3, so the expected noise floor is 1/(3n)."""
+    value = metrics.expected_noise(uniform_interval, 500, n_pairs=200_000, generator=gen)
+    # std of |X - X'| is sqrt(1/6 - 1/9) = 0.2357; 5 standard errors
+    assert abs(value * 500 - 1 / 3) < 5 * 0.2357 / math.sqrt(200_000)
+    with pytest.raises(ValueError, match="n=0"):
+        metrics.expected_noise(uniform_interval, 0)

@@ -63,6 +63,7 @@ __all__ = [
     "sample_jko",
     "sample_gamma",
     "sample_beta",
+    "frostman_potential",
 ]
 
 
@@ -435,3 +436,28 @@ def sample_jko(n: int, n_steps: int, tau: float, d: int, r: float, generator: to
     if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got n_steps={n_steps!r}")
     return jko_scale(int(n_steps), tau, r) * sample_prox(n, d, r, generator, dtype=dtype, device=device)
+
+
+def frostman_potential(x: torch.Tensor, d: int, r: float, *, n_samples: int = 100_000,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Monte Carlo estimate of the Frostman potential of :math:`\eta^*` at the points ``x``:
+
+    .. math::
+        U(x) = \tfrac12\|x\|^2 - \int\|x-y\|^r\,d\eta^*(y),
+
+    which equals a constant :math:`C` on :math:`\mathrm{supp}\,\eta^*` and is :math:`\ge C`
+    elsewhere (the Euler-Lagrange condition of the prox problem, Sec. 4).
+
+    Args:
+        x: evaluation points ``[P, d]`` (float64 recommended).
+        n_samples: size of the exact sample of :math:`\eta^*` used for the integral.
+
+    Returns:
+        ``(U, stderr)``, both ``[P]``: the estimate and its Monte Carlo standard error.
+    """
+    d, r = check_dimension(d), check_riesz_exponent(r)
+    if x.dim() != 2 or x.shape[1] != d:
+        raise ValueError(f"x must have shape (P, {d}), got {tuple(x.shape)}")
+    y = sample_prox(_check_count(n_samples, "n_samples"), d, r, generator).to(x)
+    dist = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1).sqrt() ** r     # [P, n]
+    return 0.5 * (x**2).sum(1) - dist.mean(1), dist.std(1) / math.sqrt(y.shape[0])
