@@ -100,3 +100,20 @@ def test_expected_noise_closed_form(gen):
     assert abs(value * 500 - 1 / 3) < 5 * 0.2357 / math.sqrt(200_000)
     with pytest.raises(ValueError, match="n=0"):
         metrics.expected_noise(uniform_interval, 0)
+
+
+def test_flow_errors_on_an_exact_trajectory(gen):
+    """A 'trajectory' of exact samples of gamma(t) is at the noise level with radius ratio ~1; a lagging
+    one (the samples of gamma(t/2)) is not."""
+    from mmdflow.trajectory import Trajectory
+
+    times = torch.tensor([0.0, 0.3, 0.6], dtype=torch.float64)
+    exact = torch.stack([analytic.sample_flow(300, float(t), 2, 1.5, gen) for t in times])
+    lag = torch.stack([analytic.sample_flow(300, float(t) / 2, 2, 1.5, gen) for t in times])
+    good = metrics.flow_errors(Trajectory(times, exact, torch.zeros(3)), 1.5, generator=gen)
+    bad = metrics.flow_errors(Trajectory(times, lag, torch.zeros(3)), 1.5, generator=gen)
+    torch.testing.assert_close(good.times, times[1:])
+    assert bool((good.d2 < 4 * good.noise).all()) and bool((bad.d2 > 10 * bad.noise).all())
+    # mean radius scales like t^(1/(2-r)) = t^2 for r = 1.5: the lagging one has a quarter of it
+    torch.testing.assert_close(good.radius_ratio, torch.ones(2, dtype=torch.float64), rtol=0.05, atol=0)
+    torch.testing.assert_close(bad.radius_ratio, torch.full((2,), 0.25, dtype=torch.float64), rtol=0.05, atol=0)

@@ -57,6 +57,7 @@ __all__ = [
     "forward_scale",
     "sphere_mean_distance",
     "radial_moment",
+    "mean_radius",
     "second_moment",
     "sample_prox",
     "sample_flow",
@@ -224,6 +225,11 @@ def radial_moment(k: float, d: int, r: float) -> float:
         return big_r**k
     a, b = d / 2, 2 - (d + r) / 2
     return big_r**k * math.exp(math.lgamma(a + k / 2) + math.lgamma(a + b) - math.lgamma(a) - math.lgamma(a + b + k / 2))
+
+
+def mean_radius(t, d: int, r: float):
+    r"""Mean radius :math:`\int\|x\|\,d\gamma(t) = s(t)\int\|x\|\,d\eta^*` of the limit curve (float or array in ``t``)."""
+    return flow_scale(t, r) * radial_moment(1, d, r)
 
 
 def second_moment(d: int, r: float) -> float:

@@ -28,7 +28,7 @@ from ._checks import check_points, check_riesz_exponent
 from .energies import interaction_energy, potential_energy
 from .kernels import Riesz
 
-__all__ = ["ExactComparison", "compare_to_exact", "flow_error", "expected_noise"]
+__all__ = ["ExactComparison", "FlowErrors", "compare_to_exact", "flow_error", "flow_errors", "expected_noise"]
 
 _DISTANCE = Riesz(1.0)
 
@@ -122,3 +122,40 @@ def expected_noise(sampler: Callable[[int, torch.Generator | None], torch.Tensor
     a = sampler(n_pairs, generator).to(torch.float64)
     b = sampler(n_pairs, generator).to(torch.float64)
     return float((a - b).norm(dim=1).mean()) / n
+
+
+class FlowErrors(NamedTuple):
+    r"""Accuracy of a trajectory started at :math:`\delta_0` against :math:`\gamma(t)`, one entry per snapshot.
+
+    Attributes (all ``[S]`` float64 tensors): ``times``; ``d2``, ``noise``, ``d2_std``, ``noise_std`` as in
+    :class:`ExactComparison`; ``radius_ratio``: mean particle radius :math:`\frac1N\sum_i\|x_i\|` over the
+    analytic mean radius of :math:`\gamma(t)` (:func:`mmdflow.analytic.mean_radius`).
+    """
+
+    times: torch.Tensor
+    d2: torch.Tensor
+    noise: torch.Tensor
+    d2_std: torch.Tensor
+    noise_std: torch.Tensor
+    radius_ratio: torch.Tensor
+
+
+def flow_errors(traj, r: float, *, n_repeats: int = 3, generator: torch.Generator | None = None,
+                min_time: float = 0.0) -> FlowErrors:
+    r""":func:`flow_error` at every snapshot of a trajectory (``traj.positions`` ``[S, N, d]``) with time
+    ``> min_time`` (``t = 0`` is skipped: :math:`\gamma(0) = \delta_0`). Weighted snapshots are not supported."""
+    from . import analytic
+
+    if getattr(traj, "weights", None) is not None:
+        raise ValueError("flow_errors compares uniformly weighted particles; got a trajectory with weights")
+    rows = []
+    for t, x in zip(traj.times.tolist(), traj.positions):
+        if t <= min_time:
+            continue
+        res = flow_error(x, t, r, n_repeats=n_repeats, generator=generator)
+        ratio = float(x.detach().to(torch.float64).norm(dim=1).mean()) / analytic.mean_radius(t, x.shape[1], r)
+        rows.append((t, *res, ratio))
+    if not rows:
+        raise ValueError(f"the trajectory has no snapshot after t={min_time}")
+    cols = torch.tensor(rows, dtype=torch.float64).T
+    return FlowErrors(*cols)
