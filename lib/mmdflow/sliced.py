@@ -93,17 +93,19 @@ def default_n_directions(d: int) -> int:
 
 
 def _haar_frames(d: int, n: int, generator, dtype, device) -> torch.Tensor:
-    """``n`` rows of orthonormal blocks: each block is (part of) a Haar-random rotation of ``R^d``."""
-    blocks, left = [], n
-    while left > 0:
-        b = min(d, left)
-        g = torch.randn(d, b, generator=generator, dtype=torch.float64, device=device)
-        q, r = torch.linalg.qr(g)                       # q: [d, b] orthonormal columns
-        sign = torch.sign(torch.diagonal(r))
-        sign[sign == 0] = 1.0                           # sign fix: makes the frame Haar distributed
-        blocks.append((q * sign).T)
-        left -= b
-    return torch.cat(blocks).to(dtype)
+    """``n`` rows of orthonormal blocks: each block of ``d`` rows is a Haar-random rotation of ``R^d``.
+
+    One batched QR of Gaussian matrices with the sign of ``diag(R)`` fixed
+    (Mezzadri 2007), so that each block is exactly Haar distributed; a last
+    partial block takes the first rows of a full rotation.
+    """
+    n_blocks = -(-n // d)
+    g = torch.randn(n_blocks, d, d, generator=generator, dtype=torch.float64, device=device)
+    q, r = torch.linalg.qr(g)
+    sign = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
+    sign[sign == 0] = 1.0
+    q = q * sign[:, None, :]                     # columns of q, signs fixed
+    return q.transpose(1, 2).reshape(n_blocks * d, d)[:n].to(dtype)
 
 
 def sample_directions(d: int, n_directions: int, rule: str = "auto", *, generator: torch.Generator | None = None,

@@ -1,0 +1,150 @@
+"""Kernel-sum backends against the dense reference (values, gradients, autograd), errors and dispatch."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from mmdflow import energies, summation
+from mmdflow.kernels import Gaussian, InverseMultiquadric, Laplace, Riesz
+from mmdflow.summation import Backend, choose_backend, kernel_sum, kernel_sum_and_grad, kernel_sum_grad
+
+KERNELS = [Riesz(0.5), Riesz(1.0), Riesz(1.5), Gaussian(0.8), InverseMultiquadric(1.3), Laplace(0.7)]
+HAVE_KEOPS = importlib.util.find_spec("pykeops") is not None
+
+
+def _data(gen, n, m, d, dtype, device, coincide=True):
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = torch.randn(m, d, generator=gen, dtype=torch.float64) + 0.3
+    if coincide:
+        y[:3] = x[:3]                               # coinciding pairs exercise the zero-force convention
+    v = torch.rand(m, generator=gen, dtype=torch.float64) + 0.1
+    v = v / v.sum()
+    return x.to(device, dtype), y.to(device, dtype), v.to(device, dtype)
+
+
+def _tol(dtype):
+    return dict(rtol=2e-4, atol=2e-5) if dtype == torch.float32 else dict(rtol=1e-9, atol=1e-10)
+
+
+def _all_grads(x, y, v, kernel, backend, go, **options):
+    x, y, v = (t.detach().clone().requires_grad_() for t in (x, y, v))
+    s = kernel_sum(x, y, kernel, v, backend=backend, **options)
+    gx, gy, gv = torch.autograd.grad((s * go).sum(), (x, y, v))
+    return s.detach(), gx, gy, gv, kernel_sum_grad(x, y, kernel, v, backend=backend, **options)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=str)
+@pytest.mark.parametrize("d", [2, 12])
+def test_blocked_matches_dense(gen, kernel, d, dtype, device):
+    x, y, v = _data(gen, 37, 29, d, dtype, device)
+    go = torch.randn(37, generator=gen, dtype=torch.float64).to(device, dtype)
+    ref = _all_grads(x, y, v, kernel, "dense", go)
+    # tiny blocks: several row blocks, including a ragged last one
+    got = _all_grads(x, y, v, kernel, "blocked", go, block_elems=29 * (d if d <= 8 else 1) * 5)
+    for name, a, b in zip(["value", "dx", "dy", "dv", "grad"], got, ref):
+        assert a.dtype == dtype and a.device.type == device.type
+        torch.testing.assert_close(a, b, **_tol(dtype), msg=f"{name} differs for {kernel}, d={d}")
+
+
+def test_blocked_self_sum_matches_dense(gen, dtype):
+    x, _, _ = _data(gen, 40, 5, 3, dtype, "cpu")
+    w = torch.full((40,), 1 / 40, dtype=dtype)
+    for kernel in (Riesz(1.0), Laplace(1.0)):
+        torch.testing.assert_close(kernel_sum_grad(x, x, kernel, w, backend="blocked", block_elems=64),
+                                   kernel_sum_grad(x, x, kernel, w, backend="dense"), **_tol(dtype))
+
+
+@pytest.mark.parametrize("backend", ["dense", "blocked", "sliced"])
+def test_kernel_sum_and_grad(gen, backend):
+    x, y, v = _data(gen, 30, 20, 1, torch.float64, "cpu")
+    opts = {"directions": torch.ones(1, 1, dtype=torch.float64)} if backend == "sliced" else {}
+    s, g = kernel_sum_and_grad(x, y, Riesz(1.0), v, backend=backend, **opts)
+    torch.testing.assert_close(s, kernel_sum(x, y, Riesz(1.0), v, backend="dense"))
+    torch.testing.assert_close(g, kernel_sum_grad(x, y, Riesz(1.0), v, backend="dense"))
+
+
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+def test_sliced_exact_in_1d(gen, dtype, device, engine):
+    """In d=1 one direction is exact: the sliced backend must equal dense in value, gradient and autograd."""
+    if engine == "numba" and (device.type != "cpu" or dtype != torch.float32
+                              or importlib.util.find_spec("numba") is None):
+        pytest.skip("the numba engine runs on float32 CPU tensors")
+    x, y, v = _data(gen, 40, 31, 1, dtype, device)
+    go = torch.randn(40, generator=gen, dtype=torch.float64).to(device, dtype)
+    opts = dict(directions=torch.ones(1, 1, dtype=dtype, device=device), engine=engine)
+    ref = _all_grads(x, y, v, Riesz(1.0), "dense", go)
+    got = _all_grads(x, y, v, Riesz(1.0), "sliced", go, **opts)
+    for name, a, b in zip(["value", "dx", "dy", "dv", "grad"], got, ref):
+        assert a.dtype == dtype and a.device.type == device.type
+        torch.testing.assert_close(a, b, **_tol(dtype), msg=f"{name} differs")
+
+
+def test_sliced_close_to_dense_in_2d(gen, dtype):
+    """Equispaced directions in d=2 converge fast: P=2000 is within 1e-4 of the exact sums."""
+    x, y, v = _data(gen, 60, 50, 2, dtype, "cpu")
+    g = torch.Generator().manual_seed(0)
+    opts = dict(n_directions=2000, directions="equispaced", generator=g)
+    s_ref = kernel_sum(x, y, Riesz(1.0), v, backend="dense")
+    s = kernel_sum(x, y, Riesz(1.0), v, backend="sliced", **opts)
+    assert (s - s_ref).abs().max() < 1e-4 * s_ref.abs().max()
+    g_ref = kernel_sum_grad(x, y, Riesz(1.0), v, backend="dense")
+    gs = kernel_sum_grad(x, y, Riesz(1.0), v, backend="sliced", **opts)
+    assert (gs - g_ref).norm() < 1e-3 * g_ref.norm()
+
+
+@pytest.mark.skipif(not HAVE_KEOPS, reason="pykeops is not installed")
+@pytest.mark.parametrize("kernel", KERNELS, ids=str)
+def test_keops_matches_dense(gen, kernel, dtype, device):
+    x, y, v = _data(gen, 37, 29, 3, dtype, device)
+    go = torch.randn(37, generator=gen, dtype=torch.float64).to(device, dtype)
+    for a, b in zip(_all_grads(x, y, v, kernel, "keops", go), _all_grads(x, y, v, kernel, "dense", go)):
+        torch.testing.assert_close(a, b, **_tol(dtype))
+
+
+def test_keops_absent_is_a_clear_error(gen):
+    if HAVE_KEOPS:
+        pytest.skip("pykeops is installed")
+    x, y, v = _data(gen, 5, 4, 2, torch.float32, "cpu")
+    with pytest.raises(ValueError, match="pykeops"):
+        kernel_sum(x, y, Riesz(1.0), v, backend="keops")
+    assert "keops" not in summation.available_backends()
+
+
+def test_bad_backend_and_kernel_errors(gen):
+    x, y, v = _data(gen, 5, 4, 2, torch.float32, "cpu")
+    with pytest.raises(ValueError, match="'fast'"):
+        kernel_sum(x, y, Riesz(1.0), v, backend="fast")
+    with pytest.raises(ValueError, match="'fast'"):
+        kernel_sum_grad(x, y, Riesz(1.0), v, backend="fast")
+    with pytest.raises(ValueError, match="'fast'"):
+        Backend("fast")
+    for kernel in (Gaussian(1.0), Riesz(0.5), Riesz(1.5)):
+        with pytest.raises(ValueError, match="Riesz kernel with r=1"):
+            kernel_sum(x, y, kernel, v, backend="sliced")
+        with pytest.raises(ValueError, match="Riesz kernel with r=1"):
+            kernel_sum_grad(x, y, kernel, v, backend="sliced")
+    with pytest.raises(TypeError, match="backend"):
+        kernel_sum(x, y, Riesz(1.0), v, backend=3)
+
+
+def test_auto_is_exact_and_follows_size(gen):
+    x, y, v = _data(gen, 20, 10, 2, torch.float32, "cpu")
+    assert choose_backend("auto", x, y, Riesz(1.0)) == "dense"
+    big = torch.zeros(4000, 784)
+    assert choose_backend("auto", big, big, Riesz(1.0)) in ("blocked", "keops")
+    assert choose_backend("auto", big, big, Riesz(1.0)) != "sliced"
+    # auto never changes results beyond rounding: it is dense here
+    torch.testing.assert_close(kernel_sum(x, y, Riesz(1.0), v), kernel_sum(x, y, Riesz(1.0), v, backend="dense"))
+
+
+def test_backend_spec_carries_options_through_energies(gen):
+    x, y, _ = _data(gen, 30, 25, 1, torch.float64, "cpu")
+    spec = Backend("sliced", directions=torch.ones(1, 1, dtype=torch.float64))
+    assert "sliced" in repr(spec)
+    with pytest.raises(AttributeError):
+        spec.name = "dense"
+    exact = energies.DiscrepancyEnergy(Riesz(1.0), y)
+    sliced = energies.DiscrepancyEnergy(Riesz(1.0), y, backend=spec)
+    torch.testing.assert_close(sliced.gradient(x), exact.gradient(x))
+    torch.testing.assert_close(sliced.value(x), exact.value(x))
