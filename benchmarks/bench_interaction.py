@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     p.add_argument("--rs", type=float, nargs="+", default=[0.5, 1.0, 1.5])
     p.add_argument("--schemes", nargs="+", default=list(neural.SCHEMES), choices=neural.SCHEMES)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=3, help="repeats of the metric (fresh exact samples)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="repeats of the metric, fresh exact samples each (default: 3 quick, 10 paper)")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/interaction_<profile>.json)")
     p.add_argument("--checkpoint-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "mmdflow-bench-ckpt")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
         print(neural.format_interaction_table(results))
         return 0
 
+    if args.repeats is None:
+        args.repeats = 3 if args.profile == "quick" else 10
     settings = neural.interaction_settings(args.profile, iterations=args.iterations, n_particles=args.n_particles)
     device = torch.device(args.device) if args.device else default_device()
     print(f"profile {args.profile}: {settings}; device {device}; torch threads {torch.get_num_threads()}", flush=True)
@@ -73,7 +76,7 @@ def main(argv=None) -> int:
                                                f"_s{args.seed}")
                 t0 = time.perf_counter()
                 res = neural.run_interaction_case(scheme, d, float(r), settings, seed=args.seed, n_repeats=args.repeats,
-                                                  device=device, checkpoint_dir=None if scheme == "particle" else ckpt,
+                                                  device=device, checkpoint_dir=ckpt,
                                                   progress=args.progress)
                 res["elapsed"] = time.perf_counter() - t0
                 results = [x for x in results if not (x["scheme"], x["d"], float(x["r"]), x["iterations"],

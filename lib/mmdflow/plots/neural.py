@@ -1,0 +1,133 @@
+"""Plots of the neural-schemes chapter: snapshots with the analytic support, radial profiles, the benchmark."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .. import analytic
+from .common import plot_snapshots
+
+__all__ = ["support_circle", "plot_scheme_snapshots", "plot_radial_profile", "plot_sphere", "plot_benchmark_ratios"]
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def support_circle(r: float, *, color: str = "C3", jko_tau: float | None = None):
+    r"""Overlay ``overlay(ax, t)`` drawing the support circle of :math:`\gamma(t)` in d = 2,
+    radius :math:`R(t) = ((2-r)t)^{1/(2-r)}R_*` (:func:`mmdflow.analytic.support_radius`), dashed;
+    with ``jko_tau`` also the support of the JKO iterate, radius :math:`c_nR_*` with :math:`n = t/\tau`, dotted."""
+
+    phi = np.linspace(0, 2 * np.pi, 200)
+
+    def overlay(ax, t):
+        if t <= 0:
+            return
+        rad = float(analytic.support_radius(float(t), 2, r))
+        ax.plot(rad * np.cos(phi), rad * np.sin(phi), color=color, lw=0.9, ls="--")
+        if jko_tau is not None:
+            rad = float(analytic.jko_scale(round(t / jko_tau), jko_tau, r)) * analytic.prox_radius(2, r)
+            ax.plot(rad * np.cos(phi), rad * np.sin(phi), color="0.3", lw=0.9, ls=":")
+
+    return overlay
+
+
+def plot_scheme_snapshots(trajectories: dict, times: Sequence[float], r: float, *, lim: float | None = None,
+                          s: float = 1.5, jko_tau: float | None = None):
+    """A grid of 2D snapshots: one row per scheme (``{label: Trajectory}``), one column per time,
+    with the analytic support circle of the limit curve (and of the JKO iterate with ``jko_tau``,
+    see :func:`support_circle`). The axes show all but the outermost 0.5% of the particles. Returns the figure."""
+    rows = len(trajectories)
+    fig, axes = plt.subplots(rows, len(times), figsize=(2.3 * len(times), 2.35 * rows), squeeze=False)
+    if lim is None:
+        lim = 1.15 * float(analytic.support_radius(max(times), 2, r))
+        for traj in trajectories.values():
+            for t in times:
+                lim = max(lim, 1.05 * float(traj.at(t).norm(dim=1).quantile(0.995)))
+    for i, (label, traj) in enumerate(trajectories.items()):
+        plot_snapshots(traj, times, axes=axes[i], lim=lim, s=s, overlay=support_circle(r, jko_tau=jko_tau),
+                       label=label)
+        axes[i, 0].set_ylabel("$x_2$")
+    for ax in axes[-1]:
+        ax.set_xlabel("$x_1$")
+    fig.tight_layout()
+    return fig
+
+
+def plot_radial_profile(x: torch.Tensor, t: float, r: float, ax=None, *, bins: int = 30, label: str | None = None,
+                        color: str = "C0", exact: bool = True):
+    r"""Histogram of :math:`\|x_i\|` against the exact law of :math:`\|X\|`, :math:`X\sim\gamma(t)`.
+
+    Ball case (``d + r < 4``): the radial density :math:`\rho\mapsto s^{-1}\,p(\rho/s)` with ``p`` from
+    :func:`mmdflow.analytic.prox_radial_density` and :math:`s = ((2-r)t)^{1/(2-r)}`; sphere case: a
+    vertical line at the radius :math:`R(t)`. ``exact=False`` draws the histogram only.
+    """
+    ax = ax or plt.figure().gca()
+    x = _np(x)
+    d = x.shape[1]
+    rad = float(analytic.support_radius(t, d, r))
+    norms = np.linalg.norm(x, axis=1)
+    ax.hist(norms, bins=np.linspace(0, 1.3 * rad, bins + 1), density=True, alpha=0.45, color=color,
+            label=label or "particles")
+    if not exact:
+        pass
+    elif d + r >= 4:
+        ax.axvline(rad, color="k", lw=1.2, label=f"sphere radius R(t) = {rad:.3f}")
+    else:
+        sc = float(analytic.flow_scale(t, r))
+        rho = np.linspace(0, rad * (1 - 1e-4), 400)
+        ax.plot(rho, _np(analytic.prox_radial_density(rho / sc, d, r)) / sc, color="k", lw=1.2,
+                label=r"exact law of $|X|$, $X\sim\gamma(t)$")
+    ax.set_xlabel(r"$|x|$")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_sphere(x: torch.Tensor, t: float, r: float, ax=None, *, s: float = 1.0, title: str | None = None):
+    r"""3D scatter of particles ``[N, 3]`` with the wire frame of the sphere of radius :math:`R(t)` (d = 3)."""
+    x = _np(x)
+    if x.shape[1] != 3:
+        raise ValueError(f"plot_sphere needs points of shape (N, 3), got {x.shape}")
+    if ax is None:
+        ax = plt.figure(figsize=(4, 4)).add_subplot(projection="3d")
+    rad = float(analytic.support_radius(t, 3, r))
+    u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 25), np.linspace(0, np.pi, 13))
+    ax.plot_wireframe(rad * np.cos(u) * np.sin(v), rad * np.sin(u) * np.sin(v), rad * np.cos(v), color="0.6",
+                      lw=0.4)
+    ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=s, color="C0", depthshade=False)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_zlabel("$x_3$")
+    ax.set_box_aspect((1, 1, 1))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_benchmark_ratios(results: list[dict], ax=None, *, factor: float = 3.0, title: str | None = None):
+    r"""Ratio :math:`\mathcal D_K^2/\text{noise}` against :math:`t` for every run of the interaction benchmark.
+
+    One line per (scheme, d, r); a dashed line marks ``factor`` (the acceptance threshold).
+    """
+    ax = ax or plt.figure().gca()
+    styles = {"backward": "-", "forward": "--", "particle": ":"}
+    markers = {2: "o", 3: "s", 10: "^"}
+    colors = {0.5: "C0", 1.0: "C1", 1.5: "C2"}
+    for res in sorted(results, key=lambda q: (q["d"], float(q["r"]), q["scheme"])):
+        ts = sorted(res["errors"])
+        ratio = [res["errors"][t]["d2"] / res["errors"][t]["noise"] for t in ts]
+        ax.plot(ts, ratio, ls=styles.get(res["scheme"], "-"), marker=markers.get(res["d"], "x"),
+                color=colors.get(float(res["r"]), "C4"), label=f"{res['scheme']} d={res['d']} r={float(res['r']):g}")
+    ax.axhline(factor, color="k", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("t")
+    ax.set_ylabel(r"$\mathcal{D}_K^2(\mu_t, \gamma(t))$ / noise floor")
+    ax.set_title(title or "Distance to the analytic curve, relative to the noise floor")
+    ax.legend(fontsize=7, ncol=2)
+    return ax
