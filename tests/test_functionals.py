@@ -88,7 +88,7 @@ def test_directional_derivative_matches_finite_differences():
     u2 = torch.randn(30, 2, generator=g, dtype=torch.float64)
     eps = 1e-7
     fd = (F.batch_estimate(p1 + eps * u1, p2 + eps * u2) - F.batch_estimate(p1, p2)) / eps
-    torch.testing.assert_close(F.directional_derivative(p1, u1, p2, u2), fd, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(F.batch_directional_derivative(p1, u1, p2, u2), fd, atol=1e-5, rtol=1e-5)
 
 
 def test_directional_derivative_at_coinciding_points_is_one_sided():
@@ -99,14 +99,14 @@ def test_directional_derivative_at_coinciding_points_is_one_sided():
     u2 = torch.randn(20, 2, generator=g, dtype=torch.float64)
     eps = 1e-6
     fd = (F.batch_estimate(p + eps * u1, p + eps * u2) - F.batch_estimate(p, p)) / eps
-    torch.testing.assert_close(F.directional_derivative(p, u1, p, u2), fd, atol=1e-6, rtol=1e-6)
-    assert F.directional_derivative(p, u1, p, u2).item() < -torch.cat([u1, u2])[:, 0].mean().item()
+    torch.testing.assert_close(F.batch_directional_derivative(p, u1, p, u2), fd, atol=1e-6, rtol=1e-6)
+    assert F.batch_directional_derivative(p, u1, p, u2).item() < -torch.cat([u1, u2])[:, 0].mean().item()
 
 
 def test_directional_derivative_is_differentiable_in_velocities():
     p, _ = cloud(10, seed=9)
     u = torch.randn(10, 2, dtype=torch.float64, requires_grad=True)
-    F.directional_derivative(p, u, p, u).backward()
+    F.batch_directional_derivative(p, u, p, u).backward()
     assert u.grad is not None and torch.isfinite(u.grad).all()
 
 
@@ -114,6 +114,6 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         F.value(torch.zeros(5, 3))
     with pytest.raises(ValueError, match="velocities"):
-        F.directional_derivative(torch.zeros(5, 2), torch.zeros(4, 2), torch.zeros(5, 2), torch.zeros(5, 2))
+        F.batch_directional_derivative(torch.zeros(5, 2), torch.zeros(4, 2), torch.zeros(5, 2), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="sum to one"):
         F.value(torch.zeros(3, 2), torch.ones(3))

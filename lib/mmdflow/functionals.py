@@ -21,7 +21,7 @@ The class :class:`ImplosionExplosion` has the interface of
 :class:`mmdflow.energies.DiscrepancyEnergy`: :meth:`~ImplosionExplosion.value`,
 :meth:`~ImplosionExplosion.gradient` (Wasserstein gradient at the particles),
 :meth:`~ImplosionExplosion.first_variation`, :meth:`~ImplosionExplosion.batch_estimate`
-and :meth:`~ImplosionExplosion.directional_derivative`.
+and :meth:`~ImplosionExplosion.batch_directional_derivative`.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class ImplosionExplosion:
         inter = (m1[:, None] * m2[None, :] * (p1[:, 1, None] - p2[None, :, 1]).abs()).mean()
         return pot - 0.5 * inter
 
-    def directional_derivative(self, p1: torch.Tensor, u1: torch.Tensor, p2: torch.Tensor,
+    def batch_directional_derivative(self, p1: torch.Tensor, u1: torch.Tensor, p2: torch.Tensor,
                                u2: torch.Tensor) -> torch.Tensor:
         r"""Two-batch estimate of :math:`D_v\mathcal F(\mu)` for the velocity plan sampled as ``(p1, u1)``, ``(p2, u2)``.
 

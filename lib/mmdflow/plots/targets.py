@@ -1,0 +1,270 @@
+"""Plots for the flows toward targets (chapters 4 and 5): snapshot grids, image mosaics, light animations.
+
+Every helper takes trajectories as a dict ``{scheme name: Trajectory}`` so that the
+schemes share rows, colours and time columns. Nothing here calls ``show`` or
+``savefig``; the animations are returned as matplotlib ``FuncAnimation`` objects,
+and :func:`animation_html` turns one into an embeddable HTML snippet.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib import animation
+
+from .common import plot_curves, plot_particles
+
+__all__ = [
+    "plot_image_target",
+    "snapshot_grid",
+    "image_mosaic",
+    "mosaic_grid",
+    "plot_energy_curves",
+    "animate_particles",
+    "animate_mosaics",
+    "animation_html",
+    "nearest_index",
+]
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def nearest_index(traj, t: float) -> int:
+    """Index of the snapshot of ``traj`` whose time is closest to ``t``."""
+    return int(torch.argmin((traj.times.double() - float(t)).abs()))
+
+
+def plot_image_target(image, samples, *, axes=None, title: str = "target", s: float = 1.0):
+    """The picture (grey levels ``[H, W]``) next to the target samples ``[M, 2]`` drawn from it. Returns the two Axes."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(6.0, 3.0))
+    img = _np(image)
+    axes[0].imshow(img, cmap="gray", vmin=0, vmax=1, extent=(-0.5, 0.5, -0.5 * img.shape[0] / max(img.shape),
+                                                             0.5 * img.shape[0] / max(img.shape)))
+    axes[0].set_title(f"{title}: picture")
+    axes[0].set_xlabel("$x_1$")
+    axes[0].set_ylabel("$x_2$")
+    axes[0].grid(False)
+    plot_particles(samples, axes[1], s=s, color="0.2", title=f"{title}: {len(samples)} samples")
+    return axes
+
+
+def snapshot_grid(trajs: Mapping[str, object], times: Sequence[float], *, target=None, lim=None, s: float = 1.0,
+                  panel: float = 1.9, suptitle: str | None = None):
+    """Rows = schemes, columns = times: the particles of each trajectory at the nearest snapshot.
+
+    Args:
+        trajs: ``{name: Trajectory}`` of 2D particles.
+        times: the times of the columns.
+        target: optional ``[M, 2]`` target points drawn faintly behind the particles.
+        lim: ``(xmin, xmax, ymin, ymax)`` or a half-width; common to all panels (default: from the data).
+        s: marker size.
+
+    Returns:
+        the figure.
+    """
+    names = list(trajs)
+    fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
+                             squeeze=False, sharex=True, sharey=True)
+    if lim is None:
+        allpts = np.concatenate([_np(tr.positions[nearest_index(tr, t)]) for tr in trajs.values() for t in times]
+                                + ([_np(target)] if target is not None else []))
+        lo, hi = np.quantile(allpts, 0.002, axis=0), np.quantile(allpts, 0.998, axis=0)
+        pad = 0.05 * (hi - lo).max()
+        lim = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
+    elif np.isscalar(lim):
+        lim = (-lim, lim, -lim, lim)
+    for r, name in enumerate(names):
+        tr = trajs[name]
+        for c, t in enumerate(times):
+            ax = axes[r, c]
+            i = nearest_index(tr, t)
+            if target is not None:
+                tg = _np(target)
+                ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.85", linewidths=0, rasterized=True)
+            x = _np(tr.positions[i])
+            ax.scatter(x[:, 0], x[:, 1], s=s, color=f"C{r}", linewidths=0, rasterized=True)
+            ax.set_xlim(lim[0], lim[1])
+            ax.set_ylim(lim[2], lim[3])
+            ax.set_aspect("equal")
+            ax.set_title(f"t = {float(tr.times[i]):.3g}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            if c == 0:
+                ax.set_ylabel(f"{name}\n$x_2$", fontsize=9)
+            if r == len(names) - 1:
+                ax.set_xlabel("$x_1$", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def _mosaic_array(images, *, ncols: int | None = None, side: int = 28, clip: bool = True) -> np.ndarray:
+    """The tiled canvas of :func:`image_mosaic` as an array (grey separators of one pixel)."""
+    imgs = _np(images).reshape(-1, side, side)
+    k = imgs.shape[0]
+    ncols = ncols or int(np.ceil(np.sqrt(k)))
+    nrows = int(np.ceil(k / ncols))
+    canvas = np.full((nrows * (side + 1) + 1, ncols * (side + 1) + 1), 0.5)
+    for j in range(k):
+        r, c = divmod(j, ncols)
+        canvas[1 + r * (side + 1):1 + r * (side + 1) + side, 1 + c * (side + 1):1 + c * (side + 1) + side] = imgs[j]
+    return np.clip(canvas, 0.0, 1.0) if clip else canvas
+
+
+def image_mosaic(images, *, ncols: int | None = None, ax=None, side: int = 28, title: str | None = None,
+                 clip: bool = True):
+    """Tile images (``[K, side*side]`` or ``[K, side, side]``) into one grey picture on ``ax`` (white = 1 ink, black = 0).
+
+    MNIST convention: 0 is the background, drawn black. Values are clipped to [0, 1]
+    (particles of a flow may leave the pixel range) when ``clip``.
+    """
+    ax = ax or plt.figure(figsize=(3, 3)).gca()
+    canvas = _mosaic_array(images, ncols=ncols, side=side, clip=clip)
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
+
+
+def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: float = 1.9, ncols: int | None = None,
+                suptitle: str | None = None):
+    """Rows = schemes, columns = times: each panel is the mosaic of all particles (images) at that time.
+
+    Axis labels: the row's scheme on the left, the snapshot time on top.
+    """
+    names = list(trajs)
+    fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        tr = trajs[name]
+        for c, t in enumerate(times):
+            i = nearest_index(tr, t)
+            image_mosaic(tr.positions[i], ax=axes[r, c], ncols=ncols, title=f"t = {float(tr.times[i]):.3g}")
+            if c == 0:
+                axes[r, c].set_ylabel(name, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"$\mathcal D_K^2(\mu_t, \nu)$",
+                       logy: bool = True, title: str | None = None, shift=None):
+    """The functional value stored in each trajectory against time, one curve per scheme.
+
+    ``shift`` (a number) is subtracted before plotting, e.g. a lower bound so that a
+    functional that is not a discrepancy can be shown on a log scale. Times ``t = 0``
+    are dropped on a log-x axis automatically by matplotlib.
+    """
+    curves = {}
+    for name, tr in trajs.items():
+        e = tr.energies.double()
+        ok = torch.isfinite(e)
+        ys = e[ok] - (shift if shift is not None else 0.0)
+        curves[name] = (tr.times.double()[ok], ys)
+    ax = plot_curves(curves, ax, xlabel="time $t$", ylabel=ylabel, logy=logy, title=title)
+    if len(curves) == 1:
+        ax.legend(list(curves))
+    return ax
+
+
+def _frame_indices(traj, frames: int) -> np.ndarray:
+    n = traj.positions.shape[0]
+    return np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int))
+
+
+def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 1.0,
+                      dpi: int = 60, panel: float = 2.4, interval: int = 200):
+    """A light animation of 2D particle trajectories, one panel per scheme, ``frames`` snapshots (evenly spaced).
+
+    Frames are taken at the same snapshot indices of every trajectory; the trajectories
+    should share their snapshot times. Returns a ``FuncAnimation`` (close-free: the
+    figure is closed so that it is not shown twice; use :func:`animation_html`).
+    """
+    names = list(trajs)
+    first = trajs[names[0]]
+    idx = _frame_indices(first, frames)
+    fig, axes = plt.subplots(1, len(names), figsize=(panel * len(names), panel + 0.3), dpi=dpi, squeeze=False)
+    axes = axes[0]
+    if lim is None:
+        allpts = np.concatenate([_np(tr.positions[-1]) for tr in trajs.values()]
+                                + ([_np(target)] if target is not None else []))
+        lo, hi = np.quantile(allpts, 0.002, axis=0), np.quantile(allpts, 0.998, axis=0)
+        start = np.concatenate([_np(tr.positions[0]) for tr in trajs.values()])
+        lo, hi = np.minimum(lo, start.min(0)), np.maximum(hi, start.max(0))
+        pad = 0.05 * (hi - lo).max()
+        lim = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
+    elif np.isscalar(lim):
+        lim = (-lim, lim, -lim, lim)
+    scats = []
+    for k, (ax, name) in enumerate(zip(axes, names)):
+        if target is not None:
+            tg = _np(target)
+            ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.85", linewidths=0)
+        x = _np(trajs[name].positions[0])
+        scats.append(ax.scatter(x[:, 0], x[:, 1], s=s, color=f"C{k}", linewidths=0))
+        ax.set_xlim(lim[0], lim[1])
+        ax.set_ylim(lim[2], lim[3])
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    titles = [ax.set_title("", fontsize=9) for ax in axes]
+    fig.tight_layout()
+
+    def update(j):
+        for sc, ttl, name in zip(scats, titles, names):
+            tr = trajs[name]
+            i = min(idx[j], tr.positions.shape[0] - 1)
+            sc.set_offsets(_np(tr.positions[i])[:, :2])
+            ttl.set_text(f"{name}, t = {float(tr.times[i]):.3g}")
+        return scats + titles
+
+    anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
+    plt.close(fig)
+    return anim
+
+
+def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int = 60, panel: float = 2.4,
+                    interval: int = 250, side: int = 28):
+    """A light animation of image-valued particles (e.g. MNIST), one mosaic per scheme. Returns a ``FuncAnimation``."""
+    names = list(trajs)
+    idx = _frame_indices(trajs[names[0]], frames)
+    fig, axes = plt.subplots(1, len(names), figsize=(panel * len(names), panel + 0.3), dpi=dpi, squeeze=False)
+    axes = axes[0]
+    for ax, name in zip(axes, names):
+        image_mosaic(trajs[name].positions[0], ax=ax, side=side)
+    ims = [ax.images[0] for ax in axes]
+    titles = [ax.set_title("", fontsize=9) for ax in axes]
+    fig.tight_layout()
+
+    def update(j):
+        for im, ttl, ax, name in zip(ims, titles, axes, names):
+            tr = trajs[name]
+            i = min(idx[j], tr.positions.shape[0] - 1)
+            data = _mosaic_array(tr.positions[i], side=side)
+            im.set_data(data)
+            ttl.set_text(f"{name}, t = {float(tr.times[i]):.3g}")
+        return ims + titles
+
+    anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
+    plt.close(fig)
+    return anim
+
+
+def animation_html(anim, *, embed_limit_mb: float = 8.0):
+    """An ``IPython.display.HTML`` object with the animation as JavaScript + embedded PNG frames (``to_jshtml``)."""
+    from IPython.display import HTML
+
+    import matplotlib as mpl
+
+    with mpl.rc_context({"animation.embed_limit": embed_limit_mb}):
+        return HTML(anim.to_jshtml(default_mode="once"))
