@@ -28,7 +28,8 @@ from ._checks import check_points, check_riesz_exponent
 from .energies import interaction_energy, potential_energy
 from .kernels import Riesz
 
-__all__ = ["ExactComparison", "FlowErrors", "compare_to_exact", "flow_error", "flow_errors", "expected_noise"]
+__all__ = ["ExactComparison", "FlowErrors", "compare_to_exact", "flow_error", "flow_errors", "expected_noise",
+           "flow_noise_floor"]
 
 _DISTANCE = Riesz(1.0)
 
@@ -140,16 +141,25 @@ class FlowErrors(NamedTuple):
     radius_ratio: torch.Tensor
 
 
-def flow_errors(traj, r: float, *, n_repeats: int = 3, generator: torch.Generator | None = None,
+def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: torch.Generator | None = None,
                 min_time: float = 0.0) -> FlowErrors:
-    r""":func:`flow_error` at every snapshot of a trajectory (``traj.positions`` ``[S, N, d]``) with time
-    ``> min_time`` (``t = 0`` is skipped: :math:`\gamma(0) = \delta_0`). Weighted snapshots are not supported."""
+    r""":func:`flow_error` along a trajectory (``traj.positions`` ``[S, N, d]``).
+
+    Evaluated at every snapshot with time ``> min_time``, or, with ``times`` given, at the snapshots
+    nearest to those times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). The times reported
+    are the snapshots' own. Weighted snapshots are not supported.
+    """
     from . import analytic
 
     if getattr(traj, "weights", None) is not None:
         raise ValueError("flow_errors compares uniformly weighted particles; got a trajectory with weights")
+    if times is None:
+        index = list(range(len(traj.times)))
+    else:
+        index = [int(torch.argmin((traj.times - float(t)).abs())) for t in times]
     rows = []
-    for t, x in zip(traj.times.tolist(), traj.positions):
+    for i in index:
+        t, x = float(traj.times[i]), traj.positions[i]
         if t <= min_time:
             continue
         res = flow_error(x, t, r, n_repeats=n_repeats, generator=generator)
@@ -159,3 +169,12 @@ def flow_errors(traj, r: float, *, n_repeats: int = 3, generator: torch.Generato
         raise ValueError(f"the trajectory has no snapshot after t={min_time}")
     cols = torch.tensor(rows, dtype=torch.float64).T
     return FlowErrors(*cols)
+
+
+def flow_noise_floor(n: int, t: float, d: int, r: float, *, n_pairs: int = 100_000,
+                     generator: torch.Generator | None = None) -> float:
+    r""":func:`expected_noise` for :math:`\gamma(t)` of the interaction flow (:func:`mmdflow.analytic.sample_flow`)."""
+    from . import analytic
+
+    return expected_noise(lambda m, g: analytic.sample_flow(m, t, d, r, generator=g), n, n_pairs=n_pairs,
+                          generator=generator)

@@ -45,7 +45,7 @@ def plot_prox_densities(d: int, r_values: Sequence[float], ax=None, *, n: int = 
     return ax
 
 
-def plot_radius_histograms(samples: dict, d: int, ax=None, *, bins: int = 60):
+def plot_radius_histograms(samples: dict, d: int, ax=None, *, bins: int = 60, ymax: float = 8.0):
     r"""Histograms of :math:`\|x\|` for ``{r: sample [n, d]}`` of :math:`\eta^*`, with the analytic
     radial density :math:`|S^{d-1}|\rho^{d-1}\eta^*(\rho)` (ball case) or the sphere radius (sphere case)."""
     ax = ax or plt.figure().gca()
@@ -61,11 +61,11 @@ def plot_radius_histograms(samples: dict, d: int, ax=None, *, bins: int = 60):
                     label=f"r = {r:g}: analytic radial density")
         else:
             ax.axvline(big_r, color=f"C{i}", ls="--", lw=1.2, label=f"r = {r:g}: sphere radius $R_*$ = {big_r:.3f}")
-    ax.set_yscale("log")
+    ax.set_ylim(0, ymax)
     ax.set_xlabel(r"radius $\|x\|$")
-    ax.set_ylabel("density of $\\|x\\|$ (log scale)")
+    ax.set_ylabel("density of $\\|x\\|$ (clipped)")
     ax.set_title(f"Radii of exact samples of $\\eta^*$, d = {d}")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.43, 1.0))
     return ax
 
 
@@ -81,7 +81,7 @@ def plot_frostman_profiles(profiles: dict, ax=None):
     ax.axvline(1, color="0.3", lw=0.8, ls=":")
     ax.set_xlabel(r"$\|x\| / R_*$")
     ax.set_ylabel(r"$U(x) - C$")
-    ax.set_title(r"Frostman condition: $U(x) = \frac12\|x\|^2 - \int\|x-y\|^r d\eta^*(y)$")
+    ax.set_title(r"Frostman condition: $U(x) = \frac{1}{2}\|x\|^2 - \int\|x-y\|^r d\eta^*(y)$")
     ax.legend(fontsize=8)
     return ax
 
@@ -117,6 +117,9 @@ def plot_jko_errors(errors: dict, ax=None):
     first = next(iter(errors.values()))
     ref = np.asarray(first[1], dtype=float)[0] * np.sort(all_taus) / np.max(all_taus)
     ax.loglog(np.sort(all_taus), ref, "k--", lw=0.8, label="slope 1")
+    ticks = np.unique(all_taus)
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    ax.minorticks_off()
     ax.set_xlabel(r"step size $\tau$")
     ax.set_ylabel(r"$|c_N - s(t)|\,R_*$ at $t = N\tau$")
     ax.set_title("JKO error against the limit curve")
@@ -141,33 +144,36 @@ def plot_flow_errors(curves: dict, ax=None, *, title: str | None = None):
     r""":math:`\mathcal D_K^2` of particle flows to :math:`\gamma(t)` against time, with the noise floor.
 
     Args:
-        curves: ``{label: (times, d2, noise)}``; the band shades ``[0, 2 noise]`` (within twice the noise floor).
+        curves: ``{label: (times, d2, floor)}``; ``floor`` is drawn dotted and the band shades
+            ``[floor, 2 floor]`` (up to twice the noise floor).
     """
     ax = ax or plt.figure().gca()
     for i, (label, (t, d2, noise)) in enumerate(curves.items()):
         t, d2, noise = _np(t), _np(d2), _np(noise)
         ax.plot(t, d2, "o-", ms=3, color=f"C{i}", label=f"{label}: particle flow")
-        ax.plot(t, noise, ":", color=f"C{i}", lw=1.0)
-        ax.fill_between(t, np.full_like(noise, 1e-12), 2 * noise, color=f"C{i}", alpha=0.12, linewidth=0)
+        ax.plot(t, noise, ":", color=f"C{i}", lw=1.2, label=f"{label}: noise floor (band: x2)")
+        ax.fill_between(t, noise, 2 * noise, color=f"C{i}", alpha=0.15, linewidth=0)
     ax.set_yscale("log")
-    lo = min(float(np.min(_np(c[2]))) for c in curves.values())
-    ax.set_ylim(bottom=lo / 3)
     ax.set_xlabel("time $t$")
     ax.set_ylabel(r"$\mathcal{D}_K^2$ to $\gamma(t)$ (K = $-\|x-y\|$)")
     ax.set_title(title or "Particle flow against the analytic curve")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncols=2)
     return ax
 
 
 def plot_mean_radius(curves: dict, ax=None):
     r"""Ratio of the particles' mean radius to the analytic mean radius of :math:`\gamma(t)` against time,
-    for ``{label: (times, ratio)}``."""
+    for ``{(d, r): (times, ratio)}`` (colour by ``r``, line style by ``d``)."""
     ax = ax or plt.figure().gca()
-    for i, (label, (t, ratio)) in enumerate(curves.items()):
-        ax.plot(_np(t), _np(ratio), "o-", ms=3, color=f"C{i}", label=label)
+    rs = sorted({r for _, r in curves})
+    ds = sorted({d for d, _ in curves})
+    styles = ["-", "--", ":", "-."]
+    for (d, r), (t, ratio) in curves.items():
+        ax.plot(_np(t), _np(ratio), "o", ls=styles[ds.index(d) % 4], ms=3, color=f"C{rs.index(r)}",
+                label=f"d = {d}, r = {r:g}")
     ax.axhline(1, color="0.3", lw=0.8)
     ax.set_xlabel("time $t$")
     ax.set_ylabel(r"mean $\|x_i\|$ / mean radius of $\gamma(t)$")
     ax.set_title("Mean radius of the particles relative to the analytic flow")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncols=2)
     return ax
