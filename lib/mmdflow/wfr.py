@@ -381,7 +381,13 @@ def _active_set(Q, c, w, tol, max_iter):
         M[:p, p] = 1.0
         M[p, :p] = 1.0
         rhs = np.concatenate([-cn[P], [1.0]])
-        s = np.linalg.lstsq(M, rhs, rcond=1e-13)[0][:p]
+        try:  # LU first; least squares when the KKT matrix is (numerically) singular
+            sol = np.linalg.solve(M, rhs)
+            if not np.all(np.isfinite(sol)) or np.abs(M @ sol - rhs).max() > 1e-9 * (1.0 + np.abs(rhs).max()):
+                raise np.linalg.LinAlgError
+        except np.linalg.LinAlgError:
+            sol = np.linalg.lstsq(M, rhs, rcond=1e-13)[0]
+        s = sol[:p]
         if s.min() > 0:
             wn[:] = 0.0
             wn[P] = s / s.sum()
@@ -860,7 +866,7 @@ class GaussianMixture:
         c, d = means.shape
         if covs.shape != (c, d, d):
             raise ValueError(f"covs must have shape ({c}, {d}, {d}), got {tuple(covs.shape)}")
-        if weights.shape != (c,) or bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-8:
+        if weights.shape != (c,) or bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-6:
             raise ValueError(f"weights must be {c} non-negative numbers summing to one, got {weights.tolist()}")
         try:
             chol = torch.linalg.cholesky(covs)
@@ -868,7 +874,7 @@ class GaussianMixture:
             raise ValueError(f"covs must be symmetric positive definite: {err}") from None
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "covs", covs)
-        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "weights", weights / weights.sum())
         object.__setattr__(self, "_chol", chol)
 
     @property
@@ -890,16 +896,18 @@ class GaussianMixture:
 
 def gaussian_2d() -> GaussianMixture:
     r"""The 2D Gaussian target :math:`N(0, [[1, .5], [.5, 1]])` of the IFT experiments."""
-    return GaussianMixture(means=torch.zeros(1, 2), covs=torch.tensor([[[1.0, 0.5], [0.5, 1.0]]]),
-                           weights=torch.ones(1))
+    f64 = torch.float64
+    return GaussianMixture(means=torch.zeros(1, 2, dtype=f64), covs=torch.tensor([[[1.0, 0.5], [0.5, 1.0]]], dtype=f64),
+                           weights=torch.ones(1, dtype=f64))
 
 
 def mixture_2d() -> GaussianMixture:
     r"""The 3-component 2D mixture: weights 1/3, means (0,0), (3,-1), (1,4), covariances
     [[1,.5],[.5,2]], I, [[3,.5],[.5,1]]."""
-    means = torch.tensor([[0.0, 0.0], [3.0, -1.0], [1.0, 4.0]])
-    covs = torch.tensor([[[1.0, 0.5], [0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[3.0, 0.5], [0.5, 1.0]]])
-    return GaussianMixture(means=means, covs=covs, weights=torch.full((3,), 1.0 / 3))
+    f64 = torch.float64
+    means = torch.tensor([[0.0, 0.0], [3.0, -1.0], [1.0, 4.0]], dtype=f64)
+    covs = torch.tensor([[[1.0, 0.5], [0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[3.0, 0.5], [0.5, 1.0]]], dtype=f64)
+    return GaussianMixture(means=means, covs=covs, weights=torch.full((3,), 1.0 / 3, dtype=f64))
 
 
 def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, rank: int = 10,
