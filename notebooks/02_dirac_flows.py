@@ -190,7 +190,8 @@ print(f"fitted slopes: r=0.5: {slopes[0.5]:.2f}, r=1.5: {slopes[1.5]:.2f};  r=1:
 # (by the convention that coinciding points exert no force), and the particles never move, although the true flow
 # leaves $\delta_0$ at once. The particle system is the gradient flow of $\mathcal E_K$ restricted to $N$-point
 # measures, and the Dirac is a stationary point of that restricted problem. Following the paper's code we therefore
-# start from $N$ particles spread uniformly in a cube of side $10^{-9}$ around the origin (`flows.perturbed_dirac`).
+# start from $N$ particles spread uniformly in a cube of side $10^{-9}$ around the origin (`flows.perturbed_dirac`). The
+# cube leaves a faint square imprint on the cloud at early times.
 #
 # For $r < 1$ the forces $\propto\lVert x_i-x_j\rVert^{r-1}$ are enormous at distance $10^{-9}$, and a first step of
 # size $0.05$ throws the particles hundreds of units away. The *slow start* uses step sizes
@@ -204,7 +205,8 @@ for d in (2, 3):
     for r in (0.5, 1.0, 1.5):
         cfg = flows.ParticleFlowConfig.until(t_final, tau=tau, slow_start=r < 1, snapshot_every=1)
         x0 = flows.perturbed_dirac(n_particles, d, generator=gen, device=device)
-        flow_runs[d, r] = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(r)), x0, cfg)
+        flow_runs[d, r] = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(r)), x0, cfg,
+                                              record_energy=False)
 blowup = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(0.5)),
                              flows.perturbed_dirac(n_particles, 2, generator=gen, device=device),
                              flows.ParticleFlowConfig(tau=tau, n_steps=1))
@@ -238,7 +240,7 @@ errors = {key: metrics.flow_errors(tr, key[1], times=check_times, n_repeats=n_re
 floors = {(d, r): torch.tensor([metrics.flow_noise_floor(n_particles, t, d, r, n_pairs=50_000, generator=gen)
                                 for t in errors[d, r].times.tolist()]) for d, r in errors}
 
-# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay near the floor; $r = 1.5$ is orders of magnitude above it.", "name": "fig-flow-errors"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); $r = 1.5$ is one to two orders of magnitude above it.", "name": "fig-flow-errors"}}
 fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
 for ax, d in zip(axes, (2, 3)):
     curves = {f"r = {r:g}": (errors[d, r].times, errors[d, r].d2, floors[d, r]) for r in (0.5, 1.0, 1.5)}
@@ -250,9 +252,20 @@ plt.show()
 #
 # The paper's setting is $N = 2000$ particles, $\tau = 0.05$, $d = 2$, $r = 1$, compared at $t = 0.6$. The next cell
 # re-evaluates that snapshot with more reference samples and also prints the expected noise floor
-# $\mathbb E\lVert X-X'\rVert/N$ from $2\cdot10^5$ exact pairs (`metrics.expected_noise`). With the `paper` profile
-# (N = 2000) the particle flow is within twice the noise floor; the quick profile uses fewer particles, which raises
-# the floor like $1/N$.
+# $\mathbb E\lVert X-X'\rVert/N$ from $2\cdot10^5$ exact pairs (`metrics.expected_noise`). The quick profile uses
+# fewer particles, which raises the floor like $1/N$ but leaves the ratio to the floor comparable.
+#
+# How to read the ratio: for fixed particles $x$ and a fresh exact sample $y$,
+# $\mathbb E_y\,\mathcal D_K^2(\mu_x,\nu_y) = \mathcal D_K^2(\mu_x,\gamma(t)) + \frac12\,\mathbb E\lVert X-X'\rVert/N$,
+# and an i.i.d. exact sample has $\mathbb E\,\mathcal D_K^2(\mu_x,\gamma(t)) = \frac12\,\mathbb E\lVert X-X'\rVert/N$.
+# So an exact i.i.d. sample reads about one floor, and no particle set can read much below half a floor. Ratios
+# between one half and one mean that the particles represent $\gamma(t)$ *better* than independent draws of the
+# same size: the repulsion spreads them more evenly than chance.
+#
+# For reference, one run of the `paper` profile (seed 0, 20 reference samples) gave $\mathcal D_K^2 = 1.85\cdot10^{-4}$
+# against an empirical noise floor of $3.2\cdot10^{-4}$ and an expected floor $\mathbb E\lVert X-X'\rVert/N = 2.46\cdot10^{-4}$:
+# 0.58 and 0.75 floors, well within twice the noise floor. In the same run the $r = 1.5$ flow read 133 floors at
+# $t = 0.6$ with half the analytic mean radius (ratio 0.51).
 
 # %%
 t_key = 0.6
@@ -270,8 +283,10 @@ print(f"  D_K^2 / noise = {key.d2 / key.noise:.2f}; D_K^2 / expected floor = {ke
 #
 # For $r > 1$ the particles start with almost no force (the pairwise force is $r\lVert x_i-x_j\rVert^{r-1}$ at a
 # distance $10^{-9}$), so the cloud needs time to leave the origin and then follows a late-started copy of
-# $\gamma$. Since the analytic mean radius grows like $t^{1/(2-r)} = t^2$ for $r = 1.5$, the ratio of the particles'
-# mean radius to the analytic one measures the lag directly. For $r \le 1$ the ratio is close to one.
+# $\gamma$. Since the analytic mean radius grows like $t^{1/(2-r)} = t^2$ for $r = 1.5$, the ratio $q$ of the
+# particles' mean radius to the analytic one measures the lag directly; $\gamma(t-\delta)$ with
+# $\delta = t\,(1-q^{2-r})$ has the particles' mean radius, an equivalent time delay. For $r \le 1$ the ratio is
+# close to one (the slow start of $r = 0.5$ even leaves the particles a few percent ahead).
 
 # %% mystnb={"figure": {"caption": "Mean particle radius divided by the mean radius of $\\gamma(t)$ for the six particle flows. The $r = 1.5$ flows lag far behind the analytic curve and catch up only slowly; $r = 0.5$ and $r = 1$ track it.", "name": "fig-mean-radius"}}
 ratio_curves = {(d, r): (errors[d, r].times, errors[d, r].radius_ratio) for d, r in errors}
@@ -279,8 +294,11 @@ ax = dplots.plot_mean_radius(ratio_curves)
 plt.show()
 lag = errors[2, 1.5]
 i6 = int(torch.argmin((lag.times - t_key).abs()))
+delay = lag.times * (1 - lag.radius_ratio ** (2 - 1.5))     # gamma(t - delay) has the particles' mean radius
 print(f"r=1.5, d=2, t={t_key}: D_K^2 / noise floor = {lag.d2[i6] / floors[2, 1.5][i6]:.0f}, "
-      f"mean radius / analytic = {lag.radius_ratio[i6]:.2f}")
+      f"mean radius / analytic = {lag.radius_ratio[i6]:.2f}, equivalent delay = {delay[i6]:.2f}")
+print(f"r=1.5, d=2, t={t_final}: D_K^2 / noise floor = {lag.d2[-1] / floors[2, 1.5][-1]:.0f}, "
+      f"mean radius / analytic = {lag.radius_ratio[-1]:.2f}, equivalent delay = {delay[-1]:.2f}")
 print("D_K^2 / expected noise floor and mean-radius ratio, per flow:")
 for d, r in errors:
     e, fl = errors[d, r], floors[d, r]
@@ -297,5 +315,6 @@ print(f"  R* (d=2, r=1) = pi/4: {abs(analytic.prox_radius(2, 1.0) - np.pi / 4) <
 print(f"  JKO c_12 at tau=0.05: r=0.5: {analytic.jko_scale(12, 0.05, 0.5):.4f} (curve {analytic.flow_scale(0.6, 0.5):.4f}), "
       f"r=1.5: {analytic.jko_scale(12, 0.05, 1.5):.4f} (curve {analytic.flow_scale(0.6, 1.5):.4f})")
 print(f"  JKO log-log slopes on tau in {taus}: {slopes[0.5]:.1f}, {slopes[1.5]:.1f}")
-print(f"  d=2, r=1, t=0.6: D_K^2 / noise floor = {key.d2 / key.noise:.0f} (order of magnitude)")
+print(f"  d=2, r=1, t=0.6: D_K^2 within twice the noise floor: {key.d2 <= 2 * key.noise}; "
+      f"within twice the expected floor: {key.d2 <= 2 * floor}")
 print(f"  r=1.5 lag at t=0.6: mean radius ratio {lag.radius_ratio[i6]:.1f}, D_K^2 / floor > 10: {bool(lag.d2[i6] > 10 * floors[2, 1.5][i6])}")

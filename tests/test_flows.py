@@ -200,3 +200,9 @@ def test_slow_start_is_needed_for_small_r(gen):
     assert fast.positions[-1].norm(dim=1).max().item() > 100
     big = analytic.support_radius(0.3, 2, 0.5)
     assert 0.9 * big < slow.positions[-1].norm(dim=1).max().item() < 1.1 * big
+
+
+def test_record_energy_off_gives_nan():
+    traj = flows.particle_flow(Quadratic(), torch.ones(2, 2, dtype=torch.float64),
+                               flows.ParticleFlowConfig(tau=0.1, n_steps=2), record_energy=False)
+    assert bool(torch.isnan(traj.energies).all()) and traj.positions.shape == (3, 2, 2)
