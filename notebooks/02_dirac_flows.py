@@ -93,7 +93,7 @@ print(f"profile={profile}, device={device}, n_particles={n_particles}, tau={tau}
 #   For $d = 3$, $r = 1$: $R_* = 2/3$.
 #
 # The unit tests (`tests/test_analytic.py`) check these formulas rather than trusting them: the Frostman condition by
-# Monte Carlo for ten $(d, r)$ on both sides of $d + r = 4$ (and its failure for a sphere when $d + r < 4$), the
+# Monte Carlo for thirteen $(d, r)$ on both sides of $d + r = 4$ (and its failure for a sphere when $d + r < 4$), the
 # normalisation $A_{d,r}$ and the radial moments by quadrature, $M_r(d)$ by quadrature, and the samplers' moments.
 
 # %%
