@@ -206,3 +206,31 @@ def test_record_energy_off_gives_nan():
     traj = flows.particle_flow(Quadratic(), torch.ones(2, 2, dtype=torch.float64),
                                flows.ParticleFlowConfig(tau=0.1, n_steps=2), record_energy=False)
     assert bool(torch.isnan(traj.energies).all()) and traj.positions.shape == (3, 2, 2)
+
+
+def test_chapter_plots_render(gen):
+    """Smoke test of mmdflow.plots.dirac: every helper draws (mathtext included) without error."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from mmdflow import metrics
+    from mmdflow.plots import dirac as dplots
+
+    fig, axes = plt.subplots(2, 4, figsize=(16, 6))
+    dplots.plot_prox_densities(2, [0.5, 1.0], axes[0, 0], ymax=3)
+    dplots.plot_radius_histograms({0.5: analytic.sample_prox(500, 3, 0.5, gen),
+                                   1.0: analytic.sample_prox(500, 3, 1.0, gen)}, 3, axes[0, 1])
+    q = torch.linspace(0, 1.5, 4, dtype=torch.float64)
+    dplots.plot_frostman_profiles({"d = 2": (q, q**2, 0.01 * torch.ones(4))}, axes[0, 2])
+    dplots.plot_support_radius(0.4, 2, 1.5, [0.2, 0.1], axes[0, 3])
+    dplots.plot_jko_errors({0.5: ([0.2, 0.1], [0.1, 0.06])}, axes[1, 0])
+    traj = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(1.0)), flows.perturbed_dirac(50, 2, generator=gen),
+                               flows.ParticleFlowConfig(tau=0.1, n_steps=4, snapshot_every=2))
+    dplots.support_circle_overlay(2, 1.0)(axes[1, 1], 0.4)
+    err = metrics.flow_errors(traj, 1.0, n_repeats=1, generator=gen)
+    dplots.plot_flow_errors({"r = 1": (err.times, err.d2, err.noise)}, axes[1, 2])
+    dplots.plot_mean_radius({(2, 1.0): (err.times, err.radius_ratio)}, axes[1, 3])
+    fig.canvas.draw()
+    plt.close(fig)
