@@ -157,7 +157,7 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
     return fig
 
 
-def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"$\mathcal D_K^2(\mu_t, \nu)$",
+def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"$\mathcal{D}_K^2(\mu_t, \nu)$",
                        logy: bool = True, title: str | None = None, shift=None):
     """The functional value stored in each trajectory against time, one curve per scheme.
 
