@@ -1,0 +1,65 @@
+"""Plots of chapter 7 (fast kernel summation): error against P, time against N, MMD against wall time."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["plot_error_vs_directions", "plot_time_vs_size", "plot_merit"]
+
+
+def _ax(ax):
+    return ax if ax is not None else plt.figure().gca()
+
+
+def plot_error_vs_directions(errors: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax=None, *,
+                             title: str = "", reference: bool = True):
+    """Log-log relative gradient error against the number of directions ``P``.
+
+    Args:
+        errors: label -> (list of P, list of errors).
+        reference: draw a dotted ``P^(-1/2)`` line through the first point of the first curve.
+    """
+    ax = _ax(ax)
+    for label, (ps, errs) in errors.items():
+        ax.loglog(ps, errs, "o-", label=label)
+    if reference and errors:
+        ps, errs = next(iter(errors.values()))
+        ps = np.asarray(ps, dtype=float)
+        ax.loglog(ps, errs[0] * np.sqrt(ps[0] / ps), "k:", label=r"$\propto P^{-1/2}$")
+    ax.set(xlabel="number of directions P", ylabel="relative gradient error", title=title)
+    ax.legend()
+    return ax
+
+
+def plot_time_vs_size(times: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax=None, *,
+                      title: str = "", slopes: Sequence[int] = (1, 2)):
+    """Log-log wall time of one value-and-gradient evaluation against ``N`` (= ``M``), one curve per backend.
+
+    ``slopes``: dotted reference lines ``N^k`` through the first point of the slowest curve.
+    """
+    ax = _ax(ax)
+    for label, (ns, ts) in times.items():
+        ax.loglog(ns, ts, "o-", label=label)
+    if slopes and times:
+        n_all = np.array(sorted({n for ns, _ in times.values() for n in ns}), dtype=float)
+        n0, t0 = max(((ns[0], ts[0]) for ns, ts in times.values()), key=lambda p: p[1])
+        for k in slopes:
+            ax.loglog(n_all, t0 * (n_all / n0) ** k, ":", color="grey", lw=1)
+            ax.annotate(f"$N^{k}$", (n_all[-1], t0 * (n_all[-1] / n0) ** k), color="grey", fontsize=8)
+    ax.set(xlabel="N = M (points)", ylabel="seconds per evaluation", title=title)
+    ax.legend()
+    return ax
+
+
+def plot_merit(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax=None, *, title: str = "",
+               ylabel: str = r"exact MMD$^2$ to the target"):
+    """Exact MMD^2 of a particle flow against the wall time spent in its steps (log y), one curve per backend."""
+    ax = _ax(ax)
+    for label, (wall, vals) in curves.items():
+        ax.semilogy(wall, vals, "o-", ms=3, label=label)
+    ax.set(xlabel="wall time of the flow steps (s)", ylabel=ylabel, title=title)
+    ax.legend()
+    return ax

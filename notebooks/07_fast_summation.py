@@ -1,0 +1,312 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Fast kernel summation
+#
+# Every flow in this book spends its time in one operation: for particles $x_1,\dots,x_N$ and targets
+# $y_1,\dots,y_M$ in $\mathbb R^d$, the kernel sums and their gradients
+#
+# $$
+# s_i = \sum_{k} v_k K(x_i, y_k), \qquad g_i = \sum_k v_k \nabla_1 K(x_i, y_k).
+# $$
+#
+# Evaluated pair by pair this costs $O(NMd)$ time. The library offers four ways to do it, all behind
+# `mmdflow.summation.kernel_sum(x, y, kernel, v, backend=...)` and `kernel_sum_grad`:
+#
+# * `dense`: builds the $N\times M$ kernel matrix; the reference, for small problems.
+# * `blocked`: exact, in row blocks of bounded size; in high dimension the distances come from a matrix product
+#   $\lVert x\rVert^2+\lVert y\rVert^2-2\langle x,y\rangle$, so the work runs at BLAS speed.
+# * `sliced`: for the Riesz kernel $K(x,y)=-\lVert x-y\rVert$ only, an unbiased *estimate* in
+#   $O(P(N+M)(\log(N+M)+d))$ time (this chapter).
+# * `keops`: exact symbolic reductions when `pykeops` is installed (not in this book's environment).
+#
+# `backend="auto"` picks only among the exact backends; the sliced estimate has to be asked for by name.
+#
+# ## Slicing
+#
+# Let $\xi$ be uniform on the unit sphere $S^{d-1}$. For $r\in(0,2)$ and every $z\in\mathbb R^d$,
+# $\mathbb E|\langle\xi,z\rangle|^r = \lVert z\rVert^r\,\mathbb E|\xi_1|^r$ by rotation invariance, hence
+#
+# $$
+# \lVert z\rVert^r = c_{d,r}\,\mathbb E_\xi\,|\langle \xi, z\rangle|^r, \qquad
+# c_{d,r} = \frac{1}{\mathbb E|\xi_1|^r} = \frac{\sqrt\pi\;\Gamma\!\big(\tfrac{d+r}{2}\big)}{\Gamma\!\big(\tfrac d2\big)\,\Gamma\!\big(\tfrac{r+1}{2}\big)} .
+# $$
+#
+# So a Riesz kernel sum in $\mathbb R^d$ is $c_{d,r}$ times an average of one-dimensional Riesz sums of the
+# projections $\langle\xi,x_i\rangle$, $\langle\xi,y_k\rangle$ (Hertrich, Wald, Altekrüger and Hagemann, ICLR 2024).
+# With $P$ directions $\xi_1,\dots,\xi_P$ and $r=1$,
+#
+# $$
+# g_i \approx \frac{c_{d,1}}{P}\sum_{p=1}^P \Big(\sum_k v_k\,\operatorname{sign}\langle\xi_p, y_k - x_i\rangle\Big)\,\xi_p .
+# $$
+#
+# For large $d$, $c_{d,1}\approx\sqrt{\pi d/2}$ ($c_{784,1}\approx 35$): one projection sees only a small part of
+# a distance, and the estimate needs many directions.
+#
+# ## The sorting trick for $r=1$
+#
+# In one dimension the derivative of $\sum_k v_k|s-t_k|$ is $\sum_k v_k\operatorname{sign}(s-t_k) = 2L(s)+E(s)-V$, where
+# $L(s)$ is the weight of the $t_k$ strictly below $s$, $E(s)$ the weight of those equal to $s$ and $V$ the total.
+# After **one sort** of all projected points, one walk in increasing order reads off $L$, $E$ and the value
+# $\sum_k v_k|s-t_k|$ from running sums, and writes each result back to the point's original position. A slice
+# costs $O((N+M)\log(N+M))$ instead of $O(NM)$. On a CPU the library sorts with its own radix kernel (numba),
+# which is several times faster than `torch.sort`; on a GPU it uses `torch` operations.
+#
+# The directions can be chosen in three ways:
+#
+# * `iid`: independent uniform directions. Each one gives an unbiased estimate, so the error falls like $P^{-1/2}$,
+#   with relative size about $\sqrt{(c_{d,1}^2-1)/P}\approx\sqrt{\pi d/(2P)}$.
+# * `orthogonal`: blocks of $d$ orthonormal directions, each block a uniformly random rotation. The cost is the same
+#   and the error smaller, because a block cannot miss a coordinate direction.
+# * `equispaced` (only in $d=2$): angles $\pi(p+u)/P$ with one random offset $u$. This is a quadrature rule on the
+#   circle, and its error falls much faster than $P^{-1/2}$.
+#
+# The flows below compute the interaction and the potential term of $\mathcal D_K^2$ with the *same* directions
+# (`mmdflow.sliced.SlicedDiscrepancyEnergy`). Near the target the two forces almost cancel, and shared directions
+# let their slicing errors cancel as well.
+
+# %% tags=["parameters"]
+profile = "quick"            # "quick": about a minute on 2 CPU cores | "paper": the sizes (many minutes)
+seed = 0
+device = None                # None: GPU when present
+data_dir = None              # MNIST: None -> $MMDFLOW_DATA
+n_error = {"quick": 2000, "paper": 10_000}       # N = M for the error-vs-P study in d=2
+directions_2d = {"quick": [10, 32, 100, 316, 1000], "paper": [10, 32, 100, 316, 1000, 3162]}
+n_error_784 = {"quick": 500, "paper": 5000}      # N = M for the error-vs-P study in d=784
+directions_784 = {"quick": [100, 316, 1000], "paper": [100, 316, 1000, 3162, 10_000]}
+sizes_2d = {"quick": [500, 1000, 2000, 4000], "paper": [1000, 3162, 10_000, 31_623, 100_000]}
+sizes_784 = {"quick": [250, 500, 1000], "paper": [1000, 3162, 10_000, 31_623]}
+dense_max = {"quick": 1000, "paper": 2000}       # largest N for dense in d=2 (it stores N x M x d)
+blocked_max = {"quick": 2000, "paper": 10_000}
+n_flow = {"quick": 500, "paper": 10_000}         # particles = target digits in the flow
+flow_steps = {"quick": 16, "paper": 60}
+flow_tau = 2.0
+
+# %%
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import mmdflow
+from mmdflow import data, energies, flows, sliced
+from mmdflow.kernels import Riesz
+from mmdflow.plots import fast as fplots
+from mmdflow.plots import use_style
+from mmdflow.summation import kernel_sum_and_grad, kernel_sum_grad
+
+t_start = time.perf_counter()
+(n_error, directions_2d, directions_784, n_error_784, sizes_2d, sizes_784, dense_max, blocked_max, n_flow,
+ flow_steps) = mmdflow.for_profile(profile, n_error, directions_2d, directions_784, n_error_784, sizes_2d,
+                                   sizes_784, dense_max, blocked_max, n_flow, flow_steps)
+device = torch.device(device) if device else mmdflow.default_device()
+K = Riesz(1.0)
+use_style()
+print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
+
+# %% [markdown]
+# ## The slicing constant
+#
+# $c_{d,1}$ from the formula (evaluated with `lgamma`, so that large $d$ does not overflow) against a Monte Carlo
+# estimate of $1/\mathbb E|\xi_1|$ with $10^5$ random directions, and against the asymptote $\sqrt{\pi d/2}$.
+
+# %%
+gen = torch.Generator().manual_seed(seed)
+for d in (2, 3, 10, 784):
+    xi = sliced.sample_directions(d, 100_000, "iid", generator=gen, dtype=torch.float64)
+    print(f"d={d:4d}: c_d = {sliced.slicing_constant(d):8.4f}   Monte Carlo {1 / xi[:, 0].abs().mean():8.4f}   "
+          f"sqrt(pi d/2) = {math.sqrt(math.pi * d / 2):8.4f}")
+
+# %% [markdown]
+# ## Error against the number of directions
+#
+# The relative error $\lVert g-g_{\rm exact}\rVert/\lVert g_{\rm exact}\rVert$ of the Wasserstein gradient of
+# $\mathcal D_K^2(\cdot,\nu)$ at all particles, averaged (root mean square) over three draws of the directions.
+# In $d=2$: $x\sim\mathcal N(0,I)$ against a two-Gaussian mixture. In $d=784$: the flow's start,
+# $x\sim U[0,1]^{784}$, against MNIST test digits.
+
+# %%
+mnist = data.load_mnist(data_dir, n=max(n_flow, n_error_784) * 2)
+digits = mnist.images.reshape(len(mnist.images), -1).float()
+
+
+def two_gaussians(n, gen):
+    comp = torch.rand(n, generator=gen) < 0.5
+    return torch.randn(n, 2, generator=gen) * 0.3 + torch.where(comp[:, None], torch.tensor([2.0, 0.0]),
+                                                               torch.tensor([-1.0, 1.5]))
+
+
+def exact_gradient(x, y):
+    xd, yd = x.double(), y.double()
+    return (kernel_sum_grad(xd, xd, K, backend="blocked") - kernel_sum_grad(xd, yd, K, backend="blocked")).float()
+
+
+def gradient_errors(x, y, rules, ps, repeats=3):
+    exact = exact_gradient(x, y)
+    out = {}
+    for rule in rules:
+        gen = torch.Generator().manual_seed(seed)
+        errs = []
+        for p in ps:
+            sq = [float(((sliced.sliced_discrepancy_and_gradient(x, y, n_directions=p, directions=rule,
+                                                                  generator=gen, want_value=False)[1]
+                          - exact).norm() / exact.norm()) ** 2) for _ in range(repeats)]
+            errs.append(math.sqrt(sum(sq) / repeats))
+        out[rule] = (ps, errs)
+    return out
+
+
+gen = torch.Generator().manual_seed(seed)
+x2, y2 = torch.randn(n_error, 2, generator=gen), two_gaussians(n_error, gen)
+err_2d = gradient_errors(x2, y2, ["iid", "orthogonal", "equispaced"], directions_2d)
+x784 = torch.rand(n_error_784, 784, generator=gen)
+y784 = digits[:n_error_784]
+err_784 = gradient_errors(x784, y784, ["iid", "orthogonal"], directions_784, repeats=2)
+slopes = {f"d={d} {rule}": np.polyfit(np.log(ps), np.log(e), 1)[0]
+          for d, res in ((2, err_2d), (784, err_784)) for rule, (ps, e) in res.items()}
+for name, s in slopes.items():
+    print(f"{name:<18} log-log slope {s:5.2f}")
+
+# %% mystnb={"figure": {"caption": "Relative error of the sliced gradient against the number of directions P, for independent (iid), orthogonal and (in d=2) equispaced directions; the dotted line has slope -1/2.", "name": "fig-fast-error-vs-p"}}
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+fplots.plot_error_vs_directions(err_2d, axes[0], title=f"d=2, N=M={n_error}")
+fplots.plot_error_vs_directions(err_784, axes[1], title=f"d=784 (uniform vs MNIST), N=M={n_error_784}")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Independent directions follow the $P^{-1/2}$ law at the level $\sqrt{\pi d/(2P)}$. In $d=784$ that is about 1 at
+# $P=1000$: a single evaluation is mostly noise. Orthogonal blocks have the same slope at a lower level (about
+# $0.75/\sqrt{P/d}$). In the plane, equispaced directions fall roughly like $P^{-1}$ or faster and reach $10^{-4}$
+# with a few hundred directions.
+#
+# ## Time against size
+#
+# Wall time of one evaluation of $\mathcal D_K^2$ (without its constant target term) and its gradient, $N=M$,
+# float32, on this machine's CPU threads. The machine is shared, so the absolute numbers are noisy; the slopes are
+# what matters. Exact backends: $O(N^2)$. Sliced: $O(N\log N)$.
+
+# %%
+def one_evaluation(backend, x, y):
+    if backend in ("dense", "blocked"):
+        kernel_sum_and_grad(x, x, K, backend=backend)
+        kernel_sum_and_grad(x, y, K, backend=backend)
+    else:
+        rule, p = backend
+        sliced.sliced_discrepancy_and_gradient(x, y, n_directions=p, directions=rule,
+                                               generator=torch.Generator().manual_seed(seed))
+
+
+def time_backends(d, sizes, backends):
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for label, backend, n_max in backends:
+        ns, ts = [], []
+        for n in [n for n in sizes if n <= n_max]:
+            x = (torch.randn(n, 2, generator=gen) if d == 2 else torch.rand(n, d, generator=gen)).to(device)
+            y = (two_gaussians(n, gen) if d == 2 else digits[torch.arange(n) % len(digits)]).to(device)
+            one_evaluation(backend, x[:50], y[:50])            # warm-up
+            t0 = time.perf_counter()
+            one_evaluation(backend, x, y)
+            ns.append(n)
+            ts.append(time.perf_counter() - t0)
+        out[label] = (ns, ts)
+    return out
+
+
+big = 10**9
+times_2d = time_backends(2, sizes_2d, [("dense", "dense", dense_max), ("blocked", "blocked", blocked_max),
+                                       ("sliced equispaced P=100", ("equispaced", 100), big),
+                                       ("sliced iid P=1000", ("iid", 1000), big)])
+times_784 = time_backends(784, sizes_784, [("dense", "dense", 250),      # N x M x 784 floats: 1 GB at N=250
+                                           ("blocked", "blocked", blocked_max),
+                                           ("sliced orthogonal P=1000", ("orthogonal", 1000), big),
+                                           ("sliced iid P=100", ("iid", 100), big)])
+
+# %% mystnb={"figure": {"caption": "Wall time of one value-and-gradient evaluation against N = M, per backend (log-log); dotted lines: slopes 1 and 2.", "name": "fig-fast-time-vs-n"}}
+fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+fplots.plot_time_vs_size(times_2d, axes[0], title="d=2")
+fplots.plot_time_vs_size(times_784, axes[1], title="d=784")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## The figure of merit: MMD decrease per wall-second
+#
+# For a flow, the error of a single gradient matters less than how fast the *exact* discrepancy falls per
+# second of computing: the explicit Euler scheme $x\leftarrow x-\tau\nabla\frac{\delta F}{\delta\mu}(x)$ averages
+# the slicing noise over its steps, because every step draws new directions. Here $N$ particles start at
+# $x\sim U[0,1]^{784}$ and flow toward $N$ MNIST test digits with step $\tau$ (`mmdflow.flows.particle_flow`).
+# The exact $\mathrm{MMD}^2$ (blocked) of the snapshots is plotted against the wall time spent in the steps.
+
+# %%
+def mnist_flow(energy, x0):
+    cfg = flows.ParticleFlowConfig(tau=flow_tau, n_steps=flow_steps, snapshot_every=max(1, flow_steps // 4))
+    tr = flows.particle_flow(energy, x0, cfg)
+    steps = np.round(tr.times.numpy() / flow_tau)
+    wall = tr.wall_time * steps / flow_steps          # every step costs the same: wall time of each snapshot
+    mmd = [2 * float(exact.value(p)) for p in tr.positions]     # MMD^2 = 2 D_K^2, exact (blocked)
+    return wall, np.array(mmd), tr.wall_time
+
+
+gen = torch.Generator().manual_seed(seed + 1)
+target = digits[n_error_784:n_error_784 + n_flow].to(device)
+x0 = torch.rand(n_flow, 784, generator=gen).to(device)
+exact = energies.DiscrepancyEnergy(K, target, backend="blocked")
+flow_energies = {
+    "blocked (exact)": exact,
+    "sliced orthogonal P=100": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=100, directions="orthogonal",
+                                                              generator=torch.Generator().manual_seed(seed)),
+    "sliced orthogonal P=1000": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=1000,
+                                                               directions="orthogonal",
+                                                               generator=torch.Generator().manual_seed(seed)),
+    "sliced iid P=1000": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=1000, directions="iid",
+                                                        generator=torch.Generator().manual_seed(seed)),
+}
+merit = {}
+for label, energy in flow_energies.items():
+    wall, mmd, total = mnist_flow(energy, x0)
+    merit[label] = (wall, mmd)
+    print(f"{label:<26} MMD^2 {mmd[0]:.3f} -> {mmd[-1]:.4f} in {total:6.2f} s "
+          f"({(mmd[0] - mmd[-1]) / total:.3f} per second)")
+
+# %% mystnb={"figure": {"caption": "Exact MMD^2 between the particles and the MNIST target against the wall time spent in the flow's steps, per backend.", "name": "fig-fast-merit"}}
+ax = fplots.plot_merit(merit, title=f"particle flow toward {n_flow} MNIST digits, tau={flow_tau}")
+plt.show()
+
+# %% [markdown]
+# All backends follow the same flow in expectation; the sliced ones take noisier steps, each much cheaper when
+# $N$ is large. With fresh directions at every step the noise averages out over the steps, so a sliced
+# flow can reach a given exact $\mathrm{MMD}^2$ sooner even though a single one of its gradients has an error of
+# order one. The noise sets a floor, though. Near the target the gradient gets small while the absolute slicing error does
+# not, so more directions (or orthogonal ones) are needed to get further. The benchmark script
+# `benchmarks/bench_summation.py` measures the same operations at $N=10^5$.
+
+# %%
+print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("Key numbers (rounded):")
+print(f"  c_2 = pi/2: {abs(sliced.slicing_constant(2) - math.pi / 2) < 1e-12}, c_3 = {sliced.slicing_constant(3):.6f}, "
+      f"c_784 = {sliced.slicing_constant(784):.2f}")
+print(f"  iid log-log slopes (d=2, d=784): {slopes['d=2 iid']:.1f}, {slopes['d=784 iid']:.1f}")
+i100 = directions_2d.index(100)
+print(f"  d=2, P=100: equispaced error below 1e-3: {err_2d['equispaced'][1][i100] < 1e-3}, "
+      f"iid error {err_2d['iid'][1][i100]:.1g}")
+i1000 = directions_784.index(1000)
+print(f"  d=784, P=1000: iid error {err_784['iid'][1][i1000]:.1f}, orthogonal error {err_784['orthogonal'][1][i1000]:.1f}")
+print("  exact MMD^2 after the flow:", {k: f"{v[1][-1]:.2g}" for k, v in merit.items()})
