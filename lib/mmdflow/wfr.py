@@ -82,6 +82,8 @@ __all__ = [
     "mixture_2d",
     "mixture_100d",
     "initial_particles",
+    "SeedRuns",
+    "run_seeds",
 ]
 
 #: the particle schemes of :func:`run_wfr`.
@@ -887,7 +889,11 @@ class GaussianMixture:
         _check_int(n, "n", 1)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
-        x = self.means[labels] + torch.einsum("nij,nj->ni", self._chol[labels], z)
+        x = self.means[labels].clone()
+        for c in range(self.means.shape[0]):
+            sel = labels == c
+            if bool(sel.any()):
+                x[sel] += z[sel] @ self._chol[c].T
         return x.to(dtype=dtype, device=device)
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -945,3 +951,57 @@ def initial_particles(n: int, generator: torch.Generator | None = None, *, cente
         raise ValueError(f"center must be a 1D sequence, got shape {tuple(c.shape)}")
     x = c + scale * torch.randn(n, c.shape[0], generator=generator, dtype=torch.float64)
     return x.to(dtype=dtype, device=device)
+
+
+class SeedRuns(NamedTuple):
+    """Results of :func:`run_seeds` for one scheme.
+
+    Attributes:
+        steps: ``[L]`` iteration counts of the loss; loss: ``[S, L]`` held-out :math:`\\mathrm{MMD}^2` per seed;
+        wall: ``[S]`` seconds per run; first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed.
+    """
+
+    steps: torch.Tensor
+    loss: torch.Tensor
+    wall: torch.Tensor
+    first: Trajectory
+
+
+def run_seeds(runs: dict, target, seeds: Sequence[int], n_particles: int, *, n_test: int = 1000,
+              center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64, device=None,
+              progress: bool = False) -> dict:
+    r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
+
+    For seed ``s``: the initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2I)` come from
+    ``torch.Generator().manual_seed(s)``, the held-out sample (``n_test`` points) from the seed
+    ``s + 10**6``, and each scheme's minibatches and noise from a generator seeded with ``s + 2 * 10**6``.
+
+    Args:
+        runs: ``{label: (method, WFRConfig)}``.
+        target: a callable ``sample_target(n, generator)``.
+        seeds: the seeds; n_particles: particles per run.
+
+    Returns:
+        ``{label: SeedRuns}``.
+    """
+    if not callable(target):
+        raise TypeError("run_seeds needs a callable target sample_target(n, generator)")
+    if len(seeds) == 0:
+        raise ValueError("seeds must not be empty")
+    out = {label: {"loss": [], "wall": [], "first": None, "steps": None} for label in runs}
+    for s in seeds:
+        x0 = initial_particles(n_particles, torch.Generator().manual_seed(int(s)), center=center, scale=scale,
+                               dtype=dtype, device=device)
+        yt = target(n_test, torch.Generator().manual_seed(int(s) + 10**6)).to(x0)
+        for label, (method, cfg) in runs.items():
+            tr = run_wfr(method, x0, target, cfg, test_target=yt,
+                         generator=torch.Generator().manual_seed(int(s) + 2 * 10**6), progress=progress)
+            rec = out[label]
+            rec["loss"].append(tr.info["loss"])
+            rec["wall"].append(tr.wall_time)
+            rec["steps"] = tr.info["loss_steps"]
+            if rec["first"] is None:
+                rec["first"] = tr
+    return {label: SeedRuns(steps=r["steps"], loss=torch.stack(r["loss"]),
+                            wall=torch.tensor(r["wall"], dtype=torch.float64), first=r["first"])
+            for label, r in out.items()}

@@ -1,0 +1,102 @@
+"""Plots for the kernelised Wasserstein-Fisher-Rao chapter: loss bands over seeds, weighted particle panels."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from .common import plot_particles
+
+__all__ = ["plot_loss_bands", "plot_weighted_snapshots", "summarise_final"]
+
+
+def _np(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def plot_loss_bands(results: dict, ax=None, *, title: str | None = None, ylabel: str = r"$\mathrm{MMD}^2$ (held-out)",
+                    xlabel: str = "iteration"):
+    """Mean held-out loss against iterations, log scale, with a band of one standard deviation over seeds.
+
+    Args:
+        results: ``{label: SeedRuns}`` from :func:`mmdflow.wfr.run_seeds` (``loss`` ``[S, L]``, ``steps`` ``[L]``).
+        ax: an Axes (a new figure when ``None``).
+
+    The band is ``mean +- std`` over the seeds; its lower edge is clipped at the smallest loss over the
+    seeds so that it stays positive on the log scale.
+    """
+    ax = ax or plt.figure().gca()
+    for i, (label, r) in enumerate(results.items()):
+        loss = _np(r.loss)
+        steps = _np(r.steps)
+        mean, std = loss.mean(0), loss.std(0)
+        lo = np.maximum(mean - std, loss.min(0))
+        ax.plot(steps, mean, color=f"C{i}", label=f"{label} ({loss.shape[0]} seeds)")
+        ax.fill_between(steps, lo, mean + std, color=f"C{i}", alpha=0.2, linewidth=0)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def plot_weighted_snapshots(trajectories: dict, times: Sequence[float], *, target=None, axes=None, s: float = 6.0,
+                            xlim=None, ylim=None, max_points: int | None = None, generator=None):
+    """A grid of panels: one row per scheme, one column per iteration, particles coloured by weight.
+
+    Particle colour and size encode the weight relative to the largest one; particles of zero weight are
+    drawn hollow (:func:`mmdflow.plots.common.plot_particles`). ``target`` samples ``[M, 2]`` are drawn in
+    light grey underneath; ``max_points`` shows a random subset of the particles (``generator`` picks it).
+
+    Args:
+        trajectories: ``{label: Trajectory}`` (weights may be ``None`` = uniform).
+        times: iterations to show (the nearest snapshot is used).
+
+    Returns:
+        the ``[rows, cols]`` array of Axes.
+    """
+    rows, cols = len(trajectories), len(times)
+    if axes is None:
+        _, axes = plt.subplots(rows, cols, figsize=(2.5 * cols, 2.5 * rows), squeeze=False, sharex=True, sharey=True)
+    for r, (label, tr) in enumerate(trajectories.items()):
+        n = tr.positions.shape[1]
+        idx = None
+        if max_points is not None and max_points < n:
+            idx = torch.randperm(n, generator=generator)[:max_points]
+        for c, t in enumerate(times):
+            ax = axes[r][c]
+            i = int(torch.argmin((tr.times - t).abs()))
+            x = tr.positions[i]
+            w = None if tr.weights is None else tr.weights[i]
+            if idx is not None:
+                x = x[idx]
+                w = None if w is None else w[idx]
+            if target is not None:
+                yt = _np(target)
+                ax.scatter(yt[:, 0], yt[:, 1], s=2, color="0.8", linewidths=0, zorder=0)
+            if w is None or bool((w == w.max()).all()):
+                plot_particles(x, ax, s=s, color="C3", equal=False)
+            else:
+                plot_particles(x, ax, w=w, s=s, equal=False)
+            ax.set_title(f"{label}, it. {int(tr.times[i])}", fontsize=9)
+            ax.set_xlabel("$x_1$" if r == rows - 1 else "")
+            ax.set_ylabel("$x_2$" if c == 0 else "")
+            if xlim is not None:
+                ax.set_xlim(*xlim)
+            if ylim is not None:
+                ax.set_ylim(*ylim)
+    return axes
+
+
+def summarise_final(results: dict, digits: int = 2) -> dict:
+    """``{label: (mean, std)}`` of the final held-out loss over the seeds, rounded to ``digits`` significant digits."""
+    out = {}
+    for label, r in results.items():
+        final = _np(r.loss)[:, -1]
+        out[label] = (float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
+    return out
