@@ -490,7 +490,8 @@ def _gram_and_b(x, y, kernel, v, gram, b):
 
 def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, eta: float,
                      v: torch.Tensor | None = None, *, tol: float = 1e-10, max_iter: int = 5000,
-                     gram: torch.Tensor | None = None, b: torch.Tensor | None = None) -> tuple[torch.Tensor, QPInfo]:
+                     gram: torch.Tensor | None = None, b: torch.Tensor | None = None,
+                     method: str = "active_set") -> tuple[torch.Tensor, QPInfo]:
     r"""The MMD-JKO (proximal) weight step of IFT on a fixed support (Gladin et al. 2024, Sec. 4).
 
     .. math::
@@ -507,7 +508,7 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
 
     Args:
         x: support ``[N, d]``; w_old: ``[N]``; y, v: target samples ``[M, d]`` and weights;
-        eta: step :math:`> 0`; tol, max_iter: solver settings; gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
+        eta: step :math:`> 0`; tol, max_iter, method: solver settings (:func:`solve_simplex_qp`); gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
 
     Returns:
         ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`QPInfo`.
@@ -517,7 +518,7 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     eta = _check_eta(eta)
     K, b = _gram_and_b(x, y, kernel, v, gram, b)
     Kw = K @ w_old
-    return solve_simplex_qp((1.0 + 1.0 / eta) * K, -b - Kw / eta, w_old, tol=tol, max_iter=max_iter)
+    return solve_simplex_qp((1.0 + 1.0 / eta) * K, -b - Kw / eta, w_old, tol=tol, max_iter=max_iter, method=method)
 
 
 def mmd_pgd_weights(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, lr: float,

@@ -34,7 +34,8 @@ def plot_loss_bands(results: dict, ax=None, *, title: str | None = None, ylabel:
         steps = _np(r.steps)
         mean, std = loss.mean(0), loss.std(0)
         lo = np.maximum(mean - std, loss.min(0))
-        ax.plot(steps, mean, color=f"C{i}", label=f"{label} ({loss.shape[0]} seeds)")
+        n_seeds = loss.shape[0]
+        ax.plot(steps, mean, color=f"C{i}", label=f"{label} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
         ax.fill_between(steps, lo, mean + std, color=f"C{i}", alpha=0.2, linewidth=0)
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
