@@ -108,6 +108,10 @@ def test_1d_engines_against_brute_force(gen, engine, case, alpha):
     assert g.dtype == torch.float32 and h.dtype == torch.float32
     torch.testing.assert_close(g.double(), g_ref, rtol=0, atol=2e-6)
     torch.testing.assert_close(h.double(), h_ref, rtol=1e-5, atol=1e-4)
+    _, hw = _sort1d.sign_sums(zq, cq, zs, cs, alpha=alpha, engine=engine, want_h="weighted")
+    assert hw.dim() == 0
+    torch.testing.assert_close(hw.double(), (cq * h_ref).sum(), rtol=1e-5, atol=1e-4)
+    assert _sort1d.sign_sums(zq, cq, zs, cs, engine=engine, want_h=False)[1] is None
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")

@@ -103,11 +103,12 @@ if HAVE_NUMBA:
         return src
 
     @njit(cache=True)
-    def _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, want_h):
+    def _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, h_mode, h_sum):
         """Walk sorted float32 keys: values are decoded from the keys, weights selected or gathered.
 
         ``g`` uses the weights ``cw``; ``h`` uses them with the queries' own
-        weights multiplied by ``alpha``.
+        weights multiplied by ``alpha``. ``h_mode``: 0 no ``h``, 1 ``h`` per
+        point into ``h_row``, 2 only the sum over queries of c_i h_i added to ``h_sum[0]``.
         """
         total = keys.shape[0]
         ubuf = np.empty(1, np.uint32)
@@ -145,12 +146,20 @@ if HAVE_NUMBA:
                 run_h += w * alpha if kf < n else w
                 f += 1
             sg = 2.0 * below + run - c_tot
-            if want_h:
+            if h_mode == 1:
                 hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
                 for j in range(e, f):
                     kj = np.intp(keys[j] & np.uint64(0xFFFFFFFF))
                     g_row[kj] = sg
                     h_row[kj] = hv
+            elif h_mode == 2:
+                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+                wsum = 0.0
+                for j in range(e, f):
+                    kj = np.intp(keys[j] & np.uint64(0xFFFFFFFF))
+                    g_row[kj] = sg
+                    wsum += ((wq if kj < n else 0.0) if uniform else (cw[kj] if kj < n else 0.0))
+                h_sum[0] += wsum * hv
             else:
                 for j in range(e, f):
                     g_row[np.intp(keys[j] & np.uint64(0xFFFFFFFF))] = sg
@@ -160,7 +169,7 @@ if HAVE_NUMBA:
             e = f
 
     @njit(parallel=True, cache=True)
-    def _sign_sums_f32(zq, cw, zs, g_out, h_acc, want_h, nt, uniform, wq, wsrc, alpha):
+    def _sign_sums_f32(zq, cw, zs, g_out, h_acc, h_mode, nt, uniform, wq, wsrc, alpha):
         n_slices = zq.shape[0]
         n = zq.shape[1]
         total = n + zs.shape[1]
@@ -169,15 +178,27 @@ if HAVE_NUMBA:
             b = np.empty(total, np.uint64)
             hist = np.zeros((3, 2048), np.int64)
             g_row = np.empty(total, np.float32)
-            h_row = np.empty(total if want_h else 1, np.float32)
+            h_row = np.empty(total if h_mode == 1 else 1, np.float32)
+            h_sum = np.zeros(1, np.float64)
             for p in range(t, n_slices, nt):
                 keys = _radix_keys_f32(zq, zs, p, a, b, hist)
-                _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, want_h)
+                _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, h_mode, h_sum)
                 for k in range(n):
                     g_out[p, k] = g_row[k]
-                if want_h:
+                if h_mode == 2:
+                    h_acc[t, 0] += h_sum[0]
+                    h_sum[0] = 0.0
+                elif h_mode == 1:
                     for k in range(n):
                         h_acc[t, k] += h_row[k]
+
+
+def _h_mode(want_h) -> int:
+    if want_h in (True, False):
+        return int(want_h)
+    if want_h == "weighted":
+        return 2
+    raise ValueError(f"want_h must be True, False or 'weighted', got {want_h!r}")
 
 
 def _constant(c: torch.Tensor) -> float | None:
@@ -200,7 +221,8 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
         zq: query projections ``[P, N]`` (float32, CPU).
         cq: weights ``[N]`` of the queries as sources (zeros when they are not sources).
         zs, cs: the other sources' projections ``[P, M]`` and weights ``[M]`` (or ``None``).
-        want_h: also return the summed absolute values ``h``.
+        want_h: ``True``: also return the summed absolute values ``h`` ``[N]``; ``"weighted"``: return
+            only the float64 scalar sum_i cq_i h_i instead (no per-point array); ``False``: ``None``.
         alpha: factor on the queries' own weights ``cq`` in ``h`` (not in ``g``); the
             discrepancy uses ``1/2`` for its interaction term.
     """
@@ -216,15 +238,19 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
         raise ValueError(f"a slice holds {n + zs.shape[1]} points; the numba engine supports fewer than 2**32")
     if zq.dtype != torch.float32:
         raise TypeError(f"the numba engine sorts float32 projections only, got {zq.dtype}; use engine='torch'")
+    h_mode = _h_mode(want_h)
     g = torch.empty(n_slices, n, dtype=zq.dtype)
     nt = max(1, min(numba.get_num_threads(), n_slices))
-    h_acc = torch.zeros(nt, n if want_h else 1, dtype=torch.float64)
+    h_acc = torch.zeros(nt, n if h_mode == 1 else 1, dtype=torch.float64)
     cw = torch.cat([cq.to(torch.float64), cs.to(torch.float64)])
-    args = (_as_np(zq), _as_np(cw), _as_np(zs.to(zq.dtype)), g.numpy(), h_acc.numpy(), want_h)
+    args = (_as_np(zq), _as_np(cw), _as_np(zs.to(zq.dtype)), g.numpy(), h_acc.numpy(), h_mode)
     wq, wsrc = _constant(cq), _constant(cs)
     uniform = wq is not None and wsrc is not None
     _sign_sums_f32(*args, nt, uniform, wq or 0.0, wsrc or 0.0, alpha)
-    return g, (h_acc.sum(0).to(zq.dtype) if want_h else None)
+    if h_mode == 0:
+        return g, None
+    h = h_acc.sum(0)
+    return g, (h.to(zq.dtype) if h_mode == 1 else h[0])
 
 
 def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None = None,
@@ -233,6 +259,7 @@ def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
 
     Same arguments and results as :func:`sign_sums_numba`.
     """
+    _h_mode(want_h)
     n_slices, n = zq.shape
     z = zq if zs is None else torch.cat([zq, zs.to(zq.dtype)], 1)                     # [P, K]
     c = cq.to(torch.float64) if zs is None else torch.cat([cq, cs]).to(torch.float64)  # [K]
@@ -261,7 +288,8 @@ def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
         cz = csrt * z64
         below_z = (cz.cumsum(1) - cz).gather(1, start)
         hv = z64 * sg - (2.0 * below_z + run * z64 - cz.sum(1, keepdim=True))
-        h = torch.empty_like(hv).scatter_(1, order, hv)[:, :n].sum(0).to(zq.dtype)
+        h = torch.empty_like(hv).scatter_(1, order, hv)[:, :n].sum(0)
+        h = (cq.to(h) * h).sum() if want_h == "weighted" else h.to(zq.dtype)
     return g.to(zq.dtype), h
 
 

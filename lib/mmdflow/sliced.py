@@ -100,7 +100,8 @@ def _haar_frames(d: int, n: int, generator, dtype, device) -> torch.Tensor:
     partial block takes the first rows of a full rotation.
     """
     n_blocks = -(-n // d)
-    g = torch.randn(n_blocks, d, d, generator=generator, dtype=torch.float64, device=device)
+    work = torch.float64 if dtype == torch.float64 else torch.float32   # float32 QR: half the cost
+    g = torch.randn(n_blocks, d, d, generator=generator, dtype=work, device=device)
     threads = torch.get_num_threads()
     try:
         # LAPACK's QR is made of many small steps; on a few shared CPU cores its thread synchronisation
@@ -142,7 +143,7 @@ def sample_directions(d: int, n_directions: int, rule: str = "auto", *, generato
         xi = torch.randn(n_directions, d, generator=generator, dtype=torch.float64, device=gdev)
         xi = xi / xi.norm(dim=1, keepdim=True)
     elif rule == "orthogonal":
-        xi = _haar_frames(d, n_directions, generator, torch.float64, gdev)
+        xi = _haar_frames(d, n_directions, generator, dtype, gdev)
     else:
         if d != 2:
             raise ValueError(f"equispaced directions exist only in d=2, got d={d}; use 'orthogonal' or 'iid'")
@@ -183,7 +184,8 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
     and, when given, ``s`` ``[M, d]`` with weights ``cs`` (real, any sign).
 
     Returns:
-        ``h`` ``[N]``: :math:`\sum_p\sum_k c_k|\langle\xi_p, q_i - u_k\rangle|` (queries' own weights times ``alpha``),
+        ``h`` ``[N]``: :math:`\sum_p\sum_k c_k|\langle\xi_p, q_i - u_k\rangle|` (queries' own weights times ``alpha``;
+        with ``want_h="weighted"`` the scalar :math:`\sum_i c^q_i h_i`),
         ``G`` ``[N, d]``: :math:`\sum_p (\sum_k c_k\,\mathrm{sign}\langle\xi_p, q_i - u_k\rangle)\,\xi_p`;
         each ``None`` unless requested. Memory: ``O(chunk_elems + (N + M) d)``.
     """
@@ -191,7 +193,8 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
     n = q.shape[0]
     total = n + (0 if s is None else s.shape[0])
     step = max(1, min(n_dir, chunk_elems // total))
-    h = q.new_zeros(n, dtype=torch.float64) if want_h else None
+    h = (q.new_zeros((), dtype=torch.float64) if want_h == "weighted" else q.new_zeros(n, dtype=torch.float64)
+         ) if want_h else None
     grad = q.new_zeros(q.shape) if want_g else None
     for start in range(0, n_dir, step):
         xc = xi[start:start + step]
@@ -333,9 +336,9 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     with torch.no_grad():
         xi = _directions_for(x, n_directions, directions, generator)
         scale = -slicing_constant(x.shape[1]) / xi.shape[0]
-        h, g = _sliced_pass(x.detach(), w, y.detach(), -v, xi, want_h=want_value, want_g=True, alpha=0.5,
-                            engine=engine, chunk_elems=chunk_elems)
-        value = scale * (w * h).sum() if want_value else None
+        h, g = _sliced_pass(x.detach(), w, y.detach(), -v, xi, want_h="weighted" if want_value else False,
+                            want_g=True, alpha=0.5, engine=engine, chunk_elems=chunk_elems)
+        value = scale * h if want_value else None
         return value, scale * g
 
 
