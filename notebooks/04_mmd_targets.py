@@ -54,28 +54,28 @@ torch_threads = {"quick": 1, "paper": None}  # the quick runs are small: extra C
 # Experiment 1: two point masses -> a drawing (paper Fig. 1 / Sec. 6.2)
 drawing = {
     "quick": dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(2.0, 200, 15), nf=(1.0, 200, 10), nf_batch=150, pf_tau=0.2, snap_dt=2.0),
+                  nb=(2.0, 150, 15), nf=(1.0, 150, 8), nf_batch=150, pf_tau=0.2, snap_dt=2.0),
     "paper": dict(n=6000, smoothing=1.0, t_end=100.0, width=128, hidden_layers=5, lr=1e-3, batch=6000, batch1=2000,
                   nb=(0.5, 20000, 10000), nf=(0.5, 5000, 1000), nf_batch=6000, pf_tau=0.1, snap_dt=2.0),
 }
 # Experiment 2: smiley (App. F, Ex. 1)
 smiley = {
     "quick": dict(n=300, smoothing=2.0, t_end=50.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(1.0, 200, 15), nf=(1.0, 200, 10), nf_batch=150, pf_tau=0.2, snap_dt=1.0),
+                  nb=(1.0, 150, 12), nf=(1.0, 150, 8), nf_batch=150, pf_tau=0.2, snap_dt=1.0),
     "paper": dict(n=2000, smoothing=2.0, t_end=50.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
                   nb=(0.1, 4000, 2000), nf=(0.1, 4000, 2000), nf_batch=2000, pf_tau=0.1, snap_dt=1.0),
 }
 # Experiment 3: two Diracs -> two Diracs (App. F, Ex. 2)
 two_diracs = {
     "quick": dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(0.2, 100, 20), nf=(0.2, 100, 20), nf_batch=150, pf_tau=0.05, snap_dt=0.2),
+                  nb=(0.25, 100, 25), nf=(0.25, 60, 15), nf_batch=150, pf_tau=0.05, snap_dt=0.25),
     "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
                   nb=(0.1, 4000, 2000), nf=(0.1, 4000, 2000), nf_batch=2000, pf_tau=0.05, snap_dt=0.2),
 }
 # Experiment 4: the implosion/explosion functional (App. F, Ex. 3; no settings in the paper: those of Ex. 1)
 implosion = {
     "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(0.1, 60, 15), nf=(0.1, 60, 15), nf_batch=150, pf_tau=0.02, snap_dt=0.1),
+                  nb=(0.1, 40, 10), nf=(0.1, 40, 10), nf_batch=150, pf_tau=0.02, snap_dt=0.1),
     "paper": dict(n=2000, t_end=3.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
                   nb=(0.05, 4000, 2000), nf=(0.05, 4000, 2000), nf_batch=2000, pf_tau=0.01, snap_dt=0.1),
 }
@@ -152,7 +152,7 @@ picture = data.house_image(100) if image is None else image
 pictures = {"drawing" if image is None else Path(image).name: picture, "smiley": data.smiley_image(100)}
 fig, axes = plt.subplots(2, len(pictures), figsize=(3.0 * len(pictures), 6.0), squeeze=False)
 for k, (label, pic) in enumerate(pictures.items()):
-    tplots.plot_image_target(data._as_grey(pic), data.image_to_samples(pic, 2000, smoothing=1.0, generator=gen),
+    tplots.plot_image_target(data.grey_levels(pic), data.image_to_samples(pic, 2000, smoothing=1.0, generator=gen),
                              axes=axes[:, k], title=label)
 fig.tight_layout()
 plt.show()

@@ -36,6 +36,7 @@ import torch
 from ._checks import check_positive
 
 __all__ = [
+    "grey_levels",
     "image_to_density",
     "image_to_samples",
     "smiley_image",
@@ -51,7 +52,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------------- 2D images
-def _as_grey(image_or_path) -> np.ndarray:
+def grey_levels(image_or_path) -> np.ndarray:
     """Grey levels in [0, 1] (1 = white paper, 0 = black ink) of an array or an image file, shape ``[H, W]``."""
     if isinstance(image_or_path, (str, os.PathLike)):
         path = Path(image_or_path)
@@ -121,7 +122,7 @@ def image_to_density(image_or_path, *, smoothing: float = 1.0, background: float
         raise ValueError(f"smoothing must be a finite number >= 0 (pixels), got {smoothing!r}")
     if isinstance(background, bool) or not isinstance(background, (int, float)) or not 0.0 <= background <= 1.0:
         raise ValueError(f"background must be a mass fraction in [0, 1], got {background!r}")
-    grey = _as_grey(image_or_path)
+    grey = grey_levels(image_or_path)
     ink = 1.0 - grey if invert else grey
     ink = np.clip(_gaussian_blur(ink, float(smoothing)), 0.0, None)
     total = ink.sum()
