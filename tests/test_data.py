@@ -166,3 +166,43 @@ def test_missing_files_error_says_where(tmp_path):
     assert "t10k-images-idx3-ubyte.gz" in msg and str(tmp_path / "mnist") in msg and "MMDFLOW_DATA" in msg
     with pytest.raises(ValueError, match="split"):
         data.load_mnist(tmp_path, split="validation", download=False)
+
+
+@needs_mnist
+def test_download_verifies_md5(tmp_path, monkeypatch):
+    """A mirror is simulated by serving the shared files; a corrupted mirror is rejected and nothing is kept."""
+    import io
+    import urllib.error
+
+    served = []
+
+    def fake_urlopen(url, timeout=None):
+        name = url.rsplit("/", 1)[-1]
+        served.append(url)
+        raw = (SHARED / "mnist" / name).read_bytes()
+        if "ossci" in url and corrupt["on"]:
+            raw = raw[:-10] + b"0123456789"
+        return io.BytesIO(raw)
+
+    corrupt = {"on": False}
+    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    m = data.load_mnist(tmp_path, n=3)
+    assert m.images.shape == (3, 28, 28)
+    assert (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
+    assert served[0].startswith(data.MNIST_MIRRORS[0])
+
+    # first mirror corrupted: the second one is used
+    other = tmp_path / "other"
+    corrupt["on"] = True
+    served.clear()
+    data.load_mnist(other, n=1)
+    assert any(u.startswith(data.MNIST_MIRRORS[1]) for u in served)
+
+    # no mirror reachable: the error lists the attempts and where to put the files
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("network unreachable")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    with pytest.raises(FileNotFoundError, match="network unreachable"):
+        data.load_mnist(tmp_path / "empty")
+    assert not list((tmp_path / "empty" / "mnist").glob("*"))   # no partial download left behind

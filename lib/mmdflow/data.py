@@ -324,20 +324,25 @@ def _download(name: str, md5: str, dest_dir: Path, timeout: float) -> tuple[Path
     dest_dir.mkdir(parents=True, exist_ok=True)
     for base in MNIST_MIRRORS:
         url = base + name
+        tmp_name = None
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp, \
-                    tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
-                shutil.copyfileobj(resp, tmp)
-            got = _md5(Path(tmp.name))
+            with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
+                tmp_name = tmp.name
+                with urllib.request.urlopen(url, timeout=timeout) as resp:
+                    shutil.copyfileobj(resp, tmp)
+            got = _md5(Path(tmp_name))
             if got != md5:
-                os.unlink(tmp.name)
                 errors.append(f"{url}: md5 {got} != expected {md5}")
                 continue
             final = dest_dir / name
-            os.replace(tmp.name, final)
+            os.replace(tmp_name, final)
+            tmp_name = None
             return final, errors
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             errors.append(f"{url}: {exc}")
+        finally:
+            if tmp_name is not None and os.path.exists(tmp_name):
+                os.unlink(tmp_name)
     return None, errors
 
 
