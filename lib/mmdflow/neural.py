@@ -738,7 +738,7 @@ def run_interaction_case(scheme: str, d: int, r: float, settings: dict, *, seed:
         flow = neural_backward_flow if scheme == "backward" else neural_forward_flow
         traj = flow(energy, x0, cfg, generator=gen, checkpoint_dir=checkpoint_dir, progress=progress)
     out = {"scheme": scheme, "d": d, "r": r, "iterations": its, "n_particles": m, "tau": tau, "seed": seed,
-           "wall_time": traj.wall_time, "errors": {}, "radius": {}, "trajectory": traj}
+           "n_repeats": n_repeats, "wall_time": traj.wall_time, "errors": {}, "radius": {}, "trajectory": traj}
     if scheme == "backward":
         out["jko_errors"] = {}
     mgen = torch.Generator().manual_seed(10_000 + seed)   # the same exact samples of gamma(t) for every scheme
@@ -824,7 +824,9 @@ def format_interaction_table(results: list[dict], *, times=BENCH_TIMES, factor: 
             lines.append(f"{'  vs JKO':<24}" + "".join(cells))
     lines.append("")
     lines.append("D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the")
-    lines.append("same size, noise = the same statistic between two exact samples (mean of 3 repeats);")
+    reps = sorted({res.get("n_repeats") for res in results if res.get("n_repeats")})
+    reps_text = "/".join(str(k) for k in reps) if reps else "several"
+    lines.append(f"same size, noise = the same statistic between two exact samples (mean of {reps_text} repeats);")
     lines.append("'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.")
     lines.extend(interaction_targets(results, factor=factor))
     return "\n".join(lines)

@@ -123,7 +123,9 @@ def plot_benchmark_ratios(results: list[dict], ax=None, *, factor: float = 3.0, 
         ts = sorted(res["errors"])
         ratio = [res["errors"][t]["d2"] / res["errors"][t]["noise"] for t in ts]
         ax.plot(ts, ratio, ls=styles.get(res["scheme"], "-"), marker=markers.get(res["d"], "x"),
-                color=colors.get(float(res["r"]), "C4"), label=f"{res['scheme']} d={res['d']} r={float(res['r']):g}")
+                color=colors.get(float(res["r"]), "C4"),
+                label=f"{res['scheme']} d={res['d']} r={float(res['r']):g}"
+                      + (f" ({res['iterations']} its)" if res.get("iterations") else ""))
     ax.axhline(factor, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_xlabel("t")
