@@ -215,6 +215,29 @@ def test_one_backward_step_from_dirac_has_the_prox_radius():
     assert float(x.mean(0).norm()) < 0.05 * radius
 
 
+def test_one_forward_step_from_dirac_has_the_prox_radius():
+    # for r = 1 the steepest-descent velocity plan at delta_0 is delta_0 x eta*, and the step is (tau Id)#eta*
+    tau, m = 0.5, 1000
+    cfg = neural.NeuralForwardConfig(tau=tau, n_steps=1, iterations=300, width=32, lr=5e-3, batch_size=100, batch1=m)
+    traj = neural.neural_forward_flow(energies.InteractionEnergy(kernels.Riesz(1.0)), torch.zeros(m, 2), cfg,
+                                      generator=torch.Generator().manual_seed(0), progress=False)
+    x = traj.positions[-1]
+    radius = tau * math.pi / 4
+    rms = float(x.pow(2).sum(1).mean().sqrt())
+    assert rms == pytest.approx(math.sqrt(2 / 3) * radius, rel=0.05)
+    assert float(x.norm(dim=1).quantile(0.99)) == pytest.approx(radius, rel=0.25)
+
+
+@pytest.mark.parametrize("kernel,slope", [(kernels.Laplace(0.5), -2.0), (kernels.Gaussian(1.0), 0.0),
+                                          (kernels.Riesz(1.5), 0.0)])
+def test_directional_derivative_coinciding_slopes(kernel, slope):
+    # two coinciding points moving apart with relative velocity w: d/dt K(0, t w) = slope * |w| at t = 0+
+    x = torch.zeros(1, 2, dtype=torch.float64)
+    u1, u2 = torch.tensor([[3.0, 0.0]], dtype=torch.float64), torch.tensor([[0.0, -4.0]], dtype=torch.float64)
+    energy = energies.InteractionEnergy(kernel)
+    assert float(energy.batch_directional_derivative(x, u1, x, u2)) == pytest.approx(0.5 * slope * 5.0, abs=1e-12)
+
+
 # ------------------------------------------------------------------------------------------------
 # flows: checkpoints, resume, configs
 # ------------------------------------------------------------------------------------------------
