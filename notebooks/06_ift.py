@@ -350,7 +350,7 @@ for label, (m, s) in hd_summary.items():
 #   100 iterations) IFT is lowest.
 # * We did not check whether the authors' full size (N = 10,000, 9001 iterations) changes this.
 #
-# **Run times.** On the shared CPU the quick profile took 58-76 s in three runs, with identical printed
+# **Run times.** On the shared CPU the quick profile took 58-76 s in two runs, with identical printed
 # numbers. The paper profile took 850 s:
 # 334 s for the Gaussian, 299 s for the mixture and 204 s for the 100-d part. Per run in the paper
 # profile, IFT took 16-18 s, because it solves one QP per iteration (34-58 active-set iterations, duality
