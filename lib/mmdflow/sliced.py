@@ -272,7 +272,8 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
         n_directions: ``P`` (default :func:`default_n_directions`).
         directions: a rule of :data:`DIRECTION_RULES` or a ``[P, d]`` tensor of unit vectors.
         generator: randomness for the directions.
-        engine: 1D engine, ``"auto"`` (numba on CPU when installed, torch otherwise), ``"numba"`` or ``"torch"``.
+        engine: 1D engine, ``"auto"`` (numba for float32 on CPU when installed, torch otherwise: GPU, float64),
+            ``"numba"`` or ``"torch"``.
         chunk_elems: bound on the projected values held at once.
     """
     v = _prepare(x, y, v, kernel)
