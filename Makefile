@@ -9,6 +9,13 @@ SHELL := /bin/bash
 .PHONY: help venv mathjax chromium chapters chapter book test unit clean
 
 PROFILE ?= quick
+# JOBS: chapters (and test files) executed at the same time; with JOBS > 1 each process uses one thread.
+JOBS ?= 2
+ifeq ($(strip $(JOBS)),1)
+PARALLEL_TESTS :=
+else
+PARALLEL_TESTS := OMP_NUM_THREADS=1 PYTEST_ADDOPTS="-n $(strip $(JOBS)) --dist loadfile"
+endif
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(abspath $(VENV)/bin)
@@ -50,7 +57,7 @@ chromium:
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 
 chapters: venv
-	$(PY) scripts/run_chapters.py --profile $(PROFILE) $(PARAMS)
+	$(PY) scripts/run_chapters.py --profile $(PROFILE) --jobs $(JOBS) $(PARAMS)
 
 chapter: venv
 	@test -n "$(NB)" || { echo "usage: make chapter NB=<name> [PARAMS='-p name value'] [PROFILE=quick|paper]"; exit 2; }
@@ -71,9 +78,9 @@ book: venv mathjax chapters
 	@echo "The book is at $(abspath _build/html/index.html)"
 
 test: venv mathjax chromium
-	$(PY) scripts/run_chapters.py --profile quick
+	$(PY) scripts/run_chapters.py --profile quick --jobs $(JOBS)
 	$(call build_site,quick,build/test-site)
-	MMDFLOW_SITE=build/test-site/_build/html MMDFLOW_REQUIRE_SITE=1 \
+	MMDFLOW_SITE=build/test-site/_build/html MMDFLOW_REQUIRE_SITE=1 $(PARALLEL_TESTS) \
 	  $(PY) -m pytest tests build/executed/quick/*.ipynb --nbval-lax --nbval-current-env --durations=15
 
 unit: venv

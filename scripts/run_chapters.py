@@ -8,7 +8,7 @@ re-runs it). A failing chapter stops the run and prints the failing cell and its
 
 Examples::
 
-    python scripts/run_chapters.py --profile quick --out build/executed/quick
+    python scripts/run_chapters.py --profile quick --jobs 2
     python scripts/run_chapters.py --profile paper --out build/executed/paper --chapters 02_dirac_flows -p n_particles 5000
 """
 
@@ -48,6 +48,44 @@ def fingerprint(src: Path, profile: str, params: dict) -> str:
     return h.hexdigest()[:16]
 
 
+def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tuple[int, float | None, str]:
+    """Execute one chapter. Returns (status, seconds, message); status 0 = ok/up to date, 1 = failed, 2 = missing."""
+    import jupytext
+    import nbformat
+    import papermill as pm
+
+    src = ROOT / "notebooks" / f"{name}.py"
+    if not src.exists():
+        return 2, None, f"{name}: missing source {src}"
+    target = out / f"{name}.ipynb"
+    fp = fingerprint(src, profile, params)
+    if target.exists() and not force:
+        meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+        if meta.get("fingerprint") == fp:
+            return 0, meta.get("seconds"), f"{name}: up to date ({meta.get('seconds', float('nan')):.1f} s when run)"
+    work = ROOT / "build" / "sources"
+    work.mkdir(parents=True, exist_ok=True)
+    nb_src = work / f"{name}.ipynb"
+    jupytext.write(jupytext.read(src), nb_src)
+    print(f"{name}: running (profile {profile}) ...", flush=True)
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(nb_src), str(target), parameters=params, kernel_name="python3",
+                            cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as err:
+        nb = nbformat.read(target, as_version=4)
+        tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(err.traceback))  # strip ANSI colours
+        return 1, None, (f"\n{name}: FAILED in cell {err.cell_index} (execution count {err.exec_count}): "
+                         f"{err.ename}: {err.evalue}\n---- failing cell source ----\n{nb.cells[err.cell_index].source}"
+                         f"\n---- traceback ----\n{tb}\n(partially executed notebook: {target})")
+    seconds = time.perf_counter() - t0
+    nb = nbformat.read(target, as_version=4)
+    nb.metadata["mmdflow"] = {"fingerprint": fp, "seconds": round(seconds, 1), "profile": profile,
+                              "parameters": params}
+    nbformat.write(nb, target)
+    return 0, round(seconds, 1), f"{name}: done in {seconds:.1f} s"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
@@ -56,16 +94,12 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a notebook parameter (repeatable)")
     ap.add_argument("--force", action="store_true", help="re-run chapters even when up to date")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="chapters executed at the same time (each kernel then gets OMP_NUM_THREADS=1)")
     args = ap.parse_args(argv)
-
-    import jupytext
-    import nbformat
-    import papermill as pm
 
     out = (args.out or ROOT / "build" / "executed" / args.profile).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    work = ROOT / "build" / "sources"
-    work.mkdir(parents=True, exist_ok=True)
     all_chapters = toc_chapters(ROOT / "book" / "_toc.yml")
     chapters = args.chapters or all_chapters
     unknown = [c for c in chapters if c not in all_chapters]
@@ -73,46 +107,37 @@ def main(argv=None) -> int:
         print(f"unknown chapter(s) {unknown}; the book lists {all_chapters}", file=sys.stderr)
         return 2
     params = {"profile": args.profile, **{k: parse_value(v) for k, v in args.parameter}}
-    timings = {}
-    for name in chapters:
-        src = ROOT / "notebooks" / f"{name}.py"
-        if not src.exists():
-            print(f"{name}: missing source {src}", file=sys.stderr)
-            return 2
-        target = out / f"{name}.ipynb"
-        fp = fingerprint(src, args.profile, params)
-        if target.exists() and not args.force:
-            meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
-            if meta.get("fingerprint") == fp:
-                print(f"{name}: up to date ({meta.get('seconds', float('nan')):.1f} s when run)", flush=True)
-                timings[name] = meta.get("seconds")
-                continue
-        nb_src = work / f"{name}.ipynb"
-        jupytext.write(jupytext.read(src), nb_src)
-        print(f"{name}: running (profile {args.profile}) ...", flush=True)
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(nb_src), str(target), parameters=params, kernel_name="python3",
-                                cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
-        except pm.PapermillExecutionError as err:
-            print(f"\n{name}: FAILED in cell {err.cell_index} (execution count {err.exec_count}): "
-                  f"{err.ename}: {err.evalue}", file=sys.stderr)
-            nb = nbformat.read(target, as_version=4)
-            print("---- failing cell source ----\n" + nb.cells[err.cell_index].source, file=sys.stderr)
-            tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(err.traceback))  # strip ANSI colours
-            print("---- traceback ----\n" + tb, file=sys.stderr)
-            print(f"(partially executed notebook: {target})", file=sys.stderr)
-            return 1
-        seconds = time.perf_counter() - t0
-        nb = nbformat.read(target, as_version=4)
-        nb.metadata["mmdflow"] = {"fingerprint": fp, "seconds": round(seconds, 1), "profile": args.profile,
-                                  "parameters": params}
-        nbformat.write(nb, target)
-        timings[name] = round(seconds, 1)
-        print(f"{name}: done in {seconds:.1f} s", flush=True)
+    timings, failures = {}, []
+    t_all = time.perf_counter()
+    if args.jobs > 1 and len(chapters) > 1:
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+
+        os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {name: pool.submit(run_one, name, out, args.profile, params, args.force) for name in chapters}
+            results = {name: fut.result() for name, fut in futures.items()}
+    else:
+        results = {}
+        for name in chapters:
+            results[name] = run_one(name, out, args.profile, params, args.force)
+            print(results[name][2], file=sys.stderr if results[name][0] else sys.stdout, flush=True)
+            if results[name][0]:
+                break
+    for name, (status, seconds, message) in results.items():
+        if args.jobs > 1 and len(chapters) > 1:
+            print(message, file=sys.stderr if status else sys.stdout, flush=True)
+        if status:
+            failures.append(name)
+        else:
+            timings[name] = seconds
+    if failures:
+        print(f"chapter(s) failed: {failures}", file=sys.stderr)
+        return 1
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
     total = sum(t for t in timings.values() if t)
-    print(f"executed chapters in {out} (chapter run times: {timings}, total {total:.1f} s)")
+    print(f"executed chapters in {out}: run times {timings} (sum {total:.1f} s, "
+          f"wall {time.perf_counter() - t_all:.1f} s with {args.jobs} job(s))")
     return 0
 
 
