@@ -59,138 +59,166 @@ if HAVE_NUMBA:
 
     @njit(cache=True, inline="always")
     def _sortable(u):
-        """Order-preserving map of float32 bits to uint32 (-0.0 mapped like +0.0)."""
-        if u == np.uint32(0x80000000):
-            u = np.uint32(0)
-        if u & np.uint32(0x80000000):
-            return ~u
-        return u | np.uint32(0x80000000)
+        """Order-preserving map of float32 bits to uint32, branch-free on the sign (-0.0 mapped like +0.0)."""
+        u = np.uint32(u & np.uint32(0x7FFFFFFF)) if u == np.uint32(0x80000000) else u
+        mask = np.uint32(np.int32(u) >> np.int32(31)) | np.uint32(0x80000000)
+        return np.uint32(u ^ mask)
+
+    @njit(cache=True, inline="always")
+    def _unsortable(u):
+        """Inverse of :func:`_sortable` (used on sorted keys, where the sign branch is predictable)."""
+        return (u & np.uint32(0x7FFFFFFF)) if (u & np.uint32(0x80000000)) else ~u
 
     @njit(cache=True)
-    def _radix_keys_f32(zq, zs, p, a, b, hist):
-        """Radix sort of the packed keys ``sortable(bits) << 32 | index`` of one float32 row.
+    def _sign_sums_row(zq, zs, p, cw, uniform, wq, wsrc, alpha, a, b, hist, fbuf, ubuf, g_out, g_row, h_row, h_mode):
+        """One slice: fused key build (keys, three histograms, weighted sums), LSD radix passes, one walk.
 
-        Returns the array (``a`` or ``b``) that holds the sorted keys.
+        ``g`` of every point is written to ``g_row`` (``[N + M]``, unconditional writes: no
+        branch on query/source in the hot loop), then copied to ``g_out[p]``; ``h`` goes to
+        ``h_row`` (``h_mode`` 1, ``[N + M]``) or is returned as the weighted sum (``h_mode`` 2).
         """
         n = zq.shape[1]
-        total = n + zs.shape[1]
+        m = zs.shape[1]
+        total = n + m
+        hist[:, :] = 0
         qb = zq[p].view(np.uint32)
         sb = zs[p].view(np.uint32)
-        hist[:, :] = 0
-        for k in range(total):
-            u = _sortable(qb[k] if k < n else sb[k - n])
+        # fused key build + histograms + totals
+        czh_q = 0.0
+        czh_s = 0.0
+        for k in range(n):
+            u = _sortable(qb[k])
             a[k] = (np.uint64(u) << np.uint64(32)) | np.uint64(k)
-            hist[0, np.intp(u & np.uint32(0x7FF))] += 1
-            hist[1, np.intp((u >> np.uint32(11)) & np.uint32(0x7FF))] += 1
-            hist[2, np.intp(u >> np.uint32(22))] += 1
+            hist[0, u & np.uint32(0x7FF)] += 1
+            hist[1, (u >> np.uint32(11)) & np.uint32(0x7FF)] += 1
+            hist[2, u >> np.uint32(22)] += 1
+            if h_mode != 0:
+                czh_q += np.float64(zq[p, k]) * (wq if uniform else cw[k])
+        for j in range(m):
+            u = _sortable(sb[j])
+            a[n + j] = (np.uint64(u) << np.uint64(32)) | np.uint64(n + j)
+            hist[0, u & np.uint32(0x7FF)] += 1
+            hist[1, (u >> np.uint32(11)) & np.uint32(0x7FF)] += 1
+            hist[2, u >> np.uint32(22)] += 1
+            if h_mode != 0:
+                czh_s += np.float64(zs[p, j]) * (wsrc if uniform else cw[n + j])
         src = a
         dst = b
         for ps in range(3):
             shift = np.uint64(32 + 11 * ps)
             if hist[ps, np.intp((src[0] >> shift) & np.uint64(0x7FF))] == total:
-                continue  # every key has this digit: the pass would be the identity
+                continue
             acc = 0
             for j in range(2048):
                 c = hist[ps, j]
                 hist[ps, j] = acc
                 acc += c
+            off = hist[ps]
             for k in range(total):
                 key = src[k]
                 dgt = np.intp((key >> shift) & np.uint64(0x7FF))
-                dst[hist[ps, dgt]] = key
-                hist[ps, dgt] += 1
+                dst[off[dgt]] = key
+                off[dgt] += 1
             src, dst = dst, src
-        return src
-
-    @njit(cache=True)
-    def _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, h_mode, h_sum):
-        """Walk sorted float32 keys: values are decoded from the keys, weights selected or gathered.
-
-        ``g`` uses the weights ``cw``; ``h`` uses them with the queries' own
-        weights multiplied by ``alpha``. ``h_mode``: 0 no ``h``, 1 ``h`` per
-        point into ``h_row``, 2 only the sum over queries of c_i h_i added to ``h_sum[0]``.
-        """
-        total = keys.shape[0]
-        ubuf = np.empty(1, np.uint32)
-        fbuf = ubuf.view(np.float32)
-        c_tot = 0.0
-        ch_tot = 0.0
-        czh_tot = 0.0
-        for e in range(total):
-            key = keys[e]
-            k = np.intp(key & np.uint64(0xFFFFFFFF))
-            u = np.uint32(key >> np.uint64(32))
-            ubuf[0] = (u & np.uint32(0x7FFFFFFF)) if (u & np.uint32(0x80000000)) else ~u
-            w = (wq if k < n else wsrc) if uniform else cw[k]
-            wh = w * alpha if k < n else w
-            c_tot += w
-            ch_tot += wh
-            czh_tot += wh * np.float64(fbuf[0])
+        keys = src
+        # totals
+        if uniform:
+            c_tot = wq * n + wsrc * m
+            ch_tot = alpha * wq * n + wsrc * m
+        else:
+            c_tot = 0.0
+            ch_tot = 0.0
+            for k in range(n):
+                c_tot += cw[k]
+            ch_tot = alpha * c_tot
+            for j in range(m):
+                c_tot += cw[n + j]
+                ch_tot += cw[n + j]
+        czh_tot = alpha * czh_q + czh_s
         below = 0.0
         below_h = 0.0
         below_zh = 0.0
+        hsum = 0.0
         e = 0
         while e < total:
             key = keys[e]
             top = key >> np.uint64(32)
-            u = np.uint32(top)
-            ubuf[0] = (u & np.uint32(0x7FFFFFFF)) if (u & np.uint32(0x80000000)) else ~u
-            val = np.float64(fbuf[0])
-            run = 0.0
-            run_h = 0.0
-            f = e
-            while f < total and (keys[f] >> np.uint64(32)) == top:
-                kf = np.intp(keys[f] & np.uint64(0xFFFFFFFF))
-                w = (wq if kf < n else wsrc) if uniform else cw[kf]
-                run += w
-                run_h += w * alpha if kf < n else w
-                f += 1
-            sg = 2.0 * below + run - c_tot
-            if h_mode == 1:
-                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+            if e + 1 < total and (keys[e + 1] >> np.uint64(32)) == top:
+                # a run of equal values (rare): general path
+                run = 0.0
+                run_h = 0.0
+                f = e
+                while f < total and (keys[f] >> np.uint64(32)) == top:
+                    kf = np.intp(keys[f] & np.uint64(0xFFFFFFFF))
+                    w = (wq if kf < n else wsrc) if uniform else cw[kf]
+                    run += w
+                    run_h += w * alpha if kf < n else w
+                    f += 1
+                sg = 2.0 * below + run - c_tot
+                if h_mode != 0:
+                    ubuf[0] = _unsortable(np.uint32(top))
+                    val = np.float64(fbuf[0])
+                    hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+                else:
+                    val = 0.0
+                    hv = 0.0
                 for j in range(e, f):
                     kj = np.intp(keys[j] & np.uint64(0xFFFFFFFF))
                     g_row[kj] = sg
-                    h_row[kj] = hv
-            elif h_mode == 2:
-                hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
-                wsum = 0.0
-                for j in range(e, f):
-                    kj = np.intp(keys[j] & np.uint64(0xFFFFFFFF))
-                    g_row[kj] = sg
-                    wsum += ((wq if kj < n else 0.0) if uniform else (cw[kj] if kj < n else 0.0))
-                h_sum[0] += wsum * hv
+                    if kj < n:
+                        if h_mode == 1:
+                            h_row[kj] += hv
+                        elif h_mode == 2:
+                            hsum += (wq if uniform else cw[kj]) * hv
+                below += run
+                below_h += run_h
+                below_zh += run_h * val
+                e = f
             else:
-                for j in range(e, f):
-                    g_row[np.intp(keys[j] & np.uint64(0xFFFFFFFF))] = sg
-            below += run
-            below_h += run_h
-            below_zh += run_h * val
-            e = f
+                k = np.intp(key & np.uint64(0xFFFFFFFF))
+                isq = k < n
+                if uniform:
+                    w = wq if isq else wsrc
+                else:
+                    w = cw[k]
+                wh = w * (alpha if isq else 1.0)
+                g_row[k] = 2.0 * below + w - c_tot
+                if h_mode != 0:
+                    ubuf[0] = _unsortable(np.uint32(top))
+                    val = np.float64(fbuf[0])
+                    hv = val * (2.0 * below_h + wh - ch_tot) - (2.0 * below_zh + wh * val - czh_tot)
+                    if h_mode == 1:
+                        h_row[k] += hv
+                    else:
+                        hsum += (w if isq else 0.0) * hv
+                    below_h += wh
+                    below_zh += wh * val
+                below += w
+                e += 1
+        for k in range(n):
+            g_out[p, k] = g_row[k]
+        return hsum
 
     @njit(parallel=True, cache=True)
     def _sign_sums_f32(zq, cw, zs, g_out, h_acc, h_mode, nt, uniform, wq, wsrc, alpha):
         n_slices = zq.shape[0]
-        n = zq.shape[1]
-        total = n + zs.shape[1]
+        total = zq.shape[1] + zs.shape[1]
         for t in prange(nt):
             a = np.empty(total, np.uint64)
             b = np.empty(total, np.uint64)
             hist = np.zeros((3, 2048), np.int64)
+            ubuf = np.empty(1, np.uint32)
+            fbuf = ubuf.view(np.float32)
+            h_row = np.zeros(total if h_mode == 1 else 1, np.float64)
             g_row = np.empty(total, np.float32)
-            h_row = np.empty(total if h_mode == 1 else 1, np.float32)
-            h_sum = np.zeros(1, np.float64)
+            hs = 0.0
             for p in range(t, n_slices, nt):
-                keys = _radix_keys_f32(zq, zs, p, a, b, hist)
-                _walk_keys_f32(keys, n, cw, uniform, wq, wsrc, alpha, g_row, h_row, h_mode, h_sum)
-                for k in range(n):
-                    g_out[p, k] = g_row[k]
-                if h_mode == 2:
-                    h_acc[t, 0] += h_sum[0]
-                    h_sum[0] = 0.0
-                elif h_mode == 1:
-                    for k in range(n):
-                        h_acc[t, k] += h_row[k]
+                hs += _sign_sums_row(zq, zs, p, cw, uniform, wq, wsrc, alpha, a, b, hist, fbuf, ubuf, g_out, g_row, h_row, h_mode)
+            if h_mode == 2:
+                h_acc[t, 0] += hs
+            elif h_mode == 1:
+                for k in range(zq.shape[1]):
+                    h_acc[t, k] += h_row[k]
 
 
 def _h_mode(want_h) -> int:
