@@ -321,4 +321,6 @@ for exp, runs in results.items():
         e0, e1 = float(tr.energies[0]), float(tr.energies[-1])
         verdict = (f"D_K^2 reduced more than 2x: {e1 < e0 / 2}, more than 20x: {e1 < e0 / 20}"
                    if exp != "App. F Ex. 3" else f"F decreased: {e1 < e0}")
-        print(f"{exp} / {scheme}: {tr.positions.shape[1]} particles, t = {float(tr.times[-1]):g}, {verdict}")
+        value = "D_K^2" if exp != "App. F Ex. 3" else "F"
+        print(f"{exp} / {scheme}: {tr.positions.shape[1]} particles, t = {float(tr.times[-1]):g}, "
+              f"{value} {e0:.2g} -> {e1:.1e}, {verdict}")
