@@ -8,7 +8,7 @@ out-of-range parameter learns what to fix.
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 
 import torch
 
@@ -18,6 +18,7 @@ __all__ = [
     "check_same_space",
     "check_positive",
     "check_riesz_exponent",
+    "check_int",
 ]
 
 
@@ -103,3 +104,12 @@ def check_riesz_exponent(r) -> float:
     if not (0.0 < r < 2.0):
         raise ValueError(f"the Riesz exponent r must lie in (0, 2), got r={r!r}")
     return r
+
+
+def check_int(value, name: str, minimum: int = 0) -> int:
+    """An integer (``int`` or NumPy integer, not a bool) that is at least ``minimum``; returned as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
+    return int(value)

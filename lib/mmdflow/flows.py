@@ -26,23 +26,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from numbers import Integral
 from typing import Callable
 
 import torch
 
-from ._checks import check_points, check_positive
+from ._checks import check_points, check_positive, check_int
 from .trajectory import Trajectory
 
 __all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,8 +59,8 @@ class ParticleFlowConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
-        object.__setattr__(self, "n_steps", _check_int(self.n_steps, "n_steps", 1))
-        object.__setattr__(self, "snapshot_every", _check_int(self.snapshot_every, "snapshot_every", 1))
+        object.__setattr__(self, "n_steps", check_int(self.n_steps, "n_steps", 1))
+        object.__setattr__(self, "snapshot_every", check_int(self.snapshot_every, "snapshot_every", 1))
         if not isinstance(self.slow_start, bool):
             raise TypeError(f"slow_start must be a bool, got slow_start={self.slow_start!r}")
 
@@ -130,8 +123,8 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
     Returns:
         ``[n, d]`` tensor of ``dtype`` on ``device`` (the centers' device if not given).
     """
-    n = _check_int(n, "n", 1)
-    d = _check_int(d, "d", 1)
+    n = check_int(n, "n", 1)
+    d = check_int(d, "d", 1)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (scale >= 0) or scale == float("inf"):
         raise ValueError(f"scale must be a finite number >= 0, got scale={scale!r}")
     if centers is None:

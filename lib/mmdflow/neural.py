@@ -43,7 +43,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ._checks import check_points, check_positive
+from ._checks import check_points, check_positive, check_int
 from .trajectory import Trajectory
 
 __all__ = [
@@ -81,12 +81,9 @@ CHECKPOINT_NAME = "neural_checkpoint.pt"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+
 def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return value
+    return check_int(value, name, minimum)
 
 
 @dataclass(frozen=True, kw_only=True)

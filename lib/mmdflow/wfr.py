@@ -53,7 +53,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
-from ._checks import check_points, check_positive, check_same_space, check_weights
+from ._checks import check_points, check_positive, check_same_space, check_weights, check_int
 from .kernels import Gaussian, RadialKernel
 from .trajectory import Trajectory
 
@@ -585,12 +585,9 @@ def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKe
 # ----------------------------------------------------------------------------------------------
 # configuration and runner
 # ----------------------------------------------------------------------------------------------
+
 def _check_int(value, name: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return value
+    return check_int(value, name, minimum)
 
 
 @dataclass(frozen=True, kw_only=True)
