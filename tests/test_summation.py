@@ -55,6 +55,22 @@ def test_blocked_self_sum_matches_dense(gen, dtype):
                                    kernel_sum_grad(x, x, kernel, w, backend="dense"), **_tol(dtype))
 
 
+@pytest.mark.parametrize("kernel", [Riesz(0.5), Riesz(1.0), Riesz(1.5)], ids=str)
+@pytest.mark.parametrize("block_elems", [2**22, 150])
+def test_blocked_riesz_fused_paths_match_dense(gen, kernel, block_elems, dtype):
+    """The fused numba pass (Riesz, CPU, d > 8) and its symmetric variant (y is x): square blocks,
+    off-diagonal blocks used twice, a ragged last block, coinciding particles (zero force)."""
+    x, y, v = _data(gen, 41, 33, 12, dtype, "cpu")
+    x[7] = x[2]
+    w = torch.rand(41, generator=gen, dtype=torch.float64).to(dtype) + 0.1
+    for a, b, c in [(x, x, w / w.sum()), (x, y, v)]:
+        s, g = kernel_sum_and_grad(a, b, kernel, c, backend="blocked", block_elems=block_elems)
+        torch.testing.assert_close(s, kernel_sum(a, b, kernel, c, backend="dense"), **_tol(dtype))
+        torch.testing.assert_close(g, kernel_sum_grad(a, b, kernel, c, backend="dense"), **_tol(dtype))
+        torch.testing.assert_close(kernel_sum(a, b, kernel, c, backend="blocked", block_elems=block_elems),
+                                   kernel_sum(a, b, kernel, c, backend="dense"), **_tol(dtype))
+
+
 @pytest.mark.parametrize("backend", ["dense", "blocked", "sliced"])
 def test_kernel_sum_and_grad(gen, backend):
     x, y, v = _data(gen, 30, 20, 1, torch.float64, "cpu")

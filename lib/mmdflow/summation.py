@@ -15,6 +15,10 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
   ``block_elems`` kernel entries; distances from explicit differences when
   ``d <= 8`` and from a GEMM (``|x|^2 + |y|^2 - 2 x y^T``) otherwise. Its
   backward pass is written out, so no ``[N, M]`` matrix is ever stored.
+  For the Riesz kernel on the CPU with ``d > 8`` (and numba installed) the
+  elementwise work of a block (distances, zero rule, ``phi``, ``phi'``, row
+  sums) is one fused pass between the two GEMMs, and when ``y is x`` only the
+  blocks on and above the diagonal are formed (the kernel matrix is symmetric).
 * ``"sliced"``: Riesz ``r = 1`` only. Averages one-dimensional sums over
   ``P`` directions, each computed by sorting (:mod:`mmdflow.sliced`); cost
   ``O(P (N+M) (log(N+M) + d))``. An unbiased *estimate*, not exact: options
@@ -42,6 +46,7 @@ import importlib.util
 from types import MappingProxyType
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ._checks import check_points, check_same_space, check_weights
@@ -59,7 +64,9 @@ BLOCK_ELEMS = 2**22
 _EXPLICIT_DIFF_MAX_D = 8
 
 
-def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None) -> torch.Tensor:
+def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
+                  xb_sq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Squared distances ``[B, M]`` of a row block, and the mask of the entries set to exactly 0 (or ``None``)."""
     if y_sq is None:
         # exact differences, one coordinate at a time: no [B, M, d] temporary, no reduction over a short last axis
         yt = y.T.contiguous()
@@ -68,14 +75,154 @@ def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None) 
         for k in range(1, xb.shape[1]):
             torch.sub(xb[:, k:k + 1], yt[k], out=diff)
             sq.addcmul_(diff, diff)
-        return sq
-    norms = (xb * xb).sum(1, keepdim=True) + y_sq[None, :]
-    s = norms - 2.0 * (xb @ y.T)
+        return sq, None
+    if xb_sq is None:
+        xb_sq = (xb * xb).sum(1)
+    # s = |x|^2 + |y|^2 - 2 x y^T: one GEMM writing onto the broadcast |y|^2, one in-place add (no [B, M] norms).
+    s = torch.addmm(y_sq[None, :], xb, y.T, alpha=-2.0).add_(xb_sq[:, None])
     # The GEMM form has an absolute rounding error of about eps * (|x|^2 + |y|^2). Below that level a pair cannot
     # be told apart from a coinciding pair; set it to exactly 0, so that singular kernels (Riesz r <= 1, Laplace)
     # see no spurious self-interaction (e.g. s_ii ~ 1e-15 would give |x_i - x_i|^0.5 ~ 1e-4).
     tol = 8 * torch.finfo(s.dtype).eps
-    return torch.where(s > tol * norms, s, torch.zeros_like(s))
+    zero = s <= torch.add((tol * xb_sq)[:, None], tol * y_sq[None, :])
+    return s.masked_fill_(zero, 0.0), zero
+
+
+try:  # optional: a fused elementwise pass for the Riesz kernel in the blocked backend (CPU)
+    import numba as _numba
+except ImportError:  # pragma: no cover - exercised only without numba
+    _numba = None
+
+if _numba is not None:
+
+    @_numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, want_grad, s_out, row_out):  # pragma: no cover
+        """One pass over ``gm = x_b y^T`` ``[B, M]`` for the Riesz kernel (float64 arithmetic).
+
+        Per entry: ``s = |x_i|^2 + |y_j|^2 - 2 gm_ij``, set to 0 when ``s <= tol (|x_i|^2 + |y_j|^2)``
+        (the rule of :func:`_block_sqdist`); ``phi = -s^(r/2)``; ``c = 2 v_j phi'(s) = -r v_j s^(r/2-1)``
+        (0 at ``s = 0``). Writes ``s_out[i] = sum_j v_j phi``, ``row_out[i] = sum_j c_ij`` and ``c`` over ``gm``.
+        """
+        b, m = gm.shape
+        e = 0.5 * r - 1.0
+        for i in _numba.prange(b):
+            xi = np.float64(xsq[i])
+            acc_s = 0.0
+            acc_c = 0.0
+            for j in range(m):
+                yj = np.float64(ysq[j])
+                s = (xi + yj) - 2.0 * np.float64(gm[i, j])
+                if s <= tol * xi + tol * yj:
+                    s = 0.0
+                if r == 1.0:
+                    q = np.sqrt(s)
+                    phi = -q
+                    t = 1.0 / q if s > 0.0 else 0.0
+                else:
+                    t = s ** e if s > 0.0 else 0.0
+                    phi = -s * t
+                vj = np.float64(v[j])
+                acc_s += vj * phi
+                c = -r * vj * t
+                acc_c += c
+                if want_grad:
+                    gm[i, j] = c
+            if want_value:
+                s_out[i] = acc_s
+            row_out[i] = acc_c
+
+
+    @_numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    def _riesz_pair_fused(gm, xsq, ysq, vx, vy, tol, r, phi_out, s_out, row_out):  # pragma: no cover
+        """Symmetric variant of :func:`_riesz_block_fused` for an off-diagonal block of ``y is x``.
+
+        Writes ``w_ij = -r s^(r/2-1)`` (no weight) over ``gm``, ``phi_ij`` into ``phi_out``, and the row
+        sums ``s_out[i] = sum_j vy_j phi_ij``, ``row_out[i] = sum_j vy_j w_ij``; the column sums (weights
+        ``vx``) are left to the caller (matrix-vector products), so no two threads write the same entry.
+        """
+        b, m = gm.shape
+        e = 0.5 * r - 1.0
+        for i in _numba.prange(b):
+            xi = np.float64(xsq[i])
+            acc_s = 0.0
+            acc_c = 0.0
+            for j in range(m):
+                yj = np.float64(ysq[j])
+                s = (xi + yj) - 2.0 * np.float64(gm[i, j])
+                if s <= tol * xi + tol * yj:
+                    s = 0.0
+                if r == 1.0:
+                    q = np.sqrt(s)
+                    phi = -q
+                    t = 1.0 / q if s > 0.0 else 0.0
+                else:
+                    t = s ** e if s > 0.0 else 0.0
+                    phi = -s * t
+                w = -r * t
+                vj = np.float64(vy[j])
+                acc_s += vj * phi
+                acc_c += vj * w
+                gm[i, j] = w
+                phi_out[i, j] = phi
+            s_out[i] = acc_s
+            row_out[i] = acc_c
+
+
+def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, block_elems: int):
+    """Value and gradient of ``s_i = sum_j v_j K(x_i, x_j)`` using the symmetry of the kernel matrix.
+
+    Square blocks ``(a, b)`` with ``a <= b`` only: an off-diagonal block gives the rows of ``a`` and,
+    through its transpose, the rows of ``b``, so one distance GEMM serves both (3 GEMMs per pair of
+    blocks instead of 4). Same formulas as :func:`_blocked_pass` (Riesz, fused numba pass).
+    """
+    n, d = x.shape
+    bs = max(1, min(n, int(block_elems ** 0.5)))
+    x_sq = (x * x).sum(1)
+    tol = 8 * torch.finfo(x.dtype).eps
+    r = float(kernel.r)
+    s = torch.zeros(n, dtype=torch.float64) if want_value else None
+    row = torch.zeros(n, dtype=torch.float64)
+    gx = torch.zeros(n, d, dtype=x.dtype) if want_grad else None
+    vx = v[:, None] * x                                         # (N, d): v_j x_j, for the weighted GEMMs
+    starts = list(range(0, n, bs))
+    for a in starts:
+        xa, va, sa = x[a:a + bs], v[a:a + bs], slice(a, a + bs)
+        for b in starts:
+            if b < a:
+                continue
+            xb_, vb, sb = x[b:b + bs], v[b:b + bs], slice(b, b + bs)
+            gm = xa @ xb_.T                                     # (Ba, Bb)
+            ba = gm.shape[0]
+            s_row = np.zeros(ba)
+            r_row = np.zeros(ba)
+            if a == b:
+                _riesz_block_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), vb.contiguous().numpy(), tol, r,
+                                   want_value, want_grad, s_row, r_row)
+                if want_grad:
+                    gx[sa] -= gm @ xb_                          # gm holds c_ij = v_j w_ij
+            else:
+                phi = torch.empty_like(gm)
+                _riesz_pair_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), va.contiguous().numpy(),
+                                  vb.contiguous().numpy(), tol, r, phi.numpy(), s_row, r_row)
+                if want_value:
+                    s[sb] += (va @ phi).to(torch.float64)
+                row[sb] += (va @ gm).to(torch.float64)
+                if want_grad:
+                    gx[sa] -= gm @ vx[sb]
+                    gx[sb] -= gm.T @ vx[sa]
+            if want_value:
+                s[sa] += torch.from_numpy(s_row)
+            row[sa] += torch.from_numpy(r_row)
+    if want_grad:
+        gx += row.to(x.dtype)[:, None] * x
+    return (s.to(x.dtype) if want_value else None), gx
+
+
+def _fused_ok(x, y, v, kernel) -> bool:
+    """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present."""
+    return (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
+            and x.shape[1] > _EXPLICIT_DIFF_MAX_D)
 
 
 def _rows_per_block(n: int, m: int, d: int, block_elems: int) -> int:
@@ -83,16 +230,27 @@ def _rows_per_block(n: int, m: int, d: int, block_elems: int) -> int:
     return max(1, min(n, block_elems // max(per_row, 1)))
 
 
-def _profiles(kernel: RadialKernel, sq: torch.Tensor, want_phi: bool, want_dphi: bool):
+def _profiles(kernel: RadialKernel, sq: torch.Tensor, want_phi: bool, want_dphi: bool,
+              zero: torch.Tensor | None = None):
     """``phi(sq)`` and a fresh ``phi'(sq)`` block; the Riesz kernel in fewer passes over the block.
 
     Riesz: with ``t = s^(r/2 - 1)`` (set to 0 at ``s = 0``), ``phi = -s t`` and ``phi' = -(r/2) t``,
     the same values as :meth:`Riesz.profile` / :meth:`Riesz.dprofile` (zero force at coinciding points).
+    For ``r = 1``, ``t = 1/sqrt(s)`` and ``phi = -sqrt(s)`` (``rsqrt``/``sqrt`` instead of a general power).
+    ``zero``: the mask of the entries known to be 0 (from :func:`_block_sqdist`), or ``None``.
     """
     if isinstance(kernel, Riesz):
         r = kernel.r
+        if zero is None:
+            zero = sq <= 0
+        if r == 1.0:
+            phi = torch.sqrt(sq).neg_() if want_phi else None
+            if not want_dphi:
+                return phi, None
+            t = torch.rsqrt(sq).masked_fill_(zero, 0.0)                    # 1/sqrt(s), 0 at s = 0
+            return phi, t.mul_(-0.5)
         t = sq.clamp_min(torch.finfo(sq.dtype).tiny).pow_(r / 2 - 1)   # finite for r in (0, 2)
-        t.masked_fill_(sq <= 0, 0.0)
+        t.masked_fill_(zero, 0.0)
         phi = -(sq * t) if want_phi else None
         return phi, (t.mul_(-r / 2) if want_dphi else None)
     return (kernel.profile(sq) if want_phi else None), (kernel.dprofile(sq) if want_dphi else None)
@@ -108,15 +266,38 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
     n, d = x.shape
     m = y.shape[0]
     y_sq = None if d <= _EXPLICIT_DIFF_MAX_D else (y * y).sum(1)
+    x_sq = None if y_sq is None else (y_sq if x is y else (x * x).sum(1))
     rows = _rows_per_block(n, m, d, block_elems)
     s = x.new_empty(n) if want_value else None
     gx = x.new_empty(n, d) if want_grad else None
     gy = torch.zeros_like(y) if want_y else None
     gv = torch.zeros_like(v) if want_v else None
+    fused = go is None and not want_y and not want_v and _fused_ok(x, y, v, kernel)
+    if fused and x is y:
+        s, gx = _blocked_pass_symmetric(x, v, kernel, want_value=want_value, want_grad=want_grad,
+                                        block_elems=block_elems)
+        return s, gx, None, None
+    if fused:
+        s64 = np.zeros(rows, np.float64)
+        row64 = np.zeros(rows, np.float64)
+        tol = 8 * torch.finfo(x.dtype).eps
+        y_np, v_np = y_sq.detach().numpy(), v.detach().contiguous().numpy()
     for start in range(0, n, rows):
         xb = x[start:start + rows]
-        sq = _block_sqdist(xb, y, y_sq)                       # (B, M)
-        phi, dphi = _profiles(kernel, sq, want_value or want_v, want_grad or want_y)
+        if fused:
+            # one GEMM, one fused elementwise pass (distances, zero rule, phi and phi'), one GEMM for the gradient
+            b = xb.shape[0]
+            gm = xb @ y.T                                         # (B, M), overwritten with c_ij
+            _riesz_block_fused(gm.numpy(), x_sq[start:start + b].contiguous().numpy(), y_np, v_np, tol,
+                               float(kernel.r), want_value, want_grad, s64[:b], row64[:b])
+            if want_value:
+                s[start:start + b] = torch.from_numpy(s64[:b])
+            if want_grad:
+                gx[start:start + b] = torch.from_numpy(row64[:b]).to(x.dtype)[:, None] * xb - gm @ y
+            continue
+        sq, zero = _block_sqdist(xb, y, y_sq, None if x_sq is None else x_sq[start:start + rows])   # (B, M)
+        phi, dphi = _profiles(kernel, sq, want_value or want_v, want_grad or want_y, zero)
+        del sq, zero
         if want_value:
             s[start:start + rows] = phi @ v
         if want_v:
