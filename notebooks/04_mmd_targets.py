@@ -89,7 +89,7 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, flows, neural
+from mmdflow import data, experiments, flows
 from mmdflow.energies import DiscrepancyEnergy
 from mmdflow.functionals import ImplosionExplosion
 from mmdflow.kernels import Riesz
@@ -99,6 +99,8 @@ from mmdflow.plots import use_style
 t_start = time.perf_counter()
 drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads = mmdflow.for_profile(
     profile, drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads)
+drawing, smiley, two_diracs, implosion = (experiments.SchemeSettings(**s)
+                                        for s in (drawing, smiley, two_diracs, implosion))
 if torch_threads:
     torch.set_num_threads(torch_threads)
 device = torch.device(device) if device else mmdflow.default_device()
@@ -108,33 +110,14 @@ results = {}               # experiment -> {scheme: Trajectory}
 print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
 
 
-def run_schemes(name, energy, x0_neural, x0_particles, s, energy_pf=None):
-    """Run NB, NF (float32, exact start) and PF (float64, perturbed start) with the settings ``s``; keep the results."""
-    runs = {}
-    for scheme in ("neural backward", "neural forward"):
-        backward = scheme == "neural backward"
-        tau, it0, it = s["nb"] if backward else s["nf"]
-        n_steps = round(s["t_end"] / tau)
-        common = dict(tau=tau, n_steps=n_steps, width=s["width"], hidden_layers=s["hidden_layers"], lr=s["lr"],
-                      iterations=it, iterations_start=it0, start_time=1.0,
-                      snapshot_every=max(1, round(s["snap_dt"] / tau)))
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name.replace(" ", "_") / scheme.replace(" ", "_")
-        gen = torch.Generator(device=device).manual_seed(seed)
-        if backward:
-            cfg = neural.NeuralBackwardConfig(**common, batch_size=s["batch"])
-            runs[scheme] = neural.neural_backward_flow(energy, x0_neural, cfg, generator=gen, checkpoint_dir=ckpt,
-                                                       progress=False)
-        else:
-            cfg = neural.NeuralForwardConfig(**common, batch_size=s["nf_batch"], batch1=s["batch1"])
-            runs[scheme] = neural.neural_forward_flow(energy, x0_neural, cfg, generator=gen, checkpoint_dir=ckpt,
-                                                      progress=False)
-    pf_cfg = flows.ParticleFlowConfig.until(s["t_end"], tau=s["pf_tau"],
-                                            snapshot_every=max(1, round(s["snap_dt"] / s["pf_tau"])))
-    runs["particle flow"] = flows.particle_flow(energy_pf or energy, x0_particles, pf_cfg)
-    results[name] = runs
-    for scheme, tr in runs.items():
-        print(f"{name:>12} | {scheme:<15} | final value {float(tr.energies[-1]):.3e} | {tr.wall_time:6.1f} s")
-    return runs
+
+def run_schemes(name, energy, x0_neural, x0_particles, settings, energy_pf=None):
+    """The three schemes on one functional (`mmdflow.experiments.run_schemes`); results kept under ``name``."""
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name.replace(" ", "_")
+    results[name] = experiments.run_schemes(energy, x0_neural, x0_particles, settings, energy_particles=energy_pf,
+                                            seed=seed, checkpoint_dir=ckpt)
+    print(experiments.format_runs(results[name], name))
+    return results[name]
 
 
 # %% [markdown]
@@ -167,11 +150,11 @@ plt.show()
 
 # %%
 s = drawing
-y_draw = data.image_to_samples(picture, s["n"], smoothing=s["smoothing"],
+y_draw = data.image_to_samples(picture, s.n, smoothing=s.smoothing,
                                generator=torch.Generator().manual_seed(seed + 1)).to(device)
 centers = torch.tensor([[-0.5, 0.0], [0.5, 0.0]], device=device)
-x0 = centers.repeat_interleave(s["n"] // 2, 0)
-x0_pf = flows.perturbed_dirac(s["n"], 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
+x0 = centers.repeat_interleave(s.n // 2, 0)
+x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
 runs = run_schemes("drawing", DiscrepancyEnergy(riesz, y_draw, backend=backend), x0, x0_pf, s,
                    energy_pf=DiscrepancyEnergy(riesz, y_draw.double(), backend=backend))
 
@@ -199,11 +182,11 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 
 # %%
 s = smiley
-y_smile = data.image_to_samples(data.smiley_image(100), s["n"], smoothing=s["smoothing"],
+y_smile = data.image_to_samples(data.smiley_image(100), s.n, smoothing=s.smoothing,
                                 generator=torch.Generator().manual_seed(seed + 2)).to(device)
 centers = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], device=device)
-x0 = centers.repeat_interleave(s["n"] // 2, 0)
-x0_pf = flows.perturbed_dirac(s["n"], 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
+x0 = centers.repeat_interleave(s.n // 2, 0)
+x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
 runs = run_schemes("smiley", DiscrepancyEnergy(riesz, y_smile, backend=backend), x0, x0_pf, s,
                    energy_pf=DiscrepancyEnergy(riesz, y_smile.double(), backend=backend))
 
@@ -233,8 +216,8 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 s = two_diracs
 y_two = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], device=device)
 centers = torch.tensor([[-1.0, 1.0], [1.0, -1.0]], device=device)
-x0 = centers.repeat_interleave(s["n"] // 2, 0)
-x0_pf = flows.perturbed_dirac(s["n"], 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
+x0 = centers.repeat_interleave(s.n // 2, 0)
+x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
 runs = run_schemes("two Diracs", DiscrepancyEnergy(riesz, y_two, backend=backend), x0, x0_pf, s,
                    energy_pf=DiscrepancyEnergy(riesz, y_two.double(), backend=backend))
 
@@ -272,7 +255,7 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # %%
 s = implosion
 g0 = torch.Generator().manual_seed(seed + 3)
-blob = torch.randn(s["n"], 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tensor([-1.0, 0.0], dtype=torch.float64)
+blob = torch.randn(s.n, 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tensor([-1.0, 0.0], dtype=torch.float64)
 functional = ImplosionExplosion()
 runs = run_schemes("App. F Ex. 3", functional, blob.float().to(device), blob.to(device), s)
 

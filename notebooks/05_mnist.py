@@ -65,13 +65,12 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, flows, neural
+from mmdflow import data, experiments, flows, neural
 from mmdflow.energies import DiscrepancyEnergy
 from mmdflow.kernels import Riesz
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import use_style
 from mmdflow.sliced import SlicedDiscrepancyEnergy
-from mmdflow.trajectory import Trajectory
 
 t_start = time.perf_counter()
 (nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, snapshot_times, checkpoint_dir,
@@ -113,49 +112,37 @@ energy = DiscrepancyEnergy(Riesz(1.0), y, backend="blocked")   # exact; faster t
 x_grey = torch.full((n_particles, y.shape[1]), 0.5, device=device)
 
 
-def concat(parts, name):
-    """Join the trajectories of consecutive segments (times shifted by the segment's start)."""
-    times, pos, en, offset = [parts[0].times], [parts[0].positions], [parts[0].energies], float(parts[0].times[-1])
-    for tr in parts[1:]:
-        times.append(tr.times[1:] + offset)
-        pos.append(tr.positions[1:].to(pos[0]))
-        en.append(tr.energies[1:])
-        offset += float(tr.times[-1])
-    return Trajectory(torch.cat(times), torch.cat(pos), torch.cat(en), wall_time=sum(p.wall_time for p in parts),
-                      info={"scheme": name, "segments": len(parts)})
-
 
 def run_neural(scheme):
-    cls, runner, its, segments = (
-        (neural.NeuralBackwardConfig, neural.neural_backward_flow, nb_iterations, nb_segments)
-        if scheme == "neural backward" else
-        (neural.NeuralForwardConfig, neural.neural_forward_flow, nf_iterations, nf_segments))
-    x, t0, parts = x_grey, 0.0, []
-    for k, (tau, t_end) in enumerate(segments):
-        n_steps = round((t_end - t0) / tau)
-        extra = dict(batch1=n_particles) if cls is neural.NeuralForwardConfig else {}
+    """One neural scheme through its constant-step segments (a fresh network per segment)."""
+    backward = scheme == "neural backward"
+    cls, runner = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if backward
+                   else (neural.NeuralForwardConfig, neural.neural_forward_flow))
+    its = nb_iterations if backward else nf_iterations
+    extra = {} if backward else dict(batch1=n_particles)
+
+    def segment(k, tau, n_steps, x):
         cfg = cls(tau=tau, n_steps=n_steps, iterations=its[1], iterations_start=its[0], start_time=tau / 2,
                   batch_size=n_particles, snapshot_every=max(1, n_steps // 40), **network, **extra)
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / scheme.replace(" ", "_") / f"segment{k}"
         gen = torch.Generator(device=device).manual_seed(seed + k)
-        parts.append(runner(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False))
-        x, t0 = parts[-1].positions[-1], t_end
-    return concat(parts, scheme)
+        return runner(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
+
+    return experiments.run_in_segments(segment, x_grey, nb_segments if backward else nf_segments, scheme=scheme)
 
 
 def run_particles():
+    """The particle flow (float64, perturbed start) through its segments."""
     e64 = (SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), generator=torch.Generator().manual_seed(seed))
            if pf_backend == "sliced" else DiscrepancyEnergy(Riesz(1.0), y.double(), backend=pf_backend))
     x = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double(),
                               generator=torch.Generator().manual_seed(seed))
-    t0, parts = 0.0, []
-    for tau, t_end in pf_segments:
-        n_steps = round((t_end - t0) / tau)
-        parts.append(flows.particle_flow(e64, x, flows.ParticleFlowConfig(tau=tau, n_steps=n_steps,
-                                                                          snapshot_every=max(1, n_steps // 40))))
-        x, t0 = parts[-1].positions[-1], t_end
-    return concat(parts, "particle flow")
 
+    def segment(k, tau, n_steps, x):
+        return flows.particle_flow(e64, x, flows.ParticleFlowConfig(tau=tau, n_steps=n_steps,
+                                                                     snapshot_every=max(1, n_steps // 40)))
+
+    return experiments.run_in_segments(segment, x, pf_segments, scheme="particle flow")
 
 runs = {"neural backward": run_neural("neural backward"), "neural forward": run_neural("neural forward"),
         "particle flow": run_particles()}

@@ -1,0 +1,164 @@
+"""Running the three schemes of Altekrüger et al. (2023) on one functional, as the target chapters do.
+
+* :class:`SchemeSettings` -- the settings of one experiment (frozen, validated),
+* :func:`run_schemes` -- neural backward, neural forward and particle flow with those settings,
+* :func:`run_in_segments` / :func:`concat_trajectories` -- a run made of constant-step segments
+  (the paper's MNIST step schedule), joined into one :class:`~mmdflow.trajectory.Trajectory`,
+* :func:`format_runs` -- a one-line summary per scheme.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from . import flows, neural
+from ._checks import check_int, check_positive
+from .trajectory import Trajectory
+
+__all__ = ["SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs", "SCHEMES"]
+
+#: the schemes compared in the target chapters, in display order.
+SCHEMES = ("neural backward", "neural forward", "particle flow")
+
+
+def _check_iterations(value, name):
+    if not (isinstance(value, (tuple, list)) and len(value) == 3):
+        raise ValueError(f"{name} must be (tau, iterations of the first steps, iterations later), got {value!r}")
+    return (check_positive(value[0], f"{name}[0] (tau)"), check_int(value[1], f"{name}[1]", 0),
+            check_int(value[2], f"{name}[2]", 0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchemeSettings:
+    """Settings of one experiment for the three schemes.
+
+    Attributes:
+        n: number of particles (and of target samples where the target is sampled).
+        t_end: final time of every scheme.
+        width, hidden_layers, lr: the networks of both neural schemes and their Adam step.
+        batch: batch size of the neural backward scheme; nf_batch: training batch of the forward scheme;
+            batch1: batch of the forward scheme's step (estimate of the descent rate).
+        nb, nf: ``(tau, iterations while t < start_time, iterations after)`` of the backward / forward scheme.
+        pf_tau: step of the (explicit) particle flow.
+        snap_dt: time between snapshots.
+        smoothing: blur of the target image in pixels (image targets only).
+        start_time: time up to which the neural schemes use the first iteration count.
+    """
+
+    n: int
+    t_end: float
+    width: int
+    hidden_layers: int
+    lr: float
+    batch: int
+    batch1: int
+    nf_batch: int
+    nb: tuple
+    nf: tuple
+    pf_tau: float
+    snap_dt: float
+    smoothing: float | None = None
+    start_time: float = 1.0
+
+    def __post_init__(self):
+        for name in ("n", "width", "hidden_layers", "batch", "batch1", "nf_batch"):
+            check_int(getattr(self, name), name, 1)
+        for name in ("t_end", "lr", "pf_tau", "snap_dt", "start_time"):
+            check_positive(getattr(self, name), name)
+        object.__setattr__(self, "nb", _check_iterations(self.nb, "nb"))
+        object.__setattr__(self, "nf", _check_iterations(self.nf, "nf"))
+
+
+def _neural_config(settings: SchemeSettings, backward: bool):
+    tau, it0, it = settings.nb if backward else settings.nf
+    common = dict(tau=tau, n_steps=round(settings.t_end / tau), width=settings.width,
+                  hidden_layers=settings.hidden_layers, lr=settings.lr, iterations=it, iterations_start=it0,
+                  start_time=settings.start_time, snapshot_every=max(1, round(settings.snap_dt / tau)))
+    if backward:
+        return neural.NeuralBackwardConfig(**common, batch_size=settings.batch)
+    return neural.NeuralForwardConfig(**common, batch_size=settings.nf_batch, batch1=settings.batch1)
+
+
+def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, settings: SchemeSettings, *,
+                energy_particles=None, seed: int = 0, checkpoint_dir=None,
+                schemes: Sequence[str] = SCHEMES) -> dict[str, Trajectory]:
+    """Run the neural backward, neural forward and particle-flow schemes on one functional.
+
+    Args:
+        energy: the functional (needs ``batch_estimate``, ``batch_directional_derivative``, ``gradient``, ``value``).
+        x0_neural: ``[N, d]`` start of the neural schemes (exact Diracs are fine).
+        x0_particles: ``[N, d]`` start of the particle flow (perturbed Diracs: coinciding particles feel no force).
+        settings: the experiment's :class:`SchemeSettings`.
+        energy_particles: the functional for the particle flow (e.g. with a float64 target); default ``energy``.
+        seed: seed of each neural scheme's generator (weights, batches, latents).
+        checkpoint_dir: folder for the neural schemes' checkpoints (``<dir>/<scheme>``); ``None`` = none.
+        schemes: which of :data:`SCHEMES` to run.
+
+    Returns:
+        ``{scheme: Trajectory}`` in the order of ``schemes``.
+    """
+    unknown = [s for s in schemes if s not in SCHEMES]
+    if unknown:
+        raise ValueError(f"unknown scheme(s) {unknown}; available: {SCHEMES}")
+    runs = {}
+    for scheme in schemes:
+        if scheme == "particle flow":
+            cfg = flows.ParticleFlowConfig.until(settings.t_end, tau=settings.pf_tau,
+                                                 snapshot_every=max(1, round(settings.snap_dt / settings.pf_tau)))
+            runs[scheme] = flows.particle_flow(energy_particles or energy, x0_particles, cfg)
+            continue
+        backward = scheme == "neural backward"
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / scheme.replace(" ", "_")
+        gen = torch.Generator(device=x0_neural.device).manual_seed(seed)
+        runner = neural.neural_backward_flow if backward else neural.neural_forward_flow
+        runs[scheme] = runner(energy, x0_neural, _neural_config(settings, backward), generator=gen,
+                              checkpoint_dir=ckpt, progress=False)
+    return runs
+
+
+def concat_trajectories(parts: Sequence[Trajectory], scheme: str = "") -> Trajectory:
+    """Join consecutive runs (each starting where the previous ended) into one trajectory.
+
+    The times of each part are shifted by the end time of the previous parts; the first snapshot of every
+    part after the first (a repeat of the previous part's last one) is dropped.
+    """
+    if not parts:
+        raise ValueError("concat_trajectories needs at least one trajectory")
+    times, pos, en, offset = [parts[0].times], [parts[0].positions], [parts[0].energies], float(parts[0].times[-1])
+    for tr in parts[1:]:
+        times.append(tr.times[1:] + offset)
+        pos.append(tr.positions[1:].to(pos[0]))
+        en.append(tr.energies[1:].to(en[0]))
+        offset += float(tr.times[-1])
+    return Trajectory(torch.cat(times), torch.cat(pos), torch.cat(en), wall_time=sum(p.wall_time for p in parts),
+                      info={"scheme": scheme, "segments": len(parts)})
+
+
+def run_in_segments(run_segment: Callable[[int, float, int, torch.Tensor], Trajectory], x0: torch.Tensor,
+                    segments: Sequence[tuple[float, float]], *, scheme: str = "") -> Trajectory:
+    """Run a scheme through constant-step segments ``[(tau, t_end), ...]`` and join the results.
+
+    Args:
+        run_segment: ``run_segment(k, tau, n_steps, x) -> Trajectory`` runs segment ``k`` from positions ``x``.
+        x0: the start ``[N, d]``.
+        segments: ``(tau, end time)`` pairs with increasing end times.
+    """
+    x, t0, parts = x0, 0.0, []
+    for k, (tau, t_end) in enumerate(segments):
+        tau = check_positive(tau, f"segments[{k}] tau")
+        n_steps = round((t_end - t0) / tau)
+        if n_steps < 1:
+            raise ValueError(f"segment {k} ends at t={t_end!r}, not after its start t={t0!r} plus one step {tau!r}")
+        parts.append(run_segment(k, tau, n_steps, x))
+        x, t0 = parts[-1].positions[-1], t_end
+    return concat_trajectories(parts, scheme)
+
+
+def format_runs(runs: dict[str, Trajectory], name: str = "", value: str = "final value") -> str:
+    """One line per scheme: experiment, scheme, final time, final value of the functional, wall time."""
+    return "\n".join(f"{name:>12} | {scheme:<15} | t = {float(tr.times[-1]):g} | {value} "
+                     f"{float(tr.energies[-1]):.3e} | {tr.wall_time:6.1f} s" for scheme, tr in runs.items())

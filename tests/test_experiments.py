@@ -1,0 +1,60 @@
+"""The experiment runners of the target chapters: settings validation, segment joining, the three schemes."""
+
+import pytest
+import torch
+
+from mmdflow import energies, experiments, kernels
+from mmdflow.trajectory import Trajectory
+
+SETTINGS = dict(n=40, t_end=0.4, width=16, hidden_layers=2, lr=1e-3, batch=20, batch1=40, nf_batch=20,
+                nb=(0.2, 5, 3), nf=(0.2, 5, 3), pf_tau=0.1, snap_dt=0.2)
+
+
+def straight_line_run(tau, n_steps, x):
+    """A fake scheme: every step adds tau to every coordinate; energy = the time."""
+    times = torch.arange(n_steps + 1, dtype=torch.float64) * tau
+    positions = torch.stack([x + t for t in times])
+    return Trajectory(times, positions, times.clone(), wall_time=1.0)
+
+
+def test_run_in_segments_shifts_times_and_continues_from_the_last_positions():
+    x0 = torch.zeros(3, 2, dtype=torch.float64)
+    traj = experiments.run_in_segments(lambda k, tau, n, x: straight_line_run(tau, n, x), x0,
+                                       [(0.5, 1.0), (1.0, 3.0)], scheme="fake")
+    torch.testing.assert_close(traj.times, torch.tensor([0.0, 0.5, 1.0, 2.0, 3.0], dtype=torch.float64))
+    torch.testing.assert_close(traj.positions[-1], torch.full((3, 2), 3.0, dtype=torch.float64))
+    assert traj.wall_time == 2.0 and traj.info == {"scheme": "fake", "segments": 2}
+
+
+def test_run_in_segments_rejects_empty_segments():
+    with pytest.raises(ValueError, match="segment 1 ends at t=1.0"):
+        experiments.run_in_segments(lambda k, tau, n, x: straight_line_run(tau, n, x), torch.zeros(1, 1),
+                                    [(0.5, 1.0), (0.5, 1.0)])
+
+
+def test_settings_are_validated():
+    experiments.SchemeSettings(**SETTINGS)
+    with pytest.raises(ValueError, match="width must be an integer >= 1, got width=0"):
+        experiments.SchemeSettings(**{**SETTINGS, "width": 0})
+    with pytest.raises(ValueError, match="nb must be"):
+        experiments.SchemeSettings(**{**SETTINGS, "nb": (0.1, 5)})
+    with pytest.raises(ValueError, match="pf_tau must be a finite positive number"):
+        experiments.SchemeSettings(**{**SETTINGS, "pf_tau": -0.1})
+
+
+def test_run_schemes_runs_all_three_to_the_final_time_and_decreases_the_discrepancy():
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(40, 2, generator=g) * 0.3 + 1.0
+    energy = energies.DiscrepancyEnergy(kernels.Riesz(1.0), target)
+    x0 = torch.zeros(40, 2)
+    x0_pf = x0.double() + 1e-9 * torch.rand(40, 2, generator=g, dtype=torch.float64)
+    runs = experiments.run_schemes(energy, x0, x0_pf, experiments.SchemeSettings(**SETTINGS),
+                                   energy_particles=energies.DiscrepancyEnergy(kernels.Riesz(1.0), target.double()))
+    assert list(runs) == list(experiments.SCHEMES)
+    for scheme, traj in runs.items():
+        assert float(traj.times[-1]) == pytest.approx(0.4), scheme
+        assert traj.positions.shape[1:] == (40, 2)
+        assert float(traj.energies[-1]) < float(traj.energies[0]), scheme
+    assert "particle flow" in experiments.format_runs(runs, "test")
+    with pytest.raises(ValueError, match="unknown scheme"):
+        experiments.run_schemes(energy, x0, x0_pf, experiments.SchemeSettings(**SETTINGS), schemes=("euler",))
