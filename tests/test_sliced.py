@@ -55,6 +55,20 @@ def test_directions_are_unit_and_structured(rule):
                                                             dtype=torch.float64))
 
 
+def test_partial_orthogonal_block_is_uniform():
+    """A partial block (k < d rows, from a [d, k] QR) is orthonormal and each row is uniform on the sphere:
+    E[xi xi^T] = I/d and E|xi_1| = 1/c_{d,1}."""
+    d, k, reps = 4, 2, 3000
+    g = torch.Generator().manual_seed(11)
+    xi = torch.stack([sliced.sample_directions(d, k, "orthogonal", generator=g, dtype=torch.float64)
+                      for _ in range(reps)])                                   # [reps, k, d]
+    torch.testing.assert_close(xi @ xi.transpose(1, 2), torch.eye(k, dtype=torch.float64).expand(reps, k, k),
+                               atol=1e-12, rtol=0)
+    rows = xi.reshape(-1, d)
+    torch.testing.assert_close(rows.T @ rows / len(rows), torch.eye(d, dtype=torch.float64) / d, atol=0.02, rtol=0)
+    assert abs(rows[:, 0].abs().mean().item() - 1 / sliced.slicing_constant(d)) < 0.02
+
+
 def test_direction_errors():
     with pytest.raises(ValueError, match="d=3"):
         sliced.sample_directions(3, 10, "equispaced")
