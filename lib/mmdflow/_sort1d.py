@@ -31,7 +31,11 @@ Two engines with identical results (up to float rounding):
   slices. It sorts with an LSD radix sort (three 11-bit passes over the
   order-preserving integer image of the float, the point's index packed in
   the low 32 bits of a ``uint64``) and walks the sorted keys once, decoding
-  the values from the keys, so no gather of the values is needed. Compiled on first use with
+  the values from the keys, so no gather of the values is needed. The key
+  build (with the three histograms and the weighted sums) is one fused pass,
+  and the hot loops are free of data-dependent branches (the float-to-key map
+  uses the sign as a mask; query/source weights are table look-ups), which
+  matters because the query/source pattern of the sorted order is random. Compiled on first use with
   ``cache=True`` (about 10-20 s once on 2 cores, then read from the on-disk cache).
 * :func:`sign_sums_torch`: the portable fallback (stable argsort, cumulative
   sums, scatter), used on GPUs, for float64, and when numba is missing.
@@ -75,7 +79,7 @@ if HAVE_NUMBA:
 
         ``g`` of every point is written to ``g_row`` (``[N + M]``, unconditional writes: no
         branch on query/source in the hot loop), then copied to ``g_out[p]``; ``h`` goes to
-        ``h_row`` (``h_mode`` 1, ``[N + M]``) or is returned as the weighted sum (``h_mode`` 2).
+        ``h_row`` (``h_mode`` 1, ``[N + M]``, overwritten for the queries) or is returned as the weighted sum (``h_mode`` 2).
         """
         n = zq.shape[1]
         m = zs.shape[1]
@@ -135,6 +139,20 @@ if HAVE_NUMBA:
                 c_tot += cw[n + j]
                 ch_tot += cw[n + j]
         czh_tot = alpha * czh_q + czh_s
+        # weights by kind (query, other source): indexed by 0/1 in the walk, which keeps it free of
+        # data-dependent branches (about 2x faster than conditional expressions, which compile to jumps)
+        wtab = np.empty(2)
+        wtab[0] = wq
+        wtab[1] = wsrc
+        whtab = np.empty(2)
+        whtab[0] = wq * alpha
+        whtab[1] = wsrc
+        wqtab = np.empty(2)
+        wqtab[0] = wq
+        wqtab[1] = 0.0
+        alphatab = np.empty(2)
+        alphatab[0] = alpha
+        alphatab[1] = 1.0
         below = 0.0
         below_h = 0.0
         below_zh = 0.0
@@ -167,7 +185,7 @@ if HAVE_NUMBA:
                     g_row[kj] = sg
                     if kj < n:
                         if h_mode == 1:
-                            h_row[kj] += hv
+                            h_row[kj] = hv
                         elif h_mode == 2:
                             hsum += (wq if uniform else cw[kj]) * hv
                 below += run
@@ -176,21 +194,24 @@ if HAVE_NUMBA:
                 e = f
             else:
                 k = np.intp(key & np.uint64(0xFFFFFFFF))
-                isq = k < n
+                sidx = np.intp(k >= n)          # 0: query, 1: other source; table look-ups, not branches
                 if uniform:
-                    w = wq if isq else wsrc
+                    w = wtab[sidx]
+                    wh = whtab[sidx]
+                    wself = wqtab[sidx]
                 else:
                     w = cw[k]
-                wh = w * (alpha if isq else 1.0)
+                    wh = w * alphatab[sidx]
+                    wself = w * (1.0 - sidx)
                 g_row[k] = 2.0 * below + w - c_tot
                 if h_mode != 0:
                     ubuf[0] = _unsortable(np.uint32(top))
                     val = np.float64(fbuf[0])
                     hv = val * (2.0 * below_h + wh - ch_tot) - (2.0 * below_zh + wh * val - czh_tot)
                     if h_mode == 1:
-                        h_row[k] += hv
+                        h_row[k] = hv
                     else:
-                        hsum += (w if isq else 0.0) * hv
+                        hsum += wself * hv
                     below_h += wh
                     below_zh += wh * val
                 below += w
@@ -213,12 +234,13 @@ if HAVE_NUMBA:
             g_row = np.empty(total, np.float32)
             hs = 0.0
             for p in range(t, n_slices, nt):
-                hs += _sign_sums_row(zq, zs, p, cw, uniform, wq, wsrc, alpha, a, b, hist, fbuf, ubuf, g_out, g_row, h_row, h_mode)
+                hs += _sign_sums_row(zq, zs, p, cw, uniform, wq, wsrc, alpha, a, b, hist, fbuf, ubuf, g_out,
+                                     g_row, h_row, h_mode)
+                if h_mode == 1:  # sequential accumulation (the walk only writes h_row, no random read-modify-write)
+                    for k in range(zq.shape[1]):
+                        h_acc[t, k] += h_row[k]
             if h_mode == 2:
                 h_acc[t, 0] += hs
-            elif h_mode == 1:
-                for k in range(zq.shape[1]):
-                    h_acc[t, k] += h_row[k]
 
 
 def _h_mode(want_h) -> int:
