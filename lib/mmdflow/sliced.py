@@ -50,8 +50,9 @@ import math
 import torch
 
 from . import _sort1d
-from ._checks import check_points, check_same_space, check_weights
+from ._checks import check_same_space, check_weights
 from .kernels import RadialKernel, Riesz
+from .summation import _check_points
 
 __all__ = [
     "DIRECTION_RULES",
@@ -201,15 +202,15 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
     step = max(1, min(n_dir, chunk_elems // total))
     h = (q.new_zeros((), dtype=torch.float64) if want_h == "weighted" else q.new_zeros(n, dtype=torch.float64)
          ) if want_h else None
-    grad = q.new_zeros(q.shape) if want_g else None
+    grad = None
     for start in range(0, n_dir, step):
         xc = xi[start:start + step]
         zq = torch.mm(xc, q.T)                                   # [Pc, N]
         zs = None if s is None else torch.mm(xc, s.T)            # [Pc, M]
         g, hh = _sort1d.sign_sums(zq, cq, zs, cs, want_h=want_h, alpha=alpha, engine=engine)
         del zq, zs
-        if want_g:
-            grad.addmm_(g.T.to(q.dtype), xc)
+        if want_g:   # the first chunk writes the [N, d] result, later ones accumulate (no zero fill)
+            grad = torch.mm(g.T.to(q.dtype), xc) if grad is None else grad.addmm_(g.T.to(q.dtype), xc)
         if want_h:
             h += hh.to(torch.float64)
     return (h.to(q.dtype) if want_h else None), grad
@@ -256,8 +257,8 @@ class _SlicedKernelSum(torch.autograd.Function):
 
 
 def _prepare(x, y, v, kernel):
-    check_points(x, "x")
-    check_points(y, "y")
+    _check_points(x, "x")
+    _check_points(y, "y")
     check_same_space(x, y)
     _check_kernel(kernel)
     return check_weights(v, y, "v")
@@ -306,7 +307,7 @@ def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKerne
         else:
             _, g = _sliced_pass(x, torch.zeros_like(x[:, 0]), y, v, xi, want_h=False, want_g=True, engine=engine,
                                 chunk_elems=chunk_elems)
-        return scale * g
+        return g.mul_(scale)
 
 
 def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None,
@@ -335,8 +336,8 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     Returns:
         ``(value, gradient)``: a 0-d tensor (or ``None``) and ``[N, d]``.
     """
-    check_points(x, "x")
-    check_points(y, "y")
+    _check_points(x, "x")
+    _check_points(y, "y")
     check_same_space(x, y)
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
@@ -346,7 +347,7 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
         h, g = _sliced_pass(x.detach(), w, y.detach(), -v, xi, want_h="weighted" if want_value else False,
                             want_g=True, alpha=0.5, engine=engine, chunk_elems=chunk_elems)
         value = scale * h if want_value else None
-        return value, scale * g
+        return value, g.mul_(scale)   # g is this function's own [N, d] tensor: scaled in place
 
 
 def _summation():
@@ -376,7 +377,7 @@ class SlicedDiscrepancyEnergy:
                  engine: str = "auto", exact_target_energy: bool = True):
         _check_kernel(kernel)
         self.kernel = kernel
-        self.target = check_points(target, "target")
+        self.target = _check_points(target, "target")
         self.target_weights = check_weights(target_weights, target, "target_weights")
         self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine)
         self.backend = "sliced"
