@@ -188,6 +188,11 @@ def bench_1d(n, p):
                "torch argsort+scatter", 120, better="higher", cpu=cpu)
         report("1D numba, per CPU-second x 2", "throughput (est.)", 2 * el / cpu / 1e6, "M/s", None, "",
                120, better="higher")
+        # the mode of the sliced discrepancy: gradient and the weighted sum of h only (no per-point h)
+        t_w, _ = timed(lambda: _sort1d.sign_sums(zq, cq, zs, cs, want_h="weighted", alpha=0.5, engine="numba"),
+                       repeat=3)
+        report("1D numba, weighted h", "throughput", el / t_w / 1e6, "M/s", el / t_t / 1e6,
+               "torch argsort+scatter", 120, better="higher", cpu=CPU["last"])
     t_s, _ = timed(lambda: torch.sort(zq[: max(1, p // 10)], dim=1))
     report("torch.sort alone (reference)", "throughput", el / (2 * t_s * p / max(1, p // 10)) / 1e6, "M/s")
 
