@@ -290,6 +290,7 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
         raise TypeError(f"the numba engine sorts float32 projections only, got {zq.dtype}; use engine='torch'")
     h_mode = _h_mode(want_h)
     g = torch.empty(n_slices, n, dtype=zq.dtype)
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # match torch
     nt = max(1, min(numba.get_num_threads(), n_slices))
     h_acc = torch.zeros(nt, n if h_mode == 1 else 1, dtype=torch.float64)
     cw = torch.cat([cq.to(torch.float64), cs.to(torch.float64)])

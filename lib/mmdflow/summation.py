@@ -222,11 +222,29 @@ def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, 
     return (s.to(x.dtype) if want_value else None), gx
 
 
+#: the fused numba pass is used from this many pairs on; below, its parallel start-up costs more than it saves.
+FUSED_MIN_PAIRS = 2**16
+
+
+def sync_numba_threads() -> None:
+    """Let numba's parallel loops use as many threads as torch (e.g. one under ``OMP_NUM_THREADS=1``).
+
+    Without this, numba starts one thread per core even when torch was limited to one, and two processes
+    sharing two cores (``make test`` runs two at a time) oversubscribe them.
+    """
+    if _numba is not None:
+        _numba.set_num_threads(max(1, min(torch.get_num_threads(), _numba.config.NUMBA_NUM_THREADS)))
+
+
 def _fused_ok(x, y, v, kernel) -> bool:
-    """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present."""
-    return (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
-            and x.shape[1] > _EXPLICIT_DIFF_MAX_D)
+    """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present,
+    and a problem large enough to pay for the parallel start-up."""
+    ok = (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
+          and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
+          and x.shape[1] > _EXPLICIT_DIFF_MAX_D and x.shape[0] * y.shape[0] >= FUSED_MIN_PAIRS)
+    if ok:
+        sync_numba_threads()
+    return ok
 
 
 def _rows_per_block(n: int, m: int, d: int, block_elems: int) -> int:
