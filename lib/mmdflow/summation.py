@@ -99,6 +99,19 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 if _numba is not None:
 
+    @_numba.njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
+    def _riesz_entry(xi, yj, g, tol, r, e):  # pragma: no cover
+        """``(phi, t)`` of one pair from ``|x_i|^2``, ``|y_j|^2`` and ``g = <x_i, y_j>``: ``s = xi + yj - 2 g`` (0 below
+        the rounding level ``tol (xi + yj)``), ``phi = -s^(r/2)``, ``t = s^(r/2 - 1)`` (0 at ``s = 0``); ``e = r/2 - 1``."""
+        s = (xi + yj) - 2.0 * g
+        if s <= tol * xi + tol * yj:
+            s = 0.0
+        if r == 1.0:
+            q = np.sqrt(s)
+            return -q, (1.0 / q if s > 0.0 else 0.0)
+        t = s ** e if s > 0.0 else 0.0
+        return -s * t, t
+
     @_numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
     def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, want_grad, s_out, row_out):  # pragma: no cover
         """One pass over ``gm = x_b y^T`` ``[B, M]`` for the Riesz kernel (float64 arithmetic).
@@ -114,17 +127,7 @@ if _numba is not None:
             acc_s = 0.0
             acc_c = 0.0
             for j in range(m):
-                yj = np.float64(ysq[j])
-                s = (xi + yj) - 2.0 * np.float64(gm[i, j])
-                if s <= tol * xi + tol * yj:
-                    s = 0.0
-                if r == 1.0:
-                    q = np.sqrt(s)
-                    phi = -q
-                    t = 1.0 / q if s > 0.0 else 0.0
-                else:
-                    t = s ** e if s > 0.0 else 0.0
-                    phi = -s * t
+                phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e)
                 vj = np.float64(v[j])
                 acc_s += vj * phi
                 c = -r * vj * t
@@ -151,17 +154,7 @@ if _numba is not None:
             acc_s = 0.0
             acc_c = 0.0
             for j in range(m):
-                yj = np.float64(ysq[j])
-                s = (xi + yj) - 2.0 * np.float64(gm[i, j])
-                if s <= tol * xi + tol * yj:
-                    s = 0.0
-                if r == 1.0:
-                    q = np.sqrt(s)
-                    phi = -q
-                    t = 1.0 / q if s > 0.0 else 0.0
-                else:
-                    t = s ** e if s > 0.0 else 0.0
-                    phi = -s * t
+                phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e)
                 w = -r * t
                 vj = np.float64(vy[j])
                 acc_s += vj * phi
