@@ -804,21 +804,17 @@ def format_interaction_table(results: list[dict], *, times=BENCH_TIMES, factor: 
     head = f"{'scheme':<10}{'d':>3}{'r':>5}{'its':>6}" + "".join(f"{'t=' + format(t, 'g'):>26}" for t in times)
     sub = f"{'':<24}" + "".join(f"{'D2 [noise] ratio':>26}" for _ in times)
     lines = [head, sub, "-" * len(head)]
+
+    def cells(errors):
+        """One column per time: D2 [noise] ratio, or n/a."""
+        return "".join(f"{'n/a':>26}" if (e := errors.get(t)) is None else
+                       f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}" for t in times)
+
     for res in rows:
         its = "-" if res["iterations"] is None else str(res["iterations"])
-        cells = []
-        for t in times:
-            e = res["errors"].get(t)
-            cells.append(f"{'n/a':>26}" if e is None else
-                         f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}")
-        lines.append(f"{res['scheme']:<10}{res['d']:>3}{float(res['r']):>5g}{its:>6}" + "".join(cells))
+        lines.append(f"{res['scheme']:<10}{res['d']:>3}{float(res['r']):>5g}{its:>6}" + cells(res["errors"]))
         if res.get("jko_errors"):
-            cells = []
-            for t in times:
-                e = res["jko_errors"].get(t)
-                cells.append(f"{'n/a':>26}" if e is None else
-                             f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}")
-            lines.append(f"{'  vs JKO':<24}" + "".join(cells))
+            lines.append(f"{'  vs JKO':<24}" + cells(res["jko_errors"]))
     lines.append("")
     lines.append("D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the")
     reps = sorted({res.get("n_repeats") for res in results if res.get("n_repeats")})
