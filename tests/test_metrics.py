@@ -117,3 +117,30 @@ def test_flow_errors_on_an_exact_trajectory(gen):
     # mean radius scales like t^(1/(2-r)) = t^2 for r = 1.5: the lagging one has a quarter of it
     torch.testing.assert_close(good.radius_ratio, torch.ones(2, dtype=torch.float64), rtol=0.05, atol=0)
     torch.testing.assert_close(bad.radius_ratio, torch.full((2,), 0.25, dtype=torch.float64), rtol=0.05, atol=0)
+
+
+def test_gradient_error_against_closed_cases():
+    """Exact against itself: 0; an estimator off by a factor 2: error exactly 1; sliced in d=1: exact."""
+    from mmdflow import sliced
+    from mmdflow.energies import DiscrepancyEnergy
+    from mmdflow.kernels import Riesz
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(30, 1, generator=g, dtype=torch.float64)
+    x = torch.randn(20, 1, generator=g, dtype=torch.float64) + 0.5
+    exact = DiscrepancyEnergy(Riesz(1.0), y, backend="dense")
+
+    class Doubled:
+        def gradient(self, x, w=None):
+            return 2 * exact.gradient(x, w)
+
+    assert metrics.gradient_error(exact, exact, x).relative_error == 0.0
+    assert abs(metrics.gradient_error(Doubled(), exact, x, draws=2).relative_error - 1.0) < 1e-12
+    est = sliced.SlicedDiscrepancyEnergy(Riesz(1.0), y, generator=g)
+    res = metrics.gradient_error(est, exact, x, draws=3)
+    assert res.relative_error < 1e-12 and res.draws == 3 and res.seconds > 0
+    with pytest.raises(ValueError, match="draws must be a positive integer, got 0"):
+        metrics.gradient_error(est, exact, x, draws=0)
+    at_target = torch.full((3, 1), 7.0, dtype=torch.float64)     # coinciding points exert no force
+    with pytest.raises(ValueError, match="reference gradient is zero"):
+        metrics.gradient_error(est, DiscrepancyEnergy(Riesz(1.0), at_target, backend="dense"), at_target)

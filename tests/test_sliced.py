@@ -107,10 +107,11 @@ def _brute(zq, cq, zs, cs, alpha):
 @pytest.mark.parametrize("engine", ["numba", "torch"])
 @pytest.mark.parametrize("case", ["sources", "self", "queries-only", "uniform"])
 @pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_1d_engines_against_brute_force(gen, engine, case, alpha):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_1d_engines_against_brute_force(gen, engine, case, alpha, dtype):
     if engine == "numba" and not HAVE_NUMBA:
         pytest.skip("numba is not installed")
-    zq, cq, zs, cs = _engine_inputs(gen, torch.float32)
+    zq, cq, zs, cs = _engine_inputs(gen, dtype)
     if case == "self":
         zs = cs = None
     elif case == "queries-only":
@@ -119,12 +120,13 @@ def test_1d_engines_against_brute_force(gen, engine, case, alpha):
         cq, cs = torch.full_like(cq, 0.02), torch.full_like(cs, -0.03)
     g_ref, h_ref = _brute(zq, cq, zs, cs, alpha)
     g, h = _sort1d.sign_sums(zq, cq, zs, cs, alpha=alpha, engine=engine)
-    assert g.dtype == torch.float32 and h.dtype == torch.float32
-    torch.testing.assert_close(g.double(), g_ref, rtol=0, atol=2e-6)
-    torch.testing.assert_close(h.double(), h_ref, rtol=1e-5, atol=1e-4)
+    assert g.dtype == dtype and h.dtype == dtype
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g.double(), g_ref, rtol=0, atol=2e-6 if dtype == torch.float32 else 1e-13)
+    torch.testing.assert_close(h.double(), h_ref, **tol)
     _, hw = _sort1d.sign_sums(zq, cq, zs, cs, alpha=alpha, engine=engine, want_h="weighted")
     assert hw.dim() == 0
-    torch.testing.assert_close(hw.double(), (cq * h_ref).sum(), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(hw.double(), (cq * h_ref).sum(), **tol)
     assert _sort1d.sign_sums(zq, cq, zs, cs, engine=engine, want_h=False)[1] is None
 
 
@@ -141,6 +143,13 @@ def test_numba_and_torch_engines_agree_on_large_rows(gen):
     torch.testing.assert_close(a[1], b[1], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="engine"):
         _sort1d.sign_sums(zq, cq, zs, cs, engine="radix")
+    # a caller's buffer receives g (the chunked sliced pass re-uses one per call)
+    buf = torch.full_like(zq, float("nan"))
+    g, _ = _sort1d.sign_sums(zq, cq, zs, cs, engine="numba", out=buf)
+    assert g.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(buf, b[0], rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"out must be a contiguous torch.float32 tensor of shape \(5, 3000\)"):
+        _sort1d.sign_sums(zq, cq, zs, cs, engine="numba", out=buf[:, :2999])
 
 
 def test_autograd_matches_finite_differences(gen):
@@ -241,3 +250,73 @@ def test_sliced_on_device(gen, device):
     s = kernel_sum(x, y, K1, backend="sliced", directions=one)
     assert s.device.type == device.type and s.dtype == torch.float32
     torch.testing.assert_close(s, kernel_sum(x, y, K1, backend="dense"), rtol=1e-5, atol=1e-5)
+
+
+def test_span_basis_preserves_distances_and_finds_the_rank(gen):
+    """Points in a random 5-dim affine subspace of R^40: rank 5, distances kept to float64 rounding."""
+    base = torch.randn(5, 40, generator=gen, dtype=torch.float64)
+    shift = torch.randn(40, generator=gen, dtype=torch.float64)
+    x = torch.randn(12, 5, generator=gen, dtype=torch.float64) @ base + shift
+    y = torch.randn(9, 5, generator=gen, dtype=torch.float64) @ base + shift
+    m, q = sliced.span_basis(x, y)
+    assert q.shape == (40, 5) and q.dtype == torch.float64
+    torch.testing.assert_close(q.T @ q, torch.eye(5, dtype=torch.float64), rtol=0, atol=1e-12)
+    xr, yr = sliced._reduce(x, y, (m, q))
+    torch.testing.assert_close(torch.cdist(xr, yr), torch.cdist(x, y), rtol=1e-12, atol=1e-12)
+    # the rank of generic points is n - 1 (centred), a single repeated point keeps one axis
+    assert sliced.span_basis(torch.randn(30, 40, generator=gen))[1].shape == (40, 29)
+    assert sliced.span_basis(torch.ones(4, 40))[1].shape == (40, 1)
+    # no reduction: n >= d under "auto", subspace=False, given or equispaced directions
+    assert sliced.span_basis(torch.randn(50, 40, generator=gen)) is None
+    assert sliced.span_basis(x, y, subspace=False) is None
+    assert sliced.span_basis(x, y, directions=torch.eye(40, dtype=torch.float64)[:3]) is None
+    assert sliced.span_basis(torch.randn(50, 40, generator=gen), subspace=True)[1].shape == (40, 40)
+    with pytest.raises(ValueError, match="subspace=True needs directions given by the rule"):
+        sliced.span_basis(x, y, subspace=True, directions="equispaced")
+    with pytest.raises(ValueError, match="subspace must be 'auto', True or False, got 'yes'"):
+        sliced.span_basis(x, y, subspace="yes")
+    with pytest.raises(ValueError, match="got 1"):
+        sliced.span_basis(x, y, subspace=1)
+
+
+def test_collinear_points_in_high_dimension_are_summed_exactly(gen):
+    """On a line (k = 1 after centring) one direction is exact, whatever the ambient dimension."""
+    u = torch.randn(60, generator=gen, dtype=torch.float64)
+    u = u / u.norm()
+    a = torch.randn(60, generator=gen, dtype=torch.float64)
+    x = a + torch.randn(15, 1, generator=gen, dtype=torch.float64) * u
+    y = a + (torch.randn(10, 1, generator=gen, dtype=torch.float64) + 1) * u
+    val, grad = sliced.sliced_discrepancy_and_gradient(x, y, n_directions=1, generator=gen)
+    exact_val = energies.discrepancy(x, y, K1) - energies.interaction_energy(y, K1)
+    torch.testing.assert_close(val, exact_val, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grad, energies.discrepancy_gradient(x, y, K1), rtol=1e-10, atol=1e-12)
+    # the default P is 1 on a line; kernel sums and their autograd gradient are exact too
+    torch.testing.assert_close(kernel_sum(x, y, K1, backend="sliced"), kernel_sum(x, y, K1, backend="dense"))
+    xg = x.clone().requires_grad_()
+    (gx,) = torch.autograd.grad(kernel_sum(xg, y, K1, backend="sliced").sum(), xg)
+    torch.testing.assert_close(gx, kernel_sum_grad(x, y, K1, backend="dense"))
+
+
+def test_slicing_in_the_span_is_unbiased_and_more_accurate():
+    """N + M = 40 points in d = 300 (k = 39): same mean as the exact gradient, error ~ sqrt(k / d) smaller."""
+    g = torch.Generator().manual_seed(3)
+    d = 300
+    x = torch.randn(25, d, generator=g, dtype=torch.float64)
+    y = torch.randn(15, d, generator=g, dtype=torch.float64) * 0.7 + 0.3
+    exact = energies.discrepancy_gradient(x, y, K1)
+
+    def draws(subspace, n=40):
+        return torch.stack([sliced.sliced_discrepancy_and_gradient(
+            x, y, n_directions=100, directions="iid", generator=g, subspace=subspace)[1] for _ in range(n)])
+
+    reduced, full = draws("auto"), draws(False)
+    err = {k: float(((v - exact).norm(dim=(1, 2)) / exact.norm()).pow(2).mean().sqrt())
+           for k, v in (("reduced", reduced), ("full", full))}
+    ratio = err["reduced"] / err["full"]
+    expected = math.sqrt((sliced.slicing_constant(39) ** 2 - 1) / (sliced.slicing_constant(d) ** 2 - 1))
+    assert 0.6 * expected < ratio < 1.5 * expected, (err, expected)
+    # unbiased: the mean of 40 draws is within 3 standard errors of the exact gradient
+    assert float((reduced.mean(0) - exact).norm() / exact.norm()) < 3 * err["reduced"] / math.sqrt(40)
+    # the reduced gradient lies in the span of the points' differences, like the exact one
+    m, q = sliced.span_basis(x, y)
+    torch.testing.assert_close(reduced[0] @ q @ q.T, reduced[0], rtol=1e-10, atol=1e-12)

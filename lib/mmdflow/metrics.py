@@ -20,6 +20,7 @@ floor**; a scheme is as accurate as the metric can tell when its
 
 from __future__ import annotations
 
+import time
 from typing import Callable, NamedTuple
 
 import torch
@@ -28,8 +29,8 @@ from ._checks import check_points, check_riesz_exponent
 from .energies import interaction_energy, potential_energy
 from .kernels import Riesz
 
-__all__ = ["ExactComparison", "FlowErrors", "compare_to_exact", "flow_error", "flow_errors", "expected_noise",
-           "flow_noise_floor"]
+__all__ = ["ExactComparison", "FlowErrors", "GradientError", "compare_to_exact", "flow_error", "flow_errors",
+           "expected_noise", "flow_noise_floor", "gradient_error"]
 
 _DISTANCE = Riesz(1.0)
 
@@ -178,3 +179,34 @@ def flow_noise_floor(n: int, t: float, d: int, r: float, *, n_pairs: int = 100_0
 
     return expected_noise(lambda m, g: analytic.sample_flow(m, t, d, r, generator=g), n, n_pairs=n_pairs,
                           generator=generator)
+
+
+class GradientError(NamedTuple):
+    """Accuracy and cost of a stochastic gradient: see :func:`gradient_error`."""
+
+    relative_error: float   #: root mean square of ||g - g_ref|| / ||g_ref|| over the draws
+    seconds: float          #: mean wall time of one call of ``estimator.gradient``
+    draws: int
+
+
+def gradient_error(estimator, reference, x: torch.Tensor, w: torch.Tensor | None = None, *,
+                   draws: int = 5) -> GradientError:
+    r"""Relative error of ``estimator.gradient(x, w)`` against ``reference.gradient(x, w)``, and its time.
+
+    :math:`\big(\frac1D\sum_{j=1}^D \|g^{(j)} - g\|_F^2 / \|g\|_F^2\big)^{1/2}` over ``D = draws``
+    calls (a sliced energy draws fresh directions at each call), with :math:`g` the reference gradient
+    ``[N, d]``. Any energy objects with a ``gradient(x, w)`` method qualify (e.g.
+    :class:`mmdflow.sliced.SlicedDiscrepancyEnergy` against :class:`mmdflow.energies.DiscrepancyEnergy`).
+    """
+    check_points(x, "x")
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ValueError(f"draws must be a positive integer, got {draws!r}")
+    ref = reference.gradient(x, w).double()
+    norm = float(ref.norm())
+    if norm == 0.0:
+        raise ValueError("the reference gradient is zero: a relative error is undefined")
+    errs, t0 = [], time.perf_counter()
+    for _ in range(draws):
+        errs.append(float((estimator.gradient(x, w).double() - ref).norm()) ** 2)
+    seconds = (time.perf_counter() - t0) / draws
+    return GradientError((sum(errs) / draws) ** 0.5 / norm, seconds, draws)

@@ -38,6 +38,23 @@ bounded by processing the directions in chunks.
 Every rule is unbiased: each direction is marginally uniform on the sphere.
 A tensor ``[P, d]`` of unit vectors may also be passed (and is used as is).
 
+**Slicing in the span of the points** (``subspace=``): when there are fewer
+points than dimensions, :math:`n = N + M < d`, all differences
+:math:`x_i - y_j` lie in the span ``V`` of the centred points, of dimension
+:math:`k \le n - 1` (:func:`span_basis`: a float64 SVD, :math:`O(d n^2)`).
+Distances are unchanged in the coordinates :math:`x \mapsto (x - m) Q`, so the
+sums may be sliced in :math:`\mathbb R^k` with the constant :math:`c_{k,1}`
+and the gradient mapped back by :math:`Q^\top`. The estimator stays unbiased
+(directions uniform on the sphere of ``V``) with a smaller constant: the
+relative error of ``P`` iid directions falls from about
+:math:`\sqrt{\pi d/(2P)}` to :math:`\sqrt{\pi k/(2P)}`, and each projection
+costs ``k`` multiplications instead of ``d``. Collinear points (``k = 1``)
+are summed exactly with one direction. ``"auto"`` (the default) reduces when
+``n < d`` and the directions are given by a rule (not a tensor); the rule
+``"auto"`` is then resolved in ``k`` dimensions (``"equispaced"`` when ``k = 2``).
+This is what makes the sliced backend cheap for the 25 particles and 100
+digits of the MNIST chapter (``k = 124`` instead of ``d = 784``).
+
 Only ``Riesz(1.0)`` has the sorting formula; any other kernel raises a
 ``ValueError`` (other kernels need a fast Fourier summation per slice, not
 implemented here).
@@ -60,6 +77,7 @@ __all__ = [
     "slicing_constant",
     "default_n_directions",
     "sample_directions",
+    "span_basis",
     "sliced_kernel_sum",
     "sliced_kernel_sum_grad",
     "sliced_discrepancy_and_gradient",
@@ -113,7 +131,9 @@ def _haar_frames(d: int, n: int, generator, dtype, device) -> torch.Tensor:
         for cols, count in ((d, n_full), (rest, 1 if rest else 0)):
             if count == 0:
                 continue
-            g = torch.randn(count, d, cols, generator=generator, dtype=work, device=device)
+            # Gaussian entries drawn in float32 (torch's float64 sampler is ~5x slower on the CPU); the QR
+            # in ``work`` precision keeps the rows orthonormal to that precision
+            g = torch.randn(count, d, cols, generator=generator, dtype=torch.float32, device=device).to(work)
             q, r = torch.linalg.qr(g)                               # reduced: q [count, d, cols]
             sign = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
             sign[sign == 0] = 1.0
@@ -166,7 +186,8 @@ def _check_kernel(kernel) -> None:
                          f"got {kernel!r}. Use backend='blocked' (exact) for other kernels")
 
 
-def _directions_for(x: torch.Tensor, n_directions, directions, generator) -> torch.Tensor:
+def _directions_for(x: torch.Tensor, n_directions, directions, generator, d_full: int | None = None) -> torch.Tensor:
+    """Directions ``[P, k]`` for points ``x`` ``[N, k]``; ``d_full``: the ambient dimension before a span reduction."""
     d = x.shape[1]
     if isinstance(directions, torch.Tensor):
         if directions.dim() != 2 or directions.shape[1] != d or directions.shape[0] < 1:
@@ -179,8 +200,77 @@ def _directions_for(x: torch.Tensor, n_directions, directions, generator) -> tor
         return directions.detach().to(x)
     if not isinstance(directions, str):
         raise TypeError(f"directions must be a rule name {DIRECTION_RULES} or a [P, d] tensor, got {directions!r}")
-    n = default_n_directions(d) if n_directions is None else n_directions
+    if d_full is None or d_full == d:
+        n = default_n_directions(d) if n_directions is None else n_directions
+    else:  # reduced to a span: the ambient default, except that one direction is exact on a line
+        n = (1 if d == 1 else default_n_directions(d_full)) if n_directions is None else n_directions
     return sample_directions(d, n, directions, generator=generator, dtype=x.dtype, device=x.device)
+
+
+SUBSPACE_CHOICES = ("auto", True, False)
+
+
+def span_basis(x: torch.Tensor, y: torch.Tensor | None = None, *, subspace="auto", directions="auto"):
+    r"""Centre ``m`` and orthonormal basis ``Q`` ``[d, k]`` of the affine span of the points, or ``None``.
+
+    The points are the rows of ``x`` (and of ``y`` when it is given and is not ``x``), ``n`` in all.
+    ``Q`` holds the left singular vectors of the centred points ``[d, n]`` (float64 QR, then the SVD
+    of its small factor ``R``) whose
+    singular values exceed ``max(d, n) * eps * s_max`` (the rank rule of ``numpy.linalg.matrix_rank``),
+    so every difference :math:`x_i - y_j` lies in the span of ``Q`` up to float64 rounding and
+    :math:`|(x_i - m) Q - (y_j - m) Q| = |x_i - y_j|`; ``k`` is the rank, at most ``n - 1``.
+
+    Returns ``None`` (slice in the ambient space) when ``subspace`` is ``False``, when ``directions``
+    is a tensor or ``"equispaced"``, or, for ``"auto"``, when ``n >= d`` (the SVD would cost
+    :math:`O(n d^2)` and rarely reduce anything).
+
+    Args:
+        x: ``[N, d]``; y: ``[M, d]`` or ``None``.
+        subspace: ``"auto"``, ``True`` (always compute the span) or ``False``.
+        directions: the directions argument of the sliced functions.
+
+    Returns:
+        ``(m, Q)``: ``m`` ``[d]`` and ``Q`` ``[d, k]`` in the points' dtype, or ``None``.
+    """
+    if subspace not in SUBSPACE_CHOICES or not isinstance(subspace, (str, bool)):
+        raise ValueError(f"subspace must be 'auto', True or False, got {subspace!r}")
+    if subspace is False:
+        return None
+    if isinstance(directions, torch.Tensor) or directions == "equispaced":
+        if subspace is True:
+            raise ValueError("subspace=True needs directions given by the rule 'auto', 'iid' or 'orthogonal' "
+                             f"(drawn in the span); got {directions if isinstance(directions, str) else 'a tensor'}")
+        return None
+    pts = x if (y is None or y is x) else torch.cat([x, y])
+    n, d = pts.shape
+    if subspace == "auto" and n >= d:
+        return None
+    p64 = pts.detach().to(torch.float64)
+    m = p64.mean(0)
+    a = (p64 - m).T                                                          # [d, n]
+    if n < d:   # QR first: the SVD of the small factor R [n, n] is much cheaper than that of a [d, n]
+        qa, ra = torch.linalg.qr(a)
+        ur, sv, _ = torch.linalg.svd(ra)
+        u = qa @ ur
+    else:
+        u, sv, _ = torch.linalg.svd(a, full_matrices=False)                 # u [d, d]
+    tol = float(sv[0]) * max(n, d) * torch.finfo(torch.float64).eps if sv.numel() else 0.0
+    k = max(1, int((sv > tol).sum()))                                        # all points equal: one axis
+    return m.to(pts.dtype), u[:, :k].to(pts.dtype).contiguous()
+
+
+def _reduce(x, y, basis):
+    """Coordinates ``(z - m) Q`` of ``x`` and ``y`` in the span (``y is x`` is kept)."""
+    if basis is None:
+        return x, y
+    m, q = basis
+    xr = (x - m) @ q
+    return xr, (xr if y is x else (y - m) @ q)
+
+
+def _lift(g, basis):
+    """Map a gradient ``[N, k]`` in span coordinates back to ``[N, d]``."""
+    return g if basis is None else g @ basis[1].T
 
 
 def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float = 1.0, engine: str = "auto",
@@ -203,12 +293,18 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
     h = (q.new_zeros((), dtype=torch.float64) if want_h == "weighted" else q.new_zeros(n, dtype=torch.float64)
          ) if want_h else None
     grad = None
+    # buffers re-used by every chunk: a fresh allocation per chunk costs its page faults each time
+    # (about 0.1 s per chunk at N = M = 1e5, 167 directions)
+    zq_buf = q.new_empty(min(step, n_dir), n)
+    zs_buf = None if s is None else s.new_empty(min(step, n_dir), s.shape[0])
+    g_buf = q.new_empty(min(step, n_dir), n) if _sort1d.resolve_engine(engine, q) == "numba" else None
     for start in range(0, n_dir, step):
         xc = xi[start:start + step]
-        zq = torch.mm(xc, q.T)                                   # [Pc, N]
-        zs = None if s is None else torch.mm(xc, s.T)            # [Pc, M]
-        g, hh = _sort1d.sign_sums(zq, cq, zs, cs, want_h=want_h, alpha=alpha, engine=engine)
-        del zq, zs
+        rows = xc.shape[0]
+        zq = torch.mm(xc, q.T, out=zq_buf[:rows])                               # [Pc, N]
+        zs = None if s is None else torch.mm(xc, s.T, out=zs_buf[:rows])        # [Pc, M]
+        g, hh = _sort1d.sign_sums(zq, cq, zs, cs, want_h=want_h, alpha=alpha, engine=engine,
+                                  out=None if g_buf is None else g_buf[:rows])
         if want_g:   # the first chunk writes the [N, d] result, later ones accumulate (no zero fill)
             grad = torch.mm(g.T.to(q.dtype), xc) if grad is None else grad.addmm_(g.T.to(q.dtype), xc)
         if want_h:
@@ -266,7 +362,8 @@ def _prepare(x, y, v, kernel):
 
 def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
                       n_directions: int | None = None, directions="auto", generator: torch.Generator | None = None,
-                      engine: str = "auto", chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+                      engine: str = "auto", chunk_elems: int = DEFAULT_CHUNK_ELEMS,
+                      subspace="auto") -> torch.Tensor:
     r"""Sliced estimate of :math:`s_i = \sum_k v_k K(x_i, y_k)` for ``K = Riesz(1)``, shape ``[N]``.
 
     Differentiable in ``x``, ``y`` and ``v`` (first order; the backward pass
@@ -282,16 +379,21 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
         engine: 1D engine, ``"auto"`` (numba for float32 on CPU when installed, torch otherwise: GPU, float64),
             ``"numba"`` or ``"torch"``.
         chunk_elems: bound on the projected values held at once.
+        subspace: slice in the span of the points when there are fewer points than dimensions
+            (``"auto"``, ``True`` or ``False``; see :func:`span_basis`). The basis is held fixed
+            under autograd: the gradients stay in the span, like the exact ones.
     """
     v = _prepare(x, y, v, kernel)
-    xi = _directions_for(x, n_directions, directions, generator)
-    return _SlicedKernelSum.apply(x, y, v, xi, y is x, engine, chunk_elems)
+    basis = span_basis(x, y, subspace=subspace, directions=directions)
+    xr, yr = _reduce(x, y, basis)
+    xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+    return _SlicedKernelSum.apply(xr, yr, v, xi, yr is xr, engine, chunk_elems)
 
 
 def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
                            n_directions: int | None = None, directions="auto",
                            generator: torch.Generator | None = None, engine: str = "auto",
-                           chunk_elems: int = DEFAULT_CHUNK_ELEMS) -> torch.Tensor:
+                           chunk_elems: int = DEFAULT_CHUNK_ELEMS, subspace="auto") -> torch.Tensor:
     r"""Sliced estimate of :math:`g_i = \sum_k v_k \nabla_1 K(x_i, y_k)`, shape ``[N, d]`` (no autograd graph).
 
     :math:`g_i \approx \frac{c_{d,1}}{P}\sum_p \big(\sum_k v_k \operatorname{sign}\langle\xi_p, y_k - x_i\rangle\big)\xi_p`.
@@ -299,22 +401,25 @@ def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKerne
     """
     v = _prepare(x, y, v, kernel)
     with torch.no_grad():
-        xi = _directions_for(x, n_directions, directions, generator)
-        scale = -slicing_constant(x.shape[1]) / xi.shape[0]
-        if y is x:
-            _, g = _sliced_pass(x, v, None, None, xi, want_h=False, want_g=True, engine=engine,
+        basis = span_basis(x, y, subspace=subspace, directions=directions)
+        xr, yr = _reduce(x, y, basis)
+        xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+        scale = -slicing_constant(xr.shape[1]) / xi.shape[0]
+        if yr is xr:
+            _, g = _sliced_pass(xr, v, None, None, xi, want_h=False, want_g=True, engine=engine,
                                 chunk_elems=chunk_elems)
         else:
-            _, g = _sliced_pass(x, torch.zeros_like(x[:, 0]), y, v, xi, want_h=False, want_g=True, engine=engine,
-                                chunk_elems=chunk_elems)
-        return g.mul_(scale)
+            _, g = _sliced_pass(xr, torch.zeros_like(xr[:, 0]), yr, v, xi, want_h=False, want_g=True,
+                                engine=engine, chunk_elems=chunk_elems)
+        g.mul_(scale)
+        return _lift(g, basis)
 
 
 def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None,
                                     v: torch.Tensor | None = None, *, n_directions: int | None = None,
                                     directions="auto", generator: torch.Generator | None = None,
                                     want_value: bool = True, engine: str = "auto",
-                                    chunk_elems: int = DEFAULT_CHUNK_ELEMS):
+                                    chunk_elems: int = DEFAULT_CHUNK_ELEMS, subspace="auto"):
     r"""Value and Wasserstein gradient of the Riesz(1) discrepancy, sliced, with one sort per direction.
 
     With :math:`K(x,y) = -|x-y|` and the same directions for both terms:
@@ -331,7 +436,8 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
 
     Args:
         x: particles ``[N, d]`` with weights ``w`` ``[N]``; y: target ``[M, d]`` with weights ``v`` ``[M]``.
-        Other options as in :func:`sliced_kernel_sum`; ``want_value=False`` skips the value.
+        Other options as in :func:`sliced_kernel_sum` (``subspace`` included: with ``N + M < d``
+        the particles and the target are sliced in their common span); ``want_value=False`` skips the value.
 
     Returns:
         ``(value, gradient)``: a 0-d tensor (or ``None``) and ``[N, d]``.
@@ -342,12 +448,16 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
     with torch.no_grad():
-        xi = _directions_for(x, n_directions, directions, generator)
-        scale = -slicing_constant(x.shape[1]) / xi.shape[0]
-        h, g = _sliced_pass(x.detach(), w, y.detach(), -v, xi, want_h="weighted" if want_value else False,
+        xd, yd = x.detach(), y.detach()
+        basis = span_basis(xd, yd, subspace=subspace, directions=directions)
+        xr, yr = _reduce(xd, yd, basis)
+        xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+        scale = -slicing_constant(xr.shape[1]) / xi.shape[0]
+        h, g = _sliced_pass(xr, w, yr, -v, xi, want_h="weighted" if want_value else False,
                             want_g=True, alpha=0.5, engine=engine, chunk_elems=chunk_elems)
         value = scale * h if want_value else None
-        return value, g.mul_(scale)   # g is this function's own [N, d] tensor: scaled in place
+        g.mul_(scale)   # g is this function's own [N, k] tensor: scaled in place
+        return value, _lift(g, basis)
 
 
 def _summation():
@@ -369,17 +479,18 @@ class SlicedDiscrepancyEnergy:
 
     Args:
         kernel: must be ``Riesz(1.0)``; target ``[M, d]``; target_weights ``[M]`` or ``None``.
-        n_directions, directions, generator, engine: as in :func:`sliced_kernel_sum`.
+        n_directions, directions, generator, engine, subspace: as in :func:`sliced_kernel_sum`.
     """
 
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  n_directions: int | None = None, directions="auto", generator: torch.Generator | None = None,
-                 engine: str = "auto", exact_target_energy: bool = True):
+                 engine: str = "auto", exact_target_energy: bool = True, subspace="auto"):
         _check_kernel(kernel)
         self.kernel = kernel
         self.target = _check_points(target, "target")
         self.target_weights = check_weights(target_weights, target, "target_weights")
-        self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine)
+        self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine,
+                            subspace=subspace)
         self.backend = "sliced"
         self._exact_target = exact_target_energy
         self._target_energy = None
