@@ -159,7 +159,7 @@ def bench_d784(n, quick, exact_full: bool):
     sliced_eval(x[:100], y[:100], "iid", 10)
     big = n >= 100_000
     for rule, p in [("iid", 1000), ("orthogonal", 1000), ("iid", 100)]:
-        t, (_, g) = timed(lambda: sliced_eval(x, y, rule, p), repeat=1 if big else 2)
+        t, (_, g) = timed(lambda: sliced_eval(x, y, rule, p), repeat=2)
         tgt_t = 6.0 if (big and p == 1000) else (0.7 if (n == 10_000 and rule == "orthogonal" and p == 1000)
                                                     else None)
         report(f"sliced {rule} P={p}", "time (value+grad)", t, "s", t_exact,

@@ -86,8 +86,9 @@ __all__ = [
 
 #: the direction rules understood by :func:`sample_directions`.
 DIRECTION_RULES = ("auto", "iid", "orthogonal", "equispaced")
-#: projected values held at once (directions are processed in chunks of about this many ``P * (N + M)``).
-DEFAULT_CHUNK_ELEMS = 2**25
+#: projected values held at once (directions are processed in chunks of about this many ``P * (N + M)``;
+#: 2^26 float32 values: 256 MB, plus the [P, N] signs. Larger chunks keep the projection GEMM at BLAS speed).
+DEFAULT_CHUNK_ELEMS = 2**26
 
 
 def slicing_constant(d: int, r: float = 1.0) -> float:
