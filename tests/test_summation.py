@@ -164,3 +164,30 @@ def test_backend_spec_carries_options_through_energies(gen):
     sliced = energies.DiscrepancyEnergy(Riesz(1.0), y, backend=spec)
     torch.testing.assert_close(sliced.gradient(x), exact.gradient(x))
     torch.testing.assert_close(sliced.value(x), exact.value(x))
+
+
+def test_numba_kernels_have_serial_twins_with_the_same_results(gen):
+    """One torch thread runs the serial twin of each parallel numba kernel; both give the same sums."""
+    from mmdflow import _jit, _sort1d
+
+    if not _jit.HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    zq = torch.randn(6, 300, generator=gen, dtype=torch.float64)
+    zs = torch.randn(6, 200, generator=gen, dtype=torch.float64)
+    cq = torch.full((300,), 1 / 300, dtype=torch.float64)
+    cs = -torch.full((200,), 1 / 200, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append(_sort1d.sign_sums(zq, cq, zs, cs, engine="numba"))
+            results.append(_sort1d.sign_sums(zq.float(), cq, zs.float(), cs, engine="numba"))
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(results[:2], results[2:]):
+        torch.testing.assert_close(a[0], b[0], rtol=0, atol=1e-6)
+        torch.testing.assert_close(a[1], b[1], rtol=1e-6, atol=1e-6)
+    for kernel in (_sort1d._sign_sums_f32, _sort1d._sign_sums_sorted):
+        assert kernel.serial is not kernel.parallel
+        assert kernel.parallel.targetoptions.get("parallel") and not kernel.serial.targetoptions.get("parallel")

@@ -52,13 +52,10 @@ import torch
 
 __all__ = ["HAVE_NUMBA", "resolve_engine", "sign_sums", "sign_sums_numba", "sign_sums_torch"]
 
-try:  # numba is optional: the torch engine covers every case.
-    import numba
-    from numba import njit, prange
+from ._jit import HAVE_NUMBA, numba, threaded
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only without numba
-    HAVE_NUMBA = False
+if HAVE_NUMBA:  # numba is optional: the torch engine covers every case.
+    from numba import njit, prange
 
 
 if HAVE_NUMBA:
@@ -222,7 +219,7 @@ if HAVE_NUMBA:
             g_out[p, k] = g_row[k]
         return hsum
 
-    @njit(parallel=True, cache=True)
+    @threaded(cache=True)
     def _sign_sums_f32(zq, cw, zs, g_out, h_acc, h_mode, nt, uniform, wq, wsrc, alpha):
         n_slices = zq.shape[0]
         total = zq.shape[1] + zs.shape[1]
@@ -296,7 +293,7 @@ if HAVE_NUMBA:
             e = f
         return hsum
 
-    @njit(parallel=True, cache=True)
+    @threaded(cache=True)
     def _sign_sums_sorted(zq, cw, zs, g_out, h_acc, h_mode, nt, alpha):
         n_slices, n = zq.shape
         total = n + zs.shape[1]
@@ -375,8 +372,7 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
                          f"got {out.dtype} {tuple(out.shape)} on {out.device}")
     else:
         g = out
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))  # match torch
-    nt = max(1, min(numba.get_num_threads(), n_slices))
+    nt = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, n_slices))   # threads of the kernel
     h_acc = torch.zeros(nt, n if h_mode == 1 else 1, dtype=torch.float64)
     cw = torch.cat([cq.to(torch.float64), cs.to(torch.float64)])
     args = (_as_np(zq), _as_np(cw), _as_np(zs.to(zq.dtype)), g.numpy(), h_acc.numpy(), h_mode)

@@ -92,10 +92,8 @@ def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
     return s.masked_fill_(zero, 0.0), zero
 
 
-try:  # optional: a fused elementwise pass for the Riesz kernel in the blocked backend (CPU)
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised only without numba
-    _numba = None
+from ._jit import numba as _numba  # optional: a fused elementwise pass for the Riesz kernel (CPU)
+from ._jit import threaded
 
 if _numba is not None:
 
@@ -112,7 +110,7 @@ if _numba is not None:
         t = s ** e if s > 0.0 else 0.0
         return -s * t, t
 
-    @_numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    @threaded(cache=True, fastmath={"reassoc", "contract"})
     def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, want_grad, s_out, row_out):  # pragma: no cover
         """One pass over ``gm = x_b y^T`` ``[B, M]`` for the Riesz kernel (float64 arithmetic).
 
@@ -139,7 +137,7 @@ if _numba is not None:
             row_out[i] = acc_c
 
 
-    @_numba.njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+    @threaded(cache=True, fastmath={"reassoc", "contract"})
     def _riesz_pair_fused(gm, xsq, ysq, vx, vy, tol, r, phi_out, s_out, row_out):  # pragma: no cover
         """Symmetric variant of :func:`_riesz_block_fused` for an off-diagonal block of ``y is x``.
 
@@ -219,24 +217,12 @@ def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, 
 FUSED_MIN_PAIRS = 2**16
 
 
-def sync_numba_threads() -> None:
-    """Let numba's parallel loops use as many threads as torch (e.g. one under ``OMP_NUM_THREADS=1``).
-
-    Without this, numba starts one thread per core even when torch was limited to one, and two processes
-    sharing two cores (``make test`` runs two at a time) oversubscribe them.
-    """
-    if _numba is not None:
-        _numba.set_num_threads(max(1, min(torch.get_num_threads(), _numba.config.NUMBA_NUM_THREADS)))
-
-
 def _fused_ok(x, y, v, kernel) -> bool:
     """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present,
     and a problem large enough to pay for the parallel start-up."""
     ok = (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
           and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
           and x.shape[1] > _EXPLICIT_DIFF_MAX_D and x.shape[0] * y.shape[0] >= FUSED_MIN_PAIRS)
-    if ok:
-        sync_numba_threads()
     return ok
 
 
