@@ -148,7 +148,8 @@ for d in (2, 3, 10, 784):
 # $x\sim U[0,1]^{784}$, against MNIST test digits.
 
 # %%
-mnist = data.load_mnist(data_dir, n=max(n_flow, n_error_784) * 2)
+n_images = min(10_000, n_error_784 + n_flow)     # the test split has 10,000 digits; the two studies may share some
+mnist = data.load_mnist(data_dir, n=n_images)
 digits = mnist.images.reshape(len(mnist.images), -1).float()
 
 
@@ -272,7 +273,7 @@ def mnist_flow(energy, x0):
 
 
 gen = torch.Generator().manual_seed(seed + 1)
-target = digits[n_error_784:n_error_784 + n_flow].to(device)
+target = digits[n_images - n_flow:].to(device)
 x0 = torch.rand(n_flow, 784, generator=gen).to(device)
 exact = energies.DiscrepancyEnergy(K, target, backend="blocked")
 flow_energies = {
