@@ -191,3 +191,19 @@ def test_numba_kernels_have_serial_twins_with_the_same_results(gen):
     for kernel in (_sort1d._sign_sums_f32, _sort1d._sign_sums_sorted):
         assert kernel.serial is not kernel.parallel
         assert kernel.parallel.targetoptions.get("parallel") and not kernel.serial.targetoptions.get("parallel")
+
+
+def test_time_plot_skips_backends_without_sizes():
+    """The paper profile of chapter 7 times no dense point in d=784 (all sizes exceed its cap): no crash."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from mmdflow.plots import fast as fplots
+
+    fig, ax = plt.subplots()
+    fplots.plot_time_vs_size({"dense": ([], []), "blocked": ([1000, 3162], [0.5, 5.0])}, ax)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["blocked"]
+    plt.close(fig)

@@ -39,8 +39,10 @@ def plot_time_vs_size(times: Mapping[str, tuple[Sequence[float], Sequence[float]
     """Log-log wall time of one value-and-gradient evaluation against ``N`` (= ``M``), one curve per backend.
 
     ``slopes``: dotted reference lines ``N^k`` through the first point of the slowest curve.
+    Backends without any measured size (e.g. ``dense`` beyond its memory cap) are left out.
     """
     ax = _ax(ax)
+    times = {label: (ns, ts) for label, (ns, ts) in times.items() if len(ns) > 0}
     for label, (ns, ts) in times.items():
         ax.loglog(ns, ts, "o-", label=label)
     if slopes and times:
