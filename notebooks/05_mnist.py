@@ -160,7 +160,7 @@ for scheme, tr in runs.items():
 # **How good is one sliced gradient?** At two states of the particle flow, early and last, the relative
 # error $\|g - g_{\text{exact}}\| / \|g_{\text{exact}}\|$ of the sliced gradient (root mean square over five
 # draws of 1000 directions), with the directions drawn in the span of the points and in all of
-# $\mathbb R^{784}$, and the time of one gradient. Near the end the particles are close to a stationary state:
+# $\mathbb R^{784}$, and the time of one gradient ($k$: dimension of the span). Near the end the particles are close to a stationary state:
 # the exact gradient is small there (the forces balance) while the slicing noise is not, so the relative
 # error exceeds 1. The flow still settles, because each step draws new directions and the noise averages
 # out over the steps; the final $\mathcal D_K^2$ above is close to that of the exact flow
@@ -173,11 +173,12 @@ estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), gen
               "in R^784": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), subspace=False,
                                                   generator=torch.Generator().manual_seed(1)),
               "exact": exact64}
+print(f"{'t':>6} {'k':>4} | " + " | ".join(f"{name:^19}" for name in estimators))
 for i in (int(torch.argmin((pf.times - 20).abs())), len(pf.times) - 1):
     x_i = pf.positions[i].double()
-    errs = {k: metrics.gradient_error(est, exact64, x_i, draws=5) for k, est in estimators.items()}
-    print(f"t = {float(pf.times[i]):6.0f}, span dimension k = {span_basis(x_i, y.double())[1].shape[1]}: "
-          + ", ".join(f"{k} error {e.relative_error:.2f} ({1e3 * e.seconds:.1f} ms)" for k, e in errs.items()))
+    errs = [metrics.gradient_error(est, exact64, x_i, draws=5) for est in estimators.values()]
+    print(f"{float(pf.times[i]):6.0f} {span_basis(x_i, y.double())[1].shape[1]:4d} | "
+          + " | ".join(f"error {e.relative_error:5.2f}, {1e3 * e.seconds:5.1f} ms" for e in errs))
 
 # %% [markdown]
 # ## The particles along the flow
