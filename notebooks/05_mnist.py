@@ -169,16 +169,19 @@ for scheme, tr in runs.items():
 # %%
 pf = runs["particle flow"]
 exact64 = DiscrepancyEnergy(Riesz(1.0), y.double(), backend="blocked")
-estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), generator=torch.Generator().manual_seed(1)),
+estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(),
+                                                     generator=torch.Generator().manual_seed(1)),
               "in R^784": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), subspace=False,
                                                   generator=torch.Generator().manual_seed(1)),
               "exact": exact64}
-print(f"{'t':>6} {'k':>4} | " + " | ".join(f"{name:^19}" for name in estimators))
+lines = ["relative gradient error, time per gradient; k = dimension of the span",
+         f"{'t':>5} {'k':>4} | " + " | ".join(f"{name:<15}" for name in estimators)]
 for i in (int(torch.argmin((pf.times - 20).abs())), len(pf.times) - 1):
     x_i = pf.positions[i].double()
     errs = [metrics.gradient_error(est, exact64, x_i, draws=5) for est in estimators.values()]
-    print(f"{float(pf.times[i]):6.0f} {span_basis(x_i, y.double())[1].shape[1]:4d} | "
-          + " | ".join(f"error {e.relative_error:5.2f}, {1e3 * e.seconds:5.1f} ms" for e in errs))
+    lines.append(f"{float(pf.times[i]):5.0f} {span_basis(x_i, y.double())[1].shape[1]:4d} | "
+                 + " | ".join(f"{e.relative_error:5.2f}, {1e3 * e.seconds:5.1f} ms" for e in errs))
+print("\n".join(lines))
 
 # %% [markdown]
 # ## The particles along the flow
