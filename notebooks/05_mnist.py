@@ -112,8 +112,8 @@ plt.show()
 
 # %%
 energy = DiscrepancyEnergy(Riesz(1.0), y, backend="blocked")   # exact; faster than "dense" in d = 784
+y64 = y.double()                                                # the particle flow runs in float64
 x_grey = torch.full((n_particles, y.shape[1]), 0.5, device=device)
-
 
 
 def run_neural(scheme):
@@ -136,8 +136,8 @@ def run_neural(scheme):
 
 def run_particles():
     """The particle flow (float64, perturbed start) through its segments."""
-    e64 = (SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), generator=torch.Generator().manual_seed(seed))
-           if pf_backend == "sliced" else DiscrepancyEnergy(Riesz(1.0), y.double(), backend=pf_backend))
+    e64 = (SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=torch.Generator().manual_seed(seed))
+           if pf_backend == "sliced" else DiscrepancyEnergy(Riesz(1.0), y64, backend=pf_backend))
     x = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double(),
                               generator=torch.Generator().manual_seed(seed))
 
@@ -146,6 +146,7 @@ def run_particles():
                                                                      snapshot_every=max(1, n_steps // 40)))
 
     return experiments.run_in_segments(segment, x, pf_segments, scheme="particle flow")
+
 
 runs = {"neural backward": run_neural("neural backward"), "neural forward": run_neural("neural forward"),
         "particle flow": run_particles()}
@@ -160,18 +161,17 @@ for scheme, tr in runs.items():
 # **How good is one sliced gradient?** At two states of the particle flow, early and last, the relative
 # error $\|g - g_{\text{exact}}\| / \|g_{\text{exact}}\|$ of the sliced gradient (root mean square over five
 # draws of 1000 directions), with the directions drawn in the span of the points and in all of
-# $\mathbb R^{784}$, and the time of one gradient ($k$: dimension of the span). Near the end the particles are close to a stationary state:
-# the exact gradient is small there (the forces balance) while the slicing noise is not, so the relative
-# error exceeds 1. The flow still settles, because each step draws new directions and the noise averages
+# $\mathbb R^{784}$, and the time of one gradient ($k$: dimension of the span). Near the end the particles
+# are close to a stationary state: the exact gradient is small there (the forces balance) while the slicing
+# noise is not, so the relative error exceeds 1. The flow still settles, because each step draws new directions and the noise averages
 # out over the steps; the final $\mathcal D_K^2$ above is close to that of the exact flow
 # (`-p pf_backend blocked`).
 
 # %%
 pf = runs["particle flow"]
-exact64 = DiscrepancyEnergy(Riesz(1.0), y.double(), backend="blocked")
-estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(),
-                                                     generator=torch.Generator().manual_seed(1)),
-              "in R^784": SlicedDiscrepancyEnergy(Riesz(1.0), y.double(), subspace=False,
+exact64 = DiscrepancyEnergy(Riesz(1.0), y64, backend="blocked")
+estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=torch.Generator().manual_seed(1)),
+              "in R^784": SlicedDiscrepancyEnergy(Riesz(1.0), y64, subspace=False,
                                                   generator=torch.Generator().manual_seed(1)),
               "exact": exact64}
 lines = ["relative gradient error, time per gradient; k = dimension of the span",
@@ -179,7 +179,7 @@ lines = ["relative gradient error, time per gradient; k = dimension of the span"
 for i in (int(torch.argmin((pf.times - 20).abs())), len(pf.times) - 1):
     x_i = pf.positions[i].double()
     errs = [metrics.gradient_error(est, exact64, x_i, draws=5) for est in estimators.values()]
-    lines.append(f"{float(pf.times[i]):5.0f} {span_basis(x_i, y.double())[1].shape[1]:4d} | "
+    lines.append(f"{float(pf.times[i]):5.0f} {span_basis(x_i, y64)[1].shape[1]:4d} | "
                  + " | ".join(f"{e.relative_error:5.2f}, {1e3 * e.seconds:5.1f} ms" for e in errs))
 print("\n".join(lines))
 

@@ -308,7 +308,7 @@ plt.show()
 # $O(NPd)$, so at the few hundred particles of the `quick` profile the exact sums are as cheap as the sliced ones,
 # or cheaper. The sliced steps pay off from $N$ of a few thousand on. The `paper` profile runs $N=10^4$, and
 # `benchmarks/bench_summation.py` measures single evaluations at $N=10^5$. There one exact evaluation in $d=784$
-# takes over an hour on two cores, and a sliced one with $P=1000$ takes seconds.
+# takes about a quarter of an hour on two cores (extrapolated), and a sliced one with $P=1000$ takes seconds.
 
 # %%
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")

@@ -70,6 +70,8 @@ def test_blocked_riesz_fused_paths_match_dense(gen, kernel, block_elems, dtype, 
         torch.testing.assert_close(g, kernel_sum_grad(a, b, kernel, c, backend="dense"), **_tol(dtype))
         torch.testing.assert_close(kernel_sum(a, b, kernel, c, backend="blocked", block_elems=block_elems),
                                    kernel_sum(a, b, kernel, c, backend="dense"), **_tol(dtype))
+        torch.testing.assert_close(kernel_sum_grad(a, b, kernel, c, backend="blocked", block_elems=block_elems),
+                                   kernel_sum_grad(a, b, kernel, c, backend="dense"), **_tol(dtype))
 
 
 @pytest.mark.parametrize("backend", ["dense", "blocked", "sliced"])

@@ -57,15 +57,17 @@ from ._jit import HAVE_NUMBA, numba, threaded
 if HAVE_NUMBA:  # numba is optional: the torch engine covers every case.
     from numba import njit, prange
 
-
-if HAVE_NUMBA:
-
     @njit(cache=True, inline="always")
     def _sortable(u):
         """Order-preserving map of float32 bits to uint32, branch-free on the sign (-0.0 mapped like +0.0)."""
         u = np.uint32(u & np.uint32(0x7FFFFFFF)) if u == np.uint32(0x80000000) else u
         mask = np.uint32(np.int32(u) >> np.int32(31)) | np.uint32(0x80000000)
         return np.uint32(u ^ mask)
+
+    @njit(cache=True, inline="always")
+    def _h_of_run(val, below_h, below_zh, run_h, ch_tot, czh_tot):
+        """``h = sum_k c_k |val - b_k|`` at a run of equal values ``val`` from the running sums (module formula)."""
+        return val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
 
     @njit(cache=True, inline="always")
     def _unsortable(u):
@@ -175,7 +177,7 @@ if HAVE_NUMBA:
                 if h_mode != 0:
                     ubuf[0] = _unsortable(np.uint32(top))
                     val = np.float64(fbuf[0])
-                    hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+                    hv = _h_of_run(val, below_h, below_zh, run_h, ch_tot, czh_tot)
                 else:
                     val = 0.0
                     hv = 0.0
@@ -206,7 +208,7 @@ if HAVE_NUMBA:
                 if h_mode != 0:
                     ubuf[0] = _unsortable(np.uint32(top))
                     val = np.float64(fbuf[0])
-                    hv = val * (2.0 * below_h + wh - ch_tot) - (2.0 * below_zh + wh * val - czh_tot)
+                    hv = _h_of_run(val, below_h, below_zh, wh, ch_tot, czh_tot)
                     if h_mode == 1:
                         h_row[k] = hv
                     else:
@@ -240,9 +242,6 @@ if HAVE_NUMBA:
                         h_acc[t, k] += h_row[k]
             if h_mode == 2:
                 h_acc[t, 0] += hs
-
-
-if HAVE_NUMBA:
 
     @njit(cache=True)
     def _sign_sums_row_sorted(vals, cw, n, alpha, h_mode, g_row, h_row):
@@ -278,7 +277,7 @@ if HAVE_NUMBA:
                 run_h += cw[k] * alpha if k < n else cw[k]
                 f += 1
             sg = 2.0 * below + run - c_tot
-            hv = val * (2.0 * below_h + run_h - ch_tot) - (2.0 * below_zh + run_h * val - czh_tot)
+            hv = _h_of_run(val, below_h, below_zh, run_h, ch_tot, czh_tot)
             for j in range(e, f):
                 k = order[j]
                 if k < n:

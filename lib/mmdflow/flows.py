@@ -36,8 +36,6 @@ from .trajectory import Trajectory
 __all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
 
 
-
-
 @dataclass(frozen=True, kw_only=True)
 class ParticleFlowConfig:
     r"""Settings of :func:`particle_flow`.

@@ -81,11 +81,6 @@ CHECKPOINT_NAME = "neural_checkpoint.pt"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    return check_int(value, name, minimum)
-
-
 @dataclass(frozen=True, kw_only=True)
 class _NeuralConfig:
     tau: float = 0.05
@@ -108,17 +103,17 @@ class _NeuralConfig:
         if isinstance(self.start_time, bool) or not isinstance(self.start_time, (int, float)) \
                 or not math.isfinite(self.start_time) or self.start_time < 0:
             raise ValueError(f"start_time must be a finite number >= 0, got {self.start_time!r}")
-        _check_int(self.n_steps, "n_steps")
-        _check_int(self.width, "width")
-        _check_int(self.hidden_layers, "hidden_layers")
-        _check_int(self.iterations, "iterations", 0)
-        _check_int(self.batch_size, "batch_size")
-        _check_int(self.snapshot_every, "snapshot_every")
-        _check_int(self.checkpoint_every, "checkpoint_every")
+        check_int(self.n_steps, "n_steps", 1)
+        check_int(self.width, "width", 1)
+        check_int(self.hidden_layers, "hidden_layers", 1)
+        check_int(self.iterations, "iterations", 0)
+        check_int(self.batch_size, "batch_size", 1)
+        check_int(self.snapshot_every, "snapshot_every", 1)
+        check_int(self.checkpoint_every, "checkpoint_every", 1)
         if self.latent_dim is not None:
-            _check_int(self.latent_dim, "latent_dim")
+            check_int(self.latent_dim, "latent_dim", 1)
         if self.iterations_start is not None:
-            _check_int(self.iterations_start, "iterations_start", 0)
+            check_int(self.iterations_start, "iterations_start", 0)
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
 
@@ -183,7 +178,7 @@ class NeuralForwardConfig(_NeuralConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_int(self.batch1, "batch1")
+        check_int(self.batch1, "batch1", 1)
         check_positive(self.eps, "eps")
 
 
@@ -212,10 +207,10 @@ class GenerativeMLP(nn.Module):
     def __init__(self, d: int, *, latent_dim: int | None = None, width: int = 64, hidden_layers: int = 2,
                  device=None, dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None):
         super().__init__()
-        self.d = _check_int(d, "d")
-        self.latent_dim = _check_int(latent_dim if latent_dim is not None else d, "latent_dim")
-        _check_int(width, "width")
-        _check_int(hidden_layers, "hidden_layers")
+        self.d = check_int(d, "d", 1)
+        self.latent_dim = check_int(latent_dim if latent_dim is not None else d, "latent_dim", 1)
+        check_int(width, "width", 1)
+        check_int(hidden_layers, "hidden_layers", 1)
         sizes = [self.d + self.latent_dim] + [width] * hidden_layers + [self.d]
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):

@@ -67,9 +67,8 @@ import math
 import torch
 
 from . import _sort1d
-from ._checks import check_same_space, check_weights
+from ._checks import check_points, check_same_space, check_weights
 from .kernels import RadialKernel, Riesz
-from .summation import _check_points
 
 __all__ = [
     "DIRECTION_RULES",
@@ -142,7 +141,7 @@ def _haar_frames(d: int, n: int, generator, dtype, device) -> torch.Tensor:
             blocks.append(q.transpose(1, 2).reshape(count * cols, d))
     finally:
         torch.set_num_threads(threads)
-    return torch.cat(blocks).to(dtype) if len(blocks) > 1 else blocks[0].to(dtype)
+    return torch.cat(blocks).to(dtype)
 
 
 def sample_directions(d: int, n_directions: int, rule: str = "auto", *, generator: torch.Generator | None = None,
@@ -201,10 +200,8 @@ def _directions_for(x: torch.Tensor, n_directions, directions, generator, d_full
         return directions.detach().to(x)
     if not isinstance(directions, str):
         raise TypeError(f"directions must be a rule name {DIRECTION_RULES} or a [P, d] tensor, got {directions!r}")
-    if d_full is None or d_full == d:
-        n = default_n_directions(d) if n_directions is None else n_directions
-    else:  # reduced to a span: the ambient default, except that one direction is exact on a line
-        n = (1 if d == 1 else default_n_directions(d_full)) if n_directions is None else n_directions
+    # after a span reduction: the ambient dimension's default, except that one direction is exact on a line
+    n = default_n_directions(1 if d == 1 else (d_full or d)) if n_directions is None else n_directions
     return sample_directions(d, n, directions, generator=generator, dtype=x.dtype, device=x.device)
 
 
@@ -215,9 +212,8 @@ def span_basis(x: torch.Tensor, y: torch.Tensor | None = None, *, subspace="auto
     r"""Centre ``m`` and orthonormal basis ``Q`` ``[d, k]`` of the affine span of the points, or ``None``.
 
     The points are the rows of ``x`` (and of ``y`` when it is given and is not ``x``), ``n`` in all.
-    ``Q`` holds the left singular vectors of the centred points ``[d, n]`` (float64 QR, then the SVD
-    of its small factor ``R``) whose
-    singular values exceed ``max(d, n) * eps * s_max`` (the rank rule of ``numpy.linalg.matrix_rank``),
+    ``Q`` holds the left singular vectors of the centred points ``[d, n]`` (float64 SVD) whose singular
+    values exceed ``max(d, n) * eps * s_max`` (the rank rule of ``numpy.linalg.matrix_rank``),
     so every difference :math:`x_i - y_j` lies in the span of ``Q`` up to float64 rounding and
     :math:`|(x_i - m) Q - (y_j - m) Q| = |x_i - y_j|`; ``k`` is the rank, at most ``n - 1``.
 
@@ -248,14 +244,8 @@ def span_basis(x: torch.Tensor, y: torch.Tensor | None = None, *, subspace="auto
         return None
     p64 = pts.detach().to(torch.float64)
     m = p64.mean(0)
-    a = (p64 - m).T                                                          # [d, n]
-    if n < d:   # QR first: the SVD of the small factor R [n, n] is much cheaper than that of a [d, n]
-        qa, ra = torch.linalg.qr(a)
-        ur, sv, _ = torch.linalg.svd(ra)
-        u = qa @ ur
-    else:
-        u, sv, _ = torch.linalg.svd(a, full_matrices=False)                 # u [d, d]
-    tol = float(sv[0]) * max(n, d) * torch.finfo(torch.float64).eps if sv.numel() else 0.0
+    u, sv, _ = torch.linalg.svd((p64 - m).T, full_matrices=False)          # u [d, min(d, n)]
+    tol = float(sv[0]) * max(n, d) * torch.finfo(torch.float64).eps
     k = max(1, int((sv > tol).sum()))                                        # all points equal: one axis
     return m.to(pts.dtype), u[:, :k].to(pts.dtype).contiguous()
 
@@ -267,6 +257,13 @@ def _reduce(x, y, basis):
     m, q = basis
     xr = (x - m) @ q
     return xr, (xr if y is x else (y - m) @ q)
+
+
+def _setup(x, y, n_directions, directions, generator, subspace):
+    """Span basis (or ``None``), the coordinates of ``x`` and ``y`` there, and the directions in that space."""
+    basis = span_basis(x, y, subspace=subspace, directions=directions)
+    xr, yr = _reduce(x, y, basis)
+    return basis, xr, yr, _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
 
 
 def _lift(g, basis):
@@ -296,9 +293,9 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
     grad = None
     # buffers re-used by every chunk: a fresh allocation per chunk costs its page faults each time
     # (about 0.1 s per chunk at N = M = 1e5, 167 directions)
-    zq_buf = q.new_empty(min(step, n_dir), n)
-    zs_buf = None if s is None else s.new_empty(min(step, n_dir), s.shape[0])
-    g_buf = q.new_empty(min(step, n_dir), n) if _sort1d.resolve_engine(engine, q) == "numba" else None
+    zq_buf = q.new_empty(step, n)
+    zs_buf = None if s is None else s.new_empty(step, s.shape[0])
+    g_buf = q.new_empty(step, n) if _sort1d.resolve_engine(engine, q) == "numba" else None
     for start in range(0, n_dir, step):
         xc = xi[start:start + step]
         rows = xc.shape[0]
@@ -307,7 +304,7 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
         g, hh = _sort1d.sign_sums(zq, cq, zs, cs, want_h=want_h, alpha=alpha, engine=engine,
                                   out=None if g_buf is None else g_buf[:rows])
         if want_g:   # the first chunk writes the [N, d] result, later ones accumulate (no zero fill)
-            grad = torch.mm(g.T.to(q.dtype), xc) if grad is None else grad.addmm_(g.T.to(q.dtype), xc)
+            grad = torch.mm(g.T, xc) if grad is None else grad.addmm_(g.T, xc)
         if want_h:
             h += hh.to(torch.float64)
     return (h.to(q.dtype) if want_h else None), grad
@@ -354,8 +351,8 @@ class _SlicedKernelSum(torch.autograd.Function):
 
 
 def _prepare(x, y, v, kernel):
-    _check_points(x, "x")
-    _check_points(y, "y")
+    check_points(x, "x")
+    check_points(y, "y")
     check_same_space(x, y)
     _check_kernel(kernel)
     return check_weights(v, y, "v")
@@ -377,17 +374,14 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
         n_directions: ``P`` (default :func:`default_n_directions`).
         directions: a rule of :data:`DIRECTION_RULES` or a ``[P, d]`` tensor of unit vectors.
         generator: randomness for the directions.
-        engine: 1D engine, ``"auto"`` (numba for float32 on CPU when installed, torch otherwise: GPU, float64),
-            ``"numba"`` or ``"torch"``.
+        engine: 1D engine, ``"auto"`` (numba on CPU when installed, torch otherwise), ``"numba"`` or ``"torch"``.
         chunk_elems: bound on the projected values held at once.
         subspace: slice in the span of the points when there are fewer points than dimensions
             (``"auto"``, ``True`` or ``False``; see :func:`span_basis`). The basis is held fixed
             under autograd: the gradients stay in the span, like the exact ones.
     """
     v = _prepare(x, y, v, kernel)
-    basis = span_basis(x, y, subspace=subspace, directions=directions)
-    xr, yr = _reduce(x, y, basis)
-    xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+    _, xr, yr, xi = _setup(x, y, n_directions, directions, generator, subspace)
     return _SlicedKernelSum.apply(xr, yr, v, xi, yr is xr, engine, chunk_elems)
 
 
@@ -402,9 +396,7 @@ def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKerne
     """
     v = _prepare(x, y, v, kernel)
     with torch.no_grad():
-        basis = span_basis(x, y, subspace=subspace, directions=directions)
-        xr, yr = _reduce(x, y, basis)
-        xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+        basis, xr, yr, xi = _setup(x, y, n_directions, directions, generator, subspace)
         scale = -slicing_constant(xr.shape[1]) / xi.shape[0]
         if yr is xr:
             _, g = _sliced_pass(xr, v, None, None, xi, want_h=False, want_g=True, engine=engine,
@@ -443,16 +435,13 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     Returns:
         ``(value, gradient)``: a 0-d tensor (or ``None``) and ``[N, d]``.
     """
-    _check_points(x, "x")
-    _check_points(y, "y")
+    check_points(x, "x")
+    check_points(y, "y")
     check_same_space(x, y)
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
     with torch.no_grad():
-        xd, yd = x.detach(), y.detach()
-        basis = span_basis(xd, yd, subspace=subspace, directions=directions)
-        xr, yr = _reduce(xd, yd, basis)
-        xi = _directions_for(xr, n_directions, directions, generator, d_full=x.shape[1])
+        basis, xr, yr, xi = _setup(x.detach(), y.detach(), n_directions, directions, generator, subspace)
         scale = -slicing_constant(xr.shape[1]) / xi.shape[0]
         h, g = _sliced_pass(xr, w, yr, -v, xi, want_h="weighted" if want_value else False,
                             want_g=True, alpha=0.5, engine=engine, chunk_elems=chunk_elems)
@@ -488,7 +477,7 @@ class SlicedDiscrepancyEnergy:
                  engine: str = "auto", exact_target_energy: bool = True, subspace="auto"):
         _check_kernel(kernel)
         self.kernel = kernel
-        self.target = _check_points(target, "target")
+        self.target = check_points(target, "target")
         self.target_weights = check_weights(target_weights, target, "target_weights")
         self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine,
                             subspace=subspace)

@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from ._checks import check_points, check_same_space, check_weights
+from ._jit import numba as _numba, threaded
 from .kernels import RadialKernel, Riesz, squared_distances
 
 __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "Backend", "BACKENDS", "register_backend",
@@ -62,10 +63,6 @@ KEOPS_MIN_PAIRS = 2**24
 #: kernel entries per block in the blocked backend.
 BLOCK_ELEMS = 2**22
 _EXPLICIT_DIFF_MAX_D = 8
-
-
-#: kept for the modules that import it from here; the fast path now lives in :func:`mmdflow._checks.check_points`.
-_check_points = check_points
 
 
 def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
@@ -92,10 +89,7 @@ def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
     return s.masked_fill_(zero, 0.0), zero
 
 
-from ._jit import numba as _numba  # optional: a fused elementwise pass for the Riesz kernel (CPU)
-from ._jit import threaded
-
-if _numba is not None:
+if _numba is not None:  # optional: a fused elementwise pass for the Riesz kernel (CPU)
 
     @_numba.njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
     def _riesz_entry(xi, yj, g, tol, r, e):  # pragma: no cover
@@ -111,42 +105,19 @@ if _numba is not None:
         return -s * t, t
 
     @threaded(cache=True, fastmath={"reassoc", "contract"})
-    def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, want_grad, s_out, row_out):  # pragma: no cover
+    def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, store, phi_out, s_out, row_out):  # pragma: no cover
         """One pass over ``gm = x_b y^T`` ``[B, M]`` for the Riesz kernel (float64 arithmetic).
 
         Per entry: ``s = |x_i|^2 + |y_j|^2 - 2 gm_ij``, set to 0 when ``s <= tol (|x_i|^2 + |y_j|^2)``
-        (the rule of :func:`_block_sqdist`); ``phi = -s^(r/2)``; ``c = 2 v_j phi'(s) = -r v_j s^(r/2-1)``
-        (0 at ``s = 0``). Writes ``s_out[i] = sum_j v_j phi``, ``row_out[i] = sum_j c_ij`` and ``c`` over ``gm``.
+        (the rule of :func:`_block_sqdist`); ``phi = -s^(r/2)``; ``w = 2 phi'(s) = -r s^(r/2-1)`` (0 at
+        ``s = 0``). Writes the row sums ``s_out[i] = sum_j v_j phi`` (if ``want_value``) and
+        ``row_out[i] = sum_j v_j w``, and over ``gm``: ``v_j w`` (``store`` 1), ``w`` (``store`` 2, the
+        off-diagonal blocks of ``y is x``, whose column sums the caller takes) or nothing (``store`` 0);
+        ``phi`` goes to ``phi_out`` when it is not empty.
         """
         b, m = gm.shape
         e = 0.5 * r - 1.0
-        for i in _numba.prange(b):
-            xi = np.float64(xsq[i])
-            acc_s = 0.0
-            acc_c = 0.0
-            for j in range(m):
-                phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e)
-                vj = np.float64(v[j])
-                acc_s += vj * phi
-                c = -r * vj * t
-                acc_c += c
-                if want_grad:
-                    gm[i, j] = c
-            if want_value:
-                s_out[i] = acc_s
-            row_out[i] = acc_c
-
-
-    @threaded(cache=True, fastmath={"reassoc", "contract"})
-    def _riesz_pair_fused(gm, xsq, ysq, vx, vy, tol, r, phi_out, s_out, row_out):  # pragma: no cover
-        """Symmetric variant of :func:`_riesz_block_fused` for an off-diagonal block of ``y is x``.
-
-        Writes ``w_ij = -r s^(r/2-1)`` (no weight) over ``gm``, ``phi_ij`` into ``phi_out``, and the row
-        sums ``s_out[i] = sum_j vy_j phi_ij``, ``row_out[i] = sum_j vy_j w_ij``; the column sums (weights
-        ``vx``) are left to the caller (matrix-vector products), so no two threads write the same entry.
-        """
-        b, m = gm.shape
-        e = 0.5 * r - 1.0
+        keep_phi = phi_out.shape[0] > 0
         for i in _numba.prange(b):
             xi = np.float64(xsq[i])
             acc_s = 0.0
@@ -154,13 +125,23 @@ if _numba is not None:
             for j in range(m):
                 phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e)
                 w = -r * t
-                vj = np.float64(vy[j])
+                vj = np.float64(v[j])
                 acc_s += vj * phi
                 acc_c += vj * w
-                gm[i, j] = w
-                phi_out[i, j] = phi
-            s_out[i] = acc_s
+                if store == 1:
+                    gm[i, j] = vj * w
+                elif store == 2:
+                    gm[i, j] = w
+                if keep_phi:
+                    phi_out[i, j] = phi
+            if want_value:
+                s_out[i] = acc_s
             row_out[i] = acc_c
+
+
+def _no_phi(gm: torch.Tensor) -> np.ndarray:
+    """An empty ``phi_out`` for :func:`_riesz_block_fused` (same dtype and layout as a kept one)."""
+    return np.empty((0, 0), dtype=gm.numpy().dtype)
 
 
 def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, block_elems: int):
@@ -192,13 +173,13 @@ def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, 
             r_row = np.zeros(ba)
             if a == b:
                 _riesz_block_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), vb.contiguous().numpy(), tol, r,
-                                   want_value, want_grad, s_row, r_row)
+                                   want_value, 1 if want_grad else 0, _no_phi(gm), s_row, r_row)
                 if want_grad:
                     gx[sa] -= gm @ xb_                          # gm holds c_ij = v_j w_ij
             else:
-                phi = torch.empty_like(gm)
-                _riesz_pair_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), va.contiguous().numpy(),
-                                  vb.contiguous().numpy(), tol, r, phi.numpy(), s_row, r_row)
+                phi = torch.empty_like(gm) if want_value else None   # for the column sums of the value
+                _riesz_block_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), vb.contiguous().numpy(), tol, r,
+                                   want_value, 2, phi.numpy() if want_value else _no_phi(gm), s_row, r_row)
                 if want_value:
                     s[sb] += (va @ phi).to(torch.float64)
                 row[sb] += (va @ gm).to(torch.float64)
@@ -220,10 +201,9 @@ FUSED_MIN_PAIRS = 2**16
 def _fused_ok(x, y, v, kernel) -> bool:
     """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present,
     and a problem large enough to pay for the parallel start-up."""
-    ok = (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
-          and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
-          and x.shape[1] > _EXPLICIT_DIFF_MAX_D and x.shape[0] * y.shape[0] >= FUSED_MIN_PAIRS)
-    return ok
+    return (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
+            and x.shape[1] > _EXPLICIT_DIFF_MAX_D and x.shape[0] * y.shape[0] >= FUSED_MIN_PAIRS)
 
 
 def _rows_per_block(n: int, m: int, d: int, block_elems: int) -> int:
@@ -290,7 +270,7 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
             b = xb.shape[0]
             gm = xb @ y.T                                         # (B, M), overwritten with c_ij
             _riesz_block_fused(gm.numpy(), x_sq[start:start + b].contiguous().numpy(), y_np, v_np, tol,
-                               float(kernel.r), want_value, want_grad, s64[:b], row64[:b])
+                               float(kernel.r), want_value, 1 if want_grad else 0, _no_phi(gm), s64[:b], row64[:b])
             if want_value:
                 s[start:start + b] = torch.from_numpy(s64[:b])
             if want_grad:
@@ -455,8 +435,8 @@ def _resolve(backend, x, y, kernel, options):
 
 
 def _prepare(x, y, v, kernel):
-    _check_points(x, "x")
-    _check_points(y, "y")
+    check_points(x, "x")
+    check_points(y, "y")
     check_same_space(x, y)
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")

@@ -586,9 +586,6 @@ def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKe
 # configuration and runner
 # ----------------------------------------------------------------------------------------------
 
-def _check_int(value, name: str, minimum: int = 0) -> int:
-    return check_int(value, name, minimum)
-
 
 @dataclass(frozen=True, kw_only=True)
 class NoiseSchedule:
@@ -606,9 +603,9 @@ class NoiseSchedule:
     def __post_init__(self):
         object.__setattr__(self, "beta0", check_positive(self.beta0, "beta0"))
         if self.halve_every is not None:
-            _check_int(self.halve_every, "halve_every", 1)
+            check_int(self.halve_every, "halve_every", 1)
         if self.off_after is not None:
-            _check_int(self.off_after, "off_after", 0)
+            check_int(self.off_after, "off_after", 0)
 
     def level(self, n: int) -> float:
         """Noise level at step ``n`` (0-based)."""
@@ -662,7 +659,7 @@ class WFRConfig:
     qp_max_iter: int = 5000
 
     def __post_init__(self):
-        _check_int(self.n_steps, "n_steps", 0)
+        check_int(self.n_steps, "n_steps", 0)
         object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
         tau = self.tau
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
@@ -679,12 +676,12 @@ class WFRConfig:
         if self.noise is not None and not isinstance(self.noise, NoiseSchedule):
             raise TypeError(f"noise must be a NoiseSchedule or None, got {type(self.noise).__name__}")
         if self.batch_size is not None:
-            _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.n_test, "n_test", 1)
-        _check_int(self.loss_every, "loss_every", 1)
+            check_int(self.batch_size, "batch_size", 1)
+        check_int(self.n_test, "n_test", 1)
+        check_int(self.loss_every, "loss_every", 1)
         if self.snapshot_every is not None:
-            _check_int(self.snapshot_every, "snapshot_every", 1)
-        _check_int(self.qp_max_iter, "qp_max_iter", 1)
+            check_int(self.snapshot_every, "snapshot_every", 1)
+        check_int(self.qp_max_iter, "qp_max_iter", 1)
 
     @property
     def kernel(self) -> Gaussian:
@@ -884,7 +881,7 @@ class GaussianMixture:
     def sample(self, n: int, generator: torch.Generator | None = None, *, dtype=torch.float64,
                device=None) -> torch.Tensor:
         """``n`` samples ``[n, d]``: component labels by ``torch.multinomial``, then ``m_c + L_c z``."""
-        _check_int(n, "n", 1)
+        check_int(n, "n", 1)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         x = self.means[labels].clone()
@@ -923,9 +920,9 @@ def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, r
     :math:`P\in\mathbb R^{d\times 10}` with :math:`U[0, 1]` entries (elongated along the all-ones direction).
     The construction follows the code's description; the random streams differ from its numpy ones.
     """
-    _check_int(d, "d", 1)
-    _check_int(n_components, "n_components", 1)
-    _check_int(rank, "rank", 1)
+    check_int(d, "d", 1)
+    check_int(n_components, "n_components", 1)
+    check_int(rank, "rank", 1)
     radius = check_positive(radius, "radius")
     means, covs = [], []
     for c in range(n_components):
@@ -942,7 +939,7 @@ def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, r
 def initial_particles(n: int, generator: torch.Generator | None = None, *, center: Sequence[float] = (5.0, 5.0),
                       scale: float = 1.0, dtype=torch.float64, device=None) -> torch.Tensor:
     r"""Initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2 I)`, ``[n, len(center)]`` (default N((5,5), I))."""
-    _check_int(n, "n", 1)
+    check_int(n, "n", 1)
     scale = check_positive(scale, "scale")
     c = torch.as_tensor(center, dtype=torch.float64)
     if c.dim() != 1:
