@@ -3,14 +3,17 @@
 The library behind the mmdflow book. Layers:
 
 * :mod:`~mmdflow.kernels` (Riesz, Gaussian, inverse multiquadric, Laplace)
-* :mod:`~mmdflow.summation` (kernel sums and their gradients: dense, blocked, sliced, KeOps backends)
-* :mod:`~mmdflow.energies` (interaction / potential energy, discrepancy, MMD, Wasserstein gradients),
-  :mod:`~mmdflow.functionals` (further functionals, e.g. Appendix F of Altekrüger et al.)
-* schemes: :mod:`~mmdflow.flows` (particle flows), :mod:`~mmdflow.neural` (neural backward/forward
-  schemes), :mod:`~mmdflow.wfr` (weighted particles: IFT, WFR, MMD flows)
-* results: :mod:`~mmdflow.trajectory`, :mod:`~mmdflow.metrics`, :mod:`~mmdflow.plots`
-* references: :mod:`~mmdflow.analytic` (flows from a Dirac), :mod:`~mmdflow.closed_forms`;
-  data: :mod:`~mmdflow.data` (drawn 2D targets, images, MNIST)
+* :mod:`~mmdflow.summation` (kernel sums and their gradients: a dispatcher above the dense, blocked,
+  sliced and KeOps backends)
+* :mod:`~mmdflow.energies` (interaction / potential energy, discrepancy, MMD, their Wasserstein gradients
+  and the two-batch estimates of the neural schemes), :mod:`~mmdflow.functionals` (Appendix F),
+  :mod:`~mmdflow.simplex` (the simplex QPs of the weight steps)
+* schemes, siblings that share :mod:`~mmdflow.trajectory` (the one step loop): :mod:`~mmdflow.flows`
+  (particle flows), :mod:`~mmdflow.neural` (neural backward/forward schemes), :mod:`~mmdflow.wfr`
+  (weighted particles: IFT, WFR, MMD flows)
+* references and measures: :mod:`~mmdflow.analytic` (flows from a Dirac), :mod:`~mmdflow.closed_forms`,
+  :mod:`~mmdflow.metrics`; data: :mod:`~mmdflow.data` (drawn 2D targets, images, MNIST, mixtures)
+* :mod:`~mmdflow.experiments` (the chapters' runs: schemes + metrics + data) and :mod:`~mmdflow.plots`
 
 Tensors are ``(N, d)`` point clouds with optional ``(N,)`` weights (``None`` = uniform); outputs keep the
 inputs' dtype and device; randomness goes through an explicit ``torch.Generator``.

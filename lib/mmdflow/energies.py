@@ -27,13 +27,12 @@ and returns tensors on the inputs' device and dtype.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ._checks import check_points, check_same_space, check_weights
-from .kernels import RadialKernel
-from .summation import kernel_sum, kernel_sum_grad
+from .kernels import RadialKernel, squared_distances
+from .summation import directional_derivative, kernel_sum, kernel_sum_grad
+from .summation.sliced import check_sliced_kernel, sliced_discrepancy_and_gradient
 
 __all__ = [
     "interaction_energy",
@@ -46,7 +45,7 @@ __all__ = [
     "discrepancy_gradient",
     "InteractionEnergy",
     "DiscrepancyEnergy",
-    "pair_directional_derivative",
+    "SlicedDiscrepancyEnergy",
 ]
 
 
@@ -102,8 +101,6 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = N
 
     Used to check that :math:`\mathcal D_K^2` with ``Riesz(1)`` is half of it.
     """
-    from .kernels import squared_distances  # local: dense, for moderate sizes only
-
     check_points(x, "x")
     check_points(y, "y")
     check_same_space(x, y)
@@ -137,74 +134,6 @@ def discrepancy_gradient(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
     return interaction_gradient(x, kernel, w, backend=backend) + potential_gradient(x, y, kernel, v, backend=backend)
 
 
-def _zero_slope(kernel: RadialKernel) -> float:
-    r"""One-sided slope :math:`c` with :math:`K(0, t w) = K(0, 0) + c\,t\|w\| + o(t)` as :math:`t\downarrow0`.
-
-    Riesz: :math:`-1` for ``r = 1``, ``0`` for ``r > 1``, :math:`-\infty` for ``r < 1``; Laplace:
-    :math:`-1/\sigma`; kernels differentiable at 0 (Gaussian, inverse multiquadric): 0.
-    """
-    from .kernels import Laplace, Riesz
-
-    if isinstance(kernel, Riesz):
-        return -1.0 if kernel.r == 1.0 else (0.0 if kernel.r > 1.0 else -float("inf"))
-    if isinstance(kernel, Laplace):
-        return -1.0 / kernel.sigma
-    if kernel.singular_at_zero:
-        raise NotImplementedError(f"no one-sided slope at 0 is known for the kernel {kernel}")
-    return 0.0
-
-
-def pair_directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor, ub: torch.Tensor | None,
-                                kernel: RadialKernel, vb: torch.Tensor | None = None, *,
-                                block_elems: int = 2**22) -> torch.Tensor:
-    r"""Row sums of one-sided directional derivatives of the kernel along moving pairs.
-
-    .. math::
-        g_i = \sum_j v_j\,\frac{d}{dt}\Big|_{t=0^+} K(x^a_i + t u^a_i,\ x^b_j + t u^b_j)
-        = \sum_j v_j \begin{cases} 2\phi'(\|z_{ij}\|^2)\langle z_{ij}, w_{ij}\rangle & z_{ij}\ne0\\
-          c\,\|w_{ij}\| & z_{ij}=0\end{cases}
-
-    with :math:`z_{ij} = x^a_i - x^b_j`, :math:`w_{ij} = u^a_i - u^b_j` and the slope :math:`c` of the
-    kernel at coinciding points (``-1`` for the Riesz kernel with ``r = 1``; Altekrüger et al. 2023,
-    Sec. 4, "coinciding-point term"). Differentiable in ``ua`` and ``ub``.
-
-    Args:
-        xa: ``[N, d]`` points with velocities ``ua`` ``[N, d]``.
-        xb: ``[M, d]`` points with velocities ``ub`` ``[M, d]`` (``None``: the ``xb`` do not move).
-        vb: weights ``[M]`` of the ``xb`` (``None``: uniform).
-
-    Returns:
-        ``[N]`` tensor.
-    """
-    check_points(xa, "xa")
-    check_points(xb, "xb")
-    check_same_space(xa, xb, ("xa", "xb"))
-    if ua.shape != xa.shape or (ub is not None and ub.shape != xb.shape):
-        raise ValueError(f"velocities must have the shapes of their points, got ua {tuple(ua.shape)} for xa "
-                         f"{tuple(xa.shape)} and ub {None if ub is None else tuple(ub.shape)} for xb {tuple(xb.shape)}")
-    vb = check_weights(vb, xb, "vb")
-    slope = _zero_slope(kernel)
-    n, d = xa.shape
-    rows = max(1, min(n, block_elems // max(xb.shape[0] * d, 1)))
-    out = []
-    for s0 in range(0, n, rows):
-        z = xa[s0:s0 + rows, None, :] - xb[None, :, :]
-        w = ua[s0:s0 + rows, None, :] - (ub[None, :, :] if ub is not None else 0.0)
-        sq = (z * z).sum(-1)
-        g = 2.0 * kernel.dprofile(sq) * (z * w).sum(-1)
-        if slope != 0.0:
-            coinc = sq == 0
-            if bool(coinc.any()):
-                if math.isinf(slope):
-                    g = g + torch.where(coinc, torch.full_like(g, slope), torch.zeros_like(g))
-                else:
-                    wn2 = (w * w).sum(-1)
-                    safe = torch.where(coinc & (wn2 > 0), wn2, torch.ones_like(wn2)).sqrt()
-                    g = g + torch.where(coinc & (wn2 > 0), slope * safe, torch.zeros_like(g))
-        out.append(g @ vb)
-    return torch.cat(out)
-
-
 class InteractionEnergy:
     r"""The functional :math:`F(\mu) = \mathcal E_K(\mu)` as an object the schemes can use.
 
@@ -232,7 +161,11 @@ class InteractionEnergy:
         return kernel_sum(z, x, self.kernel, w, backend=self.backend)
 
     def batch_estimate(self, x1, x2):
-        r"""Estimate of :math:`F(\mu)` from two independent batches: :math:`\frac12\,\mathrm{mean}_{ij}K(x^1_i, x^2_j)`."""
+        r"""Estimate of :math:`F(\mu)` from two independent batches: :math:`\frac12\,\mathrm{mean}_{ij}K(x^1_i, x^2_j)`.
+
+        The backward scheme's loss (Altekrüger et al. 2023, Sec. 3); the sum goes through
+        :func:`mmdflow.summation.kernel_sum` with this energy's ``backend``. Shapes ``[B1, d]``, ``[B2, d]``.
+        """
         return 0.5 * kernel_sum(x1, x2, self.kernel, backend=self.backend).mean()
 
     def batch_directional_derivative(self, x1, u1, x2, u2):
@@ -240,9 +173,10 @@ class InteractionEnergy:
 
         :math:`\frac12\,\mathrm{mean}_{ij}\frac{d}{dt}|_{0^+}K(x^1_i+tu^1_i, x^2_j+tu^2_j)`, cross pairs only;
         coinciding points contribute :math:`\frac12 c\|u^1_i-u^2_j\|` (``c = -1`` for Riesz ``r = 1``).
-        Altekrüger et al. (2023), Sec. 4. Shapes: all ``[B, d]``; returns a 0-d tensor.
+        Altekrüger et al. (2023), Sec. 4; computed by :func:`mmdflow.summation.directional_derivative`
+        with this energy's ``backend``. Shapes: all ``[B, d]``; returns a 0-d tensor.
         """
-        return 0.5 * pair_directional_derivative(x1, u1, x2, u2, self.kernel).mean()
+        return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend=self.backend)
 
 
 class DiscrepancyEnergy(InteractionEnergy):
@@ -300,6 +234,92 @@ class DiscrepancyEnergy(InteractionEnergy):
         r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
         pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches."""
         y, v = self._y(x1)
-        potential = -pair_directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel,
-                                                 v).mean()
+        potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
+                                            backend=self.backend)
         return super().batch_directional_derivative(x1, u1, x2, u2) + potential
+
+
+class SlicedDiscrepancyEnergy:
+    r"""The Riesz(1) discrepancy :math:`\mathcal D_K^2(\cdot,\nu)` with sliced value and gradient.
+
+    A drop-in for :class:`mmdflow.energies.DiscrepancyEnergy` in particle
+    flows: :meth:`gradient` calls :func:`sliced_discrepancy_and_gradient`
+    (fresh directions at every call, shared by the interaction and potential
+    terms); :meth:`value` adds the target's energy :math:`\mathcal E_K(\nu)`,
+    computed once exactly (blocked) when ``exact_target_energy`` (default),
+    so values are unbiased estimates of :math:`\mathcal D_K^2`.
+    :meth:`first_variation` and :meth:`batch_estimate` use the ``sliced``
+    backend of :func:`mmdflow.summation.kernel_sum`.
+
+    Args:
+        kernel: must be ``Riesz(1.0)``; target ``[M, d]``; target_weights ``[M]`` or ``None``.
+        n_directions, directions, generator, engine, subspace: as in :func:`mmdflow.summation.sliced.sliced_kernel_sum`.
+    """
+
+    def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
+                 n_directions: int | None = None, directions="auto", generator: torch.Generator | None = None,
+                 engine: str = "auto", exact_target_energy: bool = True, subspace="auto"):
+        check_sliced_kernel(kernel)
+        self.kernel = kernel
+        self.target = check_points(target, "target")
+        self.target_weights = check_weights(target_weights, target, "target_weights")
+        self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine,
+                            subspace=subspace)
+        self.backend = "sliced"
+        self._exact_target = exact_target_energy
+        self._target_energy = None
+
+    def __repr__(self):
+        return (f"SlicedDiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in "
+                f"d={self.target.shape[1]}, {self.options['n_directions']} {self.options['directions']} directions)")
+
+    @property
+    def target_energy(self) -> torch.Tensor:
+        r"""The constant :math:`\mathcal E_K(\nu)` (computed once)."""
+        if self._target_energy is None:
+            with torch.no_grad():
+                backend = "blocked" if self._exact_target else "sliced"
+                opts = {} if self._exact_target else self.options
+                self._target_energy = 0.5 * (self.target_weights * kernel_sum(
+                    self.target, self.target, self.kernel, self.target_weights, backend=backend, **opts)).sum()
+        return self._target_energy
+
+    def _y(self, x):
+        return self.target.to(x), self.target_weights.to(x)
+
+    def value(self, x, w=None):
+        y, v = self._y(x)
+        val, _ = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
+        return val + self.target_energy.to(x)
+
+    def gradient(self, x, w=None):
+        y, v = self._y(x)
+        return sliced_discrepancy_and_gradient(x, y, w, v, want_value=False, **self.options)[1]
+
+    def value_and_gradient(self, x, w=None):
+        """Both from the same directions and one sort per direction."""
+        y, v = self._y(x)
+        val, g = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
+        return val + self.target_energy.to(x), g
+
+    def first_variation(self, z, x, w=None):
+        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z,\cdot)\,d\mu - \int K(z,\cdot)\,d\nu`, shape ``[len(z)]``."""
+        y, v = self._y(z)
+        return (kernel_sum(z, x, self.kernel, w, backend="sliced", **self.options)
+                - kernel_sum(z, y, self.kernel, v, backend="sliced", **self.options))
+
+    def batch_estimate(self, x1, x2):
+        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_estimate`, with sliced sums."""
+        y, v = self._y(x1)
+        both = torch.cat([x1, x2])
+        potential = -kernel_sum(both, y, self.kernel, v, backend="sliced", **self.options).mean()
+        inter = 0.5 * kernel_sum(x1, x2, self.kernel, backend="sliced", **self.options).mean()
+        return inter + potential + self.target_energy.to(x1)
+
+    def batch_directional_derivative(self, x1, u1, x2, u2):
+        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_directional_derivative`, with sliced gradients."""
+        y, v = self._y(x1)
+        inter = 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend="sliced", **self.options)
+        potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
+                                            backend="sliced", **self.options)
+        return inter + potential

@@ -24,14 +24,14 @@ first step of size ``tau`` from a ``1e-9`` cloud throws particles far away; the
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from ._checks import check_points, check_positive, check_int
-from .trajectory import Trajectory
+from .trajectory import Checkpoint, ParticleState, Trajectory, run_steps
 
 __all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
 
@@ -141,9 +141,20 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
     return base + (scale * noise).to(device=device, dtype=dtype)
 
 
-def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progress: bool = False,
-                  callback: Callable[[int, float, torch.Tensor], None] | None = None,
-                  record_energy: bool = True) -> Trajectory:
+class _EulerStep:
+    """``x <- x - dt_k grad F(x)``: one explicit Euler step of the particle ODE (for :func:`run_steps`)."""
+
+    def __init__(self, energy, step_sizes):
+        self.energy, self.step_sizes = energy, step_sizes
+
+    def __call__(self, k: int, state: ParticleState):
+        with torch.no_grad():
+            return ParticleState(state.x - self.step_sizes[k] * self.energy.gradient(state.x)), None
+
+
+def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progress: bool = True,
+                  callback: Callable[[int, float, ParticleState], None] | None = None,
+                  record_energy: bool = True, checkpoint_dir=None) -> Trajectory:
     r"""Explicit Euler particle flow :math:`x \leftarrow x - \Delta t\,\nabla\frac{\delta F}{\delta\mu}(x)`.
 
     Args:
@@ -153,9 +164,11 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         x0: start ``[N, d]``; its dtype and device are kept (use float64, as the paper does).
         config: :class:`ParticleFlowConfig`.
         progress: show a ``tqdm`` progress bar.
-        callback: called as ``callback(step, t, x)`` after every step.
+        callback: called as ``callback(step, t, state)`` after every step (``state.x``: the positions).
         record_energy: evaluate ``energy.value`` at the snapshots (``nan`` when ``False``, which saves
             one kernel sum per snapshot).
+        checkpoint_dir: folder for a checkpoint after every step (``None``: none); a checkpoint of the same
+            run (config, energy, start) resumes it.
 
     Returns:
         :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, every
@@ -169,46 +182,13 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
     for attr in ("gradient", "value"):
         if not callable(getattr(energy, attr, None)):
             raise TypeError(f"energy must have a .{attr}(x) method, got {type(energy).__name__}")
-    steps = config.step_sizes()
-    all_times = config.times()
-    x = x0.detach().clone()
-    times, positions, energies = [], [], []
-
-    def snap(k):
-        times.append(float(all_times[k]))
-        positions.append(x.clone())
-        if record_energy:
-            with torch.no_grad():
-                energies.append(float(energy.value(x)))
-        else:
-            energies.append(float("nan"))
-
-    iterator = range(config.n_steps)
-    if progress:
-        from tqdm.auto import tqdm
-        iterator = tqdm(iterator, desc="particle flow")
-    snap(0)
-    wall = 0.0
-    for k in iterator:
-        start = time.perf_counter()
-        with torch.no_grad():
-            x = x - steps[k] * energy.gradient(x)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        wall += time.perf_counter() - start
-        if not bool(torch.isfinite(x).all()):
-            raise FloatingPointError(f"particle flow diverged (non-finite positions) at step {k + 1}, "
-                                     f"t={float(all_times[k + 1]):.4g}; try a smaller tau or slow_start=True")
-        if callback is not None:
-            callback(k + 1, float(all_times[k + 1]), x)
-        if (k + 1) % config.snapshot_every == 0 or k + 1 == config.n_steps:
-            snap(k + 1)
-    return Trajectory(
-        times=torch.tensor(times, dtype=torch.float64),
-        positions=torch.stack(positions),
-        energies=torch.tensor(energies, dtype=torch.float64),
-        weights=None,
-        wall_time=wall,
-        info={"scheme": "particle_flow", "config": asdict(config), "energy": repr(energy),
-              "n_particles": x0.shape[0], "dtype": str(x0.dtype), "device": str(x0.device)},
-    )
+    cfg = asdict(config)
+    ckpt = None if checkpoint_dir is None else Checkpoint(
+        Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": repr(energy),
+                               "x0": x0.detach().cpu()})
+    return run_steps(_EulerStep(energy, config.step_sizes()), ParticleState(x0.detach().clone()),
+                     times=config.times(), snapshot_every=config.snapshot_every,
+                     measure=(lambda s: energy.value(s.x)) if record_energy else None, checkpoint=ckpt,
+                     progress=progress, callback=callback, name="particle_flow",
+                     info={"config": cfg, "energy": repr(energy), "n_particles": x0.shape[0],
+                           "dtype": str(x0.dtype), "device": str(x0.device)})

@@ -34,7 +34,12 @@ __all__ = [
     "InverseMultiquadric",
     "Laplace",
     "squared_distances",
+    "pairwise_squared_distances",
+    "EXPLICIT_DIFF_MAX_D",
 ]
+
+#: up to this dimension, squared distances come from explicit differences; above, from a GEMM.
+EXPLICIT_DIFF_MAX_D = 8
 
 
 def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -48,6 +53,45 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         :mod:`mmdflow.summation` avoids that for large inputs.
     """
     return ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
+
+
+def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.Tensor | None = None,
+                               y_sq: torch.Tensor | None = None, exact: bool | None = None
+                               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Squared distances ``[N, M]`` without an ``[N, M, d]`` temporary, and the mask of entries set to 0.
+
+    The one distance routine of the fast paths (blocked sums, Gram matrices):
+
+    * ``exact`` (default for ``d <= EXPLICIT_DIFF_MAX_D``): explicit differences, one coordinate at a time;
+      the mask is ``None``.
+    * GEMM (default above): :math:`s = |x|^2 + |y|^2 - 2\langle x, y\rangle` (one ``addmm``). Its absolute
+      rounding error is about :math:`\varepsilon(|x|^2 + |y|^2)`; below ``8 eps (|x_i|^2 + |y_j|^2)`` a pair
+      cannot be told from a coinciding one and is set to exactly 0 (returned mask), so that singular kernels
+      see no spurious self-interaction.
+
+    Args:
+        x: ``[N, d]``; y: ``[M, d]``; x_sq, y_sq: precomputed ``|x_i|^2`` ``[N]``, ``|y_j|^2`` ``[M]`` (GEMM form).
+        exact: force explicit differences (``True``) or the GEMM (``False``); ``None`` chooses by ``d``.
+    """
+    if exact is None:
+        exact = x.shape[1] <= EXPLICIT_DIFF_MAX_D
+    if exact:
+        yt = y.T.contiguous()
+        diff = x[:, :1] - yt[0]
+        sq = diff * diff
+        for k in range(1, x.shape[1]):
+            torch.sub(x[:, k:k + 1], yt[k], out=diff)
+            sq.addcmul_(diff, diff)
+        return sq, None
+    if y_sq is None:
+        y_sq = (y * y).sum(1)
+    if x_sq is None:
+        x_sq = y_sq if x is y else (x * x).sum(1)
+    # one GEMM writing onto the broadcast |y|^2, one in-place add (no [N, M] norm matrices)
+    s = torch.addmm(y_sq[None, :], x, y.T, alpha=-2.0).add_(x_sq[:, None])
+    tol = 8 * torch.finfo(s.dtype).eps
+    zero = s <= torch.add((tol * x_sq)[:, None], tol * y_sq[None, :])
+    return s.masked_fill_(zero, 0.0), zero
 
 
 def _safe_pow(s: torch.Tensor, p: float) -> torch.Tensor:

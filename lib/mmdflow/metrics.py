@@ -196,7 +196,7 @@ def gradient_error(estimator, reference, x: torch.Tensor, w: torch.Tensor | None
     :math:`\big(\frac1D\sum_{j=1}^D \|g^{(j)} - g\|_F^2 / \|g\|_F^2\big)^{1/2}` over ``D = draws``
     calls (a sliced energy draws fresh directions at each call), with :math:`g` the reference gradient
     ``[N, d]``. Any energy objects with a ``gradient(x, w)`` method qualify (e.g.
-    :class:`mmdflow.sliced.SlicedDiscrepancyEnergy` against :class:`mmdflow.energies.DiscrepancyEnergy`).
+    :class:`mmdflow.energies.SlicedDiscrepancyEnergy` against :class:`mmdflow.energies.DiscrepancyEnergy`).
     """
     check_points(x, "x")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:

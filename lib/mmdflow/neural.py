@@ -34,9 +34,7 @@ checkpoint (``checkpoint_dir``). The functional is duck-typed: the backward sche
 from __future__ import annotations
 
 import math
-import os
-import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,18 +42,14 @@ import torch
 from torch import nn
 
 from ._checks import check_points, check_positive, check_int
-from .trajectory import Trajectory
+from .trajectory import CHECKPOINT_NAME, Checkpoint, ParticleState, Trajectory, run_steps
 
 __all__ = [
     "NeuralBackwardConfig",
     "NeuralForwardConfig",
-    "PAPER_INTERACTION",
-    "QUICK_INTERACTION",
     "GenerativeMLP",
     "make_network",
     "make_optimizer",
-    "batch_estimate",
-    "batch_directional_derivative",
     "backward_loss",
     "forward_loss",
     "train_backward",
@@ -65,18 +59,7 @@ __all__ = [
     "neural_backward_flow",
     "neural_forward_flow",
     "CHECKPOINT_NAME",
-    "BENCH_TIMES",
-    "SCHEMES",
-    "interaction_settings",
-    "run_interaction_case",
-    "interaction_targets",
-    "format_interaction_table",
-    "results_to_json",
-    "results_from_json",
 ]
-
-#: file name of the checkpoint written into ``checkpoint_dir``.
-CHECKPOINT_NAME = "neural_checkpoint.pt"
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -131,16 +114,6 @@ class _NeuralConfig:
             return self.iterations_start
         return self.iterations
 
-    @classmethod
-    def from_profile(cls, profile: str, **overrides):
-        """The interaction-energy settings of a book profile (``"quick"`` or ``"paper"``), with overrides."""
-        table = {"paper": PAPER_INTERACTION, "quick": QUICK_INTERACTION}
-        if profile not in table:
-            raise ValueError(f"profile must be one of {sorted(table)}, got {profile!r}")
-        base = {k: v for k, v in table[profile].items() if k in {f.name for f in fields(cls)}}
-        base.update(overrides)
-        return cls(**base)
-
 
 @dataclass(frozen=True, kw_only=True)
 class NeuralBackwardConfig(_NeuralConfig):
@@ -180,14 +153,6 @@ class NeuralForwardConfig(_NeuralConfig):
         super().__post_init__()
         check_int(self.batch1, "batch1", 1)
         check_positive(self.eps, "eps")
-
-
-#: the authors' interaction-energy experiment (``run_interaction.py``, paper Sec. 6.1).
-PAPER_INTERACTION = dict(n_particles=2000, tau=0.05, n_steps=24, width=64, hidden_layers=2, lr=1e-3,
-                         iterations=5000, batch_size=100, batch1=2000, snapshot_every=4)
-#: scaled down so that a chapter runs in about a minute on 2 CPU cores.
-QUICK_INTERACTION = dict(n_particles=400, tau=0.2, n_steps=6, width=32, hidden_layers=2, lr=2e-3,
-                         iterations=250, batch_size=100, batch1=400, snapshot_every=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -263,73 +228,6 @@ def _two_batches(x: torch.Tensor, b: int, generator):
 # losses
 # ----------------------------------------------------------------------------------------------
 
-def _dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact pairwise distances ``[N, M]`` (explicit differences, zero gradient at coinciding points)."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
-
-
-def _riesz_pow(dist: torch.Tensor, r: float) -> torch.Tensor:
-    """``dist ** r`` with zero gradient where ``dist == 0`` (the kernels' convention)."""
-    return dist if r == 1.0 else dist.clamp_min(torch.finfo(dist.dtype).tiny) ** r
-
-
-def _riesz_energy(energy):
-    """The Riesz exponent if ``energy`` is one of the library's Riesz energies (fast paths apply), else ``None``."""
-    from .energies import DiscrepancyEnergy, InteractionEnergy
-    from .kernels import Riesz
-
-    if type(energy) in (InteractionEnergy, DiscrepancyEnergy) and isinstance(energy.kernel, Riesz):
-        return energy.kernel.r
-    return None
-
-
-def batch_estimate(energy, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-    r"""``energy.batch_estimate(x1, x2)``, with a fused fast path for the library's Riesz energies.
-
-    For :class:`~mmdflow.energies.InteractionEnergy` / :class:`~mmdflow.energies.DiscrepancyEnergy`
-    with a :class:`~mmdflow.kernels.Riesz` kernel the same estimate
-    :math:`-\frac12\mathrm{mean}_{ij}\|x^1_i-x^2_j\|^r\ [+\ \mathrm{mean}_k\sum_l v_l\|x_k-y_l\|^r + \mathcal E_K(\nu)]`
-    is computed with ``torch.cdist`` (a few autograd nodes instead of a dozen; the training loop
-    of the neural schemes spends most of its time here). Any other energy uses its own method.
-    """
-    r = _riesz_energy(energy)
-    if r is None:
-        return energy.batch_estimate(x1, x2)
-    value = -0.5 * _riesz_pow(_dist(x1, x2), r).mean()
-    if hasattr(energy, "target"):
-        y, v = energy.target.to(x1), energy.target_weights.to(x1)
-        value = value + (_riesz_pow(_dist(torch.cat([x1, x2]), y), r) @ v).mean() + energy.target_energy.to(x1)
-    return value
-
-
-def batch_directional_derivative(energy, x1: torch.Tensor, u1: torch.Tensor, x2: torch.Tensor, u2: torch.Tensor
-                                 ) -> torch.Tensor:
-    r"""``energy.batch_directional_derivative(x1, u1, x2, u2)``, with a fast path for the Riesz interaction energy.
-
-    For :class:`~mmdflow.energies.InteractionEnergy` with ``Riesz(r)``, ``r >= 1``:
-    :math:`\frac12\mathrm{mean}_{ij} g_{ij}`, :math:`g_{ij} = -r\|z_{ij}\|^{r-2}\langle z_{ij}, w_{ij}\rangle`
-    for :math:`z_{ij} = x^1_i - x^2_j \ne 0` and :math:`-\|w_{ij}\|` (``r = 1``) or ``0`` (``r > 1``) at
-    coinciding points, with :math:`w_{ij} = u^1_i - u^2_j`; the inner products come from
-    :math:`\langle z, w\rangle = \langle x^1_i,u^1_i\rangle - \langle x^1_i,u^2_j\rangle - \langle x^2_j,u^1_i\rangle
-    + \langle x^2_j,u^2_j\rangle` (matrix products, no ``[B, B, d]`` tensor). Other energies use their own method.
-    """
-    from .energies import InteractionEnergy
-
-    r = _riesz_energy(energy)
-    if r is None or type(energy) is not InteractionEnergy or r < 1.0:
-        return energy.batch_directional_derivative(x1, u1, x2, u2)
-    with torch.no_grad():
-        dist = _dist(x1, x2)
-        coinc = dist == 0
-        coef = torch.where(coinc, torch.zeros_like(dist), dist.clamp_min(torch.finfo(dist.dtype).tiny) ** (r - 2))
-    zw = ((x1 * u1).sum(1, keepdim=True) - x1 @ u2.T - u1 @ x2.T + (x2 * u2).sum(1)[None, :])
-    g = -r * coef * zw
-    if r == 1.0 and bool(coinc.any()):
-        g = g - torch.where(coinc, _dist(u1, u2), torch.zeros_like(g))
-    return 0.5 * g.mean()
-
-
-
 def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
                   tau: float) -> tuple[torch.Tensor, dict]:
     r"""Two-batch loss of one neural backward (JKO) step (paper Sec. 3, code ``NeuralBackwardScheme``).
@@ -357,7 +255,7 @@ def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1:
     out = net(xs, torch.cat([z1, z2]))                 # one pass for both batches (the MLP acts row-wise)
     out1, out2 = out[:b1], out[b1:]
     transport = (xs - out).pow(2).sum(1).mean()
-    f_hat = batch_estimate(energy, out1, out2)
+    f_hat = energy.batch_estimate(out1, out2)
     loss = 0.5 * transport + tau * f_hat
     return loss, {"loss": float(loss.detach()), "transport": float(transport.detach()),
                   "energy": float(f_hat.detach())}
@@ -383,7 +281,7 @@ def forward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1: 
     u = net(torch.cat([x1, x2]), torch.cat([z1, z2]))
     u1, u2 = u[:b1], u[b1:]
     norm = u.pow(2).sum(1).mean().sqrt()
-    deriv = batch_directional_derivative(energy, x1, u1, x2, u2)
+    deriv = energy.batch_directional_derivative(x1, u1, x2, u2)
     loss = deriv / (norm + eps)
     return loss, {"loss": float(loss.detach()), "derivative": float(deriv.detach()), "norm": float(norm.detach())}
 
@@ -475,7 +373,7 @@ def forward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterati
         x1, x2 = _two_batches(x, batch1, generator)
         u1 = net(x1, _latent(x1.shape[0], net, x, generator))
         u2 = net(x2, _latent(x2.shape[0], net, x, generator))
-        d_hat = batch_directional_derivative(energy, x1, u1, x2, u2)
+        d_hat = energy.batch_directional_derivative(x1, u1, x2, u2)
         norm2 = torch.cat([u1.pow(2).sum(1), u2.pow(2).sum(1)]).mean()
         rate = (-d_hat).clamp_min(0) / norm2.clamp_min(torch.finfo(x.dtype).tiny)
     metrics = dict(metrics, step_derivative=float(d_hat), step_norm2=float(norm2), rate=float(rate))
@@ -486,28 +384,40 @@ def forward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterati
 # whole flows, with checkpoints
 # ----------------------------------------------------------------------------------------------
 
-def _config_dict(config) -> dict:
-    return {k: v for k, v in asdict(config).items()}
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _energy_value(energy, x):
+def _energy_value(energy, state):
     value = getattr(energy, "value", None)
     if value is None:
         return float("nan")
     try:
-        with torch.no_grad():
-            return float(value(x))
+        return float(value(state.x))
     except (RuntimeError, ValueError, TypeError):
         return float("nan")
 
 
-def _run_flow(scheme: str, energy, x0: torch.Tensor, config, step_fn, *, generator, checkpoint_dir, progress,
+class _NeuralStep:
+    """One time step of a neural scheme for :func:`mmdflow.trajectory.run_steps`: train the network (warm
+    start), then move every particle; the network, its optimiser and the generator are its checkpointed state."""
+
+    def __init__(self, move, energy, config, net, optimizer, generator):
+        self.move, self.energy, self.config = move, energy, config
+        self.net, self.optimizer, self.generator = net, optimizer, generator
+
+    def __call__(self, k: int, state: ParticleState):
+        its = self.config.iterations_at(k * self.config.tau)
+        x, metrics = self.move(self.net, self.optimizer, self.energy, state.x, its, self.generator)
+        return ParticleState(x), dict(metrics, iterations=its)
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"].cpu())
+
+
+def _run_flow(scheme: str, energy, x0: torch.Tensor, config, move, *, generator, checkpoint_dir, progress,
               callback) -> Trajectory:
     check_points(x0, "x0")
     x = x0.detach().to(config.torch_dtype)
@@ -520,77 +430,22 @@ def _run_flow(scheme: str, energy, x0: torch.Tensor, config, step_fn, *, generat
     elif generator.device.type != device.type:
         raise ValueError(f"generator is on {generator.device} but the particles are on {device}; "
                          f"create it with torch.Generator(device={str(device)!r})")
-
     net = make_network(x.shape[1], config, device=device, generator=generator)
-    optimizer = make_optimizer(net, config)
-    snap_t, snap_x, snap_e = [0.0], [x.clone()], [_energy_value(energy, x)]
-    step_metrics: list[dict] = []
-    start, wall = 0, 0.0
-    cfg = _config_dict(config)
-
-    ckpt_path = None
-    if checkpoint_dir is not None:
-        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        if ckpt_path.exists():
-            state = torch.load(ckpt_path, map_location=device, weights_only=True)
-            if state["scheme"] != scheme:
-                raise ValueError(f"checkpoint {ckpt_path} is for the {state['scheme']} scheme, not {scheme}")
-            if state["config"] != cfg:
-                diff = {k: (state["config"].get(k), v) for k, v in cfg.items() if state["config"].get(k) != v}
-                raise ValueError(f"checkpoint {ckpt_path} was written with another config "
-                                 f"(checkpoint value, requested value): {diff}")
-            if state["x0"].shape != x.shape or not torch.equal(state["x0"].to(x), x):
-                raise ValueError(f"checkpoint {ckpt_path} was written for other initial particles")
-            net.load_state_dict(state["net"])
-            optimizer.load_state_dict(state["optimizer"])
-            generator.set_state(state["generator"].cpu())
-            x = state["x"].to(x)
-            start = int(state["step"])
-            snap_t, snap_x, snap_e = list(state["snap_t"]), [p.to(x) for p in state["snap_x"]], list(state["snap_e"])
-            step_metrics = list(state["metrics"])
-            wall = float(state["wall_time"])
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=config.n_steps, initial=start, desc=f"neural {scheme}", leave=False)
-    for n in range(start, config.n_steps):
-        t0 = time.perf_counter()
-        its = config.iterations_at(n * config.tau)
-        x, metrics = step_fn(net, optimizer, energy, x, its, generator)
-        if not bool(torch.isfinite(x).all()):
-            raise FloatingPointError(f"neural {scheme} scheme produced non-finite particles at step {n + 1} "
-                                     f"(t = {(n + 1) * config.tau:.4g}); last metrics {metrics}")
-        wall += time.perf_counter() - t0
-        metrics = dict(metrics, step=n + 1, iterations=its)
-        step_metrics.append(metrics)
-        if (n + 1) % config.snapshot_every == 0 or n + 1 == config.n_steps:
-            snap_t.append((n + 1) * config.tau)
-            snap_x.append(x.clone())
-            snap_e.append(_energy_value(energy, x))
-        if ckpt_path is not None and ((n + 1) % config.checkpoint_every == 0 or n + 1 == config.n_steps):
-            _save_atomic({"scheme": scheme, "config": cfg, "x0": x0.detach().to(x).cpu(), "x": x.cpu(),
-                          "step": n + 1, "net": net.state_dict(), "optimizer": optimizer.state_dict(),
-                          "generator": generator.get_state(), "snap_t": snap_t,
-                          "snap_x": [p.cpu() for p in snap_x], "snap_e": snap_e, "metrics": step_metrics,
-                          "wall_time": wall}, ckpt_path)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{metrics['loss']:.4g}")
-        if callback is not None:
-            callback(n + 1, x)
-    if bar is not None:
-        bar.close()
-    return Trajectory(times=torch.tensor(snap_t, dtype=torch.float64), positions=torch.stack(snap_x).to(x0.dtype),
-                      energies=torch.tensor(snap_e, dtype=torch.float64), wall_time=wall,
-                      info={"scheme": f"neural {scheme}", "config": cfg, "device": str(device),
-                            "step_metrics": step_metrics, "network": net})
+    step = _NeuralStep(move, energy, config, net, make_optimizer(net, config), generator)
+    cfg = asdict(config)
+    ckpt = None if checkpoint_dir is None else Checkpoint(
+        Path(checkpoint_dir), {"scheme": scheme, "config": cfg, "x0": x.cpu()}, config.checkpoint_every)
+    times = [n * config.tau for n in range(config.n_steps + 1)]
+    traj = run_steps(step, ParticleState(x), times=times, snapshot_every=config.snapshot_every,
+                     measure=lambda s: _energy_value(energy, s), checkpoint=ckpt, progress=progress,
+                     callback=callback, name=f"neural {scheme}",
+                     info={"config": cfg, "device": str(device), "network": net})
+    return traj._replace(positions=traj.positions.to(x0.dtype))
 
 
 def neural_backward_flow(energy, x0: torch.Tensor, config: NeuralBackwardConfig, *,
                          generator: torch.Generator | None = None, checkpoint_dir=None, progress: bool = True,
-                         callback: Callable[[int, torch.Tensor], None] | None = None) -> Trajectory:
+                         callback: Callable[[int, float, ParticleState], None] | None = None) -> Trajectory:
     r"""The neural backward (JKO) scheme (Altekrüger et al. 2023, Sec. 3) for ``config.n_steps`` steps.
 
     Args:
@@ -603,7 +458,7 @@ def neural_backward_flow(energy, x0: torch.Tensor, config: NeuralBackwardConfig,
         checkpoint_dir: directory for a checkpoint after every ``config.checkpoint_every`` steps. If it
             already holds a checkpoint for the same scheme, config and ``x0``, the run resumes from it.
         progress: show a ``tqdm`` progress bar over the time steps.
-        callback: called as ``callback(step, x)`` after each step (and after its checkpoint).
+        callback: called as ``callback(step, t, state)`` after each step (and after its checkpoint).
 
     Returns:
         a :class:`~mmdflow.trajectory.Trajectory` with snapshots every ``config.snapshot_every`` steps
@@ -615,17 +470,17 @@ def neural_backward_flow(energy, x0: torch.Tensor, config: NeuralBackwardConfig,
     if not hasattr(energy, "batch_estimate"):
         raise TypeError(f"energy must have a batch_estimate(x1, x2) method, got {type(energy).__name__}")
 
-    def step(net, opt, en, x, its, gen):
+    def move(net, opt, en, x, its, gen):
         return backward_step(net, opt, en, x, config.tau, iterations=its, batch_size=config.batch_size,
                              generator=gen)
 
-    return _run_flow("backward", energy, x0, config, step, generator=generator, checkpoint_dir=checkpoint_dir,
+    return _run_flow("backward", energy, x0, config, move, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)
 
 
 def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *,
                         generator: torch.Generator | None = None, checkpoint_dir=None, progress: bool = True,
-                        callback: Callable[[int, torch.Tensor], None] | None = None) -> Trajectory:
+                        callback: Callable[[int, float, ParticleState], None] | None = None) -> Trajectory:
     r"""The neural forward scheme (Altekrüger et al. 2023, Sec. 4) for ``config.n_steps`` steps.
 
     Same arguments and result as :func:`neural_backward_flow`; ``energy`` needs
@@ -639,206 +494,9 @@ def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *
         raise TypeError("energy must have a batch_directional_derivative(x1, u1, x2, u2) method, "
                         f"got {type(energy).__name__}")
 
-    def step(net, opt, en, x, its, gen):
+    def move(net, opt, en, x, its, gen):
         return forward_step(net, opt, en, x, config.tau, iterations=its, batch_size=config.batch_size,
                             batch1=config.batch1, eps=config.eps, generator=gen)
 
-    return _run_flow("forward", energy, x0, config, step, generator=generator, checkpoint_dir=checkpoint_dir,
+    return _run_flow("forward", energy, x0, config, move, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)
-
-
-
-# ----------------------------------------------------------------------------------------------
-# the interaction-energy benchmark (paper Sec. 6.1): schemes started at delta_0 against gamma(t)
-# ----------------------------------------------------------------------------------------------
-
-#: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
-BENCH_TIMES = (0.4, 0.8, 1.2)
-#: scheme names of the benchmark.
-SCHEMES = ("backward", "forward", "particle")
-
-
-def interaction_settings(profile: str, **overrides) -> dict:
-    """The interaction-experiment settings of a profile (``PAPER_INTERACTION`` or ``QUICK_INTERACTION``) with overrides."""
-    table = {"paper": PAPER_INTERACTION, "quick": QUICK_INTERACTION}
-    if profile not in table:
-        raise ValueError(f"profile must be one of {sorted(table)}, got {profile!r}")
-    out = dict(table[profile])
-    unknown = set(overrides) - set(out) - {"iterations_start"}
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(out)}")
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    if "iterations" in overrides and overrides["iterations"] is not None and "iterations_start" not in overrides:
-        out["iterations_start"] = overrides["iterations"]
-    return out
-
-
-def run_interaction_case(scheme: str, d: int, r: float, settings: dict, *, seed: int = 0,
-                         times=BENCH_TIMES, n_repeats: int = 3, device=None, checkpoint_dir=None,
-                         progress: bool = False) -> dict:
-    r"""Run one scheme on :math:`\mathcal E_K` (Riesz ``r``) from :math:`\delta_0` in dimension ``d`` and measure it.
-
-    The schemes: ``"backward"`` (:func:`neural_backward_flow` from the exact Dirac), ``"forward"``
-    (:func:`neural_forward_flow`, ``r = 1`` only) and ``"particle"``
-    (:func:`mmdflow.flows.particle_flow` from the perturbed Dirac, float64, with the slow start for
-    ``r < 1``), with the settings of :func:`interaction_settings`. At each of ``times`` the
-    particles are compared with the limit curve :math:`\gamma(t)` by :func:`mmdflow.metrics.flow_error`
-    (:math:`\mathcal D_K^2`, ``r = 1``, with its noise floor); the backward scheme is also compared with
-    its exact time-discrete target, the JKO iterate :math:`(c_n\mathrm{Id})_\#\eta^*`
-    (:func:`mmdflow.analytic.sample_jko`), which differs from :math:`\gamma(n\tau)` when ``r != 1``.
-
-    Returns:
-        a dict with ``scheme, d, r, iterations, n_particles, tau, seed, wall_time``, ``errors``
-        (``{t: ExactComparison._asdict()}``), ``jko_errors`` (backward only), ``radius``
-        (``{t: [q99 of |x|, analytic radius]}``) and ``trajectory``.
-    """
-    from . import analytic, metrics
-    from .energies import InteractionEnergy
-    from .flows import ParticleFlowConfig, particle_flow, perturbed_dirac
-    from .kernels import Riesz
-
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    if scheme == "forward" and r != 1.0:
-        raise ValueError(f"the forward scheme from a Dirac is defined only for r = 1 (paper Sec. 6.1), got r={r}")
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    energy = InteractionEnergy(Riesz(r))
-    m, tau = settings["n_particles"], settings["tau"]
-    n_steps = settings["n_steps"]
-    gen = torch.Generator(device=device).manual_seed(seed)
-    its = None
-    if scheme == "particle":
-        cfg = ParticleFlowConfig.until(n_steps * tau, tau=tau, snapshot_every=1, slow_start=r < 1)
-        cache = None if checkpoint_dir is None else Path(checkpoint_dir) / "particle_flow.pt"
-        if cache is not None and cache.exists():          # a finished run (the particle flow is one shot)
-            state = torch.load(cache, weights_only=True)
-            traj = Trajectory(state["times"], state["positions"], state["energies"], wall_time=state["wall_time"],
-                              info={"scheme": "particle_flow", "config": asdict(cfg)})
-        else:
-            x0 = perturbed_dirac(m, d, generator=torch.Generator().manual_seed(seed), device=device)
-            traj = particle_flow(energy, x0, cfg, progress=progress)
-            if cache is not None:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                _save_atomic({"times": traj.times, "positions": traj.positions.cpu(), "energies": traj.energies,
-                              "wall_time": traj.wall_time}, cache)
-    else:
-        cls = NeuralBackwardConfig if scheme == "backward" else NeuralForwardConfig
-        keep = {f.name for f in fields(cls)}
-        cfg = cls(**{k: v for k, v in settings.items() if k in keep and k != "snapshot_every"}, snapshot_every=1)
-        its = cfg.iterations
-        x0 = torch.zeros(m, d, device=device)
-        flow = neural_backward_flow if scheme == "backward" else neural_forward_flow
-        traj = flow(energy, x0, cfg, generator=gen, checkpoint_dir=checkpoint_dir, progress=progress)
-    out = {"scheme": scheme, "d": d, "r": r, "iterations": its, "n_particles": m, "tau": tau, "seed": seed,
-           "n_repeats": n_repeats, "wall_time": traj.wall_time, "errors": {}, "radius": {}, "trajectory": traj}
-    if scheme == "backward":
-        out["jko_errors"] = {}
-    mgen = torch.Generator().manual_seed(10_000 + seed)   # the same exact samples of gamma(t) for every scheme
-    jgen = torch.Generator().manual_seed(20_000 + seed)
-    for t in times:
-        x = traj.at(t).to(torch.float64).cpu()
-        t_snap = float(traj.times[int(torch.argmin((traj.times - t).abs()))])
-        if abs(t_snap - t) > 1e-6:
-            raise ValueError(f"the {scheme} run has no snapshot at t={t} (nearest {t_snap})")
-        out["errors"][t] = metrics.flow_error(x, t, r, n_repeats=n_repeats, generator=mgen)._asdict()
-        out["radius"][t] = [float(x.norm(dim=1).quantile(0.99)), float(analytic.support_radius(t, d, r))]
-        if scheme == "backward":
-            n = round(t / tau)
-            cmp = metrics.compare_to_exact(
-                x, lambda k, g, n=n: analytic.sample_jko(k, n, tau, d, r, generator=g), n_repeats=n_repeats,
-                generator=jgen)
-            out["jko_errors"][t] = cmp._asdict()
-    return out
-
-
-def interaction_targets(results: list[dict], *, factor: float = 3.0) -> list[str]:
-    r"""The issue's acceptance checks on benchmark results, as lines of text.
-
-    * ``r = 1``, ``d`` in {2, 3}: each neural scheme within ``factor`` times the noise floor at every time;
-    * ``r = 1.5``, ``d = 2``: the neural backward scheme closer to :math:`\gamma(t)` than the particle flow
-      at every time.
-    Missing runs are reported as such; of several runs of one case, the one with the most iterations counts.
-    """
-    by: dict = {}
-    for res in results:
-        key = (res["scheme"], res["d"], float(res["r"]))
-        if key not in by or (res["iterations"] or 0) > (by[key]["iterations"] or 0):
-            by[key] = res
-    lines = []
-    for d in (2, 3):
-        for scheme in ("backward", "forward"):
-            res = by.get((scheme, d, 1.0))
-            if res is None:
-                lines.append(f"r=1, d={d}, neural {scheme}: not run")
-                continue
-            ratios = {t: e["d2"] / e["noise"] for t, e in res["errors"].items()}
-            worst = max(ratios.values())
-            ok = worst <= factor
-            lines.append(f"r=1, d={d}, neural {scheme} ({res['iterations']} its/step): D2/noise <= {factor:g} at "
-                         f"every t: {'MET' if ok else 'MISSED'} (worst {worst:.2f})")
-    nb, pf = by.get(("backward", 2, 1.5)), by.get(("particle", 2, 1.5))
-    if nb is None or pf is None:
-        lines.append("r=1.5, d=2, neural backward vs particle flow: not run")
-    else:
-        better = {t: nb["errors"][t]["d2"] < pf["errors"][t]["d2"] for t in nb["errors"] if t in pf["errors"]}
-        ok = all(better.values())
-        detail = ", ".join(f"t={t:g}: {nb['errors'][t]['d2']:.2e} vs {pf['errors'][t]['d2']:.2e}" for t in better)
-        lines.append(f"r=1.5, d=2, neural backward ({nb['iterations']} its/step) closer to gamma(t) than the particle "
-                     f"flow at every t: {'MET' if ok else 'MISSED'} ({detail})")
-    return lines
-
-
-def format_interaction_table(results: list[dict], *, times=BENCH_TIMES, factor: float = 3.0) -> str:
-    r"""A text table of benchmark results: :math:`\mathcal D_K^2` to :math:`\gamma(t)`, noise floor and their ratio.
-
-    One row per run (sorted by ``d``, ``r``, scheme); for the backward scheme a second row gives the
-    discrepancy to its exact JKO iterate. Followed by :func:`interaction_targets`.
-    """
-    order = {s: i for i, s in enumerate(SCHEMES)}
-    rows = sorted(results, key=lambda res: (res["d"], float(res["r"]), order[res["scheme"]], res["iterations"] or 0))
-    head = f"{'scheme':<10}{'d':>3}{'r':>5}{'its':>6}" + "".join(f"{'t=' + format(t, 'g'):>26}" for t in times)
-    sub = f"{'':<24}" + "".join(f"{'D2 [noise] ratio':>26}" for _ in times)
-    lines = [head, sub, "-" * len(head)]
-
-    def cells(errors):
-        """One column per time: D2 [noise] ratio, or n/a."""
-        return "".join(f"{'n/a':>26}" if (e := errors.get(t)) is None else
-                       f"{e['d2']:>10.2e} [{e['noise']:.2e}] {e['d2'] / e['noise']:>4.1f}" for t in times)
-
-    for res in rows:
-        its = "-" if res["iterations"] is None else str(res["iterations"])
-        lines.append(f"{res['scheme']:<10}{res['d']:>3}{float(res['r']):>5g}{its:>6}" + cells(res["errors"]))
-        if res.get("jko_errors"):
-            lines.append(f"{'  vs JKO':<24}" + cells(res["jko_errors"]))
-    lines.append("")
-    lines.append("D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the")
-    reps = sorted({res.get("n_repeats") for res in results if res.get("n_repeats")})
-    reps_text = "/".join(str(k) for k in reps) if reps else "several"
-    lines.append(f"same size, noise = the same statistic between two exact samples (mean of {reps_text} repeats);")
-    lines.append("'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.")
-    lines.extend(interaction_targets(results, factor=factor))
-    return "\n".join(lines)
-
-
-def results_to_json(results: list[dict]) -> list[dict]:
-    """Benchmark results without the trajectories, with string keys (for ``json.dump``)."""
-    out = []
-    for res in results:
-        res = {k: v for k, v in res.items() if k != "trajectory"}
-        for key in ("errors", "jko_errors", "radius"):
-            if key in res:
-                res[key] = {format(t, "g"): v for t, v in res[key].items()}
-        out.append(res)
-    return out
-
-
-def results_from_json(data: list[dict]) -> list[dict]:
-    """Inverse of :func:`results_to_json` (float time keys)."""
-    out = []
-    for res in data:
-        res = dict(res)
-        for key in ("errors", "jko_errors", "radius"):
-            if key in res:
-                res[key] = {float(t): v for t, v in res[key].items()}
-        out.append(res)
-    return out

@@ -52,7 +52,7 @@ import torch
 
 __all__ = ["HAVE_NUMBA", "resolve_engine", "sign_sums", "sign_sums_numba", "sign_sums_torch"]
 
-from ._jit import HAVE_NUMBA, numba, threaded
+from .._jit import HAVE_NUMBA, numba, threaded
 
 if HAVE_NUMBA:  # numba is optional: the torch engine covers every case.
     from numba import njit, prange

@@ -15,21 +15,50 @@ from typing import Callable, Sequence
 
 import torch
 
-from . import flows, neural
-from ._checks import check_int, check_positive
-from .trajectory import Trajectory
+from .. import flows, neural
+from .._checks import check_int, check_positive
+from ..trajectory import Trajectory
 
-__all__ = ["SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs", "SCHEMES"]
+__all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
+           "SCHEMES"]
 
 #: the schemes compared in the target chapters, in display order.
 SCHEMES = ("neural backward", "neural forward", "particle flow")
 
 
-def _check_iterations(value, name):
-    if not (isinstance(value, (tuple, list)) and len(value) == 3):
-        raise ValueError(f"{name} must be (tau, iterations of the first steps, iterations later), got {value!r}")
-    return (check_positive(value[0], f"{name}[0] (tau)"), check_int(value[1], f"{name}[1]", 0),
-            check_int(value[2], f"{name}[2]", 0))
+@dataclass(frozen=True, kw_only=True)
+class NeuralSchedule:
+    """Time step and Adam iterations of one neural scheme.
+
+    Attributes:
+        tau: the time step.
+        iterations: Adam iterations per step from ``start_time`` on (see :class:`SchemeSettings`).
+        iterations_start: Adam iterations per step before ``start_time`` (``None``: ``iterations``).
+    """
+
+    tau: float
+    iterations: int
+    iterations_start: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
+        check_int(self.iterations, "iterations", 0)
+        if self.iterations_start is not None:
+            check_int(self.iterations_start, "iterations_start", 0)
+
+    @classmethod
+    def of(cls, value, name: str = "schedule") -> "NeuralSchedule":
+        """A schedule from itself or a dict of its fields (as written in a chapter's parameters cell)."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            unknown = set(value) - {"tau", "iterations", "iterations_start"}
+            if unknown:
+                raise ValueError(f"{name} has unknown fields {sorted(unknown)}; "
+                                 "known: tau, iterations, iterations_start")
+            return cls(**value)
+        raise TypeError(f"{name} must be a NeuralSchedule or a dict(tau=..., iterations=..., iterations_start=...), "
+                        f"got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,7 +71,7 @@ class SchemeSettings:
         width, hidden_layers, lr: the networks of both neural schemes and their Adam step.
         batch: batch size of the neural backward scheme; nf_batch: training batch of the forward scheme;
             batch1: batch of the forward scheme's step (estimate of the descent rate).
-        nb, nf: ``(tau, iterations while t < start_time, iterations after)`` of the backward / forward scheme.
+        backward, forward: the :class:`NeuralSchedule` of the backward / forward scheme (or a dict of its fields).
         pf_tau: step of the (explicit) particle flow.
         snap_dt: time between snapshots.
         smoothing: blur of the target image in pixels (image targets only).
@@ -57,8 +86,8 @@ class SchemeSettings:
     batch: int
     batch1: int
     nf_batch: int
-    nb: tuple
-    nf: tuple
+    backward: NeuralSchedule
+    forward: NeuralSchedule
     pf_tau: float
     snap_dt: float
     smoothing: float | None = None
@@ -69,14 +98,16 @@ class SchemeSettings:
             check_int(getattr(self, name), name, 1)
         for name in ("t_end", "lr", "pf_tau", "snap_dt", "start_time"):
             check_positive(getattr(self, name), name)
-        object.__setattr__(self, "nb", _check_iterations(self.nb, "nb"))
-        object.__setattr__(self, "nf", _check_iterations(self.nf, "nf"))
+        object.__setattr__(self, "backward", NeuralSchedule.of(self.backward, "backward"))
+        object.__setattr__(self, "forward", NeuralSchedule.of(self.forward, "forward"))
 
 
 def _neural_config(settings: SchemeSettings, backward: bool):
-    tau, it0, it = settings.nb if backward else settings.nf
+    sched = settings.backward if backward else settings.forward
+    tau = sched.tau
     common = dict(tau=tau, n_steps=round(settings.t_end / tau), width=settings.width,
-                  hidden_layers=settings.hidden_layers, lr=settings.lr, iterations=it, iterations_start=it0,
+                  hidden_layers=settings.hidden_layers, lr=settings.lr, iterations=sched.iterations,
+                  iterations_start=sched.iterations_start,
                   start_time=settings.start_time, snapshot_every=max(1, round(settings.snap_dt / tau)))
     if backward:
         return neural.NeuralBackwardConfig(**common, batch_size=settings.batch)
@@ -109,7 +140,7 @@ def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, set
         if scheme == "particle flow":
             cfg = flows.ParticleFlowConfig.until(settings.t_end, tau=settings.pf_tau,
                                                  snapshot_every=max(1, round(settings.snap_dt / settings.pf_tau)))
-            runs[scheme] = flows.particle_flow(energy_particles or energy, x0_particles, cfg)
+            runs[scheme] = flows.particle_flow(energy_particles or energy, x0_particles, cfg, progress=False)
             continue
         backward = scheme == "neural backward"
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / scheme.replace(" ", "_")

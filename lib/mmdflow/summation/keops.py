@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .kernels import Gaussian, InverseMultiquadric, Laplace, RadialKernel, Riesz
+from ..kernels import Gaussian, InverseMultiquadric, Laplace, RadialKernel, Riesz
 
 __all__ = ["keops_kernel_sum", "keops_kernel_sum_grad"]
 

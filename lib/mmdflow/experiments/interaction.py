@@ -1,0 +1,296 @@
+r"""The interaction-energy benchmark of Altekrüger et al. (2023), Sec. 6.1: schemes from :math:`\delta_0` against :math:`\gamma(t)`.
+
+Each scheme (neural backward, neural forward, particle flow) follows the Wasserstein gradient flow of the
+Riesz interaction energy :math:`\mathcal E_K` from a Dirac at the origin; the exact flow is the curve
+:math:`\gamma(t)` of :mod:`mmdflow.analytic`. :func:`run_interaction_case` runs one scheme in one setting
+and compares it with :math:`\gamma(t)` (and the backward scheme with its exact JKO iterate) by
+:math:`\mathcal D_K^2` against the noise floor of two exact samples (:mod:`mmdflow.metrics`).
+Results are :class:`InteractionResult` objects; :func:`format_interaction_table` and the plots take them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from .. import analytic, metrics
+from .._checks import check_int, check_positive
+from ..energies import InteractionEnergy
+from ..flows import ParticleFlowConfig, particle_flow, perturbed_dirac
+from ..kernels import Riesz
+from ..metrics import ExactComparison
+from ..neural import NeuralBackwardConfig, NeuralForwardConfig, neural_backward_flow, neural_forward_flow
+from ..trajectory import Trajectory
+
+__all__ = ["InteractionSettings", "PROFILES", "interaction_settings", "InteractionResult", "BENCH_TIMES",
+           "SCHEMES", "run_interaction_case", "interaction_targets", "format_interaction_table",
+           "results_to_json", "results_from_json"]
+
+#: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
+BENCH_TIMES = (0.4, 0.8, 1.2)
+#: scheme names of the benchmark.
+SCHEMES = ("backward", "forward", "particle")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionSettings:
+    """Settings of the interaction benchmark (paper Sec. 6.1), shared by the three schemes.
+
+    Attributes:
+        n_particles: ``m``; tau, n_steps: time step and number of steps (``T = n_steps * tau``).
+        width, hidden_layers, lr: the networks and their Adam step; iterations: Adam iterations per step
+            (``iterations_start``: for the steps before ``t = 1``, ``None``: the same).
+        batch_size: ``B`` of the two-batch estimates; batch1: the forward scheme's step batch.
+        snapshot_every: steps between recorded snapshots (the benchmark itself records every step).
+    """
+
+    n_particles: int
+    tau: float
+    n_steps: int
+    width: int
+    hidden_layers: int
+    lr: float
+    iterations: int
+    iterations_start: int | None = None
+    batch_size: int
+    batch1: int
+    snapshot_every: int = 1
+
+    def __post_init__(self):
+        for name in ("n_particles", "n_steps", "width", "hidden_layers", "batch_size", "batch1", "snapshot_every"):
+            check_int(getattr(self, name), name, 1)
+        check_int(self.iterations, "iterations", 0)
+        if self.iterations_start is not None:
+            check_int(self.iterations_start, "iterations_start", 0)
+        check_positive(self.tau, "tau")
+        check_positive(self.lr, "lr")
+
+    def neural_config(self, scheme: str, **overrides):
+        """The :class:`~mmdflow.neural.NeuralBackwardConfig` (``"backward"``) or ``NeuralForwardConfig`` (``"forward"``)."""
+        if scheme not in ("backward", "forward"):
+            raise ValueError(f"scheme must be 'backward' or 'forward', got {scheme!r}")
+        cls = NeuralBackwardConfig if scheme == "backward" else NeuralForwardConfig
+        keep = {f.name for f in fields(cls)}
+        base = {k: v for k, v in asdict(self).items() if k in keep}
+        return cls(**{**base, **overrides})
+
+
+#: one table per profile: the authors' experiment (``run_interaction.py``) and a CPU-minute version.
+PROFILES = {
+    "paper": InteractionSettings(n_particles=2000, tau=0.05, n_steps=24, width=64, hidden_layers=2, lr=1e-3,
+                                 iterations=5000, batch_size=100, batch1=2000, snapshot_every=4),
+    "quick": InteractionSettings(n_particles=400, tau=0.2, n_steps=6, width=32, hidden_layers=2, lr=2e-3,
+                                 iterations=250, batch_size=100, batch1=400, snapshot_every=1),
+}
+
+
+def interaction_settings(profile: str, **overrides) -> InteractionSettings:
+    """The settings of a profile (:data:`PROFILES`) with overrides (``None`` values are ignored).
+
+    Overriding ``iterations`` alone sets ``iterations_start`` to the same value.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    known = {f.name for f in fields(InteractionSettings)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(known)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "iterations" in given and "iterations_start" not in overrides:
+        given["iterations_start"] = given["iterations"]
+    return replace(PROFILES[profile], **given)
+
+
+@dataclass
+class InteractionResult:
+    """One scheme in one setting of the benchmark.
+
+    Attributes:
+        scheme, d, r: the run; iterations: Adam iterations per step (``None`` for the particle flow);
+        n_particles, tau, seed, n_repeats: its settings; wall_time: seconds in the scheme;
+        errors: ``{t: ExactComparison}`` against :math:`\\gamma(t)`; jko_errors: the same against the exact
+            JKO iterate (backward scheme, else empty); radius: ``{t: (99% quantile of |x|, analytic radius)}``;
+        trajectory: the run (``None`` when loaded from JSON).
+    """
+
+    scheme: str
+    d: int
+    r: float
+    iterations: int | None
+    n_particles: int
+    tau: float
+    seed: int
+    n_repeats: int
+    wall_time: float
+    errors: dict = field(default_factory=dict)
+    jko_errors: dict = field(default_factory=dict)
+    radius: dict = field(default_factory=dict)
+    trajectory: Trajectory | None = None
+
+    def ratio(self, t: float) -> float:
+        """:math:`\\mathcal D_K^2 / \\text{noise}` at time ``t``."""
+        e = self.errors[t]
+        return e.d2 / e.noise
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (string time keys, no trajectory)."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("trajectory", "errors", "jko_errors", "radius")}
+        for key in ("errors", "jko_errors"):
+            out[key] = {format(t, "g"): e._asdict() for t, e in getattr(self, key).items()}
+        out["radius"] = {format(t, "g"): list(v) for t, v in self.radius.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> "InteractionResult":
+        """Inverse of :meth:`to_json`."""
+        data = dict(data)
+        for key in ("errors", "jko_errors"):
+            data[key] = {float(t): ExactComparison(**e) for t, e in data.get(key, {}).items()}
+        data["radius"] = {float(t): tuple(v) for t, v in data.get("radius", {}).items()}
+        keep = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in keep})
+
+
+def results_to_json(results: list[InteractionResult]) -> list[dict]:
+    """Benchmark results as JSON-ready dicts (for ``json.dump``)."""
+    return [res.to_json() for res in results]
+
+
+def results_from_json(data: list[dict]) -> list[InteractionResult]:
+    """Inverse of :func:`results_to_json`."""
+    return [InteractionResult.from_json(d) for d in data]
+
+
+def _particle_run(energy, m, d, r, settings, seed, device, checkpoint_dir, progress) -> Trajectory:
+    cfg = ParticleFlowConfig.until(settings.n_steps * settings.tau, tau=settings.tau, snapshot_every=1,
+                                   slow_start=r < 1)
+    x0 = perturbed_dirac(m, d, generator=torch.Generator().manual_seed(seed), device=device)
+    return particle_flow(energy, x0, cfg, progress=progress, checkpoint_dir=checkpoint_dir)
+
+
+def run_interaction_case(scheme: str, d: int, r: float, settings: InteractionSettings, *, seed: int = 0,
+                         times=BENCH_TIMES, n_repeats: int = 3, device=None, checkpoint_dir=None,
+                         progress: bool = False) -> InteractionResult:
+    r"""Run one scheme on :math:`\mathcal E_K` (Riesz ``r``) from :math:`\delta_0` in dimension ``d`` and measure it.
+
+    The schemes: ``"backward"`` (:func:`~mmdflow.neural.neural_backward_flow` from the exact Dirac),
+    ``"forward"`` (:func:`~mmdflow.neural.neural_forward_flow`, ``r = 1`` only) and ``"particle"``
+    (:func:`~mmdflow.flows.particle_flow` from the perturbed Dirac, float64, with the slow start for
+    ``r < 1``). At each of ``times`` the particles are compared with :math:`\gamma(t)` by
+    :func:`mmdflow.metrics.flow_error` (:math:`\mathcal D_K^2`, ``r = 1``, with its noise floor); the backward
+    scheme is also compared with its exact time-discrete target, the JKO iterate :math:`(c_n\mathrm{Id})_\#\eta^*`
+    (:func:`mmdflow.analytic.sample_jko`), which differs from :math:`\gamma(n\tau)` when ``r != 1``.
+    Every scheme checkpoints into ``checkpoint_dir`` (``None``: none) and resumes a finished or interrupted run.
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if scheme == "forward" and r != 1.0:
+        raise ValueError(f"the forward scheme from a Dirac is defined only for r = 1 (paper Sec. 6.1), got r={r}")
+    if not isinstance(settings, InteractionSettings):
+        raise TypeError(f"settings must be InteractionSettings (see interaction_settings), got {type(settings).__name__}")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    energy = InteractionEnergy(Riesz(r))
+    m, tau = settings.n_particles, settings.tau
+    its = None
+    if scheme == "particle":
+        traj = _particle_run(energy, m, d, r, settings, seed, device, checkpoint_dir, progress)
+    else:
+        cfg = settings.neural_config(scheme, snapshot_every=1)
+        its = cfg.iterations
+        gen = torch.Generator(device=device).manual_seed(seed)
+        flow = neural_backward_flow if scheme == "backward" else neural_forward_flow
+        traj = flow(energy, torch.zeros(m, d, device=device), cfg, generator=gen, checkpoint_dir=checkpoint_dir,
+                    progress=progress)
+    out = InteractionResult(scheme=scheme, d=d, r=float(r), iterations=its, n_particles=m, tau=tau, seed=seed,
+                            n_repeats=n_repeats, wall_time=traj.wall_time, trajectory=traj)
+    mgen = torch.Generator().manual_seed(10_000 + seed)   # the same exact samples of gamma(t) for every scheme
+    jgen = torch.Generator().manual_seed(20_000 + seed)
+    for t in times:
+        i = int(torch.argmin((traj.times - t).abs()))
+        if abs(float(traj.times[i]) - t) > 1e-6:
+            raise ValueError(f"the {scheme} run has no snapshot at t={t} (nearest {float(traj.times[i])})")
+        x = traj.positions[i].to(torch.float64).cpu()
+        out.errors[t] = metrics.flow_error(x, t, r, n_repeats=n_repeats, generator=mgen)
+        out.radius[t] = (float(x.norm(dim=1).quantile(0.99)), float(analytic.support_radius(t, d, r)))
+        if scheme == "backward":
+            n = round(t / tau)
+            out.jko_errors[t] = metrics.compare_to_exact(
+                x, lambda k, g, n=n: analytic.sample_jko(k, n, tau, d, r, generator=g), n_repeats=n_repeats,
+                generator=jgen)
+    return out
+
+
+def _best_runs(results: list[InteractionResult]) -> dict:
+    """Of several runs of one (scheme, d, r), the one with the most iterations."""
+    by: dict = {}
+    for res in results:
+        key = (res.scheme, res.d, res.r)
+        if key not in by or (res.iterations or 0) > (by[key].iterations or 0):
+            by[key] = res
+    return by
+
+
+def interaction_targets(results: list[InteractionResult], *, factor: float = 3.0) -> list[str]:
+    r"""Checks on benchmark results, as lines of text.
+
+    * ``r = 1``, ``d`` in {2, 3}: each neural scheme within ``factor`` times the noise floor at every time;
+    * ``r = 1.5``, ``d = 2``: the neural backward scheme closer to :math:`\gamma(t)` than the particle flow
+      at every time.
+    Missing runs are reported as such; of several runs of one case, the one with the most iterations counts.
+    """
+    by = _best_runs(results)
+    lines = []
+    for d in (2, 3):
+        for scheme in ("backward", "forward"):
+            res = by.get((scheme, d, 1.0))
+            if res is None:
+                lines.append(f"r=1, d={d}, neural {scheme}: not run")
+                continue
+            worst = max(res.ratio(t) for t in res.errors)
+            verdict = "yes" if worst <= factor else "no"
+            lines.append(f"r=1, d={d}, neural {scheme} ({res.iterations} its/step): D2/noise <= {factor:g} at "
+                         f"every t: {verdict} (worst {worst:.2f})")
+    nb, pf = by.get(("backward", 2, 1.5)), by.get(("particle", 2, 1.5))
+    if nb is None or pf is None:
+        lines.append("r=1.5, d=2, neural backward vs particle flow: not run")
+    else:
+        better = {t: nb.errors[t].d2 < pf.errors[t].d2 for t in nb.errors if t in pf.errors}
+        detail = ", ".join(f"t={t:g}: {nb.errors[t].d2:.2e} vs {pf.errors[t].d2:.2e}" for t in better)
+        lines.append(f"r=1.5, d=2, neural backward ({nb.iterations} its/step) closer to gamma(t) than the particle "
+                     f"flow at every t: {'yes' if all(better.values()) else 'no'} ({detail})")
+    return lines
+
+
+def format_interaction_table(results: list[InteractionResult], *, times=BENCH_TIMES, factor: float = 3.0) -> str:
+    r"""A text table of benchmark results: :math:`\mathcal D_K^2` to :math:`\gamma(t)`, noise floor and their ratio.
+
+    One row per run (sorted by ``d``, ``r``, scheme); for the backward scheme a second row gives the
+    discrepancy to its exact JKO iterate. Followed by :func:`interaction_targets`.
+    """
+    order = {s: i for i, s in enumerate(SCHEMES)}
+    rows = sorted(results, key=lambda res: (res.d, res.r, order[res.scheme], res.iterations or 0))
+    head = f"{'scheme':<10}{'d':>3}{'r':>5}{'its':>6}" + "".join(f"{'t=' + format(t, 'g'):>26}" for t in times)
+    sub = f"{'':<24}" + "".join(f"{'D2 [noise] ratio':>26}" for _ in times)
+    lines = [head, sub, "-" * len(head)]
+
+    def cells(errors):
+        """One column per time: D2 [noise] ratio, or n/a."""
+        return "".join(f"{'n/a':>26}" if (e := errors.get(t)) is None else
+                       f"{e.d2:>10.2e} [{e.noise:.2e}] {e.d2 / e.noise:>4.1f}" for t in times)
+
+    for res in rows:
+        its = "-" if res.iterations is None else str(res.iterations)
+        lines.append(f"{res.scheme:<10}{res.d:>3}{res.r:>5g}{its:>6}" + cells(res.errors))
+        if res.jko_errors:
+            lines.append(f"{'  vs JKO':<24}" + cells(res.jko_errors))
+    lines.append("")
+    lines.append("D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the")
+    reps = sorted({res.n_repeats for res in results if res.n_repeats})
+    reps_text = "/".join(str(k) for k in reps) if reps else "several"
+    lines.append(f"same size, noise = the same statistic between two exact samples (mean of {reps_text} repeats);")
+    lines.append("'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.")
+    lines.extend(interaction_targets(results, factor=factor))
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+r"""The ``dense`` backend: the reference for every other backend.
+
+It forms the full ``[N, M]`` kernel matrix from exact differences (``O(N M d)`` memory) and lets
+autograd differentiate it:
+
+.. math::
+    s_i = \sum_j v_j K(x_i, y_j) = (\mathbf K v)_i, \qquad
+    g_i = \sum_j v_j \nabla_1 K(x_i, y_j) = \sum_j v_j\,2\phi'(\|x_i-y_j\|^2)(x_i - y_j).
+
+For the Riesz kernel :math:`K(x, y) = -\|x-y\|^r` the distances come from ``torch.cdist`` with explicit
+differences (no GEMM), which keeps the autograd graph to a few nodes: the two-batch estimates of the
+neural schemes (small ``N``, ``M``, many Adam iterations) spend their time here. Both forms are tested
+against :func:`reference_sum`, the plain ``profile(squared_distances)`` formula.
+
+:func:`kernel_matrix` is the Gram matrix :math:`K_{ij} = K(x_i, y_j)` built with the fast distance routine
+:func:`mmdflow.kernels.pairwise_squared_distances` (explicit differences for ``d <= 8``, a GEMM above).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._checks import check_points, check_same_space
+from ..kernels import RadialKernel, Riesz, pairwise_squared_distances, squared_distances
+
+__all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
+           "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs"]
+
+
+def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Tensor:
+    r"""``[N, M]`` matrix :math:`\|x_i - y_j\|^r` from explicit differences, with zero gradient where ``x_i = y_j``.
+
+    ``torch.cdist`` without the GEMM form; for ``r != 1`` the distances are clamped at the smallest normal
+    number before the power, so the gradient at coinciding points is 0 (the convention of
+    :mod:`mmdflow.kernels`).
+    """
+    dist = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
+    return dist if r == 1.0 else dist.clamp_min(torch.finfo(dist.dtype).tiny) ** r
+
+
+def reference_sum(x, y, v, kernel: RadialKernel) -> torch.Tensor:
+    r"""The textbook formula :math:`s = \phi(\|x_i - y_j\|^2)\,v`, ``[N]`` (``[N, M, d]`` differences)."""
+    return kernel.profile(squared_distances(x, y)) @ v
+
+
+def dense_sum(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
+    """``s`` ``[N]``, differentiable in ``x``, ``y`` and ``v`` (Riesz: ``torch.cdist``; else :func:`reference_sum`)."""
+    if isinstance(kernel, Riesz):
+        return -(riesz_distance_power(x, y, kernel.r) @ v)
+    return reference_sum(x, y, v, kernel)
+
+
+def dense_grad(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
+    """``g`` ``[N, d]`` from the ``[N, M, d]`` tensor of :meth:`RadialKernel.grad`."""
+    return (kernel.grad(x, y) * v[None, :, None]).sum(1)
+
+
+def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> torch.Tensor:
+    r"""The Gram matrix :math:`K_{ij} = K(x_i, y_j)`, ``[N, M]``, without an ``[N, M, d]`` temporary.
+
+    Distances by :func:`mmdflow.kernels.pairwise_squared_distances` (explicit differences for ``d <= 8``,
+    a GEMM with the coinciding-pairs rule above); agrees with ``kernel(x, y)`` (the dense reference).
+    """
+    check_points(x, "x")
+    check_points(y, "y")
+    check_same_space(x, y)
+    if not isinstance(kernel, RadialKernel):
+        raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    sq, _ = pairwise_squared_distances(x, y)
+    return kernel.profile(sq)
+
+
+def zero_slope(kernel: RadialKernel) -> float:
+    r"""One-sided slope :math:`c` with :math:`K(0, t w) = K(0, 0) + c\,t\|w\| + o(t)` as :math:`t\downarrow0`.
+
+    Riesz: :math:`-1` for ``r = 1``, ``0`` for ``r > 1``, :math:`-\infty` for ``r < 1``; Laplace:
+    :math:`-1/\sigma`; kernels differentiable at 0 (Gaussian, inverse multiquadric): 0.
+    """
+    from ..kernels import Laplace
+
+    if isinstance(kernel, Riesz):
+        return -1.0 if kernel.r == 1.0 else (0.0 if kernel.r > 1.0 else -float("inf"))
+    if isinstance(kernel, Laplace):
+        return -1.0 / kernel.sigma
+    if kernel.singular_at_zero:
+        raise NotImplementedError(f"no one-sided slope at 0 is known for the kernel {kernel}")
+    return 0.0
+
+
+def coincidence_term(ua, ub, ia, ib, wa, vb, slope: float) -> torch.Tensor:
+    r""":math:`c\sum_{(i,j)} w_i v_j \|u^a_i - u^b_j\|` over the coinciding pairs ``(ia, ib)`` (0-d, differentiable).
+
+    ``ub = None``: the ``b`` points do not move. For :math:`c = -\infty` (Riesz ``r < 1``) any coinciding
+    pair with a non-zero relative velocity gives :math:`-\infty`.
+    """
+    w = ua[ia] if ub is None else ua[ia] - ub[ib]
+    coef = wa[ia] * vb[ib]
+    if slope == 0.0 or ia.numel() == 0:
+        return (w.sum() * 0.0)
+    norm2 = (w * w).sum(1)
+    moving = norm2 > 0
+    if torch.isinf(torch.tensor(slope)):
+        return torch.where(moving & (coef > 0), torch.full_like(coef, slope), torch.zeros_like(coef)).sum() + 0.0 * w.sum()
+    safe = torch.where(moving, norm2, torch.ones_like(norm2)).sqrt()
+    return slope * (coef * torch.where(moving, safe, torch.zeros_like(safe))).sum()
+
+
+def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
+    r"""Matrix form of :math:`\sum_{ij} w_i v_j \frac{d}{dt}|_{0^+} K(x^a_i + t u^a_i, x^b_j + t u^b_j)` (0-d).
+
+    With :math:`c_{ij} = 2\phi'(\|x^a_i - x^b_j\|^2)` (0 at coinciding points), the smooth part is linear in
+    the velocities: :math:`\sum_i w_i\langle A_i, u^a_i\rangle + \sum_j v_j\langle B_j, u^b_j\rangle`, with
+    :math:`A_i = \sum_j v_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w_i c_{ij}(x^b_j - x^a_i)`, both
+    formed without autograd from one ``[N, M]`` matrix; coinciding pairs add :func:`coincidence_term`.
+    """
+    with torch.no_grad():
+        sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
+        c = 2.0 * kernel.dprofile(sq)
+        cv = c * vb[None, :]
+        a = cv.sum(1, keepdim=True) * xa - cv @ xb
+        if ub is not None:
+            cw = c * wa[:, None]
+            b = cw.sum(0)[:, None] * xb - cw.T @ xa
+        slope = zero_slope(kernel)
+        pairs = (sq == 0).nonzero().T if slope != 0.0 else None
+    value = (wa[:, None] * a * ua).sum()
+    if ub is not None:
+        value = value + (vb[:, None] * b * ub).sum()
+    if pairs is not None:
+        value = value + coincidence_term(ua, ub, pairs[0], pairs[1], wa, vb, slope)
+    return value
+
+
+def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
+    r"""The same sum from the ``[N, M, d]`` differences :math:`z_{ij}` and relative velocities :math:`w_{ij}`:
+    :math:`2\phi'(\|z\|^2)\langle z, w\rangle` where :math:`z \ne 0`, :math:`c\|w\|` where :math:`z = 0`."""
+    z = xa[:, None, :] - xb[None, :, :]
+    w = ua[:, None, :] - (ub[None, :, :] if ub is not None else 0.0)
+    sq = (z * z).sum(-1)
+    g = 2.0 * kernel.dprofile(sq) * (z * w).sum(-1)
+    coinc = (sq == 0).nonzero().T
+    extra = coincidence_term(ua, ub, coinc[0], coinc[1], wa, vb, zero_slope(kernel))
+    return wa @ g @ vb + extra
+
+
+def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), by grouping equal rows (no ``[N, M]``)."""
+    n = xa.shape[0]
+    _, inv = torch.unique(torch.cat([xa, xb]), dim=0, return_inverse=True)
+    ia_group, ib_group = inv[:n], inv[n:]
+    order = torch.argsort(ib_group)
+    sorted_b = ib_group[order]
+    lo = torch.searchsorted(sorted_b, ia_group, right=False)
+    counts = torch.searchsorted(sorted_b, ia_group, right=True) - lo
+    total = int(counts.sum())
+    ia = torch.repeat_interleave(torch.arange(n, device=xa.device), counts)
+    start = torch.repeat_interleave(lo, counts)
+    offset = torch.arange(total, device=xa.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    return ia, order[start + offset]

@@ -1,0 +1,275 @@
+r"""The dispatcher above the kernel-sum backends: the one operation every flow spends its time in.
+
+For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``,
+
+.. math::
+    s_i = \sum_j v_j K(x_i, y_j), \qquad
+    g_i = \nabla_{x_i} s_i = \sum_j v_j\, 2\phi'(\|x_i-y_j\|^2)\,(x_i - y_j).
+
+:func:`kernel_sum` returns ``s`` (differentiable in ``x``, ``y`` and ``v``) and
+:func:`kernel_sum_grad` returns ``g`` directly, without autograd. Backends:
+
+* ``"dense"`` (:mod:`.dense`): the reference. Builds the ``[N, M]`` kernel matrix from exact
+  differences (``O(N M d)`` memory) and differentiates it with autograd.
+* ``"blocked"`` (:mod:`.blocked`): exact and memory-bounded, row blocks of at most
+  ``block_elems`` kernel entries, a written-out backward pass.
+* ``"sliced"`` (:mod:`.sliced`): Riesz ``r = 1`` only. Averages one-dimensional sums over
+  ``P`` directions (:mod:`.directions`), each computed by sorting (:mod:`.sort1d`); cost
+  ``O(P (N+M) (log(N+M) + d))``. An unbiased *estimate*, not exact: options
+  ``n_directions``, ``directions`` (``"iid"``, ``"orthogonal"``,
+  ``"equispaced"``, ``"auto"`` or a ``[P, d]`` tensor), ``generator``,
+  ``engine``.
+* ``"keops"``: exact, with symbolic KeOps reductions (no ``[N, M]`` matrix in
+  memory); available only when ``pykeops`` is installed
+  (:mod:`.keops`, imported on first use).
+* ``"auto"``: only *exact* backends: ``dense`` while ``N M d <= DENSE_LIMIT``,
+  then ``keops`` when it is installed and the problem is large and either on
+  a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
+  picks ``sliced``: an approximation must be asked for by name, e.g.
+  ``backend="sliced"`` or ``backend=Backend("sliced", n_directions=1000)``.
+
+``backend`` may be a name or a :class:`Backend` (a name with options), so
+objects that only forward ``backend=`` (the energies) can carry options.
+Every backend is in :data:`BACKENDS` (``name -> (value function, gradient
+function)``); :func:`register_backend` adds one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from types import MappingProxyType
+from typing import Callable
+
+import torch
+
+from .._checks import check_points, check_same_space, check_weights
+from ..kernels import RadialKernel
+from .blocked import BLOCK_ELEMS, blocked_grad, blocked_sum, blocked_sum_and_grad
+from .dense import coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
+from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
+
+__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "directional_derivative", "Backend", "BACKENDS", "register_backend",
+           "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
+
+#: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
+DENSE_LIMIT = 2**22
+#: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on.
+KEOPS_MIN_PAIRS = 2**24
+
+
+def _sliced_sum(x, y, v, kernel, **options):
+    return sliced_kernel_sum(x, y, kernel, v, **options)
+
+
+def _sliced_grad(x, y, v, kernel, **options):
+    return sliced_kernel_sum_grad(x, y, kernel, v, **options)
+
+
+def _keops_sum(x, y, v, kernel, **options):
+    from .keops import keops_kernel_sum   # imported on first use: pykeops is optional
+    return keops_kernel_sum(x, y, kernel, v, **options)
+
+
+def _keops_grad(x, y, v, kernel, **options):
+    from .keops import keops_kernel_sum_grad
+    return keops_kernel_sum_grad(x, y, kernel, v, **options)
+
+
+#: name -> (value function, gradient function); both take ``(x, y, v, kernel, **options)``.
+BACKENDS: dict[str, tuple[Callable, Callable]] = {
+    "dense": (dense_sum, dense_grad),
+    "blocked": (blocked_sum, blocked_grad),
+    "sliced": (_sliced_sum, _sliced_grad),
+    "keops": (_keops_sum, _keops_grad),
+}
+_EXACT = {"dense", "blocked", "keops"}
+
+
+def register_backend(name: str, value_fn: Callable, grad_fn: Callable) -> None:
+    """Add a backend: ``value_fn`` and ``grad_fn`` take ``(x, y, v, kernel, **options)``.
+
+    ``value_fn`` returns ``[N]`` (differentiable), ``grad_fn`` returns ``[N, d]``.
+    """
+    if not isinstance(name, str) or not name or name == "auto":
+        raise ValueError(f"a backend name must be a non-empty string other than 'auto', got {name!r}")
+    BACKENDS[name] = (value_fn, grad_fn)
+
+
+def _have_keops() -> bool:
+    return importlib.util.find_spec("pykeops") is not None
+
+
+def available_backends() -> list[str]:
+    """Registered backends that can run here (``keops`` only when pykeops is installed)."""
+    return [b for b in BACKENDS if b != "keops" or _have_keops()]
+
+
+class Backend:
+    """A backend name with options, e.g. ``Backend("sliced", n_directions=1000, directions="orthogonal")``.
+
+    Pass it wherever ``backend=`` is accepted (:func:`kernel_sum`, the energies);
+    keyword options given to :func:`kernel_sum` directly take precedence.
+    """
+
+    __slots__ = ("name", "options")
+
+    def __init__(self, name: str, **options):
+        if name != "auto" and name not in BACKENDS:
+            raise ValueError(f"unknown backend {name!r}; available: {sorted(BACKENDS) + ['auto']}")
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Backend is immutable")
+
+    def __repr__(self):
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"Backend({self.name!r}{', ' if opts else ''}{opts})"
+
+    def __eq__(self, other):
+        return isinstance(other, Backend) and (self.name, dict(self.options)) == (other.name, dict(other.options))
+
+    def __hash__(self):
+        return hash(self.name)
+
+
+def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> str:
+    """The backend name that ``backend`` (a name, a :class:`Backend` or ``"auto"``) resolves to for these inputs."""
+    if isinstance(backend, Backend):
+        backend = backend.name
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a name or a Backend, got {backend!r}")
+    n, d = x.shape
+    m = y.shape[0]
+    if backend == "auto":
+        if n * m * d <= DENSE_LIMIT:
+            return "dense"
+        if n * m >= KEOPS_MIN_PAIRS and (x.is_cuda or d <= 8) and _have_keops():
+            return "keops"
+        return "blocked"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS) + ['auto']}")
+    if backend == "keops" and not _have_keops():
+        raise ValueError("backend 'keops' needs pykeops, which is not installed; use 'blocked' (exact) instead")
+    return backend
+
+
+def _resolve(backend, x, y, kernel, options):
+    name = choose_backend(backend, x, y, kernel)
+    if isinstance(backend, Backend):
+        options = {**backend.options, **options}
+    return name, options
+
+
+def _prepare(x, y, v, kernel):
+    check_points(x, "x")
+    check_points(y, "y")
+    check_same_space(x, y)
+    if not isinstance(kernel, RadialKernel):
+        raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    return check_weights(v, y, "v")
+
+
+def kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
+               backend: str = "auto", **options) -> torch.Tensor:
+    r"""Weighted kernel sums :math:`s_i = \sum_j v_j K(x_i, y_j)`.
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        v: probability weights ``[M]`` of ``y``; ``None`` means uniform ``1/M``.
+        backend: ``"auto"``, ``"dense"``, ``"blocked"``, ``"sliced"``, ``"keops"``, a registered
+            name, or a :class:`Backend` carrying options.
+        **options: backend options (``block_elems`` for ``blocked``; ``n_directions``,
+            ``directions``, ``generator``, ``engine`` for ``sliced``, ...).
+
+    Returns:
+        ``[N]`` tensor, differentiable with respect to ``x``, ``y`` and ``v``.
+    """
+    v = _prepare(x, y, v, kernel)
+    name, options = _resolve(backend, x, y, kernel, options)
+    return BACKENDS[name][0](x, y, v, kernel, **options)
+
+
+def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
+                    backend: str = "auto", **options) -> torch.Tensor:
+    r"""Gradients :math:`g_i = \sum_j v_j \nabla_1 K(x_i, y_j)`, shape ``[N, d]`` (no autograd graph).
+
+    Coinciding pairs ``x_i = y_j`` contribute zero (Altekrüger et al. 2023, Sec. 5).
+    """
+    v = _prepare(x, y, v, kernel)
+    name, options = _resolve(backend, x, y, kernel, options)
+    with torch.no_grad():
+        xd = x.detach()
+        return BACKENDS[name][1](xd, xd if y is x else y.detach(), v.detach(), kernel, **options)
+
+
+def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
+                        backend: str = "auto", **options) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Both :math:`s_i` ``[N]`` and :math:`g_i` ``[N, d]`` without autograd.
+
+    The ``blocked`` backend computes them in one pass over the blocks (each
+    distance block is formed once); other backends call their value and
+    gradient functions (for ``sliced`` with the same directions when these are
+    given as a tensor, else with independent ones).
+    """
+    v = _prepare(x, y, v, kernel)
+    name, options = _resolve(backend, x, y, kernel, options)
+    with torch.no_grad():
+        xd, vd = x.detach(), v.detach()
+        yd = xd if y is x else y.detach()
+        if name == "blocked":
+            return blocked_sum_and_grad(xd, yd, vd, kernel, **options)
+        value_fn, grad_fn = BACKENDS[name]
+        return value_fn(xd, yd, vd, kernel, **options), grad_fn(xd, yd, vd, kernel, **options)
+
+
+def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor, ub: torch.Tensor | None,
+                           kernel: RadialKernel, wa: torch.Tensor | None = None, vb: torch.Tensor | None = None, *,
+                           backend: str = "auto", **options) -> torch.Tensor:
+    r"""One-sided derivative of a double kernel sum along moving points, a 0-d tensor differentiable in ``ua``, ``ub``.
+
+    .. math::
+        D = \sum_{i,j} w_i v_j\,\frac{d}{dt}\Big|_{t=0^+} K(x^a_i + t u^a_i,\ x^b_j + t u^b_j)
+          = \sum_i w_i\langle g^a_i, u^a_i\rangle + \sum_j v_j\langle g^b_j, u^b_j\rangle
+            + c\!\!\sum_{x^a_i = x^b_j}\!\! w_i v_j\|u^a_i - u^b_j\|,
+
+    with :math:`g^a = \sum_j v_j\nabla_1 K(x^a_i, x^b_j)` and :math:`g^b = \sum_i w_i\nabla_1 K(x^b_j, x^a_i)`
+    (:func:`kernel_sum_grad` with ``backend``) and the kernel's slope :math:`c` at coinciding points
+    (``-1`` for Riesz ``r = 1``, ``-inf`` for ``r < 1``; Altekrüger et al. 2023, Sec. 4). This is what the
+    neural forward scheme's loss needs (directional derivatives of the interaction and potential energies
+    along a velocity plan). ``dense`` forms the gradients from one ``[N, M]`` matrix
+    (:func:`.dense.dense_directional_derivative`); other backends call :func:`kernel_sum_grad` and find the
+    coinciding pairs by grouping equal rows.
+
+    Args:
+        xa: ``[N, d]`` points moving with ``ua`` ``[N, d]``; xb: ``[M, d]`` moving with ``ub`` ``[M, d]``
+            (``None``: fixed). wa, vb: weights ``[N]``, ``[M]`` (``None``: uniform, so ``D`` is a mean over pairs).
+    """
+    check_points(xa, "xa")
+    check_points(xb, "xb")
+    check_same_space(xa, xb, ("xa", "xb"))
+    if ua.shape != xa.shape or (ub is not None and ub.shape != xb.shape):
+        raise ValueError(f"velocities must have the shapes of their points, got ua {tuple(ua.shape)} for xa "
+                         f"{tuple(xa.shape)} and ub {None if ub is None else tuple(ub.shape)} for xb {tuple(xb.shape)}")
+    if not isinstance(kernel, RadialKernel):
+        raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    wa = check_weights(wa, xa, "wa")
+    vb = check_weights(vb, xb, "vb")
+    name, options = _resolve(backend, xa, xb, kernel, options)
+    xa, xb = xa.detach(), xb.detach()
+    if name == "dense":
+        return dense_directional_derivative(xa, ua, xb, ub, kernel, wa, vb)
+    grad = BACKENDS[name][1]
+    with torch.no_grad():
+        ga = grad(xa, xb, vb, kernel, **options)
+        gb = None if ub is None else grad(xb, xa, wa, kernel, **options)
+    value = (wa[:, None] * ga * ua).sum()
+    if ub is not None:
+        value = value + (vb[:, None] * gb * ub).sum()
+    slope = zero_slope(kernel)
+    if slope != 0.0:
+        ia, ib = coinciding_pairs(xa, xb)
+        value = value + coincidence_term(ua, ub, ia, ib, wa, vb, slope)
+    return value
