@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from mmdflow import default_device, neural
+from mmdflow import default_device
+from mmdflow.experiments import interaction
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -37,7 +38,7 @@ def main(argv=None) -> int:
     p.add_argument("--n-particles", type=int, default=None)
     p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 10])
     p.add_argument("--rs", type=float, nargs="+", default=[0.5, 1.0, 1.5])
-    p.add_argument("--schemes", nargs="+", default=list(neural.SCHEMES), choices=neural.SCHEMES)
+    p.add_argument("--schemes", nargs="+", default=list(interaction.SCHEMES), choices=interaction.SCHEMES)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=None,
                    help="repeats of the metric, fresh exact samples each (default: 3 quick, 10 paper)")
@@ -51,14 +52,14 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or RESULTS / f"interaction_{args.profile}.json"
-    results = neural.results_from_json(json.loads(out.read_text())) if out.exists() else []
+    results = interaction.results_from_json(json.loads(out.read_text())) if out.exists() else []
     if args.table_only:
-        print(neural.format_interaction_table(results))
+        print(interaction.format_interaction_table(results))
         return 0
 
     if args.repeats is None:
         args.repeats = 3 if args.profile == "quick" else 10
-    settings = neural.interaction_settings(args.profile, iterations=args.iterations, n_particles=args.n_particles)
+    settings = interaction.interaction_settings(args.profile, iterations=args.iterations, n_particles=args.n_particles)
     device = torch.device(args.device) if args.device else default_device()
     print(f"profile {args.profile}: {settings}; device {device}; torch threads {torch.get_num_threads()}", flush=True)
     for d in args.dims:
@@ -66,29 +67,31 @@ def main(argv=None) -> int:
             for scheme in args.schemes:
                 if scheme == "forward" and r != 1.0:
                     continue
-                its = None if scheme == "particle" else settings["iterations"]
-                key = (scheme, d, float(r), its, settings["n_particles"], settings["tau"], args.seed)
-                if any((res["scheme"], res["d"], float(res["r"]), res["iterations"], res["n_particles"],
-                        res["tau"], res["seed"]) == key for res in results):
+                its = None if scheme == "particle" else settings.iterations
+                key = (scheme, d, float(r), its, settings.n_particles, settings.tau, args.seed)
+
+                def key_of(res):
+                    return res.scheme, res.d, res.r, res.iterations, res.n_particles, res.tau, res.seed
+
+                if any(key_of(res) == key for res in results):
                     print(f"skip {scheme} d={d} r={r} its={its}: already in {out}", flush=True)
                     continue
-                ckpt = args.checkpoint_root / (f"{args.profile}_{scheme}_d{d}_r{r:g}_it{its}_m{settings['n_particles']}"
+                ckpt = args.checkpoint_root / (f"{args.profile}_{scheme}_d{d}_r{r:g}_it{its}_m{settings.n_particles}"
                                                f"_s{args.seed}")
                 t0 = time.perf_counter()
-                res = neural.run_interaction_case(scheme, d, float(r), settings, seed=args.seed, n_repeats=args.repeats,
+                res = interaction.run_interaction_case(scheme, d, float(r), settings, seed=args.seed, n_repeats=args.repeats,
                                                   device=device, checkpoint_dir=ckpt,
                                                   progress=args.progress)
-                res["elapsed"] = time.perf_counter() - t0
-                results = [x for x in results if not (x["scheme"], x["d"], float(x["r"]), x["iterations"],
-                                                      x["n_particles"], x["tau"], x["seed"]) == key] + [res]
+                res.elapsed = time.perf_counter() - t0
+                results = [x for x in results if key_of(x) != key] + [res]
                 out.parent.mkdir(parents=True, exist_ok=True)
                 tmp = out.with_suffix(".tmp")
-                tmp.write_text(json.dumps(neural.results_to_json(results), indent=1))
+                tmp.write_text(json.dumps(interaction.results_to_json(results), indent=1))
                 tmp.replace(out)
-                ratios = " ".join(f"t={t:g}: {e['d2']:.2e}/{e['noise']:.2e}" for t, e in res["errors"].items())
-                print(f"{scheme:>9} d={d:<3} r={r:<4g} its={its}: {ratios}  ({res['elapsed']:.0f} s)", flush=True)
+                ratios = " ".join(f"t={t:g}: {e.d2:.2e}/{e.noise:.2e}" for t, e in res.errors.items())
+                print(f"{scheme:>9} d={d:<3} r={r:<4g} its={its}: {ratios}  ({res.elapsed:.0f} s)", flush=True)
     print()
-    print(neural.format_interaction_table(results))
+    print(interaction.format_interaction_table(results))
     return 0
 
 

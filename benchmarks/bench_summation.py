@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdflow import _sort1d, sliced
+from mmdflow.summation import sliced
+from mmdflow.summation import sort1d as _sort1d
 from mmdflow.kernels import Riesz
 from mmdflow.summation import kernel_sum_and_grad, kernel_sum_grad
 
@@ -204,7 +205,7 @@ def child_rss(n):
     code = f"""
 import json, torch
 torch.set_num_threads(2)
-from mmdflow import sliced
+from mmdflow.summation import sliced
 def hwm():
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
@@ -222,7 +223,7 @@ print(json.dumps(dict(base=base, peak=hwm())))
 
 def compile_cost():
     """Cold numba compile (empty cache dir) and the first call from the cache, each in a fresh process."""
-    code = ("import time, torch; from mmdflow import _sort1d as S; t=time.perf_counter(); "
+    code = ("import time, torch; from mmdflow.summation import sort1d as S; t=time.perf_counter(); "
             "S.sign_sums(torch.randn(2, 5), torch.zeros(5), engine='numba'); print(time.perf_counter() - t)")
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, NUMBA_CACHE_DIR=tmp)

@@ -77,7 +77,8 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import analytic, neural
+from mmdflow import analytic
+from mmdflow.experiments import interaction
 from mmdflow.plots import neural as nplots
 from mmdflow.plots import use_style
 
@@ -86,7 +87,7 @@ n_particles, iterations, cases = mmdflow.for_profile(profile, n_particles, itera
 device = torch.device(device) if device else mmdflow.default_device()
 if device.type == "cpu":
     torch.set_num_threads(1)   # the training loops are thousands of tiny ops: one thread is fastest on a shared CPU
-settings = neural.interaction_settings(profile, n_particles=n_particles, iterations=iterations)
+settings = interaction.interaction_settings(profile, n_particles=n_particles, iterations=iterations)
 use_style()
 print(f"profile={profile}, device={device}, settings={settings}")
 
@@ -103,14 +104,14 @@ print(f"profile={profile}, device={device}, settings={settings}")
 # %%
 results = []
 for d, r in cases:
-    for scheme in neural.SCHEMES:
+    for scheme in interaction.SCHEMES:
         if scheme == "forward" and r != 1.0:
             continue
         ckpt = None if checkpoint_root is None else Path(checkpoint_root) / f"{profile}_{scheme}_d{d}_r{r:g}_s{seed}"
-        res = neural.run_interaction_case(scheme, d, r, settings, seed=seed, device=device, checkpoint_dir=ckpt)
+        res = interaction.run_interaction_case(scheme, d, r, settings, seed=seed, device=device, checkpoint_dir=ckpt)
         results.append(res)
-        print(f"{scheme:>9}  d={d:<3} r={r:<4g} {res['wall_time']:6.1f} s")
-run = {(res["scheme"], res["d"], res["r"]): res for res in results}
+        print(f"{scheme:>9}  d={d:<3} r={r:<4g} {res.wall_time:6.1f} s")
+run = {(res.scheme, res.d, res.r): res for res in results}
 
 # %% [markdown]
 # ## The case $d = 2$, $r = 1$: a disc that fills from the rim
@@ -121,15 +122,15 @@ run = {(res["scheme"], res["d"], res["r"]): res for res in results}
 # analytic radius $R(t) = \pi t/4$.
 
 # %% mystnb={"figure": {"caption": "Snapshots of the neural backward scheme (top), the neural forward scheme (middle) and the particle flow (bottom) for the interaction energy with $r=1$ in $d=2$, started at $\\delta_0$. The dashed circles are the support of the exact solution, radius $\\pi t/4$.", "name": "fig-neural-snapshots-r1"}}
-fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.0]["trajectory"], "NF": run["forward", 2, 1.0]["trajectory"],
-                                    "PF": run["particle", 2, 1.0]["trajectory"]}, [0.0, 0.4, 0.8, 1.2], r=1.0)
+fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.0].trajectory, "NF": run["forward", 2, 1.0].trajectory,
+                                    "PF": run["particle", 2, 1.0].trajectory}, [0.0, 0.4, 0.8, 1.2], r=1.0)
 fig.suptitle("Interaction energy, r = 1, d = 2: schemes from a Dirac", y=1.02)
 plt.show()
 
 # %% mystnb={"figure": {"caption": "Histogram of the particle radii $|x_i|$ at $t = 1.2$ ($r=1$, $d=2$) against the exact radial law of $\\gamma(1.2)$, whose density $\\rho\\,(R^2-\\rho^2)^{-1/2}$ piles up at the rim $R = 0.3\\pi$.", "name": "fig-neural-radial-r1"}}
 fig, axes = plt.subplots(1, 3, figsize=(10, 2.8), sharey=True)
 for ax, (scheme, label) in zip(axes, [("backward", "NB"), ("forward", "NF"), ("particle", "PF")]):
-    nplots.plot_radial_profile(run[scheme, 2, 1.0]["trajectory"].at(1.2), 1.2, 1.0, ax, label=label)
+    nplots.plot_radial_profile(run[scheme, 2, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=label)
     ax.set_title(f"{label}: radii at t = 1.2")
 plt.show()
 
@@ -142,11 +143,11 @@ plt.show()
 
 # %% mystnb={"figure": {"caption": "The neural backward scheme at $t=1.2$ in $d=3$, $r=1$ (left, with the wire frame of the analytic sphere of radius $0.8$), and the radii of all three schemes at $t = 1.2$ against that radius (right).", "name": "fig-neural-sphere"}}
 fig = plt.figure(figsize=(10, 3.6))
-nplots.plot_sphere(run["backward", 3, 1.0]["trajectory"].at(1.2), 1.2, 1.0, fig.add_subplot(1, 2, 1, projection="3d"),
+nplots.plot_sphere(run["backward", 3, 1.0].trajectory.at(1.2), 1.2, 1.0, fig.add_subplot(1, 2, 1, projection="3d"),
                    title="NB, d = 3, r = 1, t = 1.2")
 ax = fig.add_subplot(1, 2, 2)
 for i, (scheme, label) in enumerate([("backward", "NB"), ("forward", "NF"), ("particle", "PF")]):
-    nplots.plot_radial_profile(run[scheme, 3, 1.0]["trajectory"].at(1.2), 1.2, 1.0, ax, label=label, color=f"C{i}",
+    nplots.plot_radial_profile(run[scheme, 3, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=label, color=f"C{i}",
                                exact=i == 0)
 ax.set_title("radii at t = 1.2, d = 3, r = 1")
 plt.show()
@@ -162,12 +163,12 @@ plt.show()
 # table below therefore also reports the distance of the backward scheme to its JKO iterate.
 
 # %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$, which the particle flow has not yet reached; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
-fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.5]["trajectory"], "PF": run["particle", 2, 1.5]["trajectory"]},
-                                   [0.4, 0.8, 1.2], r=1.5, jko_tau=settings["tau"])
+fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.5].trajectory, "PF": run["particle", 2, 1.5].trajectory},
+                                   [0.4, 0.8, 1.2], r=1.5, jko_tau=settings.tau)
 fig.suptitle("Interaction energy, r = 1.5, d = 2", y=1.03)
 plt.show()
 print("JKO scale c_n against the limit curve s(t) at t = 1.2:",
-      f"c = {analytic.jko_scale(round(1.2 / settings['tau']), settings['tau'], 1.5):.4f},",
+      f"c = {analytic.jko_scale(round(1.2 / settings.tau), settings.tau, 1.5):.4f},",
       f"s = {analytic.flow_scale(1.2, 1.5):.4f}")
 
 # %% [markdown]
@@ -177,7 +178,7 @@ print("JKO scale c_n against the limit curve s(t) at t = 1.2:",
 # statistic between two exact samples; `ratio` is `D2/noise`. A perfect scheme has a ratio of about 1.
 
 # %%
-print(neural.format_interaction_table(results))
+print(interaction.format_interaction_table(results))
 
 # %% mystnb={"figure": {"caption": "Ratio of $\\mathcal D_K^2$ to the noise floor for every run of this profile (solid: neural backward, dashed: neural forward, dotted: particle flow; colour: $r$; marker: $d$). The dashed horizontal line marks the threshold of 3.", "name": "fig-neural-ratios"}}
 nplots.plot_benchmark_ratios(results, title=f"Distance to gamma(t) / noise floor ({profile} profile)")
@@ -274,6 +275,6 @@ print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 # %%
 # NBVAL_CHECK_OUTPUT
 for res in results:
-    q99, rad = res["radius"][1.2]
-    print(f"{res['scheme']:>9} d={res['d']} r={res['r']:g}: 99% radius / R(1.2) = {q99 / rad:.1f}")
+    q99, rad = res.radius[1.2]
+    print(f"{res.scheme:>9} d={res.d} r={res.r:g}: 99% radius / R(1.2) = {q99 / rad:.1f}")
 print(f"R* (d=2, r=1) = {analytic.prox_radius(2, 1.0):.4f}, R* (d=3, r=1) = {analytic.prox_radius(3, 1.0):.4f}")

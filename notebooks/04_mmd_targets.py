@@ -49,35 +49,51 @@ backend = "blocked"        # exact kernel sums of mmdflow.summation ("blocked" b
 torch_threads = {"quick": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
 
 # Each experiment: n particles (= n target samples), end time, network (width x hidden layers, Adam lr), batch
-# size, and per scheme (tau, Adam iterations of the first steps (t < 1), iterations per later step); the particle
-# flow (pf_tau) is explicit and takes smaller steps; snap_dt: time between stored snapshots.
+# size, and per neural scheme its time step tau, the Adam iterations of the first steps (t < 1) and of later
+# steps; the particle flow (pf_tau) is explicit and takes smaller steps; snap_dt: time between stored snapshots.
 # Experiment 1: two point masses -> a drawing (paper Fig. 1 / Sec. 6.2)
 drawing = {
-    "quick": dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(2.0, 150, 15), nf=(1.0, 150, 8), nf_batch=150, pf_tau=0.2, snap_dt=2.0),
-    "paper": dict(n=6000, smoothing=1.0, t_end=100.0, width=128, hidden_layers=5, lr=1e-3, batch=6000, batch1=2000,
-                  nb=(0.5, 20000, 10000), nf=(0.5, 5000, 1000), nf_batch=6000, pf_tau=0.1, snap_dt=2.0),
+    "quick": dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=2.0,
+                  backward=dict(tau=2.0, iterations_start=150, iterations=15),
+                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
+    "paper": dict(n=6000, smoothing=1.0, t_end=100.0, width=128, hidden_layers=5, lr=1e-3,
+                  batch=6000, batch1=2000, nf_batch=6000, pf_tau=0.1, snap_dt=2.0,
+                  backward=dict(tau=0.5, iterations_start=20000, iterations=10000),
+                  forward=dict(tau=0.5, iterations_start=5000, iterations=1000)),
 }
 # Experiment 2: smiley (App. F, Ex. 1)
 smiley = {
-    "quick": dict(n=300, smoothing=2.0, t_end=50.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(1.0, 150, 12), nf=(1.0, 150, 8), nf_batch=150, pf_tau=0.2, snap_dt=1.0),
-    "paper": dict(n=2000, smoothing=2.0, t_end=50.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
-                  nb=(0.1, 4000, 2000), nf=(0.1, 4000, 2000), nf_batch=2000, pf_tau=0.1, snap_dt=1.0),
+    "quick": dict(n=300, smoothing=2.0, t_end=50.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=1.0,
+                  backward=dict(tau=1.0, iterations_start=150, iterations=12),
+                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
+    "paper": dict(n=2000, smoothing=2.0, t_end=50.0, width=128, hidden_layers=5, lr=1e-3,
+                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.1, snap_dt=1.0,
+                  backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
+                  forward=dict(tau=0.1, iterations_start=4000, iterations=2000)),
 }
 # Experiment 3: two Diracs -> two Diracs (App. F, Ex. 2)
 two_diracs = {
-    "quick": dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(0.25, 100, 25), nf=(0.25, 60, 15), nf_batch=150, pf_tau=0.05, snap_dt=0.25),
-    "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
-                  nb=(0.1, 4000, 2000), nf=(0.1, 4000, 2000), nf_batch=2000, pf_tau=0.05, snap_dt=0.2),
+    "quick": dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.05, snap_dt=0.25,
+                  backward=dict(tau=0.25, iterations_start=100, iterations=25),
+                  forward=dict(tau=0.25, iterations_start=60, iterations=15)),
+    "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3,
+                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.05, snap_dt=0.2,
+                  backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
+                  forward=dict(tau=0.1, iterations_start=4000, iterations=2000)),
 }
 # Experiment 4: the implosion/explosion functional (App. F, Ex. 3; no settings in the paper: those of Ex. 1)
 implosion = {
-    "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3, batch=300, batch1=300,
-                  nb=(0.1, 40, 10), nf=(0.1, 40, 10), nf_batch=150, pf_tau=0.02, snap_dt=0.1),
-    "paper": dict(n=2000, t_end=3.0, width=128, hidden_layers=5, lr=1e-3, batch=2000, batch1=2000,
-                  nb=(0.05, 4000, 2000), nf=(0.05, 4000, 2000), nf_batch=2000, pf_tau=0.01, snap_dt=0.1),
+    "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.02, snap_dt=0.1,
+                  backward=dict(tau=0.1, iterations_start=40, iterations=10),
+                  forward=dict(tau=0.1, iterations_start=40, iterations=10)),
+    "paper": dict(n=2000, t_end=3.0, width=128, hidden_layers=5, lr=1e-3,
+                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.01, snap_dt=0.1,
+                  backward=dict(tau=0.05, iterations_start=4000, iterations=2000),
+                  forward=dict(tau=0.05, iterations_start=4000, iterations=2000)),
 }
 
 # %%
@@ -89,10 +105,8 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, experiments, flows
-from mmdflow.energies import DiscrepancyEnergy
+from mmdflow import data, experiments
 from mmdflow.functionals import ImplosionExplosion
-from mmdflow.kernels import Riesz
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import use_style
 
@@ -105,19 +119,8 @@ if torch_threads:
     torch.set_num_threads(torch_threads)
 device = torch.device(device) if device else mmdflow.default_device()
 use_style()
-riesz = Riesz(1.0)
 results = {}               # experiment -> {scheme: Trajectory}
 print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
-
-
-
-def run_schemes(name, energy, x0_neural, x0_particles, settings, energy_pf=None):
-    """The three schemes on one functional (`mmdflow.experiments.run_schemes`); results kept under ``name``."""
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / name.replace(" ", "_")
-    results[name] = experiments.run_schemes(energy, x0_neural, x0_particles, settings, energy_particles=energy_pf,
-                                            seed=seed, checkpoint_dir=ckpt)
-    print(experiments.format_runs(results[name], name))
-    return results[name]
 
 
 # %% [markdown]
@@ -152,11 +155,11 @@ plt.show()
 s = drawing
 y_draw = data.image_to_samples(picture, s.n, smoothing=s.smoothing,
                                generator=torch.Generator().manual_seed(seed + 1)).to(device)
-centers = torch.tensor([[-0.5, 0.0], [0.5, 0.0]], device=device)
-x0 = centers.repeat_interleave(s.n // 2, 0)
-x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
-runs = run_schemes("drawing", DiscrepancyEnergy(riesz, y_draw, backend=backend), x0, x0_pf, s,
-                   energy_pf=DiscrepancyEnergy(riesz, y_draw.double(), backend=backend))
+x0, x0_pf = experiments.dirac_starts([[-0.5, 0.0], [0.5, 0.0]], s.n, seed=seed, device=device)
+e32, e64 = experiments.target_energies(y_draw, backend=backend)
+runs = results["drawing"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
+                                                    checkpoint_dir=checkpoint_dir, name="drawing")
+print(experiments.format_runs(runs, "drawing"))
 
 # %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 2, 4, 16, 32, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
 fig = tplots.snapshot_grid(runs, [0, 2, 4, 16, 32, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
@@ -184,11 +187,11 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 s = smiley
 y_smile = data.image_to_samples(data.smiley_image(100), s.n, smoothing=s.smoothing,
                                 generator=torch.Generator().manual_seed(seed + 2)).to(device)
-centers = torch.tensor([[-1.0, 0.0], [1.0, 0.0]], device=device)
-x0 = centers.repeat_interleave(s.n // 2, 0)
-x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
-runs = run_schemes("smiley", DiscrepancyEnergy(riesz, y_smile, backend=backend), x0, x0_pf, s,
-                   energy_pf=DiscrepancyEnergy(riesz, y_smile.double(), backend=backend))
+x0, x0_pf = experiments.dirac_starts([[-1.0, 0.0], [1.0, 0.0]], s.n, seed=seed, device=device)
+e32, e64 = experiments.target_energies(y_smile, backend=backend)
+runs = results["smiley"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
+                                                   checkpoint_dir=checkpoint_dir, name="smiley")
+print(experiments.format_runs(runs, "smiley"))
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at increasing times up to t = 50 (grey: target samples).", "name": "fig-targets-smiley"}}
 fig = tplots.snapshot_grid(runs, [0, 1, 2, 5, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
@@ -215,11 +218,11 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # %%
 s = two_diracs
 y_two = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], device=device)
-centers = torch.tensor([[-1.0, 1.0], [1.0, -1.0]], device=device)
-x0 = centers.repeat_interleave(s.n // 2, 0)
-x0_pf = flows.perturbed_dirac(s.n, 2, centers=centers.double(), generator=torch.Generator().manual_seed(seed))
-runs = run_schemes("two Diracs", DiscrepancyEnergy(riesz, y_two, backend=backend), x0, x0_pf, s,
-                   energy_pf=DiscrepancyEnergy(riesz, y_two.double(), backend=backend))
+x0, x0_pf = experiments.dirac_starts([[-1.0, 1.0], [1.0, -1.0]], s.n, seed=seed, device=device)
+e32, e64 = experiments.target_energies(y_two, backend=backend)
+runs = results["two Diracs"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
+                                                       checkpoint_dir=checkpoint_dir, name="two Diracs")
+print(experiments.format_runs(runs, "two Diracs"))
 
 # %% mystnb={"figure": {"caption": "Two Diracs flowing to two other Diracs (red crosses): the three schemes at t = 0, 1, 2, 4.", "name": "fig-targets-two-diracs"}}
 fig = tplots.snapshot_grid(runs, [0, 1, 2, 4], lim=2.2, s=1.5, suptitle="Two Diracs to two Diracs")
@@ -256,8 +259,10 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 s = implosion
 g0 = torch.Generator().manual_seed(seed + 3)
 blob = torch.randn(s.n, 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tensor([-1.0, 0.0], dtype=torch.float64)
-functional = ImplosionExplosion()
-runs = run_schemes("App. F Ex. 3", functional, blob.float().to(device), blob.to(device), s)
+runs = results["App. F Ex. 3"] = experiments.run_schemes(ImplosionExplosion(), blob.float().to(device), blob.to(device),
+                                                         s, seed=seed, checkpoint_dir=checkpoint_dir,
+                                                         name="App. F Ex. 3")
+print(experiments.format_runs(runs, "App. F Ex. 3"))
 
 # %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto y = 0, mass right of it spreads out in y; everything drifts right.", "name": "fig-targets-implosion"}}
 fig = tplots.snapshot_grid(runs, [0, 0.5, 1.0, 1.5, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,

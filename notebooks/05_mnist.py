@@ -51,8 +51,11 @@ nf_segments = {"quick": [(2.0, 20.0), (10.0, 200.0)], "paper": paper_schedule}  
 pf_segments = {"quick": [(1.0, 51.0), (3.0, 3000.0)], "paper": paper_schedule}
 network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3),
            "paper": dict(width=2048, hidden_layers=3, lr=1e-3)}
-nb_iterations = {"quick": (150, 15), "paper": (5000, 2000)}     # (first step of a segment, later steps)
-nf_iterations = {"quick": (60, 8), "paper": (5000, 2000)}
+# Adam iterations on the first step of a segment and on the later steps
+nb_iterations = {"quick": dict(iterations_start=150, iterations=15),
+                 "paper": dict(iterations_start=5000, iterations=2000)}
+nf_iterations = {"quick": dict(iterations_start=60, iterations=8),
+                 "paper": dict(iterations_start=5000, iterations=2000)}
 snapshot_times = {"quick": [0, 20, 60, 200, 600, 3000], "paper": [0, 1, 2, 20, 150, 600, 6000, 48000]}
 pf_backend = "sliced"      # "sliced": sorting-based estimate (chapter 7); "blocked": exact sums
 
@@ -65,12 +68,12 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, experiments, flows, metrics, neural
-from mmdflow.energies import DiscrepancyEnergy
+from mmdflow import data, experiments, flows, metrics
+from mmdflow.energies import DiscrepancyEnergy, SlicedDiscrepancyEnergy
 from mmdflow.kernels import Riesz
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import use_style
-from mmdflow.sliced import SlicedDiscrepancyEnergy, span_basis
+from mmdflow.summation.directions import span_basis
 
 t_start = time.perf_counter()
 (nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, snapshot_times, checkpoint_dir,
@@ -98,10 +101,10 @@ plt.show()
 # ## Running the three schemes
 #
 # **Particle-flow backend.** The particle flow uses the sliced backend of chapter 7
-# (`mmdflow.sliced.SlicedDiscrepancyEnergy`): every step draws 1000 fresh random directions, and each
+# (`mmdflow.energies.SlicedDiscrepancyEnergy`): every step draws 1000 fresh random directions, and each
 # kernel sum becomes a sort along each direction. The 25 particles and 100 digits span an affine subspace
 # of dimension $k \le 124$ of $\mathbb R^{784}$, and the directions are drawn in that subspace
-# (`mmdflow.sliced.span_basis`): the estimate is as unbiased as in $\mathbb R^{784}$, but its error scales
+# (`mmdflow.summation.directions.span_basis`): the estimate is as unbiased as in $\mathbb R^{784}$, but its error scales
 # with $\sqrt{k}$ instead of $\sqrt{d}$ (measured below, after the runs). The chapter records the *exact*
 # $\mathcal D_K^2$ of the snapshots, so the curves compare like with like. At this size an exact step is
 # cheaper still (125 points); pass `-p pf_backend blocked` to run the exact flow.
@@ -114,45 +117,19 @@ plt.show()
 energy = DiscrepancyEnergy(Riesz(1.0), y, backend="blocked")   # exact; faster than "dense" in d = 784
 y64 = y.double()                                                # the particle flow runs in float64
 x_grey = torch.full((n_particles, y.shape[1]), 0.5, device=device)
-
-
-def run_neural(scheme):
-    """One neural scheme through its constant-step segments (a fresh network per segment)."""
-    backward = scheme == "neural backward"
-    cls, runner = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if backward
-                   else (neural.NeuralForwardConfig, neural.neural_forward_flow))
-    its = nb_iterations if backward else nf_iterations
-    extra = {} if backward else dict(batch1=n_particles)
-
-    def segment(k, tau, n_steps, x):
-        cfg = cls(tau=tau, n_steps=n_steps, iterations=its[1], iterations_start=its[0], start_time=tau / 2,
-                  batch_size=n_particles, snapshot_every=max(1, n_steps // 40), **network, **extra)
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / scheme.replace(" ", "_") / f"segment{k}"
-        gen = torch.Generator(device=device).manual_seed(seed + k)
-        return runner(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
-
-    return experiments.run_in_segments(segment, x_grey, nb_segments if backward else nf_segments, scheme=scheme)
-
-
-def run_particles():
-    """The particle flow (float64, perturbed start) through its segments."""
-    e64 = (SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=torch.Generator().manual_seed(seed))
-           if pf_backend == "sliced" else DiscrepancyEnergy(Riesz(1.0), y64, backend=pf_backend))
-    x = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double(),
+e64 = (SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=torch.Generator().manual_seed(seed))
+       if pf_backend == "sliced" else DiscrepancyEnergy(Riesz(1.0), y64, backend=pf_backend))
+x0_pf = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double(),
                               generator=torch.Generator().manual_seed(seed))
 
-    def segment(k, tau, n_steps, x):
-        return flows.particle_flow(e64, x, flows.ParticleFlowConfig(tau=tau, n_steps=n_steps,
-                                                                     snapshot_every=max(1, n_steps // 40)))
-
-    return experiments.run_in_segments(segment, x, pf_segments, scheme="particle flow")
-
-
-runs = {"neural backward": run_neural("neural backward"), "neural forward": run_neural("neural forward"),
-        "particle flow": run_particles()}
-# the curves and tables use the exact D_K^2 (a sliced particle flow records only estimates)
-runs = {k: tr._replace(energies=torch.tensor([float(energy.value(p.to(y))) for p in tr.positions],
-                                             dtype=torch.float64)) for k, tr in runs.items()}
+# %%
+neural_options = dict(**network, batch_size=n_particles, seed=seed, checkpoint_dir=checkpoint_dir)
+runs = {"neural backward": experiments.run_neural_segments("neural backward", energy, x_grey, nb_segments,
+                                                           schedule=nb_iterations, **neural_options),
+        "neural forward": experiments.run_neural_segments("neural forward", energy, x_grey, nf_segments,
+                                                          schedule=nf_iterations, **neural_options),
+        "particle flow": experiments.run_particle_segments(e64, x0_pf, pf_segments)}
+runs = experiments.rescore(runs, energy)    # exact D_K^2 (a sliced particle flow records only estimates)
 for scheme, tr in runs.items():
     print(f"{scheme:<15}: t = {float(tr.times[-1]):.0f}, D_K^2 {float(tr.energies[0]):.3f} -> "
           f"{float(tr.energies[-1]):.4f}, {tr.wall_time:.1f} s")

@@ -75,14 +75,14 @@
 # **Few points in high dimension.** When there are fewer points than dimensions, $n=N+M<d$, every difference
 # $x_i-y_k$ lies in the span $V$ of the centred points, of dimension $k\le n-1$. Distances do not change in an
 # orthonormal basis of $V$, so the library slices there (`subspace="auto"`, basis from
-# `mmdflow.sliced.span_basis`): the constant becomes $c_{k,1}$ instead of $c_{d,1}$, the relative error of $P$ iid
+# `mmdflow.summation.directions.span_basis`): the constant becomes $c_{k,1}$ instead of $c_{d,1}$, the relative error of $P$ iid
 # directions $\sqrt{\pi k/(2P)}$ instead of $\sqrt{\pi d/(2P)}$, and each projection costs $k$ instead of $d$
 # multiplications. This is what the MNIST chapter uses for its 25 particles and 100 digits ($k=124$, $d=784$).
 # The studies below slice in all of $\mathbb R^d$: their point sets have $n\ge d$, and the timing study, whose
 # smallest sizes in $d=784$ have $n<d$, passes `subspace=False` so that its curves show the plain method.
 #
 # The flows below compute the interaction and the potential term of $\mathcal D_K^2$ with the *same* directions
-# (`mmdflow.sliced.SlicedDiscrepancyEnergy`). Near the target the two forces almost cancel, and shared directions
+# (`mmdflow.energies.SlicedDiscrepancyEnergy`). Near the target the two forces almost cancel, and shared directions
 # let their slicing errors cancel as well.
 
 # %% tags=["parameters"]
@@ -111,7 +111,8 @@ import numpy as np
 import torch
 
 import mmdflow
-from mmdflow import data, energies, flows, sliced
+from mmdflow import data, energies, flows
+from mmdflow.summation import directions, sliced
 from mmdflow.kernels import Riesz
 from mmdflow.plots import fast as fplots
 from mmdflow.plots import use_style
@@ -135,8 +136,8 @@ print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads
 # %%
 gen = torch.Generator().manual_seed(seed)
 for d in (2, 3, 10, 784):
-    xi = sliced.sample_directions(d, 100_000, "iid", generator=gen, dtype=torch.float64)
-    print(f"d={d:4d}: c_d = {sliced.slicing_constant(d):8.4f}   Monte Carlo {1 / xi[:, 0].abs().mean():8.4f}   "
+    xi = directions.sample_directions(d, 100_000, "iid", generator=gen, dtype=torch.float64)
+    print(f"d={d:4d}: c_d = {directions.slicing_constant(d):8.4f}   Monte Carlo {1 / xi[:, 0].abs().mean():8.4f}   "
           f"sqrt(pi d/2) = {math.sqrt(math.pi * d / 2):8.4f}")
 
 # %% [markdown]
@@ -278,12 +279,12 @@ x0 = torch.rand(n_flow, 784, generator=gen).to(device)
 exact = energies.DiscrepancyEnergy(K, target, backend="blocked")
 flow_energies = {
     "blocked (exact)": exact,
-    "sliced orthogonal P=100": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=100, directions="orthogonal",
+    "sliced orthogonal P=100": energies.SlicedDiscrepancyEnergy(K, target, n_directions=100, directions="orthogonal",
                                                               generator=torch.Generator().manual_seed(seed)),
-    "sliced orthogonal P=1000": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=1000,
+    "sliced orthogonal P=1000": energies.SlicedDiscrepancyEnergy(K, target, n_directions=1000,
                                                                directions="orthogonal",
                                                                generator=torch.Generator().manual_seed(seed)),
-    "sliced iid P=1000": sliced.SlicedDiscrepancyEnergy(K, target, n_directions=1000, directions="iid",
+    "sliced iid P=1000": energies.SlicedDiscrepancyEnergy(K, target, n_directions=1000, directions="iid",
                                                         generator=torch.Generator().manual_seed(seed)),
 }
 merit = {}
@@ -316,8 +317,8 @@ print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
 # %%
 # NBVAL_CHECK_OUTPUT
 print("Key numbers (rounded):")
-print(f"  c_2 = pi/2: {abs(sliced.slicing_constant(2) - math.pi / 2) < 1e-12}, c_3 = {sliced.slicing_constant(3):.6f}, "
-      f"c_784 = {sliced.slicing_constant(784):.2f}")
+print(f"  c_2 = pi/2: {abs(directions.slicing_constant(2) - math.pi / 2) < 1e-12}, c_3 = {directions.slicing_constant(3):.6f}, "
+      f"c_784 = {directions.slicing_constant(784):.2f}")
 print(f"  iid log-log slopes (d=2, d=784): {slopes['d=2 iid']:.1f}, {slopes['d=784 iid']:.1f}")
 i100 = directions_2d.index(100)
 print(f"  d=2, P=100: equispaced error below 1e-3: {err_2d['equispaced'][1][i100] < 1e-3}, "

@@ -7,7 +7,8 @@ from mmdflow import energies, experiments, kernels
 from mmdflow.trajectory import Trajectory
 
 SETTINGS = dict(n=40, t_end=0.4, width=16, hidden_layers=2, lr=1e-3, batch=20, batch1=40, nf_batch=20,
-                nb=(0.2, 5, 3), nf=(0.2, 5, 3), pf_tau=0.1, snap_dt=0.2)
+                backward=dict(tau=0.2, iterations_start=5, iterations=3),
+                forward=dict(tau=0.2, iterations_start=5, iterations=3), pf_tau=0.1, snap_dt=0.2)
 
 
 def straight_line_run(tau, n_steps, x):
@@ -36,8 +37,10 @@ def test_settings_are_validated():
     experiments.SchemeSettings(**SETTINGS)
     with pytest.raises(ValueError, match="width must be an integer >= 1, got width=0"):
         experiments.SchemeSettings(**{**SETTINGS, "width": 0})
-    with pytest.raises(ValueError, match="nb must be"):
-        experiments.SchemeSettings(**{**SETTINGS, "nb": (0.1, 5)})
+    with pytest.raises(ValueError, match="backward has unknown fields"):
+        experiments.SchemeSettings(**{**SETTINGS, "backward": dict(tau=0.1, its=5)})
+    with pytest.raises(TypeError, match="backward must be a NeuralSchedule"):
+        experiments.SchemeSettings(**{**SETTINGS, "backward": (0.1, 5)})
     with pytest.raises(ValueError, match="pf_tau must be a finite positive number"):
         experiments.SchemeSettings(**{**SETTINGS, "pf_tau": -0.1})
 
@@ -58,3 +61,27 @@ def test_run_schemes_runs_all_three_to_the_final_time_and_decreases_the_discrepa
     assert "particle flow" in experiments.format_runs(runs, "test")
     with pytest.raises(ValueError, match="unknown scheme"):
         experiments.run_schemes(energy, x0, x0_pf, experiments.SchemeSettings(**SETTINGS), schemes=("euler",))
+
+
+def test_interaction_profiles_are_one_table():
+    paper = experiments.interaction_settings("paper")
+    cfg = paper.neural_config("backward")
+    assert (cfg.tau, cfg.n_steps, cfg.width, cfg.hidden_layers, cfg.lr, cfg.iterations,
+            cfg.batch_size) == (0.05, 24, 64, 2, 1e-3, 5000, 100)
+    assert paper.neural_config("forward").batch1 == 2000
+    assert experiments.interaction_settings("paper", iterations=7).neural_config("backward").iterations == 7
+    with pytest.raises(ValueError, match="unknown settings"):
+        experiments.interaction_settings("quick", its=3)
+
+
+def test_interaction_case_refuses_the_forward_scheme_off_r1():
+    with pytest.raises(ValueError, match="forward scheme"):
+        experiments.run_interaction_case("forward", 2, 1.5, experiments.interaction_settings("quick"))
+
+
+def test_interaction_result_survives_json():
+    settings = experiments.interaction_settings("quick", n_particles=30, n_steps=2, iterations=2)
+    res = experiments.run_interaction_case("backward", 2, 1.0, settings, times=(0.2, 0.4), n_repeats=1)
+    back = experiments.InteractionResult.from_json(res.to_json())
+    assert back.errors == res.errors and back.jko_errors == res.jko_errors and back.radius == res.radius
+    assert back.ratio(0.4) == res.errors[0.4].d2 / res.errors[0.4].noise

@@ -121,7 +121,7 @@ def test_flow_errors_on_an_exact_trajectory(gen):
 
 def test_gradient_error_against_closed_cases():
     """Exact against itself: 0; an estimator off by a factor 2: error exactly 1; sliced in d=1: exact."""
-    from mmdflow import sliced
+    from mmdflow import energies
     from mmdflow.energies import DiscrepancyEnergy
     from mmdflow.kernels import Riesz
 
@@ -136,7 +136,7 @@ def test_gradient_error_against_closed_cases():
 
     assert metrics.gradient_error(exact, exact, x).relative_error == 0.0
     assert abs(metrics.gradient_error(Doubled(), exact, x, draws=2).relative_error - 1.0) < 1e-12
-    est = sliced.SlicedDiscrepancyEnergy(Riesz(1.0), y, generator=g)
+    est = energies.SlicedDiscrepancyEnergy(Riesz(1.0), y, generator=g)
     res = metrics.gradient_error(est, exact, x, draws=3)
     assert res.relative_error < 1e-12 and res.draws == 3 and res.seconds > 0
     with pytest.raises(ValueError, match="draws must be a positive integer, got 0"):

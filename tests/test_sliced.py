@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmdflow import _sort1d, energies, sliced
+from mmdflow import energies
+from mmdflow.summation import directions, sliced
+from mmdflow.summation import sort1d as _sort1d
 from mmdflow.kernels import Riesz
 from mmdflow.summation import kernel_sum, kernel_sum_grad
 
@@ -16,13 +18,13 @@ K1 = Riesz(1.0)
 
 
 def test_slicing_constant_closed_forms():
-    assert sliced.slicing_constant(1) == pytest.approx(1.0, rel=1e-13)
-    assert sliced.slicing_constant(2) == pytest.approx(math.pi / 2, rel=1e-13)
-    assert sliced.slicing_constant(3) == pytest.approx(2.0, rel=1e-13)
-    assert sliced.slicing_constant(4) == pytest.approx(3 * math.pi / 4, rel=1e-13)
+    assert directions.slicing_constant(1) == pytest.approx(1.0, rel=1e-13)
+    assert directions.slicing_constant(2) == pytest.approx(math.pi / 2, rel=1e-13)
+    assert directions.slicing_constant(3) == pytest.approx(2.0, rel=1e-13)
+    assert directions.slicing_constant(4) == pytest.approx(3 * math.pi / 4, rel=1e-13)
     # large d: c_d ~ sqrt(pi d / 2) (1 - 1/(4d) + ...), no overflow thanks to lgamma
     for d in (784, 10_000):
-        assert sliced.slicing_constant(d) / math.sqrt(math.pi * d / 2) == pytest.approx(1 - 1 / (4 * d), abs=1e-6)
+        assert directions.slicing_constant(d) / math.sqrt(math.pi * d / 2) == pytest.approx(1 - 1 / (4 * d), abs=1e-6)
 
 
 def test_slicing_constant_general_r_by_quadrature():
@@ -30,18 +32,18 @@ def test_slicing_constant_general_r_by_quadrature():
     theta = (np.arange(200_000) + 0.5) * (np.pi / 2) / 200_000
     for r in (0.5, 1.0, 1.5):
         mean = np.mean(np.cos(theta) ** r)
-        assert sliced.slicing_constant(2, r) == pytest.approx(1 / mean, rel=1e-6)
+        assert directions.slicing_constant(2, r) == pytest.approx(1 / mean, rel=1e-6)
     with pytest.raises(ValueError, match="r=2"):
-        sliced.slicing_constant(2, 2)
+        directions.slicing_constant(2, 2)
     with pytest.raises(ValueError, match="d"):
-        sliced.slicing_constant(0)
+        directions.slicing_constant(0)
 
 
 @pytest.mark.parametrize("rule", ["iid", "orthogonal", "equispaced"])
 def test_directions_are_unit_and_structured(rule):
     d = 2 if rule == "equispaced" else 5
     g = torch.Generator().manual_seed(3)
-    xi = sliced.sample_directions(d, 12, rule, generator=g, dtype=torch.float64)
+    xi = directions.sample_directions(d, 12, rule, generator=g, dtype=torch.float64)
     assert xi.shape == (12, d)
     torch.testing.assert_close(xi.norm(dim=1), torch.ones(12, dtype=torch.float64))
     if rule == "orthogonal":   # blocks of d orthonormal rows (5 + 5 + 2)
@@ -51,7 +53,7 @@ def test_directions_are_unit_and_structured(rule):
         ang = torch.atan2(xi[:, 1], xi[:, 0])
         torch.testing.assert_close(ang.diff(), torch.full((11,), math.pi / 12, dtype=torch.float64))
     # reproducible with the same seed
-    torch.testing.assert_close(xi, sliced.sample_directions(d, 12, rule, generator=torch.Generator().manual_seed(3),
+    torch.testing.assert_close(xi, directions.sample_directions(d, 12, rule, generator=torch.Generator().manual_seed(3),
                                                             dtype=torch.float64))
 
 
@@ -60,22 +62,22 @@ def test_partial_orthogonal_block_is_uniform():
     E[xi xi^T] = I/d and E|xi_1| = 1/c_{d,1}."""
     d, k, reps = 4, 2, 3000
     g = torch.Generator().manual_seed(11)
-    xi = torch.stack([sliced.sample_directions(d, k, "orthogonal", generator=g, dtype=torch.float64)
+    xi = torch.stack([directions.sample_directions(d, k, "orthogonal", generator=g, dtype=torch.float64)
                       for _ in range(reps)])                                   # [reps, k, d]
     torch.testing.assert_close(xi @ xi.transpose(1, 2), torch.eye(k, dtype=torch.float64).expand(reps, k, k),
                                atol=1e-12, rtol=0)
     rows = xi.reshape(-1, d)
     torch.testing.assert_close(rows.T @ rows / len(rows), torch.eye(d, dtype=torch.float64) / d, atol=0.02, rtol=0)
-    assert abs(rows[:, 0].abs().mean().item() - 1 / sliced.slicing_constant(d)) < 0.02
+    assert abs(rows[:, 0].abs().mean().item() - 1 / directions.slicing_constant(d)) < 0.02
 
 
 def test_direction_errors():
     with pytest.raises(ValueError, match="d=3"):
-        sliced.sample_directions(3, 10, "equispaced")
+        directions.sample_directions(3, 10, "equispaced")
     with pytest.raises(ValueError, match="'sobol'"):
-        sliced.sample_directions(3, 10, "sobol")
+        directions.sample_directions(3, 10, "sobol")
     with pytest.raises(ValueError, match="n_directions"):
-        sliced.sample_directions(3, 0, "iid")
+        directions.sample_directions(3, 0, "iid")
     x = torch.randn(5, 2)
     with pytest.raises(ValueError, match="unit vectors"):
         kernel_sum(x, x, K1, backend="sliced", directions=torch.ones(3, 2))
@@ -154,7 +156,7 @@ def test_numba_and_torch_engines_agree_on_large_rows(gen):
 
 def test_autograd_matches_finite_differences(gen):
     """Fixed directions make the sliced sum piecewise linear: gradcheck the hand-written backward (x, y, v)."""
-    xi = sliced.sample_directions(3, 7, "iid", generator=gen, dtype=torch.float64)
+    xi = directions.sample_directions(3, 7, "iid", generator=gen, dtype=torch.float64)
     x = torch.randn(6, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     y = torch.randn(5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     v = torch.rand(5, generator=gen, dtype=torch.float64)
@@ -175,7 +177,7 @@ def test_autograd_matches_finite_differences(gen):
 def test_autograd_gradient_equals_kernel_sum_grad_and_chunks(gen):
     x = torch.randn(200, 4, generator=gen, requires_grad=True)
     y = torch.randn(150, 4, generator=gen)
-    xi = sliced.sample_directions(4, 64, "orthogonal", generator=gen)
+    xi = directions.sample_directions(4, 64, "orthogonal", generator=gen)
     s = kernel_sum(x, y, K1, backend="sliced", directions=xi)
     (gx,) = torch.autograd.grad(s.sum(), x)
     g = kernel_sum_grad(x, y, K1, backend="sliced", directions=xi, chunk_elems=7 * 350)   # 10 chunks
@@ -233,13 +235,13 @@ def test_discrepancy_and_energy(gen):
     # d=3: the energy object is close to the exact discrepancy with many orthogonal directions
     x3 = torch.randn(100, 3, generator=gen)
     y3 = torch.randn(90, 3, generator=gen) + 0.5
-    e = sliced.SlicedDiscrepancyEnergy(K1, y3, n_directions=3000, generator=torch.Generator().manual_seed(0))
+    e = energies.SlicedDiscrepancyEnergy(K1, y3, n_directions=3000, generator=torch.Generator().manual_seed(0))
     ref = energies.DiscrepancyEnergy(K1, y3, backend="dense")
     assert abs(float(e.value(x3) - ref.value(x3))) < 0.02 * float(ref.value(x3))
     g_ref = ref.gradient(x3)
     assert float((e.gradient(x3) - g_ref).norm() / g_ref.norm()) < 0.1
     with pytest.raises(ValueError, match="Riesz kernel with r=1"):
-        sliced.SlicedDiscrepancyEnergy(Riesz(0.5), y3)
+        energies.SlicedDiscrepancyEnergy(Riesz(0.5), y3)
 
 
 def test_sliced_on_device(gen, device):
@@ -258,25 +260,25 @@ def test_span_basis_preserves_distances_and_finds_the_rank(gen):
     shift = torch.randn(40, generator=gen, dtype=torch.float64)
     x = torch.randn(12, 5, generator=gen, dtype=torch.float64) @ base + shift
     y = torch.randn(9, 5, generator=gen, dtype=torch.float64) @ base + shift
-    m, q = sliced.span_basis(x, y)
+    m, q = directions.span_basis(x, y)
     assert q.shape == (40, 5) and q.dtype == torch.float64
     torch.testing.assert_close(q.T @ q, torch.eye(5, dtype=torch.float64), rtol=0, atol=1e-12)
     xr, yr = sliced._reduce(x, y, (m, q))
     torch.testing.assert_close(torch.cdist(xr, yr), torch.cdist(x, y), rtol=1e-12, atol=1e-12)
     # the rank of generic points is n - 1 (centred), a single repeated point keeps one axis
-    assert sliced.span_basis(torch.randn(30, 40, generator=gen))[1].shape == (40, 29)
-    assert sliced.span_basis(torch.ones(4, 40))[1].shape == (40, 1)
+    assert directions.span_basis(torch.randn(30, 40, generator=gen))[1].shape == (40, 29)
+    assert directions.span_basis(torch.ones(4, 40))[1].shape == (40, 1)
     # no reduction: n >= d under "auto", subspace=False, given or equispaced directions
-    assert sliced.span_basis(torch.randn(50, 40, generator=gen)) is None
-    assert sliced.span_basis(x, y, subspace=False) is None
-    assert sliced.span_basis(x, y, directions=torch.eye(40, dtype=torch.float64)[:3]) is None
-    assert sliced.span_basis(torch.randn(50, 40, generator=gen), subspace=True)[1].shape == (40, 40)
+    assert directions.span_basis(torch.randn(50, 40, generator=gen)) is None
+    assert directions.span_basis(x, y, subspace=False) is None
+    assert directions.span_basis(x, y, directions=torch.eye(40, dtype=torch.float64)[:3]) is None
+    assert directions.span_basis(torch.randn(50, 40, generator=gen), subspace=True)[1].shape == (40, 40)
     with pytest.raises(ValueError, match="subspace=True needs directions given by the rule"):
-        sliced.span_basis(x, y, subspace=True, directions="equispaced")
+        directions.span_basis(x, y, subspace=True, directions="equispaced")
     with pytest.raises(ValueError, match="subspace must be 'auto', True or False, got 'yes'"):
-        sliced.span_basis(x, y, subspace="yes")
+        directions.span_basis(x, y, subspace="yes")
     with pytest.raises(ValueError, match="got 1"):
-        sliced.span_basis(x, y, subspace=1)
+        directions.span_basis(x, y, subspace=1)
 
 
 def test_collinear_points_in_high_dimension_are_summed_exactly(gen):
@@ -313,10 +315,10 @@ def test_slicing_in_the_span_is_unbiased_and_more_accurate():
     err = {k: float(((v - exact).norm(dim=(1, 2)) / exact.norm()).pow(2).mean().sqrt())
            for k, v in (("reduced", reduced), ("full", full))}
     ratio = err["reduced"] / err["full"]
-    expected = math.sqrt((sliced.slicing_constant(39) ** 2 - 1) / (sliced.slicing_constant(d) ** 2 - 1))
+    expected = math.sqrt((directions.slicing_constant(39) ** 2 - 1) / (directions.slicing_constant(d) ** 2 - 1))
     assert 0.6 * expected < ratio < 1.5 * expected, (err, expected)
     # unbiased: the mean of 40 draws is within 3 standard errors of the exact gradient
     assert float((reduced.mean(0) - exact).norm() / exact.norm()) < 3 * err["reduced"] / math.sqrt(40)
     # the reduced gradient lies in the span of the points' differences, like the exact one
-    m, q = sliced.span_basis(x, y)
+    m, q = directions.span_basis(x, y)
     torch.testing.assert_close(reduced[0] @ q @ q.T, reduced[0], rtol=1e-10, atol=1e-12)

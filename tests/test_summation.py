@@ -60,7 +60,7 @@ def test_blocked_self_sum_matches_dense(gen, dtype):
 def test_blocked_riesz_fused_paths_match_dense(gen, kernel, block_elems, dtype, monkeypatch):
     """The fused numba pass (Riesz, CPU, d > 8) and its symmetric variant (y is x): square blocks,
     off-diagonal blocks used twice, a ragged last block, coinciding particles (zero force)."""
-    monkeypatch.setattr(summation, "FUSED_MIN_PAIRS", 0)      # small inputs, fused path all the same
+    monkeypatch.setattr(summation.blocked, "FUSED_MIN_PAIRS", 0)      # small inputs, fused path all the same
     x, y, v = _data(gen, 41, 33, 12, dtype, "cpu")
     x[7] = x[2]
     w = torch.rand(41, generator=gen, dtype=torch.float64).to(dtype) + 0.1
@@ -170,7 +170,8 @@ def test_backend_spec_carries_options_through_energies(gen):
 
 def test_numba_kernels_have_serial_twins_with_the_same_results(gen):
     """One torch thread runs the serial twin of each parallel numba kernel; both give the same sums."""
-    from mmdflow import _jit, _sort1d
+    from mmdflow import _jit
+    from mmdflow.summation import sort1d as _sort1d
 
     if not _jit.HAVE_NUMBA:
         pytest.skip("numba is not installed")

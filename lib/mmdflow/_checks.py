@@ -19,15 +19,18 @@ __all__ = [
     "check_positive",
     "check_riesz_exponent",
     "check_int",
+    "check_finite",
 ]
 
 
-def check_points(x, name: str = "x") -> torch.Tensor:
+def check_points(x, name: str = "x", *, finite: bool = True) -> torch.Tensor:
     """Validate a point cloud: a floating ``(N, d)`` tensor, non-empty, finite.
 
     Args:
         x: the points, shape ``[N, d]``.
         name: the argument's name, used in error messages.
+        finite: also check that every entry is finite (``False``: the caller checks it, e.g. with
+            :func:`check_finite` for several clouds at once).
 
     Returns:
         ``x`` unchanged.
@@ -40,15 +43,32 @@ def check_points(x, name: str = "x") -> torch.Tensor:
         raise ValueError(f"{name} must be non-empty, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must have a floating dtype, got {x.dtype}")
-    # One aminmax reduction (it propagates NaN) clears valid inputs about 30x faster than isfinite().all()
-    # on large tensors (0.02 s instead of 0.6 s at 1e5 x 784); the full check runs only when it fails.
-    lo, hi = torch.aminmax(x.detach())
-    if bool(torch.isfinite(lo) & torch.isfinite(hi)):
+    if not finite:
+        return x
+    # One sum reduction (it propagates NaN and inf) clears valid inputs with one host synchronisation, as fast
+    # as a memory pass (0.02 s at 1e5 x 784, where isfinite().all() takes 0.6 s); an overflowing sum of finite
+    # values only sends the input to the full check below.
+    if math.isfinite(x.detach().sum().item()):
         return x
     if not bool(torch.isfinite(x).all()):
         bad = (~torch.isfinite(x)).nonzero()[0].tolist()
         raise ValueError(f"{name} contains a non-finite value {x[bad[0], bad[1]].item()} at index {tuple(bad)}")
     return x
+
+
+def check_finite(*named: tuple[torch.Tensor, str]) -> None:
+    """Check that the ``(tensor, name)`` pairs hold only finite values, with one host synchronisation.
+
+    The sum of the tensors' sums is finite exactly when no entry is NaN or infinite (up to an overflow of
+    finite values, which sends every tensor to the entry-wise check of :func:`check_points`).
+    """
+    total = named[0][0].detach().sum()
+    for t, _ in named[1:]:
+        total = total + t.detach().sum()
+    if math.isfinite(total.item()):
+        return
+    for t, name in named:
+        check_points(t, name)
 
 
 def check_same_space(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y")) -> None:
@@ -79,12 +99,11 @@ def check_weights(w, x: torch.Tensor, name: str = "w", *, atol: float | None = N
     if w.dtype != x.dtype or w.device != x.device:
         raise TypeError(f"{name} must have the dtype and device of the points ({x.dtype}, {x.device}), "
                         f"got ({w.dtype}, {w.device})")
-    if not bool(torch.isfinite(w).all()):
+    wmin, total = torch.stack((w.detach().min(), w.detach().sum())).tolist()   # one synchronisation
+    if not (math.isfinite(wmin) and math.isfinite(total)):
         raise ValueError(f"{name} contains a non-finite value")
-    wmin = w.min().item()
     if wmin < 0:
         raise ValueError(f"{name} must be non-negative, got a weight {wmin:.3g}")
-    total = w.sum().item()
     tol = atol if atol is not None else (1e-4 if w.dtype in (torch.float16, torch.bfloat16, torch.float32) else 1e-8)
     if abs(total - 1.0) > tol:
         raise ValueError(f"{name} must sum to one (probability weights), got sum {total:.6g}")

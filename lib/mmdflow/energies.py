@@ -31,7 +31,7 @@ import torch
 
 from ._checks import check_points, check_same_space, check_weights
 from .kernels import RadialKernel, squared_distances
-from .summation import directional_derivative, kernel_sum, kernel_sum_grad
+from .summation import directional_derivative, double_sum, kernel_sum, kernel_sum_grad
 from .summation.sliced import check_sliced_kernel, sliced_discrepancy_and_gradient
 
 __all__ = [
@@ -166,7 +166,7 @@ class InteractionEnergy:
         The backward scheme's loss (Altekrüger et al. 2023, Sec. 3); the sum goes through
         :func:`mmdflow.summation.kernel_sum` with this energy's ``backend``. Shapes ``[B1, d]``, ``[B2, d]``.
         """
-        return 0.5 * kernel_sum(x1, x2, self.kernel, backend=self.backend).mean()
+        return 0.5 * double_sum(x1, x2, self.kernel, backend=self.backend)
 
     def batch_directional_derivative(self, x1, u1, x2, u2):
         r"""Two-batch estimate of the directional derivative :math:`D_v\mathcal E_K(\mu)` along a velocity plan.
@@ -226,9 +226,8 @@ class DiscrepancyEnergy(InteractionEnergy):
     def batch_estimate(self, x1, x2):
         r"""Two-batch estimate: cross pairs for :math:`\mathcal E_K`, both batches against the target for :math:`\mathcal V`."""
         y, v = self._y(x1)
-        both = torch.cat([x1, x2])
-        potential = -kernel_sum(both, y, self.kernel, v, backend=self.backend).mean()
-        return super().batch_estimate(x1, x2) + potential + self.target_energy.to(x1)
+        potential = double_sum(torch.cat([x1, x2]), y, self.kernel, None, v, backend=self.backend)
+        return super().batch_estimate(x1, x2) + potential.neg() + self.target_energy.to(x1)
 
     def batch_directional_derivative(self, x1, u1, x2, u2):
         r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross

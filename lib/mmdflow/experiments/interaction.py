@@ -113,6 +113,7 @@ class InteractionResult:
         n_particles, tau, seed, n_repeats: its settings; wall_time: seconds in the scheme;
         errors: ``{t: ExactComparison}`` against :math:`\\gamma(t)`; jko_errors: the same against the exact
             JKO iterate (backward scheme, else empty); radius: ``{t: (99% quantile of |x|, analytic radius)}``;
+        elapsed: wall seconds of the whole case (scheme and metrics), when measured;
         trajectory: the run (``None`` when loaded from JSON).
     """
 
@@ -128,6 +129,7 @@ class InteractionResult:
     errors: dict = field(default_factory=dict)
     jko_errors: dict = field(default_factory=dict)
     radius: dict = field(default_factory=dict)
+    elapsed: float | None = None
     trajectory: Trajectory | None = None
 
     def ratio(self, t: float) -> float:

@@ -17,10 +17,12 @@ import torch
 
 from .. import flows, neural
 from .._checks import check_int, check_positive
+from ..energies import DiscrepancyEnergy
+from ..kernels import Riesz
 from ..trajectory import Trajectory
 
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
-           "SCHEMES"]
+           "SCHEMES", "dirac_starts", "target_energies", "run_neural_segments", "run_particle_segments", "rescore"]
 
 #: the schemes compared in the target chapters, in display order.
 SCHEMES = ("neural backward", "neural forward", "particle flow")
@@ -115,7 +117,7 @@ def _neural_config(settings: SchemeSettings, backward: bool):
 
 
 def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, settings: SchemeSettings, *,
-                energy_particles=None, seed: int = 0, checkpoint_dir=None,
+                energy_particles=None, seed: int = 0, checkpoint_dir=None, name: str | None = None,
                 schemes: Sequence[str] = SCHEMES) -> dict[str, Trajectory]:
     """Run the neural backward, neural forward and particle-flow schemes on one functional.
 
@@ -126,7 +128,8 @@ def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, set
         settings: the experiment's :class:`SchemeSettings`.
         energy_particles: the functional for the particle flow (e.g. with a float64 target); default ``energy``.
         seed: seed of each neural scheme's generator (weights, batches, latents).
-        checkpoint_dir: folder for the neural schemes' checkpoints (``<dir>/<scheme>``); ``None`` = none.
+        checkpoint_dir: folder for the neural schemes' checkpoints (``<dir>/<name>/<scheme>``); ``None`` = none.
+        name: the experiment's name (its checkpoint subfolder).
         schemes: which of :data:`SCHEMES` to run.
 
     Returns:
@@ -143,12 +146,47 @@ def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, set
             runs[scheme] = flows.particle_flow(energy_particles or energy, x0_particles, cfg, progress=False)
             continue
         backward = scheme == "neural backward"
-        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / scheme.replace(" ", "_")
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / _slug(name or "") / _slug(scheme)
         gen = torch.Generator(device=x0_neural.device).manual_seed(seed)
         runner = neural.neural_backward_flow if backward else neural.neural_forward_flow
         runs[scheme] = runner(energy, x0_neural, _neural_config(settings, backward), generator=gen,
                               checkpoint_dir=ckpt, progress=False)
     return runs
+
+
+def _slug(text: str) -> str:
+    return text.replace(" ", "_").replace(".", "")
+
+
+def dirac_starts(centers, n: int, *, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Starts of the three schemes at ``k`` Diracs: ``n`` particles split in ``k`` blocks.
+
+    Returns ``(x0_neural, x0_particles)``: exact Diracs ``[n, d]`` (float32, on ``device``; the neural schemes split
+    them in their first step) and the same Diracs perturbed by ``1e-9`` (float64, CPU; coinciding particles feel
+    no force), see :func:`mmdflow.flows.perturbed_dirac`.
+    """
+    centers = torch.as_tensor(centers, dtype=torch.float64)
+    x0 = flows.perturbed_dirac(n, centers.shape[1], centers=centers, scale=0.0, dtype=torch.float32, device=device,
+                               generator=torch.Generator().manual_seed(seed))
+    x0_pf = flows.perturbed_dirac(n, centers.shape[1], centers=centers, generator=torch.Generator().manual_seed(seed))
+    return x0, x0_pf
+
+
+def target_energies(target: torch.Tensor, *, backend="auto", r: float = 1.0):
+    r""":math:`\mathcal D_K^2(\cdot, \nu)` for the Riesz kernel and an empirical target ``[M, d]``, twice: with the
+    target as given (the neural schemes) and in float64 (the particle flow). ``backend`` goes to both."""
+    return (DiscrepancyEnergy(Riesz(r), target, backend=backend),
+            DiscrepancyEnergy(Riesz(r), target.double(), backend=backend))
+
+
+def rescore(runs: dict[str, Trajectory], energy) -> dict[str, Trajectory]:
+    """The runs with ``energies`` recomputed by ``energy.value`` at every snapshot (e.g. exact values for a
+    sliced particle flow, which records estimates)."""
+    def values(tr):
+        with torch.no_grad():
+            return torch.tensor([float(energy.value(p.to(energy.target))) for p in tr.positions], dtype=torch.float64)
+
+    return {k: tr._replace(energies=values(tr)) for k, tr in runs.items()}
 
 
 def concat_trajectories(parts: Sequence[Trajectory], scheme: str = "") -> Trajectory:
@@ -193,3 +231,45 @@ def format_runs(runs: dict[str, Trajectory], name: str = "", value: str = "final
     """One line per scheme: experiment, scheme, final time, final value of the functional, wall time."""
     return "\n".join(f"{name:>12} | {scheme:<15} | t = {float(tr.times[-1]):g} | {value} "
                      f"{float(tr.energies[-1]):.3e} | {tr.wall_time:6.1f} s" for scheme, tr in runs.items())
+
+
+def run_neural_segments(scheme: str, energy, x0: torch.Tensor, segments: Sequence[tuple[float, float]], *,
+                        schedule: NeuralSchedule | dict, width: int, hidden_layers: int, lr: float, batch_size: int,
+                        batch1: int | None = None, seed: int = 0, checkpoint_dir=None,
+                        snapshots_per_segment: int = 40) -> Trajectory:
+    """A neural scheme (``"neural backward"`` or ``"neural forward"``) through constant-step segments.
+
+    Each segment ``(tau, end time)`` is one run with a fresh network (seeded ``seed + k``), whose first step gets
+    ``schedule.iterations_start`` Adam iterations and later steps ``schedule.iterations`` (``schedule.tau`` is
+    not used: the segments give the steps); about ``snapshots_per_segment`` snapshots per segment; checkpoints
+    in ``<checkpoint_dir>/<scheme>/segment<k>`` (the paper's MNIST schedule, chapter 5).
+    """
+    if scheme not in SCHEMES[:2]:
+        raise ValueError(f"scheme must be one of {SCHEMES[:2]}, got {scheme!r}")
+    sched = NeuralSchedule.of(dict(schedule, tau=1.0) if isinstance(schedule, dict) and "tau" not in schedule
+                              else schedule, "schedule")
+    backward = scheme == "neural backward"
+    cls, runner = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if backward
+                   else (neural.NeuralForwardConfig, neural.neural_forward_flow))
+    extra = {} if backward else dict(batch1=batch1 or x0.shape[0])
+
+    def segment(k, tau, n_steps, x):
+        cfg = cls(tau=tau, n_steps=n_steps, iterations=sched.iterations, iterations_start=sched.iterations_start,
+                  start_time=tau / 2, batch_size=batch_size, snapshot_every=max(1, n_steps // snapshots_per_segment),
+                  width=width, hidden_layers=hidden_layers, lr=lr, **extra)
+        ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / _slug(scheme) / f"segment{k}"
+        gen = torch.Generator(device=x.device).manual_seed(seed + k)
+        return runner(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
+
+    return run_in_segments(segment, x0, segments, scheme=scheme)
+
+
+def run_particle_segments(energy, x0: torch.Tensor, segments: Sequence[tuple[float, float]], *,
+                          snapshots_per_segment: int = 40) -> Trajectory:
+    """The particle flow through constant-step segments ``(tau, end time)`` (about ``snapshots_per_segment``
+    snapshots each)."""
+    def segment(k, tau, n_steps, x):
+        return flows.particle_flow(energy, x, flows.ParticleFlowConfig(
+            tau=tau, n_steps=n_steps, snapshot_every=max(1, n_steps // snapshots_per_segment)), progress=False)
+
+    return run_in_segments(segment, x0, segments, scheme="particle flow")

@@ -110,22 +110,21 @@ def plot_sphere(x: torch.Tensor, t: float, r: float, ax=None, *, s: float = 1.0,
     return ax
 
 
-def plot_benchmark_ratios(results: list[dict], ax=None, *, factor: float = 3.0, title: str | None = None):
+def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title: str | None = None):
     r"""Ratio :math:`\mathcal D_K^2/\text{noise}` against :math:`t` for every run of the interaction benchmark.
 
-    One line per (scheme, d, r); a dashed line marks ``factor`` (the acceptance threshold).
+    ``results``: :class:`mmdflow.experiments.interaction.InteractionResult` objects; one line per
+    (scheme, d, r); a dashed line marks ``factor``.
     """
     ax = ax or plt.figure().gca()
     styles = {"backward": "-", "forward": "--", "particle": ":"}
     markers = {2: "o", 3: "s", 10: "^"}
     colors = {0.5: "C0", 1.0: "C1", 1.5: "C2"}
-    for res in sorted(results, key=lambda q: (q["d"], float(q["r"]), q["scheme"])):
-        ts = sorted(res["errors"])
-        ratio = [res["errors"][t]["d2"] / res["errors"][t]["noise"] for t in ts]
-        ax.plot(ts, ratio, ls=styles.get(res["scheme"], "-"), marker=markers.get(res["d"], "x"),
-                color=colors.get(float(res["r"]), "C4"),
-                label=f"{res['scheme']} d={res['d']} r={float(res['r']):g}"
-                      + (f" ({res['iterations']} its)" if res.get("iterations") else ""))
+    for res in sorted(results, key=lambda q: (q.d, q.r, q.scheme)):
+        ts = sorted(res.errors)
+        ax.plot(ts, [res.ratio(t) for t in ts], ls=styles.get(res.scheme, "-"), marker=markers.get(res.d, "x"),
+                color=colors.get(res.r, "C4"),
+                label=f"{res.scheme} d={res.d} r={res.r:g}" + (f" ({res.iterations} its)" if res.iterations else ""))
     ax.axhline(factor, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_xlabel("t")

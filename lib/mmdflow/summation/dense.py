@@ -87,14 +87,20 @@ def zero_slope(kernel: RadialKernel) -> float:
     return 0.0
 
 
+def _pick(w, idx, like):
+    """Entries ``idx`` of a ``[N, 1]`` weight column, or the scalar itself (uniform weights), as ``like``'s dtype."""
+    return w[idx, 0] if isinstance(w, torch.Tensor) else torch.full(idx.shape, w, dtype=like.dtype, device=like.device)
+
+
 def coincidence_term(ua, ub, ia, ib, wa, vb, slope: float) -> torch.Tensor:
     r""":math:`c\sum_{(i,j)} w_i v_j \|u^a_i - u^b_j\|` over the coinciding pairs ``(ia, ib)`` (0-d, differentiable).
 
-    ``ub = None``: the ``b`` points do not move. For :math:`c = -\infty` (Riesz ``r < 1``) any coinciding
+    ``wa``, ``vb``: ``[N, 1]``, ``[M, 1]`` weight columns or scalars (uniform weights). ``ub = None``: the ``b``
+    points do not move. For :math:`c = -\infty` (Riesz ``r < 1``) any coinciding
     pair with a non-zero relative velocity gives :math:`-\infty`.
     """
     w = ua[ia] if ub is None else ua[ia] - ub[ib]
-    coef = wa[ia] * vb[ib]
+    coef = _pick(wa, ia, ua) * _pick(vb, ib, ua)
     if slope == 0.0 or ia.numel() == 0:
         return (w.sum() * 0.0)
     norm2 = (w * w).sum(1)
@@ -108,6 +114,8 @@ def coincidence_term(ua, ub, ia, ib, wa, vb, slope: float) -> torch.Tensor:
 def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
     r"""Matrix form of :math:`\sum_{ij} w_i v_j \frac{d}{dt}|_{0^+} K(x^a_i + t u^a_i, x^b_j + t u^b_j)` (0-d).
 
+    ``wa``, ``vb``: weight columns ``[N, 1]``, ``[M, 1]`` or scalars ``1/N``, ``1/M`` (uniform).
+
     With :math:`c_{ij} = 2\phi'(\|x^a_i - x^b_j\|^2)` (0 at coinciding points), the smooth part is linear in
     the velocities: :math:`\sum_i w_i\langle A_i, u^a_i\rangle + \sum_j v_j\langle B_j, u^b_j\rangle`, with
     :math:`A_i = \sum_j v_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w_i c_{ij}(x^b_j - x^a_i)`, both
@@ -116,16 +124,16 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -
     with torch.no_grad():
         sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
         c = 2.0 * kernel.dprofile(sq)
-        cv = c * vb[None, :]
+        cv = c * (vb.T if isinstance(vb, torch.Tensor) else vb)
         a = cv.sum(1, keepdim=True) * xa - cv @ xb
         if ub is not None:
-            cw = c * wa[:, None]
+            cw = c * wa
             b = cw.sum(0)[:, None] * xb - cw.T @ xa
         slope = zero_slope(kernel)
         pairs = (sq == 0).nonzero().T if slope != 0.0 else None
-    value = (wa[:, None] * a * ua).sum()
+    value = (wa * a * ua).sum()
     if ub is not None:
-        value = value + (vb[:, None] * b * ub).sum()
+        value = value + (vb * b * ub).sum()
     if pairs is not None:
         value = value + coincidence_term(ua, ub, pairs[0], pairs[1], wa, vb, slope)
     return value
@@ -140,7 +148,7 @@ def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, v
     g = 2.0 * kernel.dprofile(sq) * (z * w).sum(-1)
     coinc = (sq == 0).nonzero().T
     extra = coincidence_term(ua, ub, coinc[0], coinc[1], wa, vb, zero_slope(kernel))
-    return wa @ g @ vb + extra
+    return (g * wa * (vb.T if isinstance(vb, torch.Tensor) else vb)).sum() + extra
 
 
 def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,19 +42,23 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_points, check_same_space, check_weights
-from ..kernels import RadialKernel
+from .._checks import check_finite, check_points, check_same_space, check_weights
+from ..kernels import RadialKernel, Riesz
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_sum, blocked_sum_and_grad
-from .dense import coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
+from .dense import riesz_distance_power, coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
 
-__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "directional_derivative", "Backend", "BACKENDS", "register_backend",
+__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative", "Backend", "BACKENDS", "register_backend",
            "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
 
 #: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
 DENSE_LIMIT = 2**22
 #: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on.
 KEOPS_MIN_PAIRS = 2**24
+#: under autograd, ``auto`` keeps the dense ``torch.cdist`` form for the Riesz kernel in ``d <= 8`` up to this
+#: many pairs (``O(N M)`` memory): the blocked backward pass recomputes every block, which costs more there
+#: (two-batch loss of the neural backward scheme at 4000 x 2000 pairs, d = 2: 168 against 265 ms per iteration).
+DENSE_AUTOGRAD_PAIRS = 2**24
 
 
 def _sliced_sum(x, y, v, kernel, **options):
@@ -133,8 +137,12 @@ class Backend:
         return hash(self.name)
 
 
-def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> str:
-    """The backend name that ``backend`` (a name, a :class:`Backend` or ``"auto"``) resolves to for these inputs."""
+def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, *,
+                   differentiable: bool = False) -> str:
+    """The backend name that ``backend`` (a name, a :class:`Backend` or ``"auto"``) resolves to for these inputs.
+
+    ``differentiable``: the sum will be differentiated by autograd (see :data:`DENSE_AUTOGRAD_PAIRS`).
+    """
     if isinstance(backend, Backend):
         backend = backend.name
     if not isinstance(backend, str):
@@ -143,6 +151,8 @@ def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKern
     m = y.shape[0]
     if backend == "auto":
         if n * m * d <= DENSE_LIMIT:
+            return "dense"
+        if differentiable and isinstance(kernel, Riesz) and d <= 8 and n * m <= DENSE_AUTOGRAD_PAIRS:
             return "dense"
         if n * m >= KEOPS_MIN_PAIRS and (x.is_cuda or d <= 8) and _have_keops():
             return "keops"
@@ -154,20 +164,23 @@ def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKern
     return backend
 
 
-def _resolve(backend, x, y, kernel, options):
-    name = choose_backend(backend, x, y, kernel)
+def _resolve(backend, x, y, kernel, options, differentiable=False):
+    name = choose_backend(backend, x, y, kernel, differentiable=differentiable)
     if isinstance(backend, Backend):
         options = {**backend.options, **options}
     return name, options
 
 
-def _prepare(x, y, v, kernel):
-    check_points(x, "x")
-    check_points(y, "y")
+def _prepare(x, y, v, kernel, *, uniform_ok: bool = False):
+    """Validate the inputs of a sum (one host synchronisation for the finiteness of both clouds); returns the
+    weights ``v`` (uniform for ``None``, or ``None`` itself when ``uniform_ok``)."""
+    check_points(x, "x", finite=False)
+    check_points(y, "y", finite=False)
     check_same_space(x, y)
+    check_finite((x, "x")) if y is x else check_finite((x, "x"), (y, "y"))
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
-    return check_weights(v, y, "v")
+    return None if (v is None and uniform_ok) else check_weights(v, y, "v")
 
 
 def kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
@@ -188,8 +201,35 @@ def kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.
         ``[N]`` tensor, differentiable with respect to ``x``, ``y`` and ``v``.
     """
     v = _prepare(x, y, v, kernel)
-    name, options = _resolve(backend, x, y, kernel, options)
+    name, options = _resolve(backend, x, y, kernel, options, _needs_grad(x, y, v))
     return BACKENDS[name][0](x, y, v, kernel, **options)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def double_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None,
+               v: torch.Tensor | None = None, *, backend: str = "auto", **options) -> torch.Tensor:
+    r"""The weighted double sum :math:`\sum_{i,j} w_i v_j K(x_i, y_j)`, a 0-d tensor (differentiable).
+
+    ``None`` weights are uniform, so the default is the mean of the kernel over all pairs: the interaction
+    (``y = x``) and potential terms of the energies and their two-batch estimates (Altekrüger et al. 2023,
+    Sec. 3) are such sums. For the dense backend and uniform ``w`` it is the mean of the ``[N, M]`` matrix
+    (no matrix-vector product in the autograd graph); else :math:`w^\top s` with :math:`s` from
+    :func:`kernel_sum`.
+    """
+    v = _prepare(x, y, v, kernel, uniform_ok=True)
+    if w is not None:
+        w = check_weights(w, x, "w")
+    grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or (v is not None and v.requires_grad)
+                                        or (w is not None and w.requires_grad))
+    name, options = _resolve(backend, x, y, kernel, options, grad)
+    if name == "dense" and w is None and isinstance(kernel, Riesz):
+        p = riesz_distance_power(x, y, kernel.r)
+        return -p.mean() if v is None else -(p @ v).mean()
+    s = BACKENDS[name][0](x, y, check_weights(v, y, "v") if v is None else v, kernel, **options)
+    return s.mean() if w is None else w @ s
 
 
 def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
@@ -225,6 +265,11 @@ def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, 
         return value_fn(xd, yd, vd, kernel, **options), grad_fn(xd, yd, vd, kernel, **options)
 
 
+def _column_weights(w, x):
+    """``[N]`` weights from the ``[N, 1]`` column or the scalar ``1/N`` used by :func:`directional_derivative`."""
+    return x.new_full((x.shape[0],), w) if isinstance(w, float) else w[:, 0]
+
+
 def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor, ub: torch.Tensor | None,
                            kernel: RadialKernel, wa: torch.Tensor | None = None, vb: torch.Tensor | None = None, *,
                            backend: str = "auto", **options) -> torch.Tensor:
@@ -247,27 +292,28 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
         xa: ``[N, d]`` points moving with ``ua`` ``[N, d]``; xb: ``[M, d]`` moving with ``ub`` ``[M, d]``
             (``None``: fixed). wa, vb: weights ``[N]``, ``[M]`` (``None``: uniform, so ``D`` is a mean over pairs).
     """
-    check_points(xa, "xa")
-    check_points(xb, "xb")
+    check_points(xa, "xa", finite=False)
+    check_points(xb, "xb", finite=False)
     check_same_space(xa, xb, ("xa", "xb"))
     if ua.shape != xa.shape or (ub is not None and ub.shape != xb.shape):
         raise ValueError(f"velocities must have the shapes of their points, got ua {tuple(ua.shape)} for xa "
                          f"{tuple(xa.shape)} and ub {None if ub is None else tuple(ub.shape)} for xb {tuple(xb.shape)}")
+    check_finite((xa, "xa"), (xb, "xb"))
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
-    wa = check_weights(wa, xa, "wa")
-    vb = check_weights(vb, xb, "vb")
+    wa = 1.0 / xa.shape[0] if wa is None else check_weights(wa, xa, "wa")[:, None]
+    vb = 1.0 / xb.shape[0] if vb is None else check_weights(vb, xb, "vb")[:, None]
     name, options = _resolve(backend, xa, xb, kernel, options)
     xa, xb = xa.detach(), xb.detach()
     if name == "dense":
         return dense_directional_derivative(xa, ua, xb, ub, kernel, wa, vb)
     grad = BACKENDS[name][1]
     with torch.no_grad():
-        ga = grad(xa, xb, vb, kernel, **options)
-        gb = None if ub is None else grad(xb, xa, wa, kernel, **options)
-    value = (wa[:, None] * ga * ua).sum()
+        ga = grad(xa, xb, _column_weights(vb, xb), kernel, **options)
+        gb = None if ub is None else grad(xb, xa, _column_weights(wa, xa), kernel, **options)
+    value = (wa * ga * ua).sum()
     if ub is not None:
-        value = value + (vb[:, None] * gb * ub).sum()
+        value = value + (vb * gb * ub).sum()
     slope = zero_slope(kernel)
     if slope != 0.0:
         ia, ib = coinciding_pairs(xa, xb)

@@ -1,0 +1,173 @@
+"""Cost of one Adam iteration of the neural schemes (Altekrüger et al. 2023, Secs. 3-4), one run, ratios printed.
+
+An iteration draws two batches and latents, evaluates the network, the two-batch loss (the backward
+scheme's JKO loss or the forward scheme's normalised directional derivative) and its gradient, and takes
+an Adam step: what ``mmdflow.neural.train_backward`` / ``train_forward`` repeat thousands of times.
+Each setting is timed (best of ``--repeats`` runs of ``--iterations`` iterations, one thread) with the
+library's losses (the energies' batch estimates through ``mmdflow.summation``) and with two references
+kept in this script:
+
+* ``previous``: the Riesz fast path the neural module had before the batch estimates moved into the
+  energies (``torch.cdist`` losses chosen by the energy's type);
+* ``autograd``: the plain formula, kernel matrices from the ``[B, M, d]`` differences, differentiated by
+  autograd (the forward scheme: the loss as the derivative of the batch estimate along the velocities).
+
+    python benchmarks/bench_neural.py            # interaction and image settings
+    python benchmarks/bench_neural.py --quick    # fewer iterations
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from mmdflow import energies, neural
+from mmdflow.kernels import Riesz
+
+
+# ------------------------------------------------------------------------------------------------
+# references kept in the benchmark
+# ------------------------------------------------------------------------------------------------
+
+def _dist(a, b):
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def _riesz_pow(dist, r):
+    return dist if r == 1.0 else dist.clamp_min(torch.finfo(dist.dtype).tiny) ** r
+
+
+def previous_batch_estimate(energy, x1, x2):
+    """The former fast path of mmdflow.neural for Riesz energies (cdist, chosen by type)."""
+    r = energy.kernel.r
+    value = -0.5 * _riesz_pow(_dist(x1, x2), r).mean()
+    if hasattr(energy, "target"):
+        y, v = energy.target.to(x1), energy.target_weights.to(x1)
+        value = value + (_riesz_pow(_dist(torch.cat([x1, x2]), y), r) @ v).mean() + energy.target_energy.to(x1)
+    return value
+
+
+def previous_directional_derivative(energy, x1, u1, x2, u2):
+    """The former fast path for the Riesz interaction energy (r >= 1); other energies used the [B, M, d] formula."""
+    r = energy.kernel.r
+    if hasattr(energy, "target"):
+        return autograd_directional_derivative(energy, x1, u1, x2, u2)
+    with torch.no_grad():
+        dist = _dist(x1, x2)
+        coinc = dist == 0
+        coef = torch.where(coinc, torch.zeros_like(dist), dist.clamp_min(torch.finfo(dist.dtype).tiny) ** (r - 2))
+    zw = ((x1 * u1).sum(1, keepdim=True) - x1 @ u2.T - u1 @ x2.T + (x2 * u2).sum(1)[None, :])
+    g = -r * coef * zw
+    if r == 1.0 and bool(coinc.any()):
+        g = g - torch.where(coinc, _dist(u1, u2), torch.zeros_like(g))
+    return 0.5 * g.mean()
+
+
+def autograd_batch_estimate(energy, x1, x2):
+    """Plain formula: kernel matrices from [B, M, d] differences, differentiated by autograd."""
+    k = energy.kernel
+    value = 0.5 * k(x1, x2).mean()
+    if hasattr(energy, "target"):
+        y, v = energy.target.to(x1), energy.target_weights.to(x1)
+        value = value - (k(torch.cat([x1, x2]), y) @ v).mean() + energy.target_energy.to(x1)
+    return value
+
+
+def autograd_directional_derivative(energy, x1, u1, x2, u2):
+    """The [B, M, d] formula of the one-sided derivative (Riesz r = 1: -|w| at coinciding pairs)."""
+    def pair(xa, ua, xb, ub, vb):
+        z = xa[:, None, :] - xb[None, :, :]
+        w = ua[:, None, :] - (ub[None, :, :] if ub is not None else 0.0)
+        sq = (z * z).sum(-1)
+        g = 2.0 * energy.kernel.dprofile(sq) * (z * w).sum(-1)
+        coinc = sq == 0
+        if bool(coinc.any()):
+            g = g - torch.where(coinc, w.norm(dim=-1), torch.zeros_like(g))
+        return (g @ vb).mean()
+
+    value = 0.5 * pair(x1, u1, x2, u2, torch.full((x2.shape[0],), 1.0 / x2.shape[0], dtype=x1.dtype))
+    if hasattr(energy, "target"):
+        y, v = energy.target.to(x1), energy.target_weights.to(x1)
+        value = value - pair(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, v)
+    return value
+
+
+# ------------------------------------------------------------------------------------------------
+# timing
+# ------------------------------------------------------------------------------------------------
+
+class _Patched:
+    """An energy whose batch methods are replaced by a reference implementation."""
+
+    def __init__(self, energy, estimate, derivative):
+        self.energy, self.estimate, self.derivative = energy, estimate, derivative
+
+    def batch_estimate(self, x1, x2):
+        return self.estimate(self.energy, x1, x2)
+
+    def batch_directional_derivative(self, x1, u1, x2, u2):
+        return self.derivative(self.energy, x1, u1, x2, u2)
+
+
+def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iterations, seed=0):
+    """Milliseconds per Adam iteration of ``train_backward``/``train_forward`` (one run)."""
+    best = float("inf")
+    for _ in range(1):
+        gen = torch.Generator().manual_seed(seed)
+        cfg = neural.NeuralBackwardConfig(width=width, hidden_layers=hidden_layers)
+        net = neural.make_network(x.shape[1], cfg, generator=gen)
+        opt = neural.make_optimizer(net, cfg)
+        t0 = time.perf_counter()
+        if scheme == "backward":
+            neural.train_backward(net, opt, energy, x, 0.05, iterations=iterations, batch_size=batch, generator=gen)
+        else:
+            neural.train_forward(net, opt, energy, x, iterations=iterations, batch_size=batch, generator=gen)
+        best = min(best, (time.perf_counter() - t0) / iterations * 1e3)
+    return best
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    its = 50 if args.quick else 300
+    gen = torch.Generator().manual_seed(0)
+    settings = []
+    # interaction setting (paper Sec. 6.1): d = 2, B = 100, width 64 x 2, particles spread out (t > 0)
+    x_int = 0.3 * torch.randn(2000, 2, generator=gen)
+    settings.append(("interaction, d=2, B=100, 64x2", energies.InteractionEnergy(Riesz(1.0)), x_int, 64, 2, 100, its))
+    # image setting (chapter 4): 2000 particles, 2000 targets, B = 2000, width 128 x 5
+    y_img = torch.rand(2000, 2, generator=gen) - 0.5
+    x_img = torch.rand(2000, 2, generator=gen) - 0.5
+    settings.append(("image, d=2, M=2000, B=2000, 128x5", energies.DiscrepancyEnergy(Riesz(1.0), y_img), x_img, 128, 5,
+                     2000, max(5, its // 20)))
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {load:.2f}; "
+          f"best of {args.repeats} runs; ms per Adam iteration")
+    head = f"{'setting':<36} {'scheme':<9} {'library':>9} {'previous':>9} {'autograd':>9} {'prev/lib':>9} {'auto/lib':>9}"
+    print(head)
+    print("-" * len(head))
+    for name, energy, x, width, layers, batch, n_it in settings:
+        for scheme in ("backward", "forward"):
+            variants = {"library": energy,
+                        "previous": _Patched(energy, previous_batch_estimate, previous_directional_derivative),
+                        "autograd": _Patched(energy, autograd_batch_estimate, autograd_directional_derivative)}
+            ms = dict.fromkeys(variants, float("inf"))
+            for _ in range(args.repeats):      # interleaved, so that a change of the machine's load hits all variants
+                for k, e in variants.items():
+                    ms[k] = min(ms[k], time_iterations(scheme, e, x, width=width, hidden_layers=layers, batch=batch,
+                                                       iterations=n_it))
+            print(f"{name:<36} {scheme:<9} {ms['library']:9.3f} {ms['previous']:9.3f} {ms['autograd']:9.3f} "
+                  f"{ms['previous'] / ms['library']:9.2f} {ms['autograd'] / ms['library']:9.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
