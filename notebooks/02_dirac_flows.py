@@ -50,7 +50,7 @@ import torch
 import mmdflow
 from mmdflow import analytic, energies, flows, kernels, metrics
 from mmdflow.plots import dirac as dplots
-from mmdflow.plots import plot_snapshots, use_style
+from mmdflow.plots import snapshot_grid, support_circle, use_style
 
 t_start = time.perf_counter()
 n_particles, key_repeats, n_mc = mmdflow.for_profile(profile, n_particles, key_repeats, n_mc)
@@ -206,10 +206,10 @@ for d in (2, 3):
         cfg = flows.ParticleFlowConfig.until(t_final, tau=tau, slow_start=r < 1, snapshot_every=1)
         x0 = flows.perturbed_dirac(n_particles, d, generator=gen, device=device)
         flow_runs[d, r] = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(r)), x0, cfg,
-                                              record_energy=False)
+                                              record_energy=False, progress=False)
 blowup = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(0.5)),
                              flows.perturbed_dirac(n_particles, 2, generator=gen, device=device),
-                             flows.ParticleFlowConfig(tau=tau, n_steps=1))
+                             flows.ParticleFlowConfig(tau=tau, n_steps=1), progress=False)
 print(f"r=0.5 without slow start: max |x| after one step of {tau}: {blowup.positions[-1].norm(dim=1).max():.0f}"
       f" (analytic support radius at t={tau}: {analytic.support_radius(tau, 2, 0.5):.3f})")
 for (d, r), tr in flow_runs.items():
@@ -217,9 +217,9 @@ for (d, r), tr in flow_runs.items():
 
 # %% mystnb={"figure": {"caption": "Particle flow of the interaction energy ($d = 2$, $r = 1$) from the perturbed Dirac, with the support circle of radius $R(t) = \\pi t/4$ of the analytic solution $\\gamma(t)$ (dashed). The particles fill the disc and crowd at its rim, like the arcsine-type density of $\\eta^*$.", "name": "fig-particle-snapshots"}}
 traj = flow_runs[2, 1.0]
-axes = plot_snapshots(traj, [0.0, 0.2, 0.6, 1.2], lim=1.05 * analytic.support_radius(t_final, 2, 1.0),
-                      overlay=dplots.support_circle_overlay(2, 1.0), label="particle flow")
-axes[0].figure.suptitle(f"Particle flow from a perturbed Dirac, d = 2, r = 1, N = {n_particles}, τ = {tau}", y=1.04)
+fig = snapshot_grid({"particle flow": traj}, [0.0, 0.2, 0.6, 1.2], lim=1.05 * analytic.support_radius(t_final, 2, 1.0),
+                    s=2.0, panel=2.4, overlay=support_circle(1.0))
+fig.suptitle(f"Particle flow from a perturbed Dirac, d = 2, r = 1, N = {n_particles}, τ = {tau}", y=1.04)
 plt.show()
 
 # %% [markdown]

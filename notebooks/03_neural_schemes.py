@@ -80,7 +80,7 @@ import mmdflow
 from mmdflow import analytic
 from mmdflow.experiments import interaction
 from mmdflow.plots import neural as nplots
-from mmdflow.plots import use_style
+from mmdflow.plots import snapshot_grid, support_circle, use_style
 
 t_start = time.perf_counter()
 n_particles, iterations, cases = mmdflow.for_profile(profile, n_particles, iterations, cases)
@@ -112,6 +112,7 @@ for d, r in cases:
         results.append(res)
         print(f"{scheme:>9}  d={d:<3} r={r:<4g} {res.wall_time:6.1f} s")
 run = {(res.scheme, res.d, res.r): res for res in results}
+schemes = {"NB": "backward", "NF": "forward", "PF": "particle"}
 
 # %% [markdown]
 # ## The case $d = 2$, $r = 1$: a disc that fills from the rim
@@ -122,8 +123,8 @@ run = {(res.scheme, res.d, res.r): res for res in results}
 # analytic radius $R(t) = \pi t/4$.
 
 # %% mystnb={"figure": {"caption": "Snapshots of the neural backward scheme (top), the neural forward scheme (middle) and the particle flow (bottom) for the interaction energy with $r=1$ in $d=2$, started at $\\delta_0$. The dashed circles are the support of the exact solution, radius $\\pi t/4$.", "name": "fig-neural-snapshots-r1"}}
-fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.0].trajectory, "NF": run["forward", 2, 1.0].trajectory,
-                                    "PF": run["particle", 2, 1.0].trajectory}, [0.0, 0.4, 0.8, 1.2], r=1.0)
+fig = snapshot_grid({label: run[scheme, 2, 1.0].trajectory for label, scheme in schemes.items()},
+                    [0.0, 0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.0))
 fig.suptitle("Interaction energy, r = 1, d = 2: schemes from a Dirac", y=1.02)
 plt.show()
 
@@ -163,8 +164,8 @@ plt.show()
 # table below therefore also reports the distance of the backward scheme to its JKO iterate.
 
 # %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$, which the particle flow has not yet reached; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
-fig = nplots.plot_scheme_snapshots({"NB": run["backward", 2, 1.5].trajectory, "PF": run["particle", 2, 1.5].trajectory},
-                                   [0.4, 0.8, 1.2], r=1.5, jko_tau=settings.tau)
+fig = snapshot_grid({"NB": run["backward", 2, 1.5].trajectory, "PF": run["particle", 2, 1.5].trajectory},
+                    [0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.5, jko_tau=settings.tau))
 fig.suptitle("Interaction energy, r = 1.5, d = 2", y=1.03)
 plt.show()
 print("JKO scale c_n against the limit curve s(t) at t = 1.2:",

@@ -108,7 +108,7 @@ import mmdflow
 from mmdflow import data, experiments
 from mmdflow.functionals import ImplosionExplosion
 from mmdflow.plots import targets as tplots
-from mmdflow.plots import use_style
+from mmdflow.plots import snapshot_grid, use_style
 
 t_start = time.perf_counter()
 drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads = mmdflow.for_profile(
@@ -162,7 +162,7 @@ runs = results["drawing"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_pa
 print(experiments.format_runs(runs, "drawing"))
 
 # %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 2, 4, 16, 32, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
-fig = tplots.snapshot_grid(runs, [0, 2, 4, 16, 32, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
+fig = snapshot_grid(runs, [0, 2, 4, 16, 32, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
                            suptitle="Two Diracs flowing to the drawing")
 plt.show()
 
@@ -194,7 +194,7 @@ runs = results["smiley"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_par
 print(experiments.format_runs(runs, "smiley"))
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at increasing times up to t = 50 (grey: target samples).", "name": "fig-targets-smiley"}}
-fig = tplots.snapshot_grid(runs, [0, 1, 2, 5, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
+fig = snapshot_grid(runs, [0, 1, 2, 5, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
                            suptitle="Two Diracs flowing to the smiley")
 plt.show()
 
@@ -225,7 +225,7 @@ runs = results["two Diracs"] = experiments.run_schemes(e32, x0, x0_pf, s, energy
 print(experiments.format_runs(runs, "two Diracs"))
 
 # %% mystnb={"figure": {"caption": "Two Diracs flowing to two other Diracs (red crosses): the three schemes at t = 0, 1, 2, 4.", "name": "fig-targets-two-diracs"}}
-fig = tplots.snapshot_grid(runs, [0, 1, 2, 4], lim=2.2, s=1.5, suptitle="Two Diracs to two Diracs")
+fig = snapshot_grid(runs, [0, 1, 2, 4], lim=2.2, s=1.5, suptitle="Two Diracs to two Diracs")
 for ax in fig.axes:
     ax.plot(y_two[:, 0].cpu(), y_two[:, 1].cpu(), "rx", ms=6)
 plt.show()
@@ -265,7 +265,7 @@ runs = results["App. F Ex. 3"] = experiments.run_schemes(ImplosionExplosion(), b
 print(experiments.format_runs(runs, "App. F Ex. 3"))
 
 # %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto y = 0, mass right of it spreads out in y; everything drifts right.", "name": "fig-targets-implosion"}}
-fig = tplots.snapshot_grid(runs, [0, 0.5, 1.0, 1.5, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,
+fig = snapshot_grid(runs, [0, 0.5, 1.0, 1.5, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,
                            suptitle="Implosion (x < 0) and explosion (x > 0)")
 for ax in fig.axes:
     ax.axvline(0.0, color="0.5", ls="--", lw=0.8)

@@ -266,7 +266,7 @@ plt.show()
 # %%
 def mnist_flow(energy, x0):
     cfg = flows.ParticleFlowConfig(tau=flow_tau, n_steps=flow_steps, snapshot_every=max(1, flow_steps // 4))
-    tr = flows.particle_flow(energy, x0, cfg)
+    tr = flows.particle_flow(energy, x0, cfg, progress=False)
     steps = np.round(tr.times.numpy() / flow_tau)
     wall = tr.wall_time * steps / flow_steps          # every step costs the same: wall time of each snapshot
     mmd = [2 * float(exact.value(p)) for p in tr.positions]     # MMD^2 = 2 D_K^2, exact (blocked)

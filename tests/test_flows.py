@@ -215,7 +215,7 @@ def test_chapter_plots_render(gen):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from mmdflow import metrics
+    from mmdflow import metrics, plots
     from mmdflow.plots import dirac as dplots
 
     fig, axes = plt.subplots(2, 4, figsize=(16, 6))
@@ -228,7 +228,8 @@ def test_chapter_plots_render(gen):
     dplots.plot_jko_errors({0.5: ([0.2, 0.1], [0.1, 0.06])}, axes[1, 0])
     traj = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(1.0)), flows.perturbed_dirac(50, 2, generator=gen),
                                flows.ParticleFlowConfig(tau=0.1, n_steps=4, snapshot_every=2))
-    dplots.support_circle_overlay(2, 1.0)(axes[1, 1], 0.4)
+    plots.support_circle(1.0, jko_tau=0.1)(axes[1, 1], 0.4)
+    plots.snapshot_grid({"a": traj, "b": traj}, [0.0, 0.4], overlay=plots.support_circle(1.0))
     err = metrics.flow_errors(traj, 1.0, n_repeats=1, generator=gen)
     dplots.plot_flow_errors({"r = 1": (err.times, err.d2, err.noise)}, axes[1, 2])
     dplots.plot_mean_radius({(2, 1.0): (err.times, err.radius_ratio)}, axes[1, 3])

@@ -1,4 +1,4 @@
-"""Generic plots: point clouds, snapshot rows, curves against time."""
+"""Generic plots: point clouds, the snapshot grid and its support overlay, curves against time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["use_style", "plot_particles", "plot_snapshots", "plot_curves"]
+__all__ = ["use_style", "plot_particles", "snapshot_grid", "support_circle", "nearest_index", "plot_curves"]
 
 
 def use_style() -> None:
@@ -55,33 +55,98 @@ def plot_particles(x, ax=None, *, w=None, s: float = 2.0, color="C0", title: str
     return ax
 
 
-def plot_snapshots(traj, times: Sequence[float], *, axes=None, lim: float | None = None, s: float = 2.0,
-                   overlay=None, label: str | None = None):
-    """One panel per requested time with the trajectory's nearest snapshot.
+def nearest_index(traj, t: float) -> int:
+    """Index of the snapshot of ``traj`` whose time is closest to ``t``."""
+    return int(torch.argmin((traj.times.double() - float(t)).abs()))
+
+
+def support_circle(r: float, *, jko_tau: float | None = None, color: str = "C3"):
+    r"""An overlay ``overlay(ax, t)`` for :func:`snapshot_grid`: the support circle of :math:`\gamma(t)` in d = 2.
+
+    Radius :math:`R(t) = ((2-r)t)^{1/(2-r)}R_*` (:func:`mmdflow.analytic.support_radius`), dashed; with
+    ``jko_tau`` also the support of the JKO iterate, radius :math:`c_nR_*` with :math:`n = t/\tau`, dotted.
+    """
+    from .. import analytic
+
+    phi = np.linspace(0, 2 * np.pi, 200)
+
+    def overlay(ax, t):
+        if t <= 0:
+            return
+        rad = float(analytic.support_radius(float(t), 2, r))
+        ax.plot(rad * np.cos(phi), rad * np.sin(phi), color=color, lw=0.9, ls="--")
+        if jko_tau is not None:
+            rad = float(analytic.jko_scale(round(t / jko_tau), jko_tau, r)) * analytic.prox_radius(2, r)
+            ax.plot(rad * np.cos(phi), rad * np.sin(phi), color="0.3", lw=0.9, ls=":")
+
+    return overlay
+
+
+def _limits(trajs, times, target, lim):
+    if lim is None:
+        pts = [_np(tr.positions[nearest_index(tr, t)])[:, :2] for tr in trajs.values() for t in times]
+        if target is not None:
+            pts.append(_np(target)[:, :2])
+        allpts = np.concatenate(pts)
+        lo, hi = np.quantile(allpts, 0.002, axis=0), np.quantile(allpts, 0.998, axis=0)
+        pad = 0.05 * max(float((hi - lo).max()), 1e-12)
+        return lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad
+    if np.isscalar(lim):
+        return -lim, lim, -lim, lim
+    return tuple(lim)
+
+
+def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: float = 1.0, panel: float = 1.9,
+                  overlay=None, suptitle: str | None = None, axes=None):
+    """Rows = schemes, columns = times: the 2D particles of each trajectory at the snapshot nearest each time.
+
+    The one snapshot grid of the book. Weighted trajectories (``Trajectory.weights``) draw marker area and
+    colour by weight (zero weights hollow, see :func:`plot_particles`).
 
     Args:
-        traj: a :class:`mmdflow.trajectory.Trajectory` of 2D particles.
-        times: the times to show.
-        axes: a sequence of Axes (one per time); a new row of panels when ``None``.
-        overlay: optional callable ``overlay(ax, t)`` drawing e.g. the analytic support circle.
-        label: text put in front of each panel title (e.g. the scheme's name).
+        trajs: a :class:`mmdflow.trajectory.Trajectory` or ``{name: Trajectory}`` (one row each).
+        times: the times of the columns.
+        target: optional ``[M, 2]`` target points drawn faintly behind the particles.
+        lim: ``(xmin, xmax, ymin, ymax)``, a half-width, or ``None`` (from the shown points' 0.2-99.8% range).
+        s: marker size; panel: panel size in inches.
+        overlay: optional ``overlay(ax, t)`` drawn on every panel (e.g. :func:`support_circle`).
+        axes: an existing ``[rows, len(times)]`` array of Axes (default: a new figure).
 
     Returns:
-        the array of Axes.
+        the figure.
     """
+    if not isinstance(trajs, dict):
+        trajs = {"": trajs}
+    names = list(trajs)
     if axes is None:
-        _, axes = plt.subplots(1, len(times), figsize=(2.4 * len(times), 2.6), squeeze=False)
-        axes = axes[0]
-    for ax, t in zip(axes, times):
-        i = int(torch.argmin((traj.times - t).abs()))
-        w = None if traj.weights is None else traj.weights[i]
-        plot_particles(traj.positions[i], ax, w=w, s=s, lim=lim)
-        if overlay is not None:
-            overlay(ax, float(traj.times[i]))
-        ax.set_title(f"{label + ': ' if label else ''}t = {float(traj.times[i]):.3g}")
-        ax.set_xlabel("")
-        ax.set_ylabel("")
-    return axes
+        fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
+                                 squeeze=False, sharex=True, sharey=True)
+    else:
+        axes = np.asarray(axes).reshape(len(names), len(times))
+        fig = axes[0, 0].figure
+    x0, x1, y0, y1 = _limits(trajs, times, target, lim)
+    tg = None if target is None else _np(target)
+    for row, name in enumerate(names):
+        tr = trajs[name]
+        for col, t in enumerate(times):
+            ax = axes[row, col]
+            i = nearest_index(tr, t)
+            if tg is not None:
+                ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.8", linewidths=0, rasterized=True)
+            w = None if tr.weights is None else tr.weights[i]
+            plot_particles(tr.positions[i], ax, w=w, s=s, color=f"C{row}", rasterized=True)
+            if overlay is not None:
+                overlay(ax, float(tr.times[i]))
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
+            ax.set_title(f"t = {float(tr.times[i]):.4g}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("$x_1$" if row == len(names) - 1 else "", fontsize=9)
+            ax.set_ylabel((f"{name}\n" if name else "") + "$x_2$" if col == 0 else "", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
 
 
 def plot_curves(curves: dict, ax=None, *, xlabel: str = "t", ylabel: str = "", logy: bool = False,

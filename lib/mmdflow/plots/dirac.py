@@ -16,7 +16,6 @@ __all__ = [
     "plot_frostman_profiles",
     "plot_support_radius",
     "plot_jko_errors",
-    "support_circle_overlay",
     "plot_flow_errors",
     "plot_mean_radius",
 ]
@@ -125,19 +124,6 @@ def plot_jko_errors(errors: dict, ax=None):
     ax.set_title("JKO error against the limit curve")
     ax.legend(fontsize=8)
     return ax
-
-
-def support_circle_overlay(d: int, r: float):
-    """A callable ``overlay(ax, t)`` for :func:`mmdflow.plots.common.plot_snapshots` drawing the circle of
-    radius :math:`R(t)` of the limit curve."""
-
-    def overlay(ax, t):
-        if t <= 0:
-            return
-        rad = analytic.support_radius(float(t), d, r)
-        ax.add_patch(plt.Circle((0, 0), rad, fill=False, color="C3", lw=1.0, ls="--"))
-
-    return overlay
 
 
 def plot_flow_errors(curves: dict, ax=None, *, title: str | None = None):

@@ -1,4 +1,4 @@
-"""Plots of the neural-schemes chapter: snapshots with the analytic support, radial profiles, the benchmark."""
+"""Plots of the neural-schemes chapter: radial profiles, spheres, the benchmark (snapshots: :func:`mmdflow.plots.snapshot_grid`)."""
 
 from __future__ import annotations
 
@@ -9,54 +9,12 @@ import numpy as np
 import torch
 
 from .. import analytic
-from .common import plot_snapshots
 
-__all__ = ["support_circle", "plot_scheme_snapshots", "plot_radial_profile", "plot_sphere", "plot_benchmark_ratios"]
+__all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios"]
 
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-
-
-def support_circle(r: float, *, color: str = "C3", jko_tau: float | None = None):
-    r"""Overlay ``overlay(ax, t)`` drawing the support circle of :math:`\gamma(t)` in d = 2,
-    radius :math:`R(t) = ((2-r)t)^{1/(2-r)}R_*` (:func:`mmdflow.analytic.support_radius`), dashed;
-    with ``jko_tau`` also the support of the JKO iterate, radius :math:`c_nR_*` with :math:`n = t/\tau`, dotted."""
-
-    phi = np.linspace(0, 2 * np.pi, 200)
-
-    def overlay(ax, t):
-        if t <= 0:
-            return
-        rad = float(analytic.support_radius(float(t), 2, r))
-        ax.plot(rad * np.cos(phi), rad * np.sin(phi), color=color, lw=0.9, ls="--")
-        if jko_tau is not None:
-            rad = float(analytic.jko_scale(round(t / jko_tau), jko_tau, r)) * analytic.prox_radius(2, r)
-            ax.plot(rad * np.cos(phi), rad * np.sin(phi), color="0.3", lw=0.9, ls=":")
-
-    return overlay
-
-
-def plot_scheme_snapshots(trajectories: dict, times: Sequence[float], r: float, *, lim: float | None = None,
-                          s: float = 1.5, jko_tau: float | None = None):
-    """A grid of 2D snapshots: one row per scheme (``{label: Trajectory}``), one column per time,
-    with the analytic support circle of the limit curve (and of the JKO iterate with ``jko_tau``,
-    see :func:`support_circle`). The axes show all but the outermost 0.5% of the particles. Returns the figure."""
-    rows = len(trajectories)
-    fig, axes = plt.subplots(rows, len(times), figsize=(2.3 * len(times), 2.35 * rows), squeeze=False)
-    if lim is None:
-        lim = 1.15 * float(analytic.support_radius(max(times), 2, r))
-        for traj in trajectories.values():
-            for t in times:
-                lim = max(lim, 1.05 * float(traj.at(t).norm(dim=1).quantile(0.995)))
-    for i, (label, traj) in enumerate(trajectories.items()):
-        plot_snapshots(traj, times, axes=axes[i], lim=lim, s=s, overlay=support_circle(r, jko_tau=jko_tau),
-                       label=label)
-        axes[i, 0].set_ylabel("$x_2$")
-    for ax in axes[-1]:
-        ax.set_xlabel("$x_1$")
-    fig.tight_layout()
-    return fig
 
 
 def plot_radial_profile(x: torch.Tensor, t: float, r: float, ax=None, *, bins: int = 30, label: str | None = None,

@@ -15,28 +15,21 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-from .common import plot_curves, plot_particles
+from .common import nearest_index, plot_curves, plot_particles
 
 __all__ = [
     "plot_image_target",
-    "snapshot_grid",
     "image_mosaic",
     "mosaic_grid",
     "plot_energy_curves",
     "animate_particles",
     "animate_mosaics",
     "animation_html",
-    "nearest_index",
 ]
 
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-
-
-def nearest_index(traj, t: float) -> int:
-    """Index of the snapshot of ``traj`` whose time is closest to ``t``."""
-    return int(torch.argmin((traj.times.double() - float(t)).abs()))
 
 
 def plot_image_target(image, samples, *, axes=None, title: str = "target", s: float = 1.0):
@@ -52,56 +45,6 @@ def plot_image_target(image, samples, *, axes=None, title: str = "target", s: fl
     axes[0].grid(False)
     plot_particles(samples, axes[1], s=s, color="0.2", title=f"{title}: {len(samples)} samples")
     return axes
-
-
-def snapshot_grid(trajs: Mapping[str, object], times: Sequence[float], *, target=None, lim=None, s: float = 1.0,
-                  panel: float = 1.9, suptitle: str | None = None):
-    """Rows = schemes, columns = times: the particles of each trajectory at the nearest snapshot.
-
-    Args:
-        trajs: ``{name: Trajectory}`` of 2D particles.
-        times: the times of the columns.
-        target: optional ``[M, 2]`` target points drawn faintly behind the particles.
-        lim: ``(xmin, xmax, ymin, ymax)`` or a half-width; common to all panels (default: from the data).
-        s: marker size.
-
-    Returns:
-        the figure.
-    """
-    names = list(trajs)
-    fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
-                             squeeze=False, sharex=True, sharey=True)
-    if lim is None:
-        allpts = np.concatenate([_np(tr.positions[nearest_index(tr, t)]) for tr in trajs.values() for t in times]
-                                + ([_np(target)] if target is not None else []))
-        lo, hi = np.quantile(allpts, 0.002, axis=0), np.quantile(allpts, 0.998, axis=0)
-        pad = 0.05 * (hi - lo).max()
-        lim = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
-    elif np.isscalar(lim):
-        lim = (-lim, lim, -lim, lim)
-    for r, name in enumerate(names):
-        tr = trajs[name]
-        for c, t in enumerate(times):
-            ax = axes[r, c]
-            i = nearest_index(tr, t)
-            if target is not None:
-                tg = _np(target)
-                ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.85", linewidths=0, rasterized=True)
-            x = _np(tr.positions[i])
-            ax.scatter(x[:, 0], x[:, 1], s=s, color=f"C{r}", linewidths=0, rasterized=True)
-            ax.set_xlim(lim[0], lim[1])
-            ax.set_ylim(lim[2], lim[3])
-            ax.set_aspect("equal")
-            ax.set_title(f"t = {float(tr.times[i]):.4g}", fontsize=9)
-            ax.tick_params(labelsize=7)
-            if c == 0:
-                ax.set_ylabel(f"{name}\n$x_2$", fontsize=9)
-            if r == len(names) - 1:
-                ax.set_xlabel("$x_1$", fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
 
 
 def _mosaic_array(images, *, ncols: int | None = None, side: int = 28, clip: bool = True) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Device choice and notebook profile helpers (the only place that looks at the hardware)."""
+"""Run-time choices: the device and the notebook profiles (the only place that looks at the hardware)."""
 
 from __future__ import annotations
 
