@@ -128,7 +128,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import wfr
+from mmdflow import data, wfr
 from mmdflow.plots import use_style
 from mmdflow.plots import wfr as wplots
 
@@ -220,7 +220,7 @@ methods = {
     "IFT (exact MMD step)": ("ift", wfr.WFRConfig(**base, eta=eta)),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
 }
-targets = {"Gaussian": wfr.gaussian_2d(), "mixture": wfr.mixture_2d()}
+targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
     t0 = time.perf_counter()
@@ -300,7 +300,7 @@ for solver, cap in (("active_set", 5000), ("fista", 2000)):
 # **Reduced, as the table shows.** Their setting (N = 10,000, 9001 iterations, 20 seeds) needs GPUs.
 
 # %%
-hd_target = wfr.mixture_100d()
+hd_target = data.mixture_100d()
 hd_base = dict(n_steps=hd_steps, sigma=10.0, tau=2.0, n_test=hd_particles, loss_every=max(1, hd_steps // 100),
                snapshot_every=None)
 hd_methods = {

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmdflow import energies, simplex, summation, wfr
+from mmdflow.data import mixtures
 from mmdflow.kernels import Gaussian
 
 F64 = torch.float64
@@ -91,10 +92,10 @@ def test_rate_beta_for_exact_prox_weight_step(beta_h):
 @pytest.mark.parametrize("method", ["ift", "wfr", "ift_pgd"])
 def test_weights_stay_on_the_simplex_after_every_step(method):
     g = _gen(7)
-    x0 = wfr.initial_particles(40, g, center=(1.0, 1.0))
+    x0 = mixtures.initial_particles(40, g, center=(1.0, 1.0))
     cfg = wfr.WFRConfig(n_steps=25, sigma=1.0, tau=1.0, eta=2.0, kl_lr=5.0, pgd_lr=0.5, snapshot_every=1,
                         batch_size=30, n_test=50, weight_step="pgd" if method == "ift_pgd" else "prox")
-    tr = wfr.run_wfr("wfr" if method == "wfr" else "ift", x0, wfr.gaussian_2d(), cfg, generator=g)
+    tr = wfr.run_wfr("wfr" if method == "wfr" else "ift", x0, mixtures.gaussian_2d(), cfg, generator=g)
     assert tr.weights.shape == (26, 40)
     assert (tr.weights >= 0).all()
     assert torch.allclose(tr.weights.sum(1), torch.ones(26, dtype=F64), atol=1e-12)
@@ -105,8 +106,8 @@ def test_weights_stay_on_the_simplex_after_every_step(method):
 @pytest.mark.parametrize("method", ["mmd", "ift", "wfr"])
 def test_energy_non_increasing_for_small_steps(method):
     g = _gen(8)
-    x0 = wfr.initial_particles(30, g, center=(2.0, 2.0))
-    target = wfr.gaussian_2d()(40, g)
+    x0 = mixtures.initial_particles(30, g, center=(2.0, 2.0))
+    target = mixtures.gaussian_2d()(40, g)
     cfg = wfr.WFRConfig(n_steps=40, sigma=1.0, tau=0.2, eta=0.2, kl_lr=0.2)
     tr = wfr.run_wfr(method, x0, target, cfg, test_target=target)   # full fixed target: the loss is 2F
     loss = tr.info["loss"]
@@ -179,32 +180,13 @@ def test_noise_injection_evaluates_the_clean_witness_at_perturbed_points():
 def test_runner_records_and_is_reproducible():
     cfg = wfr.WFRConfig(n_steps=6, sigma=1.5, tau=2.0, noise=wfr.NoiseSchedule(beta0=1.0, halve_every=2),
                         n_test=30, snapshot_every=3, loss_every=2)
-    runs = [wfr.run_wfr("mmd_noise", wfr.initial_particles(10, _gen(12)), wfr.mixture_2d(), cfg, generator=_gen(13))
+    runs = [wfr.run_wfr("mmd_noise", mixtures.initial_particles(10, _gen(12)), mixtures.mixture_2d(), cfg, generator=_gen(13))
             for _ in range(2)]
     a, b = runs
     assert torch.equal(a.positions, b.positions) and torch.equal(a.info["loss"], b.info["loss"])
     assert a.times.tolist() == [0.0, 3.0, 6.0] and a.info["loss_steps"].tolist() == [0.0, 2.0, 4.0, 6.0]
     assert torch.allclose(a.weights, torch.full((3, 10), 0.1, dtype=F64))
     assert a.positions.dtype == torch.float64 and a.energies[-1] == a.info["loss"][-1]
-
-
-def test_targets():
-    g = _gen(14)
-    mix = wfr.mixture_2d()
-    s = mix(20000, g)
-    mean = torch.tensor([4 / 3, 1.0], dtype=F64)
-    assert torch.allclose(s.mean(0), mean, atol=0.06)
-    m, C = mix.means, mix.covs
-    cov_ref = (C + m[:, :, None] * m[:, None, :]).mean(0) - mean[:, None] * mean[None, :]
-    assert torch.allclose(torch.cov(s.T), cov_ref, atol=0.25)
-    gs = wfr.gaussian_2d()(20000, g)
-    assert torch.allclose(torch.cov(gs.T), torch.tensor([[1.0, 0.5], [0.5, 1.0]], dtype=F64), atol=0.05)
-    hd = wfr.mixture_100d()
-    assert hd.means.shape == (3, 100) and torch.allclose(hd.means.norm(dim=1), torch.full((3,), 20.0, dtype=F64))
-    assert torch.equal(hd.covs, wfr.mixture_100d().covs)                  # seeded construction
-    assert hd(5, _gen(0)).shape == (5, 100)
-    x0 = wfr.initial_particles(5000, g)
-    assert torch.allclose(x0.mean(0), torch.tensor([5.0, 5.0], dtype=F64), atol=0.05)
 
 
 def test_bad_inputs_raise_clear_errors():
