@@ -48,14 +48,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from ._checks import check_points, check_positive, check_same_space, check_weights, check_int
 from .kernels import Gaussian, RadialKernel
-from .data.mixtures import initial_particles  # temporary: run_seeds moves to experiments.seeds
 from .simplex import QPInfo, project_simplex, solve_simplex_qp
 from .trajectory import Trajectory
 
@@ -76,8 +75,6 @@ __all__ = [
     "WFRConfig",
     "METHODS",
     "run_wfr",
-    "SeedRuns",
-    "run_seeds",
 ]
 
 #: the particle schemes of :func:`run_wfr`.
@@ -608,57 +605,3 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     return Trajectory(times=torch.tensor(snaps_t, dtype=torch.float64), positions=torch.stack(snaps_x),
                       energies=torch.tensor(snaps_e, dtype=torch.float64), weights=torch.stack(snaps_w),
                       wall_time=wall, info=info)
-
-
-class SeedRuns(NamedTuple):
-    """Results of :func:`run_seeds` for one scheme.
-
-    Attributes:
-        steps: ``[L]`` iteration counts of the loss; loss: ``[S, L]`` held-out :math:`\\mathrm{MMD}^2` per seed;
-        wall: ``[S]`` seconds per run; first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed.
-    """
-
-    steps: torch.Tensor
-    loss: torch.Tensor
-    wall: torch.Tensor
-    first: Trajectory
-
-
-def run_seeds(runs: dict, target, seeds: Sequence[int], n_particles: int, *, n_test: int = 1000,
-              center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64, device=None,
-              progress: bool = False) -> dict:
-    r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
-
-    For seed ``s``: the initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2I)` come from
-    ``torch.Generator().manual_seed(s)``, the held-out sample (``n_test`` points) from the seed
-    ``s + 10**6``, and each scheme's minibatches and noise from a generator seeded with ``s + 2 * 10**6``.
-
-    Args:
-        runs: ``{label: (method, WFRConfig)}``.
-        target: a callable ``sample_target(n, generator)``.
-        seeds: the seeds; n_particles: particles per run.
-
-    Returns:
-        ``{label: SeedRuns}``.
-    """
-    if not callable(target):
-        raise TypeError("run_seeds needs a callable target sample_target(n, generator)")
-    if len(seeds) == 0:
-        raise ValueError("seeds must not be empty")
-    out = {label: {"loss": [], "wall": [], "first": None, "steps": None} for label in runs}
-    for s in seeds:
-        x0 = initial_particles(n_particles, torch.Generator().manual_seed(int(s)), center=center, scale=scale,
-                               dtype=dtype, device=device)
-        yt = target(n_test, torch.Generator().manual_seed(int(s) + 10**6)).to(x0)
-        for label, (method, cfg) in runs.items():
-            tr = run_wfr(method, x0, target, cfg, test_target=yt,
-                         generator=torch.Generator().manual_seed(int(s) + 2 * 10**6), progress=progress)
-            rec = out[label]
-            rec["loss"].append(tr.info["loss"])
-            rec["wall"].append(tr.wall_time)
-            rec["steps"] = tr.info["loss_steps"]
-            if rec["first"] is None:
-                rec["first"] = tr
-    return {label: SeedRuns(steps=r["steps"], loss=torch.stack(r["loss"]),
-                            wall=torch.tensor(r["wall"], dtype=torch.float64), first=r["first"])
-            for label, r in out.items()}

@@ -8,9 +8,10 @@
 
 from . import interaction, targets
 from .interaction import InteractionResult, InteractionSettings, interaction_settings, run_interaction_case
+from .seeds import SeedRuns, run_seeds  # also binds the submodule .seeds
 from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectories, format_runs, run_in_segments,
                       run_schemes)
 
 __all__ = ["interaction", "targets", "InteractionResult", "InteractionSettings", "interaction_settings",
            "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
-           "format_runs", "run_in_segments", "run_schemes"]
+           "format_runs", "run_in_segments", "run_schemes", "seeds", "SeedRuns", "run_seeds"]
