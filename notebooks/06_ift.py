@@ -128,7 +128,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import data, experiments, wfr
+from mmdflow import data, experiments, summation, wfr
 from mmdflow.plots import use_style
 from mmdflow.plots import wfr as wplots
 
@@ -275,7 +275,7 @@ for tname, res in results.items():
 # %%
 x_fin = results["Gaussian"]["MMD flow"].first.positions[-1]
 kern = wfr.WFRConfig(n_steps=1, sigma=sigma, tau=tau).kernel
-K_fin = wfr.gram_matrix(x_fin, x_fin, kern)
+K_fin = summation.kernel_matrix(x_fin, x_fin, kern)
 print(f"kernel matrix: N = {len(x_fin)}, smallest/largest eigenvalue = "
       f"{(torch.linalg.eigvalsh(K_fin)[0] / torch.linalg.eigvalsh(K_fin)[-1]).item():.0e}")
 w_unif = torch.full((len(x_fin),), 1.0 / len(x_fin), dtype=x_fin.dtype)

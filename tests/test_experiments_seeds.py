@@ -36,7 +36,8 @@ def test_run_seeds_shapes_shared_start_and_seeding_rule():
     # seed 3 of the study is the single run with the documented generators
     yt = target(20, torch.Generator().manual_seed(3 + TEST_SEED_OFFSET))
     method, cfg = _runs()["IFT"]
-    tr = wfr.run_wfr(method, x0, target, cfg, test_target=yt, generator=torch.Generator().manual_seed(3 + RUN_SEED_OFFSET))
+    tr = wfr.run_wfr(method, x0, target, cfg, test_target=yt,
+                     generator=torch.Generator().manual_seed(3 + RUN_SEED_OFFSET))
     assert torch.equal(tr.info["loss"], res["IFT"].loss[0])
 
 

@@ -28,13 +28,48 @@ def test_gram_witness_and_gradient_match_dense_references(d):
     k = Gaussian(1.3)
     x, y, z = (torch.randn(n, d, generator=g, dtype=F64) for n in (7, 9, 5))
     w = torch.softmax(torch.randn(7, generator=g, dtype=F64), 0)
-    assert torch.allclose(wfr.gram_matrix(x, y, k), k(x, y), atol=1e-12)
+    assert torch.allclose(summation.kernel_matrix(x, y, k), k(x, y), atol=1e-12)
     f_ref = summation.kernel_sum(z, x, k, w, backend="dense") - summation.kernel_sum(z, y, k, backend="dense")
     assert torch.allclose(wfr.witness(z, x, y, k, w), f_ref, atol=1e-12)
     g_ref = (summation.kernel_sum_grad(z, x, k, w, backend="dense")
              - summation.kernel_sum_grad(z, y, k, backend="dense"))
     assert torch.allclose(wfr.witness_gradient(z, x, y, k, w), g_ref, atol=1e-12)
     assert torch.allclose(wfr.wasserstein_velocity(x, y, k, w), -energies.discrepancy_gradient(x, y, k, w), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("d", [2, 100])
+def test_runner_gram_matrix_and_witness_gradient_match_dense_references(d, dtype):
+    """The kernel math of wfr (Gram matrices by summation.kernel_matrix: explicit differences for d <= 8, a GEMM
+    above; witness gradients by kernel_sum_grad with wfr.WITNESS_BACKEND) against kernel(x, y) and the dense backend,
+    also inside run_wfr: one WFR GD iteration (position step, KL weight step) recomputed from the references."""
+    g = _gen(15)
+    k = Gaussian(1.3 if d == 2 else 10.0)
+    x, y, z = (torch.randn(n, d, generator=g, dtype=F64).to(dtype) for n in (12, 15, 7))
+    w = torch.softmax(torch.randn(12, generator=g, dtype=F64), 0).to(dtype)
+    atol = 1e-12 if dtype == F64 else 1e-5
+    K = summation.kernel_matrix(x, x, k)
+    assert K.dtype == dtype and torch.allclose(K, k(x, x), atol=atol)
+    assert torch.allclose(summation.kernel_matrix(z, y, k), k(z, y), atol=atol)
+    g_ref = (summation.kernel_sum_grad(z, x, k, w, backend="dense")
+             - summation.kernel_sum_grad(z, y, k, backend="dense"))
+    grad = wfr.witness_gradient(z, x, y, k, w)
+    assert grad.dtype == dtype and torch.allclose(grad, g_ref, atol=atol)
+    f_ref = summation.kernel_sum(z, x, k, w, backend="dense") - summation.kernel_sum(z, y, k, backend="dense")
+    assert torch.allclose(wfr.witness(z, x, y, k, w), f_ref, atol=atol)
+    # one iteration of the runner against the same formulas from the dense references
+    cfg = wfr.WFRConfig(n_steps=1, sigma=k.sigma, tau=0.7, kl_lr=0.5, kl_normalise="renormalise")
+    tr = wfr.run_wfr("wfr", x, y, cfg, test_target=y)
+    v = torch.full((15,), 1 / 15, dtype=dtype)
+    x1 = x - 0.7 * (summation.kernel_sum_grad(x, x, k, backend="dense")
+                    - summation.kernel_sum_grad(x, y, k, backend="dense"))
+    w0 = torch.full((12,), 1 / 12, dtype=dtype)
+    u = w0 * torch.exp(0.5 * (k(x1, y) @ v - k(x1, x1) @ w0))
+    assert tr.positions.dtype == dtype
+    assert torch.allclose(tr.positions[-1], x1, atol=atol)
+    assert torch.allclose(tr.weights[-1], u / u.sum(), atol=atol)
+    loss_ref = energies.mmd2(x1, y, k, tr.weights[-1], backend="dense")
+    assert abs(float(tr.info["loss"][-1]) - float(loss_ref)) < (1e-12 if dtype == F64 else 1e-5)
 
 
 def test_position_step_weighted_equals_authors_euclidean_gradient_step():

@@ -42,6 +42,12 @@ only) and its noise-injection variant (the gradient evaluated at :math:`x_i + \b
 The runner :func:`run_wfr` takes targets given only as samples (a callable
 ``sample_target(n, generator)`` or a fixed tensor), optionally with a fresh minibatch per
 iteration, and records the squared MMD against a fixed held-out sample after every step.
+
+Kernel math goes through :mod:`mmdflow.summation`: Gram matrices :math:`K_{ij} = k(x_i, x_j)` ``[N, N]`` by
+:func:`~mmdflow.summation.kernel_matrix` (``run_wfr`` forms the particles' one once per position step and
+reuses it in the weight step and the loss), witness gradients by :func:`~mmdflow.summation.kernel_sum_grad`.
+The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and initial particles in
+:mod:`mmdflow.data.mixtures`; multi-seed studies in :mod:`mmdflow.experiments.seeds`.
 """
 
 from __future__ import annotations
@@ -56,11 +62,12 @@ import torch
 from ._checks import check_points, check_positive, check_same_space, check_weights, check_int
 from .kernels import Gaussian, RadialKernel
 from .simplex import QPInfo, project_simplex, solve_simplex_qp
+from .summation import kernel_matrix, kernel_sum, kernel_sum_grad
 from .trajectory import Trajectory
 
 __all__ = [
     "WeightedParticles",
-    "gram_matrix",
+    "WITNESS_BACKEND",
     "witness",
     "witness_gradient",
     "wasserstein_velocity",
@@ -79,6 +86,13 @@ __all__ = [
 
 #: the particle schemes of :func:`run_wfr`.
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
+
+#: summation backend of :func:`witness` and :func:`witness_gradient` (:mod:`mmdflow.summation`). ``"blocked"``
+#: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
+#: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
+#: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
+#: (N = 128-200) and 17x slower for d = 100 (N = 100).
+WITNESS_BACKEND = "blocked"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -111,42 +125,12 @@ class WeightedParticles(NamedTuple):
 # ----------------------------------------------------------------------------------------------
 # kernels, witness, velocities
 # ----------------------------------------------------------------------------------------------
-def _sqdist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared distances ``[N, M]``: a sum over coordinates for ``d <= 8``, a clamped GEMM otherwise."""
-    if x.shape[1] <= 8:
-        s = (x[:, 0, None] - y[None, :, 0]) ** 2
-        for k in range(1, x.shape[1]):
-            s = s + (x[:, k, None] - y[None, :, k]) ** 2
-        return s
-    return ((x * x).sum(1, keepdim=True) + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)).clamp_min_(0.0)
-
-
-def _weighted_grad(z: torch.Tensor, x: torch.Tensor, v: torch.Tensor, kernel: RadialKernel,
-                   s: torch.Tensor | None = None) -> torch.Tensor:
-    """``sum_j v_j grad_1 k(z_i, x_j) = 2 [(C 1) z - C x]`` with ``C = phi'(s) v``, ``[P, d]``."""
-    if s is None:
-        s = _sqdist(z, x)
-    c = 2.0 * kernel.dprofile(s) * v[None, :]
-    return c.sum(1, keepdim=True) * z - c @ x
-
-
-def gram_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> torch.Tensor:
-    r"""Kernel matrix :math:`K_{ij} = k(x_i, y_j)`, ``[N, M]``.
-
-    Squared distances as a sum over the coordinates for ``d <= 8`` and from a GEMM
-    (:math:`|x|^2 + |y|^2 - 2x^\top y`, clamped at 0) otherwise, so that no ``[N, M, d]`` tensor is
-    built. The fast path of this module; it agrees with ``kernel(x, y)`` (the dense reference).
-    """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
-    return kernel.profile(_sqdist(x, y))
-
-
 def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
             w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
     r"""The witness :math:`f_\mu(z) = \sum_j w_j k(z, x_j) - \sum_l v_l k(z, y_l)`, the first variation of
     :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` (Arbel et al. 2019, Sec. 2; Gladin et al. 2024, Sec. 3).
+
+    The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
 
     Args:
         z: evaluation points ``[P, d]``; x, w: particles ``[N, d]`` and weights ``[N]``;
@@ -155,27 +139,36 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
     Returns:
         ``[P]``.
     """
-    check_points(z, "z")
-    w = check_weights(w, check_points(x, "x"), "w")
-    v = check_weights(v, check_points(y, "y"), "v")
-    return gram_matrix(z, x, kernel) @ w - gram_matrix(z, y, kernel) @ v
+    w, v = _check_witness_inputs(z, x, y, w, v)
+    return (kernel_sum(z, x, kernel, w, backend=WITNESS_BACKEND)
+            - kernel_sum(z, y, kernel, v, backend=WITNESS_BACKEND))
 
 
 def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
                      w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\nabla f_\mu(z) = \sum_j w_j\nabla_1k(z, x_j) - \sum_l v_l\nabla_1k(z, y_l)`, shape ``[P, d]``.
 
-    Computed from kernel matrices (:func:`gram_matrix`'s distances and one GEMM per sum); agrees with
-    :func:`mmdflow.summation.kernel_sum_grad` (the dense reference).
+    The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with backend :data:`WITNESS_BACKEND`
+    (no autograd graph); shapes and weights as in :func:`witness`.
     """
+    w, v = _check_witness_inputs(z, x, y, w, v)
+    return _witness_gradient(z, x, y, kernel, w, v)
+
+
+def _witness_gradient(z, x, y, kernel, w, v) -> torch.Tensor:
+    """:func:`witness_gradient` for inputs already validated (the runner checks its tensors once)."""
+    return (kernel_sum_grad(z, x, kernel, w, backend=WITNESS_BACKEND)
+            - kernel_sum_grad(z, y, kernel, v, backend=WITNESS_BACKEND))
+
+
+def _check_witness_inputs(z, x, y, w, v) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate ``z``, ``x``, ``y`` (one space); return the weights ``w`` ``[N]``, ``v`` ``[M]`` (``None`` = uniform)."""
     check_points(z, "z")
     check_points(x, "x")
     check_points(y, "y")
     check_same_space(z, x, ("z", "x"))
     check_same_space(z, y, ("z", "y"))
-    w = check_weights(w, x, "w")
-    v = check_weights(v, y, "v")
-    return _weighted_grad(z, x, w, kernel) - _weighted_grad(z, y, v, kernel)
+    return check_weights(w, x, "w"), check_weights(v, y, "v")
 
 
 def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
@@ -247,10 +240,10 @@ def _check_eta(eta, name="eta") -> float:
 
 def _gram_and_b(x, y, kernel, v, gram, b):
     """``K = k(x, x)`` and ``b = k(x, y) v`` unless given (the runner passes its cached matrices)."""
-    K = gram_matrix(x, x, kernel) if gram is None else gram
+    K = kernel_matrix(x, x, kernel) if gram is None else gram
     if b is None:
         check_points(y, "y")
-        b = gram_matrix(x, y, kernel) @ check_weights(v, y, "v")
+        b = kernel_matrix(x, y, kernel) @ check_weights(v, y, "v")
     n = x.shape[0]
     if K.shape != (n, n) or b.shape != (n,):
         raise ValueError(f"gram must be ({n}, {n}) and b ({n},), got {tuple(K.shape)} and {tuple(b.shape)}")
@@ -529,18 +522,17 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     yt = test_target.detach()
     # constant term of the held-out loss: sum_{lm} k(y_l, y_m) / M^2 (computed once, in row blocks)
     rows = max(1, 2**22 // yt.shape[0])
-    kyy = sum(float(gram_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+    kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
     kyy /= yt.shape[0] ** 2
 
     x = x0.detach().clone()
-    s_xx = _sqdist(x, x)           # cached: squared distances of the current particles
-    K = kernel.profile(s_xx)
+    K = kernel_matrix(x, x, kernel)    # cached: the Gram matrix of the current particles
     steps, losses, snaps_t, snaps_x, snaps_w, snaps_e = [], [], [], [], [], []
     gaps, iters = [], []
 
     def record_loss(k):
         # V-statistic MMD^2(sum_i w_i delta_{x_i}, held-out sample)
-        val = float(w @ (K @ w)) - 2.0 * float(w @ kernel.profile(_sqdist(x, yt)).mean(1)) + kyy
+        val = float(w @ (K @ w)) - 2.0 * float(w @ kernel_matrix(x, yt, kernel).mean(1)) + kyy
         steps.append(k)
         losses.append(val)
         return val
@@ -562,21 +554,19 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
         # ---- Wasserstein (position) step
         if config.tau > 0:
-            z, s_zx = x, s_xx
+            z = x
             if method == "mmd_noise":
                 beta = config.noise.level(k)
                 if beta > 0:
                     z = x + beta * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-                    s_zx = _sqdist(z, x)
-            grad = _weighted_grad(z, x, w, kernel, s_zx) - _weighted_grad(z, y, v, kernel)
+            grad = _witness_gradient(z, x, y, kernel, w, v)
             if method in ("ift", "wfr") and config.position_step == "weighted":
                 grad = grad * (n * w)[:, None]
             x = x - config.tau * grad
-            s_xx = _sqdist(x, x)
-            K = kernel.profile(s_xx)
+            K = kernel_matrix(x, x, kernel)
         # ---- weight step at the new positions, same target batch
         if method in ("ift", "wfr"):
-            b = kernel.profile(_sqdist(x, y)) @ v
+            b = kernel_matrix(x, y, kernel) @ v
             if method == "wfr":
                 w = kl_weight_step(x, w, y, kernel, config.kl_lr, normalise=config.kl_normalise, gram=K, b=b)
             elif config.weight_step == "pgd":
