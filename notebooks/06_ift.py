@@ -128,7 +128,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import wfr
+from mmdflow import data, experiments, summation, wfr
 from mmdflow.plots import use_style
 from mmdflow.plots import wfr as wplots
 
@@ -220,11 +220,11 @@ methods = {
     "IFT (exact MMD step)": ("ift", wfr.WFRConfig(**base, eta=eta)),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
 }
-targets = {"Gaussian": wfr.gaussian_2d(), "mixture": wfr.mixture_2d()}
+targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
     t0 = time.perf_counter()
-    results[tname] = wfr.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device)
+    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device)
     wall[tname] = time.perf_counter() - t0
     print(f"{tname}: {len(seeds)} seeds x {len(methods)} methods in {wall[tname]:.1f} s")
     for label, r in results[tname].items():
@@ -242,7 +242,7 @@ plt.show()
 # %% mystnb={"figure": {"caption": "Particles of the first seed on the Gaussian target (grey: held-out target sample). Rows: MMD flow, noisy MMD flow, IFT and WFR GD. For the weighted schemes, colour and size show each particle's weight relative to the largest; hollow circles have zero weight. The MMD flows collapse onto a segment and leave outliers outside the target. IFT moves the mass onto a few particles inside the target and sets the weight of the rest to zero.", "name": "fig-ift-particles-gauss"}}
 show_t = [0, n_steps // 6, n_steps // 2, n_steps]
 trs = {label: r.first for label, r in results["Gaussian"].items()}
-yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + 10**6))
+yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
 axes = wplots.plot_weighted_snapshots(trs, show_t, target=yt_gauss, xlim=(-4, 8), ylim=(-4, 8))
 plt.gcf().suptitle("Gaussian target: particles, weight-coded", y=1.0)
 plt.tight_layout()
@@ -250,7 +250,7 @@ plt.show()
 
 # %% mystnb={"figure": {"caption": "The same for the 3-component mixture: the first seed's particles at four iterations. The MMD-flow particles crowd the lower two modes, underfill the upper one and leave outliers. IFT and WFR GD give most of the mass to a few particles in the modes; WFR GD keeps a small positive weight on the others.", "name": "fig-ift-particles-mix"}}
 trs = {label: r.first for label, r in results["mixture"].items()}
-yt = targets["mixture"](n_test, torch.Generator().manual_seed(seeds[0] + 10**6))
+yt = targets["mixture"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
 axes = wplots.plot_weighted_snapshots(trs, show_t, target=yt, xlim=(-5, 9), ylim=(-5, 9))
 plt.gcf().suptitle("Mixture target: particles, weight-coded", y=1.0)
 plt.tight_layout()
@@ -259,8 +259,8 @@ plt.show()
 # %%
 summary = {tname: wplots.summarise_final(res) for tname, res in results.items()}
 for tname, res in results.items():
-    mmd_final = res["MMD flow"].loss[:, -1]
-    ift_final = res["IFT (exact MMD step)"].loss[:, -1]
+    mmd_final = res["MMD flow"].final
+    ift_final = res["IFT (exact MMD step)"].final
     zero_frac = float((res["IFT (exact MMD step)"].first.weights[-1] == 0).double().mean())
     print(f"{tname}: final MMD^2, IFT / MMD flow per seed: {[f'{v:.3f}' for v in (ift_final / mmd_final).tolist()]}; "
           f"IFT lower on every seed: {bool((ift_final < mmd_final).all())}; "
@@ -275,7 +275,7 @@ for tname, res in results.items():
 # %%
 x_fin = results["Gaussian"]["MMD flow"].first.positions[-1]
 kern = wfr.WFRConfig(n_steps=1, sigma=sigma, tau=tau).kernel
-K_fin = wfr.gram_matrix(x_fin, x_fin, kern)
+K_fin = summation.kernel_matrix(x_fin, x_fin, kern)
 print(f"kernel matrix: N = {len(x_fin)}, smallest/largest eigenvalue = "
       f"{(torch.linalg.eigvalsh(K_fin)[0] / torch.linalg.eigvalsh(K_fin)[-1]).item():.0e}")
 w_unif = torch.full((len(x_fin),), 1.0 / len(x_fin), dtype=x_fin.dtype)
@@ -300,7 +300,7 @@ for solver, cap in (("active_set", 5000), ("fista", 2000)):
 # **Reduced, as the table shows.** Their setting (N = 10,000, 9001 iterations, 20 seeds) needs GPUs.
 
 # %%
-hd_target = wfr.mixture_100d()
+hd_target = data.mixture_100d()
 hd_base = dict(n_steps=hd_steps, sigma=10.0, tau=2.0, n_test=hd_particles, loss_every=max(1, hd_steps // 100),
                snapshot_every=None)
 hd_methods = {
@@ -312,8 +312,8 @@ hd_methods = {
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**hd_base, position_step="weighted", kl_lr=1.0)),
 }
 t0 = time.perf_counter()
-hd_results = wfr.run_seeds(hd_methods, hd_target, hd_seeds, hd_particles, n_test=hd_particles,
-                           center=[0.0] * 100, dtype=torch.float32, device=device)
+hd_results = experiments.run_seeds(hd_methods, hd_target, hd_seeds, hd_particles, n_test=hd_particles,
+                                   center=[0.0] * 100, dtype=torch.float32, device=device)
 wall["100-d"] = time.perf_counter() - t0
 print(f"100-d mixture: N = {hd_particles}, {hd_steps} iterations, seeds {hd_seeds}: {wall['100-d']:.1f} s")
 
@@ -379,4 +379,4 @@ for tname, summ in summary.items():
         print(f"  {tname:8s} {label:22s} {m:.2g} +- {s:.1g}")
     res = results[tname]
     print(f"  {tname:8s} IFT below MMD flow on every seed: "
-          f"{bool((res['IFT (exact MMD step)'].loss[:, -1] < res['MMD flow'].loss[:, -1]).all())}")
+          f"{bool((res['IFT (exact MMD step)'].final < res['MMD flow'].final).all())}")

@@ -185,7 +185,7 @@ def test_download_verifies_md5(tmp_path, monkeypatch):
         return io.BytesIO(raw)
 
     corrupt = {"on": False}
-    monkeypatch.setattr(data.urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(data.mnist.urllib.request, "urlopen", fake_urlopen)
     m = data.load_mnist(tmp_path, n=3)
     assert m.images.shape == (3, 28, 28)
     assert (tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz").is_file()
@@ -202,7 +202,17 @@ def test_download_verifies_md5(tmp_path, monkeypatch):
     def offline(url, timeout=None):
         raise urllib.error.URLError("network unreachable")
 
-    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(data.mnist.urllib.request, "urlopen", offline)
     with pytest.raises(FileNotFoundError, match="network unreachable"):
         data.load_mnist(tmp_path / "empty")
     assert not list((tmp_path / "empty" / "mnist").glob("*"))   # no partial download left behind
+
+
+# ------------------------------------------------------------------------------------------------ package
+def test_package_reexports_every_public_name():
+    """``mmdflow.data`` is a package: every public name of its modules is reachable as ``mmdflow.data.NAME``."""
+    for module in (data.images, data.mnist, data.mixtures):
+        for name in module.__all__:
+            assert getattr(data, name) is getattr(module, name), name
+            assert name in data.__all__, name
+    assert data.load_mnist is data.mnist.load_mnist and data.house_image is data.images.house_image

@@ -1,12 +1,12 @@
 """Tests of mmdflow.wfr against closed forms, brute-force references and autograd."""
 
-import itertools
 import math
 
 import pytest
 import torch
 
-from mmdflow import energies, summation, wfr
+from mmdflow import energies, simplex, summation, wfr
+from mmdflow.data import mixtures
 from mmdflow.kernels import Gaussian
 
 F64 = torch.float64
@@ -21,97 +21,6 @@ def _grid(n_side=3, spacing=1.0):
     return torch.cartesian_prod(a, a)
 
 
-# ---------------------------------------------------------------------------------- simplex
-def _project_brute(v):
-    """Projection by enumerating supports: the best feasible candidate w_S = v_S - theta_S."""
-    n = v.shape[0]
-    best, best_d = None, math.inf
-    for r in range(1, n + 1):
-        for S in itertools.combinations(range(n), r):
-            S = list(S)
-            theta = (v[S].sum() - 1) / r
-            w = torch.zeros_like(v)
-            w[S] = v[S] - theta
-            if (w[S] >= -1e-14).all():
-                d = float(((w - v) ** 2).sum())
-                if d < best_d:
-                    best, best_d = w.clamp_min(0), d
-    return best
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_project_simplex_matches_brute_force(seed):
-    g = _gen(seed)
-    n = 2 + seed % 5
-    v = 2 * torch.randn(n, generator=g, dtype=F64)
-    w = wfr.project_simplex(v)
-    assert torch.allclose(w, _project_brute(v), atol=1e-12)
-    assert w.min() >= 0 and abs(float(w.sum()) - 1) < 1e-12
-
-
-def test_project_simplex_batched_fixed_points_and_dtype():
-    g = _gen(1)
-    v = torch.randn(4, 5, generator=g, dtype=F64)
-    w = wfr.project_simplex(v)
-    for i in range(4):
-        assert torch.allclose(w[i], _project_brute(v[i]), atol=1e-12)
-    p = torch.tensor([0.2, 0.0, 0.5, 0.3], dtype=F64)
-    assert torch.allclose(wfr.project_simplex(p), p)          # points of the simplex are fixed
-    assert wfr.project_simplex(p.float()).dtype == torch.float32
-
-
-# ---------------------------------------------------------------------------------- QP solver
-def _qp_brute(Q, c):
-    """Minimiser of 1/2 w'Qw + c'w on the simplex by enumerating supports (KKT on each support)."""
-    n = c.shape[0]
-    best, best_val = None, math.inf
-    for r in range(1, n + 1):
-        for S in itertools.combinations(range(n), r):
-            S = list(S)
-            M = torch.zeros(r + 1, r + 1, dtype=F64)
-            M[:r, :r] = Q[S][:, S]
-            M[:r, r] = 1
-            M[r, :r] = 1
-            rhs = torch.cat([-c[S], torch.ones(1, dtype=F64)])
-            sol = torch.linalg.lstsq(M, rhs[:, None]).solution[:, 0]
-            w = torch.zeros(n, dtype=F64)
-            w[S] = sol[:r]
-            if (w >= -1e-12).all() and abs(float(w.sum()) - 1) < 1e-9:
-                val = float(0.5 * w @ Q @ w + c @ w)
-                if val < best_val - 1e-13:
-                    best, best_val = w.clamp_min(0), val
-    return best, best_val
-
-
-@pytest.mark.parametrize("method", ["active_set", "fista"])
-@pytest.mark.parametrize("seed", range(4))
-def test_qp_solver_matches_brute_force_kkt(method, seed):
-    g = _gen(seed)
-    n = 5
-    A = torch.randn(n, n if seed % 2 == 0 else 3, generator=g, dtype=F64)    # odd seeds: a singular Q (rank 3)
-    Q = A @ A.T
-    c = torch.randn(n, generator=g, dtype=F64)
-    w, info = wfr.solve_simplex_qp(Q, c, tol=1e-12, max_iter=20000, method=method)
-    w_ref, val_ref = _qp_brute(Q, c)
-    val = float(0.5 * w @ Q @ w + c @ w)
-    assert info.converged and info.gap <= 1e-12
-    assert val <= val_ref + 1e-10 and val >= val_ref - 1e-10
-    if seed % 2 == 0:                                              # strictly convex: unique minimiser
-        assert torch.allclose(w, w_ref, atol=1e-6)
-    assert w.min() >= 0 and abs(float(w.sum()) - 1) < 1e-12
-
-
-def test_qp_two_point_closed_form():
-    # 1/2 w'Qw + c'w with w = (t, 1-t): minimiser t* = clip((q22 - q12 + c2 - c1) / (q11 - 2 q12 + q22), 0, 1)
-    Q = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=F64)
-    for c in (torch.tensor([0.3, -0.2], dtype=F64), torch.tensor([-3.0, 2.0], dtype=F64), torch.tensor([3.0, -2.0], dtype=F64)):
-        t = (Q[1, 1] - Q[0, 1] + c[1] - c[0]) / (Q[0, 0] - 2 * Q[0, 1] + Q[1, 1])
-        t = float(t.clamp(0, 1))
-        for method in ("active_set", "fista"):
-            w, _ = wfr.solve_simplex_qp(Q, c, tol=1e-14, max_iter=10000, method=method)
-            assert torch.allclose(w, torch.tensor([t, 1 - t], dtype=F64), atol=1e-7)
-
-
 # ---------------------------------------------------------------------------------- fast paths vs dense references
 @pytest.mark.parametrize("d", [2, 20])
 def test_gram_witness_and_gradient_match_dense_references(d):
@@ -119,13 +28,48 @@ def test_gram_witness_and_gradient_match_dense_references(d):
     k = Gaussian(1.3)
     x, y, z = (torch.randn(n, d, generator=g, dtype=F64) for n in (7, 9, 5))
     w = torch.softmax(torch.randn(7, generator=g, dtype=F64), 0)
-    assert torch.allclose(wfr.gram_matrix(x, y, k), k(x, y), atol=1e-12)
+    assert torch.allclose(summation.kernel_matrix(x, y, k), k(x, y), atol=1e-12)
     f_ref = summation.kernel_sum(z, x, k, w, backend="dense") - summation.kernel_sum(z, y, k, backend="dense")
     assert torch.allclose(wfr.witness(z, x, y, k, w), f_ref, atol=1e-12)
     g_ref = (summation.kernel_sum_grad(z, x, k, w, backend="dense")
              - summation.kernel_sum_grad(z, y, k, backend="dense"))
     assert torch.allclose(wfr.witness_gradient(z, x, y, k, w), g_ref, atol=1e-12)
     assert torch.allclose(wfr.wasserstein_velocity(x, y, k, w), -energies.discrepancy_gradient(x, y, k, w), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("d", [2, 100])
+def test_runner_gram_matrix_and_witness_gradient_match_dense_references(d, dtype):
+    """The kernel math of wfr (Gram matrices by summation.kernel_matrix: explicit differences for d <= 8, a GEMM
+    above; witness gradients by kernel_sum_grad with wfr.WITNESS_BACKEND) against kernel(x, y) and the dense backend,
+    also inside run_wfr: one WFR GD iteration (position step, KL weight step) recomputed from the references."""
+    g = _gen(15)
+    k = Gaussian(1.3 if d == 2 else 10.0)
+    x, y, z = (torch.randn(n, d, generator=g, dtype=F64).to(dtype) for n in (12, 15, 7))
+    w = torch.softmax(torch.randn(12, generator=g, dtype=F64), 0).to(dtype)
+    atol = 1e-12 if dtype == F64 else 1e-5
+    K = summation.kernel_matrix(x, x, k)
+    assert K.dtype == dtype and torch.allclose(K, k(x, x), atol=atol)
+    assert torch.allclose(summation.kernel_matrix(z, y, k), k(z, y), atol=atol)
+    g_ref = (summation.kernel_sum_grad(z, x, k, w, backend="dense")
+             - summation.kernel_sum_grad(z, y, k, backend="dense"))
+    grad = wfr.witness_gradient(z, x, y, k, w)
+    assert grad.dtype == dtype and torch.allclose(grad, g_ref, atol=atol)
+    f_ref = summation.kernel_sum(z, x, k, w, backend="dense") - summation.kernel_sum(z, y, k, backend="dense")
+    assert torch.allclose(wfr.witness(z, x, y, k, w), f_ref, atol=atol)
+    # one iteration of the runner against the same formulas from the dense references
+    cfg = wfr.WFRConfig(n_steps=1, sigma=k.sigma, tau=0.7, kl_lr=0.5, kl_normalise="renormalise")
+    tr = wfr.run_wfr("wfr", x, y, cfg, test_target=y)
+    v = torch.full((15,), 1 / 15, dtype=dtype)
+    x1 = x - 0.7 * (summation.kernel_sum_grad(x, x, k, backend="dense")
+                    - summation.kernel_sum_grad(x, y, k, backend="dense"))
+    w0 = torch.full((12,), 1 / 12, dtype=dtype)
+    u = w0 * torch.exp(0.5 * (k(x1, y) @ v - k(x1, x1) @ w0))
+    assert tr.positions.dtype == dtype
+    assert torch.allclose(tr.positions[-1], x1, atol=atol)
+    assert torch.allclose(tr.weights[-1], u / u.sum(), atol=atol)
+    loss_ref = energies.mmd2(x1, y, k, tr.weights[-1], backend="dense")
+    assert abs(float(tr.info["loss"][-1]) - float(loss_ref)) < (1e-12 if dtype == F64 else 1e-5)
 
 
 def test_position_step_weighted_equals_authors_euclidean_gradient_step():
@@ -151,11 +95,11 @@ def test_weight_steps_match_their_formulas():
     w = torch.softmax(torch.randn(6, generator=g, dtype=F64), 0)
     wr = w.clone().requires_grad_(True)
     (gw,) = torch.autograd.grad(energies.mmd2(x, y, k, wr, backend="dense"), wr)
-    assert torch.allclose(wfr.mmd_pgd_weights(x, w, y, k, 0.05), wfr.project_simplex(w - 0.05 * gw), atol=1e-12)
+    assert torch.allclose(wfr.mmd_pgd_weights(x, w, y, k, 0.05), simplex.project_simplex(w - 0.05 * gw), atol=1e-12)
     f = wfr.witness(x, x, y, k, w)
     u = w * torch.exp(-0.8 * f)
     assert torch.allclose(wfr.kl_weight_step(x, w, y, k, 0.8, normalise="renormalise"), u / u.sum(), atol=1e-12)
-    assert torch.allclose(wfr.kl_weight_step(x, w, y, k, 0.8), wfr.project_simplex(u), atol=1e-12)
+    assert torch.allclose(wfr.kl_weight_step(x, w, y, k, 0.8), simplex.project_simplex(u), atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------- flow properties
@@ -183,10 +127,10 @@ def test_rate_beta_for_exact_prox_weight_step(beta_h):
 @pytest.mark.parametrize("method", ["ift", "wfr", "ift_pgd"])
 def test_weights_stay_on_the_simplex_after_every_step(method):
     g = _gen(7)
-    x0 = wfr.initial_particles(40, g, center=(1.0, 1.0))
+    x0 = mixtures.initial_particles(40, g, center=(1.0, 1.0))
     cfg = wfr.WFRConfig(n_steps=25, sigma=1.0, tau=1.0, eta=2.0, kl_lr=5.0, pgd_lr=0.5, snapshot_every=1,
                         batch_size=30, n_test=50, weight_step="pgd" if method == "ift_pgd" else "prox")
-    tr = wfr.run_wfr("wfr" if method == "wfr" else "ift", x0, wfr.gaussian_2d(), cfg, generator=g)
+    tr = wfr.run_wfr("wfr" if method == "wfr" else "ift", x0, mixtures.gaussian_2d(), cfg, generator=g)
     assert tr.weights.shape == (26, 40)
     assert (tr.weights >= 0).all()
     assert torch.allclose(tr.weights.sum(1), torch.ones(26, dtype=F64), atol=1e-12)
@@ -197,8 +141,8 @@ def test_weights_stay_on_the_simplex_after_every_step(method):
 @pytest.mark.parametrize("method", ["mmd", "ift", "wfr"])
 def test_energy_non_increasing_for_small_steps(method):
     g = _gen(8)
-    x0 = wfr.initial_particles(30, g, center=(2.0, 2.0))
-    target = wfr.gaussian_2d()(40, g)
+    x0 = mixtures.initial_particles(30, g, center=(2.0, 2.0))
+    target = mixtures.gaussian_2d()(40, g)
     cfg = wfr.WFRConfig(n_steps=40, sigma=1.0, tau=0.2, eta=0.2, kl_lr=0.2)
     tr = wfr.run_wfr(method, x0, target, cfg, test_target=target)   # full fixed target: the loss is 2F
     loss = tr.info["loss"]
@@ -271,32 +215,13 @@ def test_noise_injection_evaluates_the_clean_witness_at_perturbed_points():
 def test_runner_records_and_is_reproducible():
     cfg = wfr.WFRConfig(n_steps=6, sigma=1.5, tau=2.0, noise=wfr.NoiseSchedule(beta0=1.0, halve_every=2),
                         n_test=30, snapshot_every=3, loss_every=2)
-    runs = [wfr.run_wfr("mmd_noise", wfr.initial_particles(10, _gen(12)), wfr.mixture_2d(), cfg, generator=_gen(13))
+    runs = [wfr.run_wfr("mmd_noise", mixtures.initial_particles(10, _gen(12)), mixtures.mixture_2d(), cfg, generator=_gen(13))
             for _ in range(2)]
     a, b = runs
     assert torch.equal(a.positions, b.positions) and torch.equal(a.info["loss"], b.info["loss"])
     assert a.times.tolist() == [0.0, 3.0, 6.0] and a.info["loss_steps"].tolist() == [0.0, 2.0, 4.0, 6.0]
     assert torch.allclose(a.weights, torch.full((3, 10), 0.1, dtype=F64))
     assert a.positions.dtype == torch.float64 and a.energies[-1] == a.info["loss"][-1]
-
-
-def test_targets():
-    g = _gen(14)
-    mix = wfr.mixture_2d()
-    s = mix(20000, g)
-    mean = torch.tensor([4 / 3, 1.0], dtype=F64)
-    assert torch.allclose(s.mean(0), mean, atol=0.06)
-    m, C = mix.means, mix.covs
-    cov_ref = (C + m[:, :, None] * m[:, None, :]).mean(0) - mean[:, None] * mean[None, :]
-    assert torch.allclose(torch.cov(s.T), cov_ref, atol=0.25)
-    gs = wfr.gaussian_2d()(20000, g)
-    assert torch.allclose(torch.cov(gs.T), torch.tensor([[1.0, 0.5], [0.5, 1.0]], dtype=F64), atol=0.05)
-    hd = wfr.mixture_100d()
-    assert hd.means.shape == (3, 100) and torch.allclose(hd.means.norm(dim=1), torch.full((3,), 20.0, dtype=F64))
-    assert torch.equal(hd.covs, wfr.mixture_100d().covs)                  # seeded construction
-    assert hd(5, _gen(0)).shape == (5, 100)
-    x0 = wfr.initial_particles(5000, g)
-    assert torch.allclose(x0.mean(0), torch.tensor([5.0, 5.0], dtype=F64), atol=0.05)
 
 
 def test_bad_inputs_raise_clear_errors():
@@ -320,9 +245,5 @@ def test_bad_inputs_raise_clear_errors():
         wfr.run_wfr("mmd", x0, torch.ones(3, 3, dtype=F64), cfg)
     with pytest.raises(ValueError, match="sum to one"):
         wfr.run_wfr("ift", x0, torch.ones(3, 2, dtype=F64), cfg, w0=torch.full((4,), 0.3, dtype=F64))
-    with pytest.raises(ValueError, match="non-finite"):
-        wfr.project_simplex(torch.tensor([1.0, float("nan")], dtype=F64))
-    with pytest.raises(ValueError, match="shape"):
-        wfr.solve_simplex_qp(torch.eye(3), torch.zeros(2, dtype=F64))
     with pytest.raises(ValueError, match="eta"):
         wfr.mmd_prox_weights(x0, torch.full((4,), 0.25, dtype=F64), torch.ones(3, 2, dtype=F64), Gaussian(1.0), 0.0)

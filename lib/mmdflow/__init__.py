@@ -20,10 +20,10 @@ inputs' dtype and device; randomness goes through an explicit ``torch.Generator`
 """
 
 from . import (analytic, closed_forms, data, energies, experiments, flows, functionals, kernels, metrics, neural,
-               summation, trajectory, wfr)
+               simplex, summation, trajectory, wfr)
 from .runtime import default_device, for_profile
 from .trajectory import Trajectory
 
-__all__ = ["kernels", "summation", "energies", "functionals", "flows", "neural", "wfr", "experiments", "analytic", "closed_forms",
+__all__ = ["kernels", "summation", "energies", "functionals", "simplex", "flows", "neural", "wfr", "experiments", "analytic", "closed_forms",
            "metrics", "data", "trajectory", "Trajectory", "default_device", "for_profile"]
 __version__ = "0.1.0"

@@ -31,7 +31,7 @@ JKO splitting of the two parts, with time step :math:`h`:
 2. **MMD (weight) step**, implicit: the proximal problem over the simplex
    :math:`\min_{w\in\Delta} \tfrac12 w^\top K w - b^\top w + \tfrac1{2\eta}(w-w^\mathrm{old})^\top K(w-w^\mathrm{old})`,
    :math:`K_{ij} = k(x_i,x_j)`, :math:`b_i = \int k(x_i,y)d\pi(y)`, :math:`\eta = \beta h`
-   (:func:`mmd_prox_weights`, solved to a certified tolerance by :func:`solve_simplex_qp`).
+   (:func:`mmd_prox_weights`, solved to a certified tolerance by :func:`mmdflow.simplex.solve_simplex_qp`).
    Alternatives: the authors' single projected-gradient step (:func:`mmd_pgd_weights`) and the
    multiplicative Fisher-Rao / KL step "WFR GD" (:func:`kl_weight_step`).
 
@@ -42,32 +42,37 @@ only) and its noise-injection variant (the gradient evaluated at :math:`x_i + \b
 The runner :func:`run_wfr` takes targets given only as samples (a callable
 ``sample_target(n, generator)`` or a fixed tensor), optionally with a fresh minibatch per
 iteration, and records the squared MMD against a fixed held-out sample after every step.
+
+Kernel math goes through :mod:`mmdflow.summation`: Gram matrices :math:`K_{ij} = k(x_i, x_j)` ``[N, N]`` by
+:func:`~mmdflow.summation.kernel_matrix` (``run_wfr`` forms the particles' one once per position step and
+reuses it in the weight step and the loss), witness gradients by :func:`~mmdflow.summation.kernel_sum_grad`.
+The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and initial particles in
+:mod:`mmdflow.data.mixtures`; multi-seed studies in :mod:`mmdflow.experiments.seeds`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
 from ._checks import check_points, check_positive, check_same_space, check_weights, check_int
 from .kernels import Gaussian, RadialKernel
+from .simplex import QPInfo, project_simplex, solve_simplex_qp
+from .summation import kernel_matrix, kernel_sum, kernel_sum_grad
 from .trajectory import Trajectory
 
 __all__ = [
     "WeightedParticles",
-    "project_simplex",
-    "gram_matrix",
+    "WITNESS_BACKEND",
     "witness",
     "witness_gradient",
     "wasserstein_velocity",
     "authors_lr_to_tau",
     "position_step",
-    "QPInfo",
-    "solve_simplex_qp",
     "mmd_prox_weights",
     "mmd_pgd_weights",
     "kl_weight_step",
@@ -77,21 +82,21 @@ __all__ = [
     "WFRConfig",
     "METHODS",
     "run_wfr",
-    "GaussianMixture",
-    "gaussian_2d",
-    "mixture_2d",
-    "mixture_100d",
-    "initial_particles",
-    "SeedRuns",
-    "run_seeds",
 ]
 
 #: the particle schemes of :func:`run_wfr`.
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
 
+#: summation backend of :func:`witness` and :func:`witness_gradient` (:mod:`mmdflow.summation`). ``"blocked"``
+#: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
+#: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
+#: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
+#: (N = 128-200) and 17x slower for d = 100 (N = 100).
+WITNESS_BACKEND = "blocked"
+
 
 # ----------------------------------------------------------------------------------------------
-# weighted particle measures and the simplex
+# weighted particle measures
 # ----------------------------------------------------------------------------------------------
 class WeightedParticles(NamedTuple):
     r"""A weighted particle measure :math:`\mu = \sum_i w_i\delta_{x_i}`.
@@ -117,78 +122,15 @@ class WeightedParticles(NamedTuple):
         return self
 
 
-def project_simplex(v: torch.Tensor) -> torch.Tensor:
-    r"""Euclidean projection onto the probability simplex, :math:`\arg\min_{w\in\Delta}\|w - v\|`.
-
-    Exact sort-based algorithm (Held, Wolfe, Crowder 1974; Duchi et al. 2008): with
-    :math:`u` the entries of :math:`v` sorted decreasingly, :math:`\rho = \max\{j : u_j -
-    (\sum_{i\le j}u_i - 1)/j > 0\}` and :math:`\theta = (\sum_{i\le\rho}u_i - 1)/\rho`, the projection
-    is :math:`\max(v - \theta, 0)`.
-
-    Args:
-        v: ``[..., N]``; the projection acts on the last dimension.
-
-    Returns:
-        tensor of the shape, dtype and device of ``v``, non-negative, summing to one along the last dim.
-    """
-    if not isinstance(v, torch.Tensor):
-        raise TypeError(f"v must be a torch.Tensor, got {type(v).__name__}")
-    if v.dim() == 0 or v.shape[-1] == 0:
-        raise ValueError(f"v must have a non-empty last dimension, got shape {tuple(v.shape)}")
-    if not v.is_floating_point():
-        raise TypeError(f"v must have a floating dtype, got {v.dtype}")
-    if not bool(torch.isfinite(v).all()):
-        raise ValueError("v contains a non-finite value")
-    n = v.shape[-1]
-    u, _ = torch.sort(v, dim=-1, descending=True)
-    css = torch.cumsum(u, dim=-1) - 1.0
-    j = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)
-    cond = (u - css / j) > 0
-    # rho: number of entries kept = index of the last True + 1 (the first entry always qualifies)
-    rho = (cond * torch.arange(1, n + 1, device=v.device)).amax(dim=-1, keepdim=True)
-    theta = css.gather(-1, rho - 1) / rho.to(v.dtype)
-    return torch.clamp(v - theta, min=0.0)
-
-
 # ----------------------------------------------------------------------------------------------
 # kernels, witness, velocities
 # ----------------------------------------------------------------------------------------------
-def _sqdist(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Squared distances ``[N, M]``: a sum over coordinates for ``d <= 8``, a clamped GEMM otherwise."""
-    if x.shape[1] <= 8:
-        s = (x[:, 0, None] - y[None, :, 0]) ** 2
-        for k in range(1, x.shape[1]):
-            s = s + (x[:, k, None] - y[None, :, k]) ** 2
-        return s
-    return ((x * x).sum(1, keepdim=True) + (y * y).sum(1)[None, :] - 2.0 * (x @ y.T)).clamp_min_(0.0)
-
-
-def _weighted_grad(z: torch.Tensor, x: torch.Tensor, v: torch.Tensor, kernel: RadialKernel,
-                   s: torch.Tensor | None = None) -> torch.Tensor:
-    """``sum_j v_j grad_1 k(z_i, x_j) = 2 [(C 1) z - C x]`` with ``C = phi'(s) v``, ``[P, d]``."""
-    if s is None:
-        s = _sqdist(z, x)
-    c = 2.0 * kernel.dprofile(s) * v[None, :]
-    return c.sum(1, keepdim=True) * z - c @ x
-
-
-def gram_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> torch.Tensor:
-    r"""Kernel matrix :math:`K_{ij} = k(x_i, y_j)`, ``[N, M]``.
-
-    Squared distances as a sum over the coordinates for ``d <= 8`` and from a GEMM
-    (:math:`|x|^2 + |y|^2 - 2x^\top y`, clamped at 0) otherwise, so that no ``[N, M, d]`` tensor is
-    built. The fast path of this module; it agrees with ``kernel(x, y)`` (the dense reference).
-    """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
-    return kernel.profile(_sqdist(x, y))
-
-
 def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
             w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
     r"""The witness :math:`f_\mu(z) = \sum_j w_j k(z, x_j) - \sum_l v_l k(z, y_l)`, the first variation of
     :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` (Arbel et al. 2019, Sec. 2; Gladin et al. 2024, Sec. 3).
+
+    The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
 
     Args:
         z: evaluation points ``[P, d]``; x, w: particles ``[N, d]`` and weights ``[N]``;
@@ -197,27 +139,36 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
     Returns:
         ``[P]``.
     """
-    check_points(z, "z")
-    w = check_weights(w, check_points(x, "x"), "w")
-    v = check_weights(v, check_points(y, "y"), "v")
-    return gram_matrix(z, x, kernel) @ w - gram_matrix(z, y, kernel) @ v
+    w, v = _check_witness_inputs(z, x, y, w, v)
+    return (kernel_sum(z, x, kernel, w, backend=WITNESS_BACKEND)
+            - kernel_sum(z, y, kernel, v, backend=WITNESS_BACKEND))
 
 
 def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
                      w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
     r""":math:`\nabla f_\mu(z) = \sum_j w_j\nabla_1k(z, x_j) - \sum_l v_l\nabla_1k(z, y_l)`, shape ``[P, d]``.
 
-    Computed from kernel matrices (:func:`gram_matrix`'s distances and one GEMM per sum); agrees with
-    :func:`mmdflow.summation.kernel_sum_grad` (the dense reference).
+    The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with backend :data:`WITNESS_BACKEND`
+    (no autograd graph); shapes and weights as in :func:`witness`.
     """
+    w, v = _check_witness_inputs(z, x, y, w, v)
+    return _witness_gradient(z, x, y, kernel, w, v)
+
+
+def _witness_gradient(z, x, y, kernel, w, v) -> torch.Tensor:
+    """:func:`witness_gradient` for inputs already validated (the runner checks its tensors once)."""
+    return (kernel_sum_grad(z, x, kernel, w, backend=WITNESS_BACKEND)
+            - kernel_sum_grad(z, y, kernel, v, backend=WITNESS_BACKEND))
+
+
+def _check_witness_inputs(z, x, y, w, v) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate ``z``, ``x``, ``y`` (one space); return the weights ``w`` ``[N]``, ``v`` ``[M]`` (``None`` = uniform)."""
     check_points(z, "z")
     check_points(x, "x")
     check_points(y, "y")
     check_same_space(z, x, ("z", "x"))
     check_same_space(z, y, ("z", "y"))
-    w = check_weights(w, x, "w")
-    v = check_weights(v, y, "v")
-    return _weighted_grad(z, x, w, kernel) - _weighted_grad(z, y, v, kernel)
+    return check_weights(w, x, "w"), check_weights(v, y, "v")
 
 
 def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
@@ -283,205 +234,16 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
 # ----------------------------------------------------------------------------------------------
 # weight steps
 # ----------------------------------------------------------------------------------------------
-class QPInfo(NamedTuple):
-    """Certificate of :func:`solve_simplex_qp`.
-
-    Attributes:
-        gap: the Frank-Wolfe duality gap :math:`\\nabla\\phi(w)^\\top w - \\min_i\\nabla\\phi(w)_i`, an upper
-            bound on :math:`\\phi(w) - \\min_\\Delta\\phi` (zero exactly at the KKT points).
-        n_iter: iterations used.
-        converged: ``gap <= tol``.
-        lipschitz: the step constant :math:`L` used by FISTA (step ``1/L``; ``nan`` for the active-set solver).
-    """
-
-    gap: float
-    n_iter: int
-    converged: bool
-    lipschitz: float
-
-
-def _top_eigenvalue(q: torch.Tensor, iters: int = 30) -> float:
-    """Power-iteration estimate of the top eigenvalue of a symmetric PSD matrix (from below)."""
-    u = torch.ones(q.shape[0], dtype=q.dtype, device=q.device)
-    u = u / u.norm()
-    lam = 0.0
-    for _ in range(iters):
-        qu = q @ u
-        lam = float(u @ qu)
-        nrm = qu.norm()
-        if nrm <= 0:
-            break
-        u = qu / nrm
-    return lam
-
-
-def _fw_gap(Q: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> float:
-    g = Q @ w + c
-    return float(g @ w - g.min())
-
-
-def _fista(Q, c, w, tol, max_iter):
-    """FISTA with step 1/L, backtracking safeguard and function-value restart (float64 torch)."""
-    L = max(_top_eigenvalue(Q), 1e-300)
-    Qw = Q @ w
-    phi = 0.5 * float(w @ Qw) + float(c @ w)
-    w_prev, Qw_prev, t = w, Qw, 1.0
-    gap, it = float("inf"), 0
-    for it in range(1, max_iter + 1):
-        grad_w = Qw + c
-        gap = float(grad_w @ w - grad_w.min())
-        if gap <= tol:
-            return w, gap, it - 1, L
-        t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-        mom = (t - 1.0) / t_next
-        yk = w + mom * (w - w_prev)
-        Qy = Qw + mom * (Qw - Qw_prev)
-        gy = Qy + c
-        while True:
-            w_new = project_simplex(yk - gy / L)
-            Qw_new = Q @ w_new
-            d = w_new - yk
-            dd = float(d @ d)
-            if dd == 0.0 or float(d @ (Qw_new - Qy)) <= L * dd * (1 + 1e-12):
-                break
-            L *= 2.0
-        phi_new = 0.5 * float(w_new @ Qw_new) + float(c @ w_new)
-        if phi_new > phi:  # adaptive restart: drop the momentum, take a plain projected-gradient step
-            t_next = 1.0
-            w_new = project_simplex(w - grad_w / L)
-            Qw_new = Q @ w_new
-            phi_new = 0.5 * float(w_new @ Qw_new) + float(c @ w_new)
-        w_prev, Qw_prev, w, Qw, phi, t = w, Qw, w_new, Qw_new, phi_new, t_next
-    return w, _fw_gap(Q, c, w), it, L
-
-
-def _active_set(Q, c, w, tol, max_iter):
-    """Primal active-set method (float64 numpy): exact up to round-off, warm-started from ``w``'s support.
-
-    On the working set P it solves the equality-constrained problem through the KKT system
-    ``[[Q_PP, 1], [1^T, 0]] [s; -lambda] = [-c_P; 1]`` (least squares with a relative cut-off, so a
-    singular ``Q_PP`` from nearly coinciding particles is handled), steps from ``w`` towards ``s`` up to
-    the first bound that becomes active (dropping it), and adds the index of the most negative reduced
-    cost ``g_j - lambda`` when ``s`` is feasible. The reduced-cost test is the Frank-Wolfe gap test.
-    """
-    import numpy as np
-
-    Qn, cn, wn = (a.detach().cpu().numpy() for a in (Q, c, w))
-    n = cn.shape[0]
-    wn = wn.copy()
-    P = np.flatnonzero(wn > 0)
-    if P.size > max(1, n // 2):  # a cold start from the best vertex is cheaper than shrinking a large support
-        j = int(np.argmin(0.5 * np.diag(Qn) + cn))
-        wn[:] = 0.0
-        wn[j] = 1.0
-        P = np.array([j])
-    gap, it = float("inf"), 0
-    for it in range(1, max_iter + 1):
-        p = P.size
-        M = np.zeros((p + 1, p + 1))
-        M[:p, :p] = Qn[np.ix_(P, P)]
-        M[:p, p] = 1.0
-        M[p, :p] = 1.0
-        rhs = np.concatenate([-cn[P], [1.0]])
-        try:  # LU first; least squares when the KKT matrix is (numerically) singular
-            sol = np.linalg.solve(M, rhs)
-            if not np.all(np.isfinite(sol)) or np.abs(M @ sol - rhs).max() > 1e-9 * (1.0 + np.abs(rhs).max()):
-                raise np.linalg.LinAlgError
-        except np.linalg.LinAlgError:
-            sol = np.linalg.lstsq(M, rhs, rcond=1e-13)[0]
-        s = sol[:p]
-        if s.min() > 0:
-            wn[:] = 0.0
-            wn[P] = s / s.sum()
-            g = Qn @ wn + cn
-            gap = float(g @ wn - g.min())
-            if gap <= tol:
-                break
-            j = int(np.argmin(g))
-            if wn[j] > 0:  # stationarity on P is only approximate: no further progress possible
-                break
-            P = np.sort(np.append(P, j))
-        else:
-            wP = wn[P]
-            neg = s <= 0
-            ratios = np.full(p, np.inf)
-            ratios[neg] = wP[neg] / (wP[neg] - s[neg])
-            k = int(np.argmin(ratios))
-            alpha = float(ratios[k])
-            wP = wP + alpha * (s - wP)
-            wP[k] = 0.0
-            wP[wP < 1e-300] = 0.0
-            keep = wP > 0
-            wn[:] = 0.0
-            wn[P[keep]] = wP[keep] / wP[keep].sum()
-            P = P[keep]
-    out = torch.from_numpy(wn).to(Q)
-    return out, _fw_gap(Q, c, out), it, float("nan")
-
-
-def solve_simplex_qp(q: torch.Tensor, c: torch.Tensor, w0: torch.Tensor | None = None, *,
-                     tol: float = 1e-10, max_iter: int = 5000,
-                     method: str = "active_set") -> tuple[torch.Tensor, QPInfo]:
-    r"""Minimise :math:`\phi(w) = \tfrac12 w^\top Q w + c^\top w` over the probability simplex.
-
-    Two solvers, both stopped by the Frank-Wolfe duality gap
-    :math:`g(w) = \nabla\phi(w)^\top w - \min_i\nabla\phi(w)_i \ge \phi(w) - \min_\Delta\phi`
-    (zero exactly at the KKT points; for a stationary point on its support it equals the largest
-    negative reduced cost), which is returned as the certificate:
-
-    * ``"active_set"`` (default): a primal active-set method warm-started from the support of ``w0``;
-      finite, exact up to round-off, robust to the (numerically) singular kernel matrices of clustered
-      particles.
-    * ``"fista"``: accelerated projected gradient (Beck & Teboulle 2009) with step :math:`1/L`,
-      :math:`L` the top eigenvalue of :math:`Q` (power iteration, safeguarded by the exact
-      sufficient-decrease test :math:`d^\top Qd \le L\|d\|^2`), function-value restart (O'Donoghue &
-      Candès 2015). Simple, but on ill-conditioned Gaussian kernel matrices it may need :math:`10^4`
-      iterations for a gap of :math:`10^{-6}`.
-
-    Computed in float64.
-
-    Args:
-        q: symmetric positive semi-definite ``[N, N]``; c: ``[N]``; w0: feasible start ``[N]``
-            (``None`` = uniform); tol: target duality gap (absolute, in units of :math:`\phi`);
-        max_iter: iteration cap; method: ``"active_set"`` or ``"fista"``.
-
-    Returns:
-        ``(w, info)``: the minimiser ``[N]`` in the dtype of ``q`` and a :class:`QPInfo`.
-    """
-    if not isinstance(q, torch.Tensor) or q.dim() != 2 or q.shape[0] != q.shape[1]:
-        raise ValueError(f"q must be a square matrix, got shape {tuple(getattr(q, 'shape', ()))}")
-    n = q.shape[0]
-    if not isinstance(c, torch.Tensor) or c.shape != (n,):
-        raise ValueError(f"c must have shape ({n},), got {tuple(getattr(c, 'shape', ()))}")
-    if not (bool(torch.isfinite(q).all()) and bool(torch.isfinite(c).all())):
-        raise ValueError("q and c must be finite")
-    tol = check_positive(tol, "tol")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    if method not in ("active_set", "fista"):
-        raise ValueError(f"method must be 'active_set' or 'fista', got {method!r}")
-    Q, c64 = q.detach().double(), c.detach().double()
-    if w0 is None:
-        w = torch.full((n,), 1.0 / n, dtype=torch.float64, device=q.device)
-    else:
-        if w0.shape != (n,):
-            raise ValueError(f"w0 must have shape ({n},), got {tuple(w0.shape)}")
-        w = project_simplex(w0.detach().double())
-    solver = _active_set if method == "active_set" else _fista
-    w, gap, it, L = solver(Q, c64, w, tol, max_iter)
-    return w.to(q.dtype), QPInfo(gap=gap, n_iter=it, converged=gap <= tol, lipschitz=L)
-
-
 def _check_eta(eta, name="eta") -> float:
     return check_positive(eta, name)
 
 
 def _gram_and_b(x, y, kernel, v, gram, b):
     """``K = k(x, x)`` and ``b = k(x, y) v`` unless given (the runner passes its cached matrices)."""
-    K = gram_matrix(x, x, kernel) if gram is None else gram
+    K = kernel_matrix(x, x, kernel) if gram is None else gram
     if b is None:
         check_points(y, "y")
-        b = gram_matrix(x, y, kernel) @ check_weights(v, y, "v")
+        b = kernel_matrix(x, y, kernel) @ check_weights(v, y, "v")
     n = x.shape[0]
     if K.shape != (n, n) or b.shape != (n,):
         raise ValueError(f"gram must be ({n}, {n}) and b ({n},), got {tuple(K.shape)} and {tuple(b.shape)}")
@@ -503,15 +265,15 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     lies in the particle support (:math:`\pi = \sum_i p_i\delta_{x_i}`) and :math:`K` is positive definite,
     :math:`w^+ = (w^\mathrm{old} + \eta p)/(1 + \eta)` and :math:`\mathrm{MMD}` shrinks exactly by
     :math:`1/(1+\eta)`: the implicit Euler step of :math:`\partial_t\mu = -\beta(\mu - \pi)`.
-    Solved by :func:`solve_simplex_qp` (warm start :math:`w^\mathrm{old}`) with
+    Solved by :func:`~mmdflow.simplex.solve_simplex_qp` (warm start :math:`w^\mathrm{old}`) with
     :math:`Q = (1 + 1/\eta)K`, :math:`c = -b - Kw^\mathrm{old}/\eta`.
 
     Args:
         x: support ``[N, d]``; w_old: ``[N]``; y, v: target samples ``[M, d]`` and weights;
-        eta: step :math:`> 0`; tol, max_iter, method: solver settings (:func:`solve_simplex_qp`); gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
+        eta: step :math:`> 0`; tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`); gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
 
     Returns:
-        ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`QPInfo`.
+        ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
     """
     check_points(x, "x")
     w_old = check_weights(w_old, x, "w_old")
@@ -760,18 +522,17 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     yt = test_target.detach()
     # constant term of the held-out loss: sum_{lm} k(y_l, y_m) / M^2 (computed once, in row blocks)
     rows = max(1, 2**22 // yt.shape[0])
-    kyy = sum(float(gram_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+    kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
     kyy /= yt.shape[0] ** 2
 
     x = x0.detach().clone()
-    s_xx = _sqdist(x, x)           # cached: squared distances of the current particles
-    K = kernel.profile(s_xx)
+    K = kernel_matrix(x, x, kernel)    # cached: the Gram matrix of the current particles
     steps, losses, snaps_t, snaps_x, snaps_w, snaps_e = [], [], [], [], [], []
     gaps, iters = [], []
 
     def record_loss(k):
         # V-statistic MMD^2(sum_i w_i delta_{x_i}, held-out sample)
-        val = float(w @ (K @ w)) - 2.0 * float(w @ kernel.profile(_sqdist(x, yt)).mean(1)) + kyy
+        val = float(w @ (K @ w)) - 2.0 * float(w @ kernel_matrix(x, yt, kernel).mean(1)) + kyy
         steps.append(k)
         losses.append(val)
         return val
@@ -793,21 +554,19 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
         # ---- Wasserstein (position) step
         if config.tau > 0:
-            z, s_zx = x, s_xx
+            z = x
             if method == "mmd_noise":
                 beta = config.noise.level(k)
                 if beta > 0:
                     z = x + beta * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-                    s_zx = _sqdist(z, x)
-            grad = _weighted_grad(z, x, w, kernel, s_zx) - _weighted_grad(z, y, v, kernel)
+            grad = _witness_gradient(z, x, y, kernel, w, v)
             if method in ("ift", "wfr") and config.position_step == "weighted":
                 grad = grad * (n * w)[:, None]
             x = x - config.tau * grad
-            s_xx = _sqdist(x, x)
-            K = kernel.profile(s_xx)
+            K = kernel_matrix(x, x, kernel)
         # ---- weight step at the new positions, same target batch
         if method in ("ift", "wfr"):
-            b = kernel.profile(_sqdist(x, y)) @ v
+            b = kernel_matrix(x, y, kernel) @ v
             if method == "wfr":
                 w = kl_weight_step(x, w, y, kernel, config.kl_lr, normalise=config.kl_normalise, gram=K, b=b)
             elif config.weight_step == "pgd":
@@ -836,167 +595,3 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     return Trajectory(times=torch.tensor(snaps_t, dtype=torch.float64), positions=torch.stack(snaps_x),
                       energies=torch.tensor(snaps_e, dtype=torch.float64), weights=torch.stack(snaps_w),
                       wall_time=wall, info=info)
-
-
-# ----------------------------------------------------------------------------------------------
-# targets
-# ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class GaussianMixture:
-    r"""A Gaussian mixture :math:`\sum_c p_c N(m_c, \Sigma_c)` that can be sampled with a generator.
-
-    Attributes:
-        means: ``[C, d]``; covs: ``[C, d, d]`` (symmetric positive definite); weights: ``[C]`` on the simplex.
-    Calling the object as ``mixture(n, generator)`` returns ``[n, d]`` samples (float64 on CPU unless
-    :meth:`sample` is given ``dtype``/``device``); it is therefore a ``sample_target`` for :func:`run_wfr`.
-    """
-
-    means: torch.Tensor
-    covs: torch.Tensor
-    weights: torch.Tensor
-    _chol: torch.Tensor = field(init=False, repr=False)
-
-    def __post_init__(self):
-        means, covs, weights = (torch.as_tensor(a, dtype=torch.float64) for a in (self.means, self.covs, self.weights))
-        if means.dim() != 2:
-            raise ValueError(f"means must have shape (C, d), got {tuple(means.shape)}")
-        c, d = means.shape
-        if covs.shape != (c, d, d):
-            raise ValueError(f"covs must have shape ({c}, {d}, {d}), got {tuple(covs.shape)}")
-        if weights.shape != (c,) or bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-6:
-            raise ValueError(f"weights must be {c} non-negative numbers summing to one, got {weights.tolist()}")
-        try:
-            chol = torch.linalg.cholesky(covs)
-        except RuntimeError as err:  # not positive definite
-            raise ValueError(f"covs must be symmetric positive definite: {err}") from None
-        object.__setattr__(self, "means", means)
-        object.__setattr__(self, "covs", covs)
-        object.__setattr__(self, "weights", weights / weights.sum())
-        object.__setattr__(self, "_chol", chol)
-
-    @property
-    def dim(self) -> int:
-        return self.means.shape[1]
-
-    def sample(self, n: int, generator: torch.Generator | None = None, *, dtype=torch.float64,
-               device=None) -> torch.Tensor:
-        """``n`` samples ``[n, d]``: component labels by ``torch.multinomial``, then ``m_c + L_c z``."""
-        check_int(n, "n", 1)
-        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
-        x = self.means[labels].clone()
-        for c in range(self.means.shape[0]):
-            sel = labels == c
-            if bool(sel.any()):
-                x[sel] += z[sel] @ self._chol[c].T
-        return x.to(dtype=dtype, device=device)
-
-    def __call__(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.sample(n, generator)
-
-
-def gaussian_2d() -> GaussianMixture:
-    r"""The 2D Gaussian target :math:`N(0, [[1, .5], [.5, 1]])` of the IFT experiments."""
-    f64 = torch.float64
-    return GaussianMixture(means=torch.zeros(1, 2, dtype=f64), covs=torch.tensor([[[1.0, 0.5], [0.5, 1.0]]], dtype=f64),
-                           weights=torch.ones(1, dtype=f64))
-
-
-def mixture_2d() -> GaussianMixture:
-    r"""The 3-component 2D mixture: weights 1/3, means (0,0), (3,-1), (1,4), covariances
-    [[1,.5],[.5,2]], I, [[3,.5],[.5,1]]."""
-    f64 = torch.float64
-    means = torch.tensor([[0.0, 0.0], [3.0, -1.0], [1.0, 4.0]], dtype=f64)
-    covs = torch.tensor([[[1.0, 0.5], [0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[3.0, 0.5], [0.5, 1.0]]], dtype=f64)
-    return GaussianMixture(means=means, covs=covs, weights=torch.full((3,), 1.0 / 3, dtype=f64))
-
-
-def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, rank: int = 10,
-                 seed: int = 0) -> GaussianMixture:
-    r"""The high-dimensional 3-Gaussian mixture of the official IFT code (equal weights).
-
-    Component ``c`` uses a ``torch.Generator`` seeded with ``seed + c``: mean :math:`20\,g/|g|`,
-    :math:`g\sim N(0, I_d)`; covariance :math:`D + PP^\top`, :math:`D = \mathrm{diag}(U[0.5, 5])`,
-    :math:`P\in\mathbb R^{d\times 10}` with :math:`U[0, 1]` entries (elongated along the all-ones direction).
-    The construction follows the code's description; the random streams differ from its numpy ones.
-    """
-    check_int(d, "d", 1)
-    check_int(n_components, "n_components", 1)
-    check_int(rank, "rank", 1)
-    radius = check_positive(radius, "radius")
-    means, covs = [], []
-    for c in range(n_components):
-        g = torch.Generator().manual_seed(seed + c)
-        m = torch.randn(d, generator=g, dtype=torch.float64)
-        means.append(radius * m / m.norm())
-        diag = 0.5 + 4.5 * torch.rand(d, generator=g, dtype=torch.float64)
-        P = torch.rand(d, rank, generator=g, dtype=torch.float64)
-        covs.append(torch.diag(diag) + P @ P.T)
-    return GaussianMixture(means=torch.stack(means), covs=torch.stack(covs),
-                           weights=torch.full((n_components,), 1.0 / n_components, dtype=torch.float64))
-
-
-def initial_particles(n: int, generator: torch.Generator | None = None, *, center: Sequence[float] = (5.0, 5.0),
-                      scale: float = 1.0, dtype=torch.float64, device=None) -> torch.Tensor:
-    r"""Initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2 I)`, ``[n, len(center)]`` (default N((5,5), I))."""
-    check_int(n, "n", 1)
-    scale = check_positive(scale, "scale")
-    c = torch.as_tensor(center, dtype=torch.float64)
-    if c.dim() != 1:
-        raise ValueError(f"center must be a 1D sequence, got shape {tuple(c.shape)}")
-    x = c + scale * torch.randn(n, c.shape[0], generator=generator, dtype=torch.float64)
-    return x.to(dtype=dtype, device=device)
-
-
-class SeedRuns(NamedTuple):
-    """Results of :func:`run_seeds` for one scheme.
-
-    Attributes:
-        steps: ``[L]`` iteration counts of the loss; loss: ``[S, L]`` held-out :math:`\\mathrm{MMD}^2` per seed;
-        wall: ``[S]`` seconds per run; first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed.
-    """
-
-    steps: torch.Tensor
-    loss: torch.Tensor
-    wall: torch.Tensor
-    first: Trajectory
-
-
-def run_seeds(runs: dict, target, seeds: Sequence[int], n_particles: int, *, n_test: int = 1000,
-              center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64, device=None,
-              progress: bool = False) -> dict:
-    r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
-
-    For seed ``s``: the initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2I)` come from
-    ``torch.Generator().manual_seed(s)``, the held-out sample (``n_test`` points) from the seed
-    ``s + 10**6``, and each scheme's minibatches and noise from a generator seeded with ``s + 2 * 10**6``.
-
-    Args:
-        runs: ``{label: (method, WFRConfig)}``.
-        target: a callable ``sample_target(n, generator)``.
-        seeds: the seeds; n_particles: particles per run.
-
-    Returns:
-        ``{label: SeedRuns}``.
-    """
-    if not callable(target):
-        raise TypeError("run_seeds needs a callable target sample_target(n, generator)")
-    if len(seeds) == 0:
-        raise ValueError("seeds must not be empty")
-    out = {label: {"loss": [], "wall": [], "first": None, "steps": None} for label in runs}
-    for s in seeds:
-        x0 = initial_particles(n_particles, torch.Generator().manual_seed(int(s)), center=center, scale=scale,
-                               dtype=dtype, device=device)
-        yt = target(n_test, torch.Generator().manual_seed(int(s) + 10**6)).to(x0)
-        for label, (method, cfg) in runs.items():
-            tr = run_wfr(method, x0, target, cfg, test_target=yt,
-                         generator=torch.Generator().manual_seed(int(s) + 2 * 10**6), progress=progress)
-            rec = out[label]
-            rec["loss"].append(tr.info["loss"])
-            rec["wall"].append(tr.wall_time)
-            rec["steps"] = tr.info["loss_steps"]
-            if rec["first"] is None:
-                rec["first"] = tr
-    return {label: SeedRuns(steps=r["steps"], loss=torch.stack(r["loss"]),
-                            wall=torch.tensor(r["wall"], dtype=torch.float64), first=r["first"])
-            for label, r in out.items()}

@@ -8,11 +8,13 @@
 
 from . import interaction, targets
 from .interaction import InteractionResult, InteractionSettings, interaction_settings, run_interaction_case
+from . import seeds
+from .seeds import SeedRuns, run_seeds
 from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectories, dirac_starts, format_runs,
                       rescore, run_in_segments, run_neural_segments, run_particle_segments, run_schemes,
                       target_energies)
 
-__all__ = ["interaction", "targets", "InteractionResult", "InteractionSettings", "interaction_settings",
+__all__ = ["interaction", "targets", "seeds", "InteractionResult", "InteractionSettings", "interaction_settings",
            "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
            "format_runs", "run_in_segments", "run_schemes", "dirac_starts", "target_energies", "rescore",
-           "run_neural_segments", "run_particle_segments"]
+           "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds"]

@@ -1,35 +1,59 @@
-"""Plots for the kernelised Wasserstein-Fisher-Rao chapter: loss bands over seeds, weighted particle panels."""
+"""Plots for the kernelised Wasserstein-Fisher-Rao chapter: loss bands over seeds, weighted particle panels.
+
+The multi-seed helpers take the results of :func:`mmdflow.experiments.run_seeds`: a mapping
+``{label: SeedRuns}`` (:class:`mmdflow.experiments.SeedRuns`).
+"""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ..experiments.seeds import SeedRuns
 from .common import plot_particles
 
-__all__ = ["plot_loss_bands", "plot_weighted_snapshots", "summarise_final"]
+__all__ = ["FinalLoss", "plot_loss_bands", "plot_weighted_snapshots", "summarise_final"]
 
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def plot_loss_bands(results: dict, ax=None, *, title: str | None = None, ylabel: str = r"$\mathrm{MMD}^2$ (held-out)",
-                    xlabel: str = "iteration"):
+def _check_results(results) -> Mapping[str, SeedRuns]:
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a mapping label -> SeedRuns (mmdflow.experiments.run_seeds), "
+                        f"got {type(results).__name__}")
+    for label, r in results.items():
+        if not isinstance(r, SeedRuns):
+            raise TypeError(f"results[{label!r}] must be a SeedRuns (mmdflow.experiments.run_seeds), "
+                            f"got {type(r).__name__}")
+    return results
+
+
+class FinalLoss(NamedTuple):
+    """Mean and standard deviation over the seeds of one scheme's final held-out loss (:func:`summarise_final`)."""
+
+    mean: float
+    std: float
+
+
+def plot_loss_bands(results: Mapping[str, SeedRuns], ax=None, *, title: str | None = None,
+                    ylabel: str = r"$\mathrm{MMD}^2$ (held-out)", xlabel: str = "iteration"):
     """Mean held-out loss against iterations, log scale, with a band of one standard deviation over seeds.
 
     Args:
-        results: ``{label: SeedRuns}`` from :func:`mmdflow.wfr.run_seeds` (``loss`` ``[S, L]``, ``steps`` ``[L]``).
+        results: ``{label: SeedRuns}`` from :func:`mmdflow.experiments.run_seeds` (``loss`` ``[S, L]``,
+            ``steps`` ``[L]``).
         ax: an Axes (a new figure when ``None``).
 
     The band is ``mean +- std`` over the seeds; its lower edge is clipped at the smallest loss over the
     seeds so that it stays positive on the log scale.
     """
     ax = ax or plt.figure().gca()
-    for i, (label, r) in enumerate(results.items()):
+    for i, (label, r) in enumerate(_check_results(results).items()):
         loss = _np(r.loss)
         steps = _np(r.steps)
         mean, std = loss.mean(0), loss.std(0)
@@ -94,10 +118,11 @@ def plot_weighted_snapshots(trajectories: dict, times: Sequence[float], *, targe
     return axes
 
 
-def summarise_final(results: dict, digits: int = 2) -> dict:
-    """``{label: (mean, std)}`` of the final held-out loss over the seeds, rounded to ``digits`` significant digits."""
+def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[str, FinalLoss]:
+    """``{label: FinalLoss(mean, std)}`` of the final held-out loss over the seeds (numpy ``std``, ``ddof=0``),
+    rounded to ``digits`` significant digits."""
     out = {}
-    for label, r in results.items():
-        final = _np(r.loss)[:, -1]
-        out[label] = (float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
+    for label, r in _check_results(results).items():
+        final = _np(r.final)
+        out[label] = FinalLoss(float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
     return out

@@ -1,39 +1,23 @@
-r"""Targets for the MMD flows: 2D images turned into samples, drawn test images, and MNIST.
+r"""2D images turned into targets: grey levels, densities, samples and the book's drawn pictures.
 
-Two kinds of data appear in the book (Altekrüger, Hertrich, Steidl 2023, Sec. 6 and App. F):
-
-* **2D images** (:func:`image_to_samples`). A grey-level picture with dark ink on a
-  light background becomes a probability density on the unit box
-  :math:`[-\frac12, \frac12]^2`: the ink :math:`1 - g` is blurred with a Gaussian of
-  ``smoothing`` pixels, a fraction ``background`` of the mass is spread uniformly,
-  and samples are drawn from the resulting piecewise-constant density (a pixel is
-  drawn with probability proportional to its mass, then a uniform point inside it).
-  The book draws its own pictures in code (:func:`smiley_image`,
-  :func:`house_image`, :func:`text_image`); any PNG/JPEG path works as well.
-* **MNIST** (:func:`load_mnist`): the canonical gzip IDX files, checked against
-  their published md5 sums, read from a directory given as argument or by the
-  environment variable ``MMDFLOW_DATA``. Missing files are downloaded when the
-  network allows it; otherwise the error says where to put them. There is no
-  fallback to synthetic data.
+A grey-level picture with dark ink on a light background becomes a probability density on the unit box
+:math:`[-\frac12, \frac12]^2` (Altekrüger, Hertrich, Steidl 2023, Sec. 6 and App. F): the ink
+:math:`1 - g` is blurred with a Gaussian of ``smoothing`` pixels, a fraction ``background`` of the mass is
+spread uniformly, and samples are drawn from the resulting piecewise-constant density (a pixel is drawn with
+probability proportional to its mass, then a uniform point inside it; :func:`image_to_samples`, ``[n, 2]``).
+The book draws its own pictures in code (:func:`smiley_image`, :func:`house_image`, :func:`text_image`);
+any PNG/JPEG path works as well.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
-import shutil
-import struct
-import tempfile
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from ._checks import check_positive
+from .._checks import check_positive
 
 __all__ = [
     "grey_levels",
@@ -42,16 +26,9 @@ __all__ = [
     "smiley_image",
     "house_image",
     "text_image",
-    "MNIST",
-    "MNIST_FILES",
-    "MNIST_MIRRORS",
-    "DataIntegrityError",
-    "load_mnist",
-    "mnist_dir",
 ]
 
 
-# --------------------------------------------------------------------------------------------------- 2D images
 def grey_levels(image_or_path) -> np.ndarray:
     """Grey levels in [0, 1] (1 = white paper, 0 = black ink) of an array or an image file, shape ``[H, W]``."""
     if isinstance(image_or_path, (str, os.PathLike)):
@@ -256,168 +233,3 @@ def text_image(text: str = "MMD", size: int = 100, *, fontsize: float | None = N
                 family="DejaVu Sans", color="black")
 
     return _render(draw, size)
-
-
-# ------------------------------------------------------------------------------------------------------- MNIST
-#: canonical file names and md5 sums of the MNIST gzip IDX files (split -> (images, labels)).
-MNIST_FILES = {
-    "test": (("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-             ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c")),
-    "train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-              ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
-}
-#: download locations tried in order.
-MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
-
-
-class DataIntegrityError(RuntimeError):
-    """A data file exists but its md5 sum is not the published one."""
-
-
-class MNIST(NamedTuple):
-    """MNIST images and labels.
-
-    Attributes:
-        images: ``[N, 28, 28]`` pixel intensities in [0, 1] (0 = background), float.
-        labels: ``[N]`` digit labels 0..9, ``torch.int64``.
-        split: ``"test"`` or ``"train"``.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    split: str
-
-    def flat(self) -> torch.Tensor:
-        """The images as points in :math:`\\mathbb R^{784}`, shape ``[N, 784]``."""
-        return self.images.reshape(self.images.shape[0], -1)
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def mnist_dir(data_dir=None) -> Path:
-    """The directory searched for the MNIST files: ``data_dir``, else ``$MMDFLOW_DATA``, else ``~/.cache/mmdflow``.
-
-    Files are looked up in ``<dir>/mnist/`` first, then in ``<dir>`` itself; this
-    function returns ``<dir>``.
-    """
-    if data_dir is None:
-        data_dir = os.environ.get("MMDFLOW_DATA") or Path.home() / ".cache" / "mmdflow"
-    return Path(data_dir).expanduser()
-
-
-def _find(root: Path, name: str) -> Path | None:
-    for cand in (root / "mnist" / name, root / name):
-        if cand.is_file():
-            return cand
-    return None
-
-
-def _download(name: str, md5: str, dest_dir: Path, timeout: float) -> tuple[Path | None, list[str]]:
-    """Try every mirror; return (path, errors). The file is moved in place only once its md5 matches."""
-    errors = []
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    for base in MNIST_MIRRORS:
-        url = base + name
-        tmp_name = None
-        try:
-            with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
-                tmp_name = tmp.name
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    shutil.copyfileobj(resp, tmp)
-            got = _md5(Path(tmp_name))
-            if got != md5:
-                errors.append(f"{url}: md5 {got} != expected {md5}")
-                continue
-            final = dest_dir / name
-            os.replace(tmp_name, final)
-            tmp_name = None
-            return final, errors
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            errors.append(f"{url}: {exc}")
-        finally:
-            if tmp_name is not None and os.path.exists(tmp_name):
-                os.unlink(tmp_name)
-    return None, errors
-
-
-def _read_idx(path: Path, magic_expected: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    if magic != magic_expected:
-        raise DataIntegrityError(f"{path}: IDX magic number {magic} != expected {magic_expected}")
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(dims)):
-        raise DataIntegrityError(f"{path}: {arr.size} values for the header's shape {dims}")
-    return arr.reshape(dims)
-
-
-def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, download: bool = True,
-               timeout: float = 30.0, dtype: torch.dtype = torch.float32, device=None) -> MNIST:
-    r"""Load MNIST from the canonical gzip IDX files, verified by md5.
-
-    Files (``t10k-*`` for ``split="test"``, ``train-*`` for ``"train"``) are looked up in
-    ``<dir>/mnist/`` and ``<dir>``, where ``<dir>`` is ``data_dir`` or ``$MMDFLOW_DATA``
-    (default ``~/.cache/mmdflow``). Missing files are downloaded into ``<dir>/mnist/``
-    when ``download=True`` and a mirror of :data:`MNIST_MIRRORS` answers; the md5 is
-    checked before the file is kept. Otherwise a :class:`FileNotFoundError` says which
-    files to put where. Never returns synthetic data.
-
-    Args:
-        data_dir: directory holding the files (or their ``mnist/`` sub-directory).
-        split: ``"test"`` (10,000 images) or ``"train"`` (60,000).
-        n: keep only the first ``n`` images (in file order, no shuffling).
-        download: allow downloading missing files.
-        timeout: seconds per download attempt.
-        dtype, device: of the returned images.
-
-    Returns:
-        :class:`MNIST` with ``images`` ``[N, 28, 28]`` in [0, 1] and ``labels`` ``[N]``.
-
-    Raises:
-        FileNotFoundError: files missing and not downloadable.
-        DataIntegrityError: a file's md5 differs from the published one.
-    """
-    if split not in MNIST_FILES:
-        raise ValueError(f"split must be one of {sorted(MNIST_FILES)}, got {split!r}")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
-    root = mnist_dir(data_dir)
-    paths = []
-    for name, md5 in MNIST_FILES[split]:
-        path = _find(root, name)
-        if path is None:
-            errors = []
-            if download:
-                path, errors = _download(name, md5, root / "mnist", timeout)
-            if path is None:
-                tried = "\n  ".join(errors) if errors else "(download disabled)"
-                raise FileNotFoundError(
-                    f"MNIST file {name!r} not found in {str(root / 'mnist')!r} or {str(root)!r}.\n"
-                    f"Put the canonical file (md5 {md5}) at {str(root / 'mnist' / name)!r}, or point the "
-                    f"data_dir argument or the MMDFLOW_DATA environment variable at the directory holding it.\n"
-                    f"Download attempts:\n  {tried}")
-        got = _md5(path)
-        if got != md5:
-            raise DataIntegrityError(f"{path}: md5 {got} differs from the published {md5}; the file is corrupted "
-                                     f"or not the canonical MNIST file. Delete it and fetch it again.")
-        paths.append(path)
-    images = _read_idx(paths[0], 2051)
-    labels = _read_idx(paths[1], 2049)
-    if images.shape[0] != labels.shape[0] or images.shape[1:] != (28, 28):
-        raise DataIntegrityError(f"inconsistent MNIST files: images {images.shape}, labels {labels.shape}")
-    if n is not None:
-        if n > images.shape[0]:
-            raise ValueError(f"n={n} exceeds the {images.shape[0]} images of the {split} split")
-        images, labels = images[:n], labels[:n]
-    img = torch.from_numpy(images.astype(np.float32) / 255.0).to(dtype=dtype, device=device)
-    lab = torch.from_numpy(labels.astype(np.int64)).to(device=device)
-    return MNIST(img, lab, split)
