@@ -110,6 +110,7 @@ from mmdflow.functionals import ImplosionExplosion
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import snapshot_grid, use_style
 
+# %%
 t_start = time.perf_counter()
 drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads = mmdflow.for_profile(
     profile, drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads)

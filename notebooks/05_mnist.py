@@ -75,6 +75,7 @@ from mmdflow.plots import targets as tplots
 from mmdflow.plots import use_style
 from mmdflow.summation.directions import span_basis
 
+# %%
 t_start = time.perf_counter()
 (nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, snapshot_times, checkpoint_dir,
  torch_threads) = mmdflow.for_profile(profile, nb_segments, nf_segments, pf_segments, network, nb_iterations,

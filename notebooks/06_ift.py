@@ -132,6 +132,7 @@ from mmdflow import data, experiments, summation, wfr
 from mmdflow.plots import use_style
 from mmdflow.plots import wfr as wplots
 
+# %%
 t_start = time.perf_counter()
 seeds, n_particles, n_steps, n_test, hd_seeds, hd_particles, hd_steps = mmdflow.for_profile(
     profile, seeds, n_particles, n_steps, n_test, hd_seeds, hd_particles, hd_steps)
@@ -155,11 +156,13 @@ support_target = grid[[1, 7, 8, 14, 20, 27, 33, 34]]
 h, beta = 0.1, 2.0
 rate_runs = {
     "exact MMD step": wfr.run_wfr("ift", grid, support_target,
-                                  wfr.WFRConfig(n_steps=40, sigma=0.8, tau=0.0, eta=beta * h), test_target=support_target),
+                                  wfr.WFRConfig(n_steps=40, sigma=0.8, tau=0.0, eta=beta * h), test_target=support_target,
+                                  progress=False),
     "one PGD step (lr'=0.1)": wfr.run_wfr("ift", grid, support_target,
                                           wfr.WFRConfig(n_steps=40, sigma=0.8, tau=0.0, weight_step="pgd", pgd_lr=0.1),
-                                          test_target=support_target),
+                                          test_target=support_target, progress=False),
 }
+# %%
 slopes = {}
 for name, tr in rate_runs.items():
     logm = tr.info["loss"].sqrt().log()
@@ -220,6 +223,7 @@ methods = {
     "IFT (exact MMD step)": ("ift", wfr.WFRConfig(**base, eta=eta)),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
 }
+# %%
 targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
@@ -311,6 +315,7 @@ hd_methods = {
                                                     pgd_lr=1e-3 * 1e4 / hd_particles)),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**hd_base, position_step="weighted", kl_lr=1.0)),
 }
+# %%
 t0 = time.perf_counter()
 hd_results = experiments.run_seeds(hd_methods, hd_target, hd_seeds, hd_particles, n_test=hd_particles,
                                    center=[0.0] * 100, dtype=torch.float32, device=device)

@@ -111,13 +111,14 @@ import numpy as np
 import torch
 
 import mmdflow
-from mmdflow import data, energies, flows
-from mmdflow.summation import directions, sliced
+from mmdflow import data, energies
+from mmdflow.experiments import fast
 from mmdflow.kernels import Riesz
 from mmdflow.plots import fast as fplots
 from mmdflow.plots import use_style
-from mmdflow.summation import kernel_sum_and_grad, kernel_sum_grad
+from mmdflow.summation import directions
 
+# %%
 t_start = time.perf_counter()
 (n_error, directions_2d, directions_784, n_error_784, sizes_2d, sizes_784, dense_max, blocked_max, n_flow,
  flow_steps) = mmdflow.for_profile(profile, n_error, directions_2d, directions_784, n_error_784, sizes_2d,
@@ -154,38 +155,12 @@ mnist = data.load_mnist(data_dir, n=n_images)
 digits = mnist.images.reshape(len(mnist.images), -1).float()
 
 
-def two_gaussians(n, gen):
-    comp = torch.rand(n, generator=gen) < 0.5
-    return torch.randn(n, 2, generator=gen) * 0.3 + torch.where(comp[:, None], torch.tensor([2.0, 0.0]),
-                                                               torch.tensor([-1.0, 1.5]))
-
-
-def exact_gradient(x, y):
-    xd, yd = x.double(), y.double()
-    return (kernel_sum_grad(xd, xd, K, backend="blocked") - kernel_sum_grad(xd, yd, K, backend="blocked")).float()
-
-
-def gradient_errors(x, y, rules, ps, repeats=3):
-    exact = exact_gradient(x, y)
-    out = {}
-    for rule in rules:
-        gen = torch.Generator().manual_seed(seed)
-        errs = []
-        for p in ps:
-            sq = [float(((sliced.sliced_discrepancy_and_gradient(x, y, n_directions=p, directions=rule,
-                                                                  generator=gen, want_value=False)[1]
-                          - exact).norm() / exact.norm()) ** 2) for _ in range(repeats)]
-            errs.append(math.sqrt(sum(sq) / repeats))
-        out[rule] = (ps, errs)
-    return out
-
-
 gen = torch.Generator().manual_seed(seed)
-x2, y2 = torch.randn(n_error, 2, generator=gen), two_gaussians(n_error, gen)
-err_2d = gradient_errors(x2, y2, ["iid", "orthogonal", "equispaced"], directions_2d)
+x2, y2 = torch.randn(n_error, 2, generator=gen), fast.two_gaussians(n_error, gen)
+err_2d = fast.sliced_gradient_errors(x2, y2, ["iid", "orthogonal", "equispaced"], directions_2d, seed=seed)
 x784 = torch.rand(n_error_784, 784, generator=gen)
-y784 = digits[:n_error_784]
-err_784 = gradient_errors(x784, y784, ["iid", "orthogonal"], directions_784, repeats=2)
+err_784 = fast.sliced_gradient_errors(x784, digits[:n_error_784], ["iid", "orthogonal"], directions_784,
+                                      repeats=2, seed=seed)
 slopes = {f"d={d} {rule}": np.polyfit(np.log(ps), np.log(e), 1)[0]
           for d, res in ((2, err_2d), (784, err_784)) for rule, (ps, e) in res.items()}
 for name, s in slopes.items():
@@ -211,41 +186,15 @@ plt.show()
 # what matters. Exact backends: $O(N^2)$. Sliced: $O(N\log N)$.
 
 # %%
-def one_evaluation(backend, x, y):
-    if backend in ("dense", "blocked"):
-        kernel_sum_and_grad(x, x, K, backend=backend)
-        kernel_sum_and_grad(x, y, K, backend=backend)
-    else:
-        rule, p = backend
-        sliced.sliced_discrepancy_and_gradient(x, y, n_directions=p, directions=rule, subspace=False,
-                                               generator=torch.Generator().manual_seed(seed))
-
-
-def time_backends(d, sizes, backends):
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for label, backend, n_max in backends:
-        ns, ts = [], []
-        for n in [n for n in sizes if n <= n_max]:
-            x = (torch.randn(n, 2, generator=gen) if d == 2 else torch.rand(n, d, generator=gen)).to(device)
-            y = (two_gaussians(n, gen) if d == 2 else digits[torch.arange(n) % len(digits)]).to(device)
-            one_evaluation(backend, x[:50], y[:50])            # warm-up
-            t0 = time.perf_counter()
-            one_evaluation(backend, x, y)
-            ns.append(n)
-            ts.append(time.perf_counter() - t0)
-        out[label] = (ns, ts)
-    return out
-
-
 big = 10**9
-times_2d = time_backends(2, sizes_2d, [("dense", "dense", dense_max), ("blocked", "blocked", blocked_max),
-                                       ("sliced equispaced P=100", ("equispaced", 100), big),
-                                       ("sliced iid P=1000", ("iid", 1000), big)])
-times_784 = time_backends(784, sizes_784, [("dense", "dense", 250),      # N x M x 784 floats: 1 GB at N=250
-                                           ("blocked", "blocked", blocked_max),
-                                           ("sliced orthogonal P=1000", ("orthogonal", 1000), big),
-                                           ("sliced iid P=100", ("iid", 100), big)])
+times_2d = fast.time_backends(2, sizes_2d, [("dense", "dense", dense_max), ("blocked", "blocked", blocked_max),
+                                            ("sliced equispaced P=100", ("equispaced", 100), big),
+                                            ("sliced iid P=1000", ("iid", 1000), big)], seed=seed, device=device)
+times_784 = fast.time_backends(784, sizes_784, [("dense", "dense", 250),      # N x M x 784 floats: 1 GB at N=250
+                                                ("blocked", "blocked", blocked_max),
+                                                ("sliced orthogonal P=1000", ("orthogonal", 1000), big),
+                                                ("sliced iid P=100", ("iid", 100), big)],
+                               digits=digits, seed=seed, device=device)
 
 # %% mystnb={"figure": {"caption": "Wall time of one value-and-gradient evaluation against N = M, per backend (log-log); dotted lines: slopes 1 and 2.", "name": "fig-fast-time-vs-n"}}
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
@@ -264,15 +213,6 @@ plt.show()
 # The exact $\mathrm{MMD}^2$ (blocked) of the snapshots is plotted against the wall time spent in the steps.
 
 # %%
-def mnist_flow(energy, x0):
-    cfg = flows.ParticleFlowConfig(tau=flow_tau, n_steps=flow_steps, snapshot_every=max(1, flow_steps // 4))
-    tr = flows.particle_flow(energy, x0, cfg, progress=False)
-    steps = np.round(tr.times.numpy() / flow_tau)
-    wall = tr.wall_time * steps / flow_steps          # every step costs the same: wall time of each snapshot
-    mmd = [2 * float(exact.value(p)) for p in tr.positions]     # MMD^2 = 2 D_K^2, exact (blocked)
-    return wall, np.array(mmd), tr.wall_time
-
-
 gen = torch.Generator().manual_seed(seed + 1)
 target = digits[n_images - n_flow:].to(device)
 x0 = torch.rand(n_flow, 784, generator=gen).to(device)
@@ -287,9 +227,11 @@ flow_energies = {
     "sliced iid P=1000": energies.SlicedDiscrepancyEnergy(K, target, n_directions=1000, directions="iid",
                                                         generator=torch.Generator().manual_seed(seed)),
 }
+
+# %%
 merit = {}
 for label, energy in flow_energies.items():
-    wall, mmd, total = mnist_flow(energy, x0)
+    wall, mmd, total = fast.flow_merit(energy, exact, x0, tau=flow_tau, n_steps=flow_steps)
     merit[label] = (wall, mmd)
     print(f"{label:<26} MMD^2 {mmd[0]:.3f} -> {mmd[-1]:.4f} in {total:6.2f} s "
           f"({(mmd[0] - mmd[-1]) / total:.3f} per second)")

@@ -53,7 +53,6 @@ The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -63,7 +62,7 @@ from ._checks import check_points, check_positive, check_same_space, check_weigh
 from .kernels import Gaussian, RadialKernel
 from .simplex import QPInfo, project_simplex, solve_simplex_qp
 from .summation import kernel_matrix, kernel_sum, kernel_sum_grad
-from .trajectory import Trajectory
+from .trajectory import ParticleState, Trajectory, run_steps
 
 __all__ = [
     "WeightedParticles",
@@ -467,7 +466,7 @@ def _target_batch(target, n: int, batch_size: int | None, generator, like: torch
 
 def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_target: torch.Tensor | None = None,
             w0: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            progress: bool = False) -> Trajectory:
+            progress: bool = True, callback=None) -> Trajectory:
     r"""Run one particle scheme for :math:`F = \tfrac12\mathrm{MMD}^2(\cdot, \pi)` with a target given by samples.
 
     Methods (:data:`METHODS`):
@@ -490,10 +489,12 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         config: a :class:`WFRConfig`.
         generator: source of all randomness (held-out sample, minibatches, noise).
         progress: show a ``tqdm`` bar.
+        callback: called as ``callback(step, t, state)`` after every iteration (``state.x``, ``state.w``).
 
     Returns:
-        a :class:`~mmdflow.trajectory.Trajectory` whose ``times`` are iteration counts, ``weights`` are filled
-        (uniform for the MMD flows), ``energies`` are the held-out :math:`\mathrm{MMD}^2` at the snapshots, and
+        a :class:`~mmdflow.trajectory.Trajectory` (from :func:`mmdflow.trajectory.run_steps`) whose ``times`` are
+        iteration counts, ``weights`` are filled (uniform for the MMD flows), ``energies`` are the held-out
+        :math:`\mathrm{MMD}^2` at the snapshots, and
         ``info`` holds ``"loss"`` (``[L]`` held-out :math:`\mathrm{MMD}^2`), ``"loss_steps"`` (``[L]``),
         ``"qp_gap_max"``/``"qp_iter_mean"`` (prox weight step), ``"method"`` and ``"config"``.
     """
@@ -526,72 +527,80 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     kyy /= yt.shape[0] ** 2
 
     x = x0.detach().clone()
-    K = kernel_matrix(x, x, kernel)    # cached: the Gram matrix of the current particles
-    steps, losses, snaps_t, snaps_x, snaps_w, snaps_e = [], [], [], [], [], []
-    gaps, iters = [], []
+    step = _WFRStep(method, config, target, yt, kyy, generator, x)
+    traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
+                     snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
+                     name=method, info={"method": method, "config": config, "n_particles": n})
+    info = dict(traj.info)
+    info["loss_steps"] = torch.tensor(step.loss_steps, dtype=torch.float64)
+    info["loss"] = torch.tensor(step.losses, dtype=torch.float64)
+    if step.gaps:
+        info["qp_gap_max"] = max(step.gaps)
+        info["qp_iter_mean"] = sum(step.iters) / len(step.iters)
+    return traj._replace(info=info)
 
-    def record_loss(k):
-        # V-statistic MMD^2(sum_i w_i delta_{x_i}, held-out sample)
-        val = float(w @ (K @ w)) - 2.0 * float(w @ kernel_matrix(x, yt, kernel).mean(1)) + kyy
-        steps.append(k)
-        losses.append(val)
+
+class _WFRStep:
+    """One iteration of :func:`run_wfr` for :func:`mmdflow.trajectory.run_steps`: position step, then weight step,
+    on one target batch; keeps the Gram matrix of the current particles and the held-out losses."""
+
+    def __init__(self, method, config, target, yt, kyy, generator, x):
+        self.method, self.config, self.target, self.yt, self.kyy, self.generator = (
+            method, config, target, yt, kyy, generator)
+        self.kernel = config.kernel
+        self.K, self.K_of = kernel_matrix(x, x, self.kernel), x     # cached Gram matrix and its particles
+        self.losses, self.loss_steps, self.gaps, self.iters = [], [], [], []
+        self._last = (None, None)
+
+    def gram(self, x):
+        if x is not self.K_of:
+            self.K, self.K_of = kernel_matrix(x, x, self.kernel), x
+        return self.K
+
+    def loss(self, state: ParticleState) -> float:
+        """V-statistic MMD^2 of the weighted particles against the held-out sample (cached per state)."""
+        x, w = state
+        if self._last[0] is not None and self._last[0][0] is x and self._last[0][1] is w:
+            return self._last[1]
+        val = float(w @ (self.gram(x) @ w)) - 2.0 * float(w @ kernel_matrix(x, self.yt, self.kernel).mean(1)) + self.kyy
+        self._last = ((x, w), val)
         return val
 
-    def snapshot(k, val):
-        snaps_t.append(float(k))
-        snaps_x.append(x.clone())
-        snaps_w.append(w.clone())
-        snaps_e.append(val)
-
-    snapshot(0, record_loss(0))
-    bar = range(config.n_steps)
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(bar, desc=method, leave=False)
-    t0 = time.perf_counter()
-    for k in bar:
-        y = _target_batch(target, n, config.batch_size, generator, x)
+    def __call__(self, k: int, state: ParticleState):
+        cfg, kernel, (x, w) = self.config, self.kernel, state
+        if k == 0:
+            self._record(0, state)
+        y = _target_batch(self.target, x.shape[0], cfg.batch_size, self.generator, x)
         v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
-        # ---- Wasserstein (position) step
-        if config.tau > 0:
+        if cfg.tau > 0:                                   # Wasserstein (position) step
             z = x
-            if method == "mmd_noise":
-                beta = config.noise.level(k)
+            if self.method == "mmd_noise":
+                beta = cfg.noise.level(k)
                 if beta > 0:
-                    z = x + beta * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+                    z = x + beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
             grad = _witness_gradient(z, x, y, kernel, w, v)
-            if method in ("ift", "wfr") and config.position_step == "weighted":
-                grad = grad * (n * w)[:, None]
-            x = x - config.tau * grad
-            K = kernel_matrix(x, x, kernel)
-        # ---- weight step at the new positions, same target batch
-        if method in ("ift", "wfr"):
-            b = kernel_matrix(x, y, kernel) @ v
-            if method == "wfr":
-                w = kl_weight_step(x, w, y, kernel, config.kl_lr, normalise=config.kl_normalise, gram=K, b=b)
-            elif config.weight_step == "pgd":
-                w = mmd_pgd_weights(x, w, y, kernel, config.pgd_lr, gram=K, b=b)
+            if self.method in ("ift", "wfr") and cfg.position_step == "weighted":
+                grad = grad * (x.shape[0] * w)[:, None]
+            x = x - cfg.tau * grad
+        if self.method in ("ift", "wfr"):                 # weight step at the new positions, same target batch
+            K, b = self.gram(x), kernel_matrix(x, y, kernel) @ v
+            if self.method == "wfr":
+                w = kl_weight_step(x, w, y, kernel, cfg.kl_lr, normalise=cfg.kl_normalise, gram=K, b=b)
+            elif cfg.weight_step == "pgd":
+                w = mmd_pgd_weights(x, w, y, kernel, cfg.pgd_lr, gram=K, b=b)
             else:
-                w, info = mmd_prox_weights(x, w, y, kernel, config.eta, tol=config.qp_tol,
-                                           max_iter=config.qp_max_iter, gram=K, b=b)
-                gaps.append(info.gap)
-                iters.append(info.n_iter)
+                w, info = mmd_prox_weights(x, w, y, kernel, cfg.eta, tol=cfg.qp_tol, max_iter=cfg.qp_max_iter,
+                                           gram=K, b=b)
+                self.gaps.append(info.gap)
+                self.iters.append(info.n_iter)
+        state = ParticleState(x, w)
         done = k + 1
-        last = done == config.n_steps
-        val = record_loss(done) if (done % config.loss_every == 0 or last) else None
-        if last or (config.snapshot_every is not None and done % config.snapshot_every == 0):
-            snapshot(done, val if val is not None else float("nan"))
-    wall = time.perf_counter() - t0
-    info = {
-        "method": method,
-        "config": config,
-        "loss": torch.tensor(losses, dtype=torch.float64),
-        "loss_steps": torch.tensor(steps, dtype=torch.float64),
-        "n_particles": n,
-    }
-    if gaps:
-        info["qp_gap_max"] = max(gaps)
-        info["qp_iter_mean"] = sum(iters) / len(iters)
-    return Trajectory(times=torch.tensor(snaps_t, dtype=torch.float64), positions=torch.stack(snaps_x),
-                      energies=torch.tensor(snaps_e, dtype=torch.float64), weights=torch.stack(snaps_w),
-                      wall_time=wall, info=info)
+        if done % cfg.loss_every == 0 or done == cfg.n_steps:
+            return state, {"loss": self._record(done, state)}
+        return state, None
+
+    def _record(self, k, state):
+        val = self.loss(state)
+        self.loss_steps.append(k)
+        self.losses.append(val)
+        return val

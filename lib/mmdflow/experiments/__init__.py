@@ -3,10 +3,11 @@
 * :mod:`.targets` -- the three schemes of Altekrüger et al. (2023) on one functional (chapters 4 and 5),
   constant-step segments;
 * :mod:`.interaction` -- the interaction-energy benchmark of Sec. 6.1 (chapter 3);
-* :mod:`.seeds` -- multi-seed runs of the weighted-particle flows (chapter 6).
+* :mod:`.seeds` -- multi-seed runs of the weighted-particle flows (chapter 6);
+* :mod:`.fast` -- the fast-summation studies (chapter 7).
 """
 
-from . import interaction, targets
+from . import fast, interaction, targets
 from .interaction import InteractionResult, InteractionSettings, interaction_settings, run_interaction_case
 from . import seeds
 from .seeds import SeedRuns, run_seeds
@@ -14,7 +15,7 @@ from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectori
                       rescore, run_in_segments, run_neural_segments, run_particle_segments, run_schemes,
                       target_energies)
 
-__all__ = ["interaction", "targets", "seeds", "InteractionResult", "InteractionSettings", "interaction_settings",
+__all__ = ["fast", "interaction", "targets", "seeds", "InteractionResult", "InteractionSettings", "interaction_settings",
            "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
            "format_runs", "run_in_segments", "run_schemes", "dirac_starts", "target_energies", "rescore",
            "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds"]
