@@ -156,21 +156,18 @@ plt.show()
 s = drawing
 y_draw = data.image_to_samples(picture, s.n, smoothing=s.smoothing,
                                generator=torch.Generator().manual_seed(seed + 1)).to(device)
-x0, x0_pf = experiments.dirac_starts([[-0.5, 0.0], [0.5, 0.0]], s.n, seed=seed, device=device)
-e32, e64 = experiments.target_energies(y_draw, backend=backend)
-runs = results["drawing"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
-                                                    checkpoint_dir=checkpoint_dir, name="drawing")
+centers = [[-0.5, 0.0], [0.5, 0.0]]
+runs = results["drawing"] = experiments.run_target("drawing", y_draw, centers, s, backend=backend,
+                                                   seed=seed, checkpoint_dir=checkpoint_dir, device=device)
 print(experiments.format_runs(runs, "drawing"))
 
 # %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 2, 4, 16, 32, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
 fig = snapshot_grid(runs, [0, 2, 4, 16, 32, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
-                           suptitle="Two Diracs flowing to the drawing")
+                    suptitle="Two Diracs flowing to the drawing")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "D_K^2 between the particles and the target drawing against time, for the three schemes.", "name": "fig-targets-drawing-mmd"}}
-ax = tplots.plot_energy_curves(runs, title="Two Diracs to the drawing: discrepancy to the target")
-ax.set_xscale("symlog", linthresh=1.0)
-ax.set_xlim(left=0)
+tplots.plot_energy_curves(runs, title="Two Diracs to the drawing: discrepancy to the target", xscale="symlog")
 plt.show()
 
 # %%
@@ -188,21 +185,18 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 s = smiley
 y_smile = data.image_to_samples(data.smiley_image(100), s.n, smoothing=s.smoothing,
                                 generator=torch.Generator().manual_seed(seed + 2)).to(device)
-x0, x0_pf = experiments.dirac_starts([[-1.0, 0.0], [1.0, 0.0]], s.n, seed=seed, device=device)
-e32, e64 = experiments.target_energies(y_smile, backend=backend)
-runs = results["smiley"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
-                                                   checkpoint_dir=checkpoint_dir, name="smiley")
+centers = [[-1.0, 0.0], [1.0, 0.0]]
+runs = results["smiley"] = experiments.run_target("smiley", y_smile, centers, s, backend=backend,
+                                                  seed=seed, checkpoint_dir=checkpoint_dir, device=device)
 print(experiments.format_runs(runs, "smiley"))
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at increasing times up to t = 50 (grey: target samples).", "name": "fig-targets-smiley"}}
 fig = snapshot_grid(runs, [0, 1, 2, 5, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
-                           suptitle="Two Diracs flowing to the smiley")
+                    suptitle="Two Diracs flowing to the smiley")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "D_K^2 to the smiley target against time.", "name": "fig-targets-smiley-mmd"}}
-ax = tplots.plot_energy_curves(runs, title="Smiley: discrepancy to the target")
-ax.set_xscale("symlog", linthresh=1.0)
-ax.set_xlim(left=0)
+tplots.plot_energy_curves(runs, title="Smiley: discrepancy to the target", xscale="symlog")
 plt.show()
 
 # %%
@@ -219,10 +213,9 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # %%
 s = two_diracs
 y_two = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], device=device)
-x0, x0_pf = experiments.dirac_starts([[-1.0, 1.0], [1.0, -1.0]], s.n, seed=seed, device=device)
-e32, e64 = experiments.target_energies(y_two, backend=backend)
-runs = results["two Diracs"] = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
-                                                       checkpoint_dir=checkpoint_dir, name="two Diracs")
+centers = [[-1.0, 1.0], [1.0, -1.0]]
+runs = results["two Diracs"] = experiments.run_target("two Diracs", y_two, centers, s, backend=backend,
+                                                      seed=seed, checkpoint_dir=checkpoint_dir, device=device)
 print(experiments.format_runs(runs, "two Diracs"))
 
 # %% mystnb={"figure": {"caption": "Two Diracs flowing to two other Diracs (red crosses): the three schemes at t = 0, 1, 2, 4.", "name": "fig-targets-two-diracs"}}
@@ -267,7 +260,7 @@ print(experiments.format_runs(runs, "App. F Ex. 3"))
 
 # %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto y = 0, mass right of it spreads out in y; everything drifts right.", "name": "fig-targets-implosion"}}
 fig = snapshot_grid(runs, [0, 0.5, 1.0, 1.5, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,
-                           suptitle="Implosion (x < 0) and explosion (x > 0)")
+                    suptitle="Implosion (x < 0) and explosion (x > 0)")
 for ax in fig.axes:
     ax.axvline(0.0, color="0.5", ls="--", lw=0.8)
 plt.show()

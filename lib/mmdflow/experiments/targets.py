@@ -22,7 +22,7 @@ from ..kernels import Riesz
 from ..trajectory import Trajectory
 
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
-           "SCHEMES", "dirac_starts", "target_energies", "run_neural_segments", "run_particle_segments", "rescore"]
+           "SCHEMES", "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore"]
 
 #: the schemes compared in the target chapters, in display order.
 SCHEMES = ("neural backward", "neural forward", "particle flow")
@@ -177,6 +177,17 @@ def target_energies(target: torch.Tensor, *, backend="auto", r: float = 1.0):
     target as given (the neural schemes) and in float64 (the particle flow). ``backend`` goes to both."""
     return (DiscrepancyEnergy(Riesz(r), target, backend=backend),
             DiscrepancyEnergy(Riesz(r), target.double(), backend=backend))
+
+
+def run_target(name: str, target: torch.Tensor, centers, settings: SchemeSettings, *, backend="auto", seed: int = 0,
+               checkpoint_dir=None, device=None) -> dict[str, Trajectory]:
+    r"""The three schemes from Diracs at ``centers`` toward an empirical target ``[M, d]``, for
+    :math:`\mathcal D_K^2(\cdot, \nu)` with the Riesz kernel ``r = 1`` (chapter 4): :func:`dirac_starts`,
+    :func:`target_energies` and :func:`run_schemes` (checkpoints under ``<checkpoint_dir>/<name>``)."""
+    x0, x0_pf = dirac_starts(centers, settings.n, seed=seed, device=device)
+    e32, e64 = target_energies(target, backend=backend)
+    return run_schemes(e32, x0, x0_pf, settings, energy_particles=e64, seed=seed, checkpoint_dir=checkpoint_dir,
+                       name=name)
 
 
 def rescore(runs: dict[str, Trajectory], energy) -> dict[str, Trajectory]:

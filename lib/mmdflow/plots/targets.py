@@ -101,12 +101,12 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
 
 
 def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"$\mathcal{D}_K^2(\mu_t, \nu)$",
-                       logy: bool = True, title: str | None = None, shift=None):
+                       logy: bool = True, title: str | None = None, shift=None, xscale: str = "linear"):
     """The functional value stored in each trajectory against time, one curve per scheme.
 
     ``shift`` (a number) is subtracted before plotting, e.g. a lower bound so that a
-    functional that is not a discrepancy can be shown on a log scale. Times ``t = 0``
-    are dropped on a log-x axis automatically by matplotlib.
+    functional that is not a discrepancy can be shown on a log scale. ``xscale``: ``"linear"``, ``"log"``
+    (times ``t = 0`` dropped by matplotlib) or ``"symlog"`` (linear below ``t = 1``, from ``t = 0``).
     """
     curves = {}
     for name, tr in trajs.items():
@@ -117,6 +117,11 @@ def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"
     ax = plot_curves(curves, ax, xlabel="time $t$", ylabel=ylabel, logy=logy, title=title)
     if len(curves) == 1:
         ax.legend(list(curves))
+    if xscale == "symlog":
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(left=0)
+    elif xscale != "linear":
+        ax.set_xscale(xscale)
     return ax
 
 
