@@ -24,7 +24,7 @@ PKG = Path(__file__).resolve().parents[1] / "lib" / "mmdflow"
 LAYERS = [
     ("base", ["_checks", "_jit", "runtime", "trajectory"]),
     ("kernels", ["kernels"]),
-    ("sums: engines and directions", ["summation.sort1d", "summation.directions"]),
+    ("sums: engines and directions", ["summation.sort1d", "summation.directions", "summation.fused"]),
     ("sums: backends", ["summation.dense", "summation.blocked", "summation.sliced", "summation.keops"]),
     ("sums: dispatcher", ["summation.dispatch", "summation"]),
     ("energies, data, closed forms", ["energies", "functionals", "simplex", "analytic", "closed_forms", "data"]),
@@ -35,7 +35,7 @@ LAYERS = [
     ("package", [""]),
 ]
 SCHEMES = ("flows", "neural", "wfr")
-BACKENDS = ("summation.dense", "summation.blocked", "summation.sliced", "summation.keops", "summation.sort1d",
+BACKENDS = ("summation.dense", "summation.blocked", "summation.sliced", "summation.keops", "summation.sort1d", "summation.fused",
             "summation.directions")
 
 

@@ -36,12 +36,13 @@ def _all_grads(x, y, v, kernel, backend, go, **options):
 
 @pytest.mark.parametrize("kernel", KERNELS, ids=str)
 @pytest.mark.parametrize("d", [2, 12])
-def test_blocked_matches_dense(gen, kernel, d, dtype, device):
+@pytest.mark.parametrize("fused", [False, None], ids=["torch-blocks", "default"])
+def test_blocked_matches_dense(gen, kernel, d, dtype, device, fused):
     x, y, v = _data(gen, 37, 29, d, dtype, device)
     go = torch.randn(37, generator=gen, dtype=torch.float64).to(device, dtype)
     ref = _all_grads(x, y, v, kernel, "dense", go)
     # tiny blocks: several row blocks, including a ragged last one
-    got = _all_grads(x, y, v, kernel, "blocked", go, block_elems=29 * 5)
+    got = _all_grads(x, y, v, kernel, "blocked", go, block_elems=29 * 5, fused=fused)
     for name, a, b in zip(["value", "dx", "dy", "dv", "grad"], got, ref):
         assert a.dtype == dtype and a.device.type == device.type
         torch.testing.assert_close(a, b, **_tol(dtype), msg=f"{name} differs for {kernel}, d={d}")
@@ -51,7 +52,7 @@ def test_blocked_self_sum_matches_dense(gen, dtype):
     x, _, _ = _data(gen, 40, 5, 3, dtype, "cpu")
     w = torch.full((40,), 1 / 40, dtype=dtype)
     for kernel in (Riesz(1.0), Laplace(1.0)):
-        torch.testing.assert_close(kernel_sum_grad(x, x, kernel, w, backend="blocked", block_elems=64),
+        torch.testing.assert_close(kernel_sum_grad(x, x, kernel, w, backend="blocked", block_elems=64, fused=False),
                                    kernel_sum_grad(x, x, kernel, w, backend="dense"), **_tol(dtype))
 
 
@@ -147,13 +148,23 @@ def test_bad_backend_and_kernel_errors(gen):
 
 
 def test_auto_is_exact_and_follows_size(gen):
+    from mmdflow import _jit
+
     x, y, v = _data(gen, 20, 10, 2, torch.float32, "cpu")
-    assert choose_backend("auto", x, y, Riesz(1.0)) == "dense"
+    # low d on the CPU: the compiled loop of the blocked backend, except for small sums under autograd
+    assert choose_backend("auto", x, y, Riesz(1.0)) == ("blocked" if _jit.HAVE_NUMBA else "dense")
+    assert choose_backend("auto", x, y, Riesz(1.0), differentiable=True) == "dense"
+    assert choose_backend("auto", x.repeat(20, 1), y.repeat(20, 1), Riesz(1.0), differentiable=True) == (
+        "blocked" if _jit.HAVE_NUMBA else "dense")
+    x12, y12, _ = _data(gen, 20, 10, 12, torch.float32, "cpu")
+    assert choose_backend("auto", x12, y12, Riesz(1.0)) == "dense"            # high d, small: the dense matrix
     big = torch.zeros(4000, 784)
     assert choose_backend("auto", big, big, Riesz(1.0)) in ("blocked", "keops")
     assert choose_backend("auto", big, big, Riesz(1.0)) != "sliced"
-    # auto never changes results beyond rounding: it is dense here
+    # auto never changes results beyond rounding
     torch.testing.assert_close(kernel_sum(x, y, Riesz(1.0), v), kernel_sum(x, y, Riesz(1.0), v, backend="dense"))
+    torch.testing.assert_close(kernel_sum_grad(x, y, Riesz(1.0), v), kernel_sum_grad(x, y, Riesz(1.0), v,
+                                                                                      backend="dense"))
 
 
 def test_backend_spec_carries_options_through_energies(gen):

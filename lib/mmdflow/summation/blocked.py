@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import fused as _small_d
 from .._jit import numba as _numba, threaded
 from ..kernels import EXPLICIT_DIFF_MAX_D as _EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, pairwise_squared_distances
 
@@ -178,13 +179,28 @@ def _profiles(kernel: RadialKernel, sq: torch.Tensor, want_phi: bool, want_dphi:
     return (kernel.profile(sq) if want_phi else None), (kernel.dprofile(sq) if want_dphi else None)
 
 
+def _use_small_d(x, y, v, kernel, fused) -> bool:
+    """The compiled low-dimensional loop of :mod:`.fused` applies (``fused=None``: whenever it can)."""
+    if fused is False:
+        return False
+    ok = _small_d.supported(x, y, v, kernel)
+    if fused is True and not ok:
+        raise ValueError(f"fused=True needs numba, CPU float tensors, d <= {_small_d.MAX_D} and a library kernel; "
+                         f"got d={x.shape[1]}, {x.dtype} on {x.device}, {kernel!r}")
+    return ok
+
+
 def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad: bool, block_elems: int,
-                  go: torch.Tensor | None = None, want_y: bool = False, want_v: bool = False):
+                  go: torch.Tensor | None = None, want_y: bool = False, want_v: bool = False, fused=None):
     """One pass over row blocks. Returns (s, gx, gy, gv), each possibly None.
 
     With ``go`` given (the incoming gradient of ``s``), ``gx``, ``gy``, ``gv``
     are the vector-Jacobian products of ``s`` with respect to ``x``, ``y``, ``v``.
+    In ``d <= 8`` on the CPU the pairs go through the compiled loop of :mod:`.fused` (no blocks at all).
     """
+    if _use_small_d(x, y, v, kernel, fused):
+        return _small_d_pass(x, y, v, kernel, want_value=want_value, want_grad=want_grad, go=go, want_y=want_y,
+                             want_v=want_v)
     n, d = x.shape
     m = y.shape[0]
     y_sq = None if d <= _EXPLICIT_DIFF_MAX_D else (y * y).sum(1)
@@ -194,7 +210,7 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
     gx = x.new_empty(n, d) if want_grad else None
     gy = torch.zeros_like(y) if want_y else None
     gv = torch.zeros_like(v) if want_v else None
-    fused = go is None and not want_y and not want_v and _fused_ok(x, y, v, kernel)
+    fused = fused is not False and go is None and not want_y and not want_v and _fused_ok(x, y, v, kernel)
     if fused and x is y:
         s, gx = _blocked_pass_symmetric(x, v, kernel, want_value=want_value, want_grad=want_grad,
                                         block_elems=block_elems)
@@ -235,34 +251,70 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
     return s, gx, gy, gv
 
 
+def _small_d_pass(x, y, v, kernel, *, want_value, want_grad, go, want_y, want_v):
+    """:func:`_blocked_pass` through the compiled loop: ``go`` (the incoming gradient) turns the pass into the
+    vector-Jacobian products ``gx = go * g(x; y, v)``, ``gy = v * g(y; x, go)`` and ``gv = s(y; x, go)``."""
+    x, y, v = x.detach(), y.detach(), v.detach()
+    if go is None:
+        s, g = _small_d.fused_sum_and_grad(x, y, v, kernel, want_value=want_value, want_grad=want_grad)
+        return s, g, None, None
+    gx = gy = gv = None
+    if want_grad:
+        gx = go[:, None] * _small_d.fused_sum_and_grad(x, y, v, kernel, want_value=False)[1]
+    if want_y or want_v:
+        sy, g_y = _small_d.fused_sum_and_grad(y, x, go.detach().contiguous(), kernel, want_value=want_v,
+                                              want_grad=want_y)
+        gv = sy
+        gy = None if g_y is None else v[:, None] * g_y
+    return None, gx, gy, gv
+
+
 class _BlockedKernelSum(torch.autograd.Function):
+    """``s = K v`` with the backward pass written out. When ``x`` needs a gradient and the pass is fused (the
+    compiled low-d loop, or the Riesz GEMM pass in high d), the forward pass computes the gradient rows
+    ``g_i = sum_j v_j grad_1 K(x_i, y_j)`` with the value and keeps them, so that ``ds/dx`` costs no second pass."""
+
     @staticmethod
-    def forward(ctx, x, y, v, kernel, block_elems):
-        s, _, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=False, block_elems=block_elems)
-        ctx.save_for_backward(x, y, v)
-        ctx.kernel, ctx.block_elems = kernel, block_elems
+    def forward(ctx, x, y, v, kernel, block_elems, fused):
+        keep_g = ctx.needs_input_grad[0] and (_use_small_d(x, y, v, kernel, fused)
+                                              or (fused is not False and _fused_ok(x, y, v, kernel)))
+        s, g, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=keep_g, block_elems=block_elems,
+                                   fused=fused)
+        ctx.save_for_backward(x, y, v, g if keep_g else None)
+        ctx.kernel, ctx.block_elems, ctx.fused = kernel, block_elems, fused
         return s
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, go):
-        x, y, v = ctx.saved_tensors
+        x, y, v, g = ctx.saved_tensors
         need_x, need_y, need_v = ctx.needs_input_grad[:3]
-        _, gx, gy, gv = _blocked_pass(x, y, v, ctx.kernel, want_value=False, want_grad=need_x,
-                                      block_elems=ctx.block_elems, go=go, want_y=need_y, want_v=need_v)
-        return gx, gy, gv, None, None
+        gx = go[:, None] * g if (need_x and g is not None) else None
+        if (need_x and g is None) or need_y or need_v:
+            _, gx2, gy, gv = _blocked_pass(x, y, v, ctx.kernel, want_value=False, want_grad=need_x and g is None,
+                                           block_elems=ctx.block_elems, go=go, want_y=need_y, want_v=need_v,
+                                           fused=ctx.fused)
+            gx = gx if gx2 is None else gx2
+        else:
+            gy = gv = None
+        return gx, gy, gv, None, None, None
 
 
-def blocked_sum(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, **_):
-    return _BlockedKernelSum.apply(x, y, v, kernel, block_elems)
+def blocked_sum(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
+    """``s`` ``[N]``, differentiable in ``x``, ``y``, ``v``; ``fused``: ``None`` (the compiled paths where they
+    apply), ``False`` (torch blocks only) or ``True`` (the compiled low-d loop, else an error)."""
+    return _BlockedKernelSum.apply(x, y, v, kernel, block_elems, fused)
 
 
-def blocked_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, **_):
+def blocked_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
     with torch.no_grad():
-        return _blocked_pass(x, y, v, kernel, want_value=False, want_grad=True, block_elems=block_elems)[1]
+        return _blocked_pass(x, y, v, kernel, want_value=False, want_grad=True, block_elems=block_elems,
+                             fused=fused)[1]
 
 
-def blocked_sum_and_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, **_):
+def blocked_sum_and_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
     """Value ``[N]`` and gradient ``[N, d]`` in one pass over the blocks (each distance block formed once)."""
     with torch.no_grad():
-        s, g, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=True, block_elems=block_elems)
+        s, g, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=True, block_elems=block_elems,
+                                   fused=fused)
     return s, g

@@ -22,9 +22,10 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
 * ``"keops"``: exact, with symbolic KeOps reductions (no ``[N, M]`` matrix in
   memory); available only when ``pykeops`` is installed
   (:mod:`.keops`, imported on first use).
-* ``"auto"``: only *exact* backends: ``dense`` while ``N M d <= DENSE_LIMIT``,
-  then ``keops`` when it is installed and the problem is large and either on
-  a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
+* ``"auto"``: only *exact* backends. On the CPU in ``d <= 8`` with numba: ``blocked`` (its compiled
+  low-dimensional loop), except ``dense`` under autograd below ``FUSED_AUTOGRAD_PAIRS`` pairs. Otherwise
+  ``dense`` while ``N M d <= DENSE_LIMIT``, then ``keops`` when it is installed and the problem is large and
+  either on a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
   picks ``sliced``: an approximation must be asked for by name, e.g.
   ``backend="sliced"`` or ``backend=Backend("sliced", n_directions=1000)``.
 
@@ -45,6 +46,7 @@ import torch
 from .._checks import check_finite, check_points, check_same_space, check_weights
 from ..kernels import RadialKernel, Riesz
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_sum, blocked_sum_and_grad
+from .fused import supported as fused_supported
 from .dense import riesz_distance_power, coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
 
@@ -55,10 +57,15 @@ __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum",
 DENSE_LIMIT = 2**22
 #: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on.
 KEOPS_MIN_PAIRS = 2**24
-#: under autograd, ``auto`` keeps the dense ``torch.cdist`` form for the Riesz kernel in ``d <= 8`` up to this
-#: many pairs (``O(N M)`` memory): the blocked backward pass recomputes every block, which costs more there
-#: (two-batch loss of the neural backward scheme at 4000 x 2000 pairs, d = 2: 168 against 265 ms per iteration).
+#: where the compiled low-d loop of the blocked backend does not apply (no numba, GPU), ``auto`` keeps the dense
+#: ``torch.cdist`` form under autograd for the Riesz kernel in ``d <= 8`` up to this many pairs (``O(N M)``
+#: memory): the torch blocks' backward pass recomputes every block, which costs more there (two-batch loss of the
+#: neural backward scheme at 4000 x 2000 pairs, d = 2: 168 against 265 ms per iteration).
 DENSE_AUTOGRAD_PAIRS = 2**24
+#: with the compiled low-d loop, ``auto`` uses it from this many pairs on under autograd, and always for explicit
+#: gradients (measured one thread, d = 2: autograd 100 x 100 pairs 0.40 ms dense against 0.47 ms fused,
+#: 1000 x 1000 15 ms against 2.5 ms; explicit gradient 100 x 100: 0.66 ms against 0.12 ms).
+FUSED_AUTOGRAD_PAIRS = 2**14
 
 
 def _sliced_sum(x, y, v, kernel, **options):
@@ -150,6 +157,8 @@ def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKern
     n, d = x.shape
     m = y.shape[0]
     if backend == "auto":
+        if fused_supported(x, y, None, kernel):
+            return "dense" if (differentiable and n * m < FUSED_AUTOGRAD_PAIRS) else "blocked"
         if n * m * d <= DENSE_LIMIT:
             return "dense"
         if differentiable and isinstance(kernel, Riesz) and d <= 8 and n * m <= DENSE_AUTOGRAD_PAIRS:
@@ -305,6 +314,11 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
     vb = 1.0 / xb.shape[0] if vb is None else check_weights(vb, xb, "vb")[:, None]
     name, options = _resolve(backend, xa, xb, kernel, options)
     xa, xb = xa.detach(), xb.detach()
+    if ub is not None:
+        # D depends only on the relative velocities u^a_i - u^b_j: remove a common one, so that a rigid
+        # translation (all velocities equal) gives exactly 0 and the two sums below do not cancel
+        ubar = 0.5 * ((ua * wa).sum(0) + (ub * vb).sum(0))       # weights: [N, 1] columns or 1/N
+        ua, ub = ua - ubar, ub - ubar
     if name == "dense":
         return dense_directional_derivative(xa, ua, xb, ub, kernel, wa, vb)
     grad = BACKENDS[name][1]
