@@ -60,7 +60,7 @@ def interaction_energy(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | 
         0-d tensor. For the Riesz kernel this is :math:`-\frac12\iint|x-y|^r d\mu d\mu`.
     """
     w = check_weights(w, check_points(x, "x"), "w")
-    return 0.5 * (w * kernel_sum(x, x, kernel, w, backend=backend)).sum()
+    return 0.5 * double_sum(x, x, kernel, w, w, backend=backend)
 
 
 def potential_energy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None,
@@ -72,7 +72,7 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: 
         w, v: their weights (``None`` = uniform).
     """
     w = check_weights(w, check_points(x, "x"), "w")
-    return -(w * kernel_sum(x, y, kernel, v, backend=backend)).sum()
+    return -double_sum(x, y, kernel, w, v, backend=backend)
 
 
 def discrepancy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None,

@@ -35,6 +35,7 @@ __all__ = [
     "Laplace",
     "squared_distances",
     "pairwise_squared_distances",
+    "centred",
     "EXPLICIT_DIFF_MAX_D",
 ]
 
@@ -65,9 +66,10 @@ def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.
     * ``exact`` (default for ``d <= EXPLICIT_DIFF_MAX_D``): explicit differences, one coordinate at a time;
       the mask is ``None``.
     * GEMM (default above): :math:`s = |x|^2 + |y|^2 - 2\langle x, y\rangle` (one ``addmm``). Its absolute
-      rounding error is about :math:`\varepsilon(|x|^2 + |y|^2)`; below ``8 eps (|x_i|^2 + |y_j|^2)`` a pair
-      cannot be told from a coinciding one and is set to exactly 0 (returned mask), so that singular kernels
-      see no spurious self-interaction.
+      rounding error is about :math:`\varepsilon(|x|^2 + |y|^2)`; entries below ``2^10 eps (|x_i|^2 + |y_j|^2)``
+      are recomputed from explicit differences, so that close pairs keep their digits and coinciding points
+      get exactly 0 (the returned mask), whatever the clouds' offset. Centre the clouds first (:func:`centred`)
+      so that few entries need it.
 
     Args:
         x: ``[N, d]``; y: ``[M, d]``; x_sq, y_sq: precomputed ``|x_i|^2`` ``[N]``, ``|y_j|^2`` ``[M]`` (GEMM form).
@@ -89,9 +91,26 @@ def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.
         x_sq = y_sq if x is y else (x * x).sum(1)
     # one GEMM writing onto the broadcast |y|^2, one in-place add (no [N, M] norm matrices)
     s = torch.addmm(y_sq[None, :], x, y.T, alpha=-2.0).add_(x_sq[:, None])
-    tol = 8 * torch.finfo(s.dtype).eps
-    zero = s <= torch.add((tol * x_sq)[:, None], tol * y_sq[None, :])
-    return s.masked_fill_(zero, 0.0), zero
+    # the GEMM form has an absolute rounding error of about eps (|x|^2 + |y|^2): entries below 2^10 times that
+    # level are recomputed from explicit differences (exact, whatever the offset of the clouds)
+    eps = torch.finfo(s.dtype).eps
+    norms = torch.add(x_sq[:, None], y_sq[None, :])
+    loose = s <= (2.0 ** 10 * eps) * norms
+    idx = loose.nonzero()
+    if idx.numel():
+        diff = x[idx[:, 0]] - y[idx[:, 1]]
+        s[idx[:, 0], idx[:, 1]] = (diff * diff).sum(1)
+    zero = s <= 0
+    return s.clamp_min_(0.0), zero
+
+
+def centred(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x - c`` and ``y - c`` for the mean ``c`` of all their points (``y is x`` is kept): differences are unchanged,
+    and the GEMM form of the squared distances loses no digits to a common offset of the clouds."""
+    pts = x if y is x else torch.cat([x, y])
+    c = pts.detach().double().mean(0).to(x.dtype)
+    xc = x - c
+    return xc, (xc if y is x else y - c)
 
 
 def _safe_pow(s: torch.Tensor, p: float) -> torch.Tensor:

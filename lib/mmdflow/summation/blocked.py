@@ -17,9 +17,10 @@ import torch
 
 from . import fused as _small_d
 from .._jit import numba as _numba, threaded
-from ..kernels import EXPLICIT_DIFF_MAX_D as _EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, pairwise_squared_distances
+from ..kernels import EXPLICIT_DIFF_MAX_D as _EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances
 
-__all__ = ["BLOCK_ELEMS", "FUSED_MIN_PAIRS", "blocked_sum", "blocked_grad", "blocked_sum_and_grad"]
+__all__ = ["BLOCK_ELEMS", "FUSED_MIN_PAIRS", "blocked_sum", "blocked_grad", "blocked_sum_and_grad",
+           "blocked_self_double_sum"]
 
 #: kernel entries per block in the blocked backend.
 BLOCK_ELEMS = 2**22
@@ -203,6 +204,8 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
                              want_v=want_v)
     n, d = x.shape
     m = y.shape[0]
+    if d > _EXPLICIT_DIFF_MAX_D:          # GEMM distances: centre the clouds (translation invariant sums)
+        x, y = centred(x, y)
     y_sq = None if d <= _EXPLICIT_DIFF_MAX_D else (y * y).sum(1)
     x_sq = None if y_sq is None else (y_sq if x is y else (x * x).sum(1))
     rows = _rows_per_block(n, m, d, block_elems)
@@ -318,3 +321,30 @@ def blocked_sum_and_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None
         s, g, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=True, block_elems=block_elems,
                                    fused=fused)
     return s, g
+
+
+class _SelfDoubleSum(torch.autograd.Function):
+    r""":math:`E = \sum_{ij} w_i w_j K(x_i, x_j) = w^\top s`, with :math:`\partial E/\partial x_k = 2 w_k g_k`
+    and :math:`\partial E/\partial w = 2 s` (the kernel matrix is symmetric): the gradient rows ``g`` come from
+    the forward pass, so the backward pass costs nothing."""
+
+    @staticmethod
+    def forward(ctx, x, w, kernel, block_elems, fused):
+        need_g = ctx.needs_input_grad[0]
+        s, g, _, _ = _blocked_pass(x, x, w, kernel, want_value=True, want_grad=need_g, block_elems=block_elems,
+                                   fused=fused)
+        ctx.save_for_backward(w, s, g if need_g else None)
+        return w @ s
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, go):
+        w, s, g = ctx.saved_tensors
+        gx = (2.0 * go) * w[:, None] * g if ctx.needs_input_grad[0] else None
+        gw = (2.0 * go) * s if ctx.needs_input_grad[1] else None
+        return gx, gw, None, None, None
+
+
+def blocked_self_double_sum(x, w, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
+    """``sum_ij w_i w_j K(x_i, x_j)`` (0-d), differentiable in ``x`` and ``w`` at the cost of one pass."""
+    return _SelfDoubleSum.apply(x, w, kernel, block_elems, fused)

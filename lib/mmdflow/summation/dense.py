@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_points, check_same_space
-from ..kernels import RadialKernel, Riesz, pairwise_squared_distances, squared_distances
+from ..kernels import EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances, squared_distances
 
 __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
            "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs"]
@@ -66,6 +66,8 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> tor
     check_same_space(x, y)
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    if x.shape[1] > EXPLICIT_DIFF_MAX_D:
+        x, y = centred(x, y)
     sq, _ = pairwise_squared_distances(x, y)
     return kernel.profile(sq)
 

@@ -45,7 +45,7 @@ import torch
 
 from .._checks import check_finite, check_points, check_same_space, check_weights
 from ..kernels import RadialKernel, Riesz
-from .blocked import BLOCK_ELEMS, blocked_grad, blocked_sum, blocked_sum_and_grad
+from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
 from .dense import riesz_distance_power, coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
@@ -237,6 +237,9 @@ def double_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.
     if name == "dense" and w is None and isinstance(kernel, Riesz):
         p = riesz_distance_power(x, y, kernel.r)
         return -p.mean() if v is None else -(p @ v).mean()
+    if name == "blocked" and y is x and (w is None) == (v is None) and (w is None or w is v):
+        # one weighted cloud against itself: w^T K w, both gradients from one pass (K is symmetric)
+        return blocked_self_double_sum(x, check_weights(w, x, "w") if w is None else w, kernel, **options)
     s = BACKENDS[name][0](x, y, check_weights(v, y, "v") if v is None else v, kernel, **options)
     return s.mean() if w is None else w @ s
 
