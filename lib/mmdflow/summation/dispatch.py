@@ -55,7 +55,10 @@ __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum",
 
 #: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
 DENSE_LIMIT = 2**22
-#: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on.
+#: ``auto`` prefers KeOps (when installed) from this many pairs ``N * M`` on, on a GPU, or on the CPU in low
+#: dimension when the compiled loop of the blocked backend is not available (no numba). Where that loop runs, it
+#: is faster than KeOps at every size measured (one CPU thread, d = 2, gradient: N = M = 1e3 9.1 ms against
+#: 1.0 ms, 1e4 0.62 s against 0.12 s, 3e4 6.2 s against 1.3 s), so ``auto`` never picks KeOps there.
 KEOPS_MIN_PAIRS = 2**24
 #: where the compiled low-d loop of the blocked backend does not apply (no numba, GPU), ``auto`` keeps the dense
 #: ``torch.cdist`` form under autograd for the Riesz kernel in ``d <= 8`` up to this many pairs (``O(N M)``
