@@ -318,7 +318,7 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
     wa = 1.0 / xa.shape[0] if wa is None else check_weights(wa, xa, "wa")[:, None]
     vb = 1.0 / xb.shape[0] if vb is None else check_weights(vb, xb, "vb")[:, None]
-    name, options = _resolve(backend, xa, xb, kernel, options)
+    name, options = _resolve(backend, xa, xb, kernel, options, differentiable=True)   # differentiated in u
     xa, xb = xa.detach(), xb.detach()
     if ub is not None:
         # D depends only on the relative velocities u^a_i - u^b_j: remove a common one, so that a rigid
