@@ -293,10 +293,10 @@ for exp, runs in results.items():
         print(f"{exp:>12} | {scheme:<15} | {float(tr.energies[0]):10.3e} | {float(tr.energies[-1]):10.3e} | "
               f"{tr.wall_time:8.1f}s")
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for exp, runs in results.items():
     for scheme, tr in runs.items():

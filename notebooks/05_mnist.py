@@ -197,10 +197,10 @@ for scheme, tr in runs.items():
     print(f"{scheme:<15} | t = {float(tr.times[-1]):7.0f} | D_K^2 = {float(tr.energies[-1]):.4f} | {tr.wall_time:7.1f} s")
 print(f"reference: D_K^2(first 25 targets, 100 targets) = {ref:.4f}")
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"target: {tuple(y.shape)}, labels {torch.bincount(mnist.labels, minlength=10).tolist()}")
 for scheme, tr in runs.items():

@@ -370,11 +370,11 @@ for label, (m, s) in hd_summary.items():
 #   500 particles, 1000 iterations and 2 seeds.
 # * The mixture's random construction uses torch generators, not the authors' numpy streams.
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device} "
       f"(2D Gaussian {wall['Gaussian']:.0f} s, 2D mixture {wall['mixture']:.0f} s, 100-d {wall['100-d']:.0f} s)")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"profile={profile}, seeds={seeds}, N={n_particles}, iterations={n_steps}")
 print(f"rate-beta: exact step slope matches -log(1+beta h)/h to 1e-6: {abs(slopes['exact MMD step'] - expected_slope) < 1e-6}")

@@ -253,10 +253,10 @@ plt.show()
 # `benchmarks/bench_summation.py` measures single evaluations at $N=10^5$. There one exact evaluation in $d=784$
 # takes about a quarter of an hour on two cores (extrapolated), and a sliced one with $P=1000$ takes seconds.
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print("Key numbers (rounded):")
 print(f"  c_2 = pi/2: {abs(directions.slicing_constant(2) - math.pi / 2) < 1e-12}, c_3 = {directions.slicing_constant(3):.6f}, "
