@@ -315,6 +315,8 @@ print(f"r=1.5, d=2, t={t_key}: D_K^2 / noise floor = {lag.d2[i6] / floors[2, 1.5
       f"mean radius / analytic = {lag.radius_ratio[i6]:.2f}, equivalent delay = {delay[i6]:.2f}")
 print(f"r=1.5, d=2, t={t_final}: D_K^2 / noise floor = {lag.d2[-1] / floors[2, 1.5][-1]:.0f}, "
       f"mean radius / analytic = {lag.radius_ratio[-1]:.2f}, equivalent delay = {delay[-1]:.2f}")
+
+# %%
 dplots.flow_summary_table(errors, floors, [t_key, t_final])
 
 # %% tags=["hide-input"]

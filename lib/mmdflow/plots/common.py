@@ -23,17 +23,16 @@ MIN_FONT = 8.5
 
 
 def use_style() -> None:
-    """A compact, readable matplotlib style for the book's figures: 96 dpi, fonts from 8.5 pt up, distinct line
-    styles and markers for up to 8 curves."""
-    from cycler import cycler
+    """A compact, readable matplotlib style for the book's figures: 96 dpi, fonts from 8.5 pt up.
 
-    colors = plt.rcParamsDefault["axes.prop_cycle"].by_key()["color"][:8]
+    Line styles are set by the plotting helpers themselves (a global line-style cycle would also restyle
+    drawings that are rendered into data, such as :func:`mmdflow.data.house_image`).
+    """
     plt.rcParams.update({
         "figure.figsize": (6.4, 4.0), "figure.dpi": 96, "savefig.dpi": 96, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
         "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.titlesize": 11,
         "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
-        "axes.prop_cycle": cycler(color=colors) + cycler(linestyle=["-", "--", "-.", ":", "-", "--", "-.", ":"]),
     })
 
 
@@ -198,10 +197,12 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
 
 def plot_curves(curves: dict, ax=None, *, xlabel: str = "t", ylabel: str = "", logy: bool = False,
                 logx: bool = False, title: str | None = None, bands: dict | None = None):
-    """Several curves ``{label: (x, y)}`` on one Axes, optional ``bands = {label: (x, lo, hi)}``."""
+    """Several curves ``{label: (x, y)}`` on one Axes (one colour and line style each), optional
+    ``bands = {label: (x, lo, hi)}``."""
     ax = ax or plt.figure().gca()
+    styles = ["-", "--", "-.", ":"]
     for i, (name, (xs, ys)) in enumerate(curves.items()):
-        ax.plot(_np(xs), _np(ys), label=name, color=f"C{i}")
+        ax.plot(_np(xs), _np(ys), label=name, color=f"C{i}", ls=styles[i % 4], lw=1.6)
         if bands and name in bands:
             bx, lo, hi = bands[name]
             ax.fill_between(_np(bx), _np(lo), _np(hi), color=f"C{i}", alpha=0.2, linewidth=0)

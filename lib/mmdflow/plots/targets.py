@@ -16,6 +16,7 @@ import torch
 from matplotlib import animation
 
 from .common import COLUMN_WIDTH, nearest_index, plot_curves, plot_particles
+from .tables import Table
 
 #: Width in inches of the animations (at 96 dpi: 826 px, shown at the column width).
 ANIMATION_WIDTH = 8.6
@@ -28,6 +29,7 @@ __all__ = [
     "animate_particles",
     "animate_mosaics",
     "animation_html",
+    "runs_table",
 ]
 
 
@@ -242,3 +244,18 @@ def animation_html(anim, *, caption: str | None = None, embed_limit_mb: float = 
         body = (f'<figure class="mmdflow-animation">{body}<figcaption><p>{html.escape(caption)}</p></figcaption>'
                 "</figure>")
     return HTML(body)
+
+
+def runs_table(results: Mapping[str, Mapping[str, object]], *, value: str = "$\\mathcal D_K^2$",
+               values: Mapping[str, str] | None = None, caption: str | None = None) -> Table:
+    """``{experiment: {scheme: Trajectory}}`` as a table: particles, final time, the functional's initial and final
+    value and the time spent in the scheme (training included). ``values`` names the functional per experiment
+    (default ``value``)."""
+    rows = []
+    for exp, runs in results.items():
+        name = (values or {}).get(exp, value)
+        for scheme, tr in runs.items():
+            rows.append([exp, scheme, tr.positions.shape[1], f"{float(tr.times[-1]):g}", name,
+                         f"{float(tr.energies[0]):.3e}", f"{float(tr.energies[-1]):.3e}", f"{tr.wall_time:.1f} s"])
+    return Table(["experiment", "scheme", "particles", "final t", "value", "initial", "final", "time"], rows,
+                 align=["l", "l", "r", "r", "l", "r", "r", "r"], caption=caption)

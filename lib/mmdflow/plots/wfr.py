@@ -17,7 +17,7 @@ from .common import COLUMN_WIDTH, plot_particles
 from .tables import Table, mean_std
 
 __all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "plot_weighted_snapshots", "summarise_final",
-           "final_loss_table"]
+           "final_loss_table", "comparison_table"]
 
 
 def _np(t):
@@ -162,7 +162,22 @@ def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[st
 
 def final_loss_table(summaries: Mapping[str, Mapping[str, FinalLoss]], *, caption: str | None = None) -> Table:
     """``{target: {scheme: FinalLoss}}`` (:func:`summarise_final` per target) as a table: one row per target,
-    one column per scheme, cells ``mean ± std``."""
-    schemes = list(next(iter(summaries.values())))
-    rows = [[target] + [mean_std(*summ[k]) if k in summ else "n/a" for k in schemes] for target, summ in summaries.items()]
+    one column per scheme (all schemes of all targets, in order of appearance), cells ``mean ± std``."""
+    schemes = list(dict.fromkeys(k for summ in summaries.values() for k in summ))
+    rows = [[target] + [mean_std(*summ[k]) if k in summ else "" for k in schemes] for target, summ in summaries.items()]
     return Table(["target"] + schemes, rows, align=["l"] + ["r"] * len(schemes), caption=caption)
+
+
+def comparison_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], method: str, baseline: str) -> Table:
+    """Per target: the ratio of the final held-out losses ``method / baseline`` per seed (smallest and largest),
+    whether ``method`` is lower on every seed, and the share of zero-weight particles of ``method`` at the end of
+    its first seed."""
+    rows = []
+    for target, res in results_by_target.items():
+        a, b = _check_results(res)[method], res[baseline]
+        ratio = _np(a.final) / _np(b.final)
+        w = a.first.weights
+        zero = "n/a" if w is None else f"{float((w[-1] == 0).double().mean()):.0%}"
+        rows.append([target, f"{ratio.min():.3f} to {ratio.max():.3f}", "yes" if (ratio < 1).all() else "no", zero])
+    return Table(["target", f"final loss, {method} / {baseline}, per seed", "lower on every seed",
+                  "zero-weight particles (first seed)"], rows, align=["l", "r", "c", "r"])
