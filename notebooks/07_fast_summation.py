@@ -17,9 +17,8 @@
 # :::{admonition} About this chapter
 # :class: note
 # - **Reproduces:** the sliced evaluation of Riesz kernel sums by sorting of {cite:t}`hertrich2024sliced` (their
-#   slicing identity, the sorting algorithm for $r = 1$ and the $\sqrt{d/P}$ error of $P$ random directions), with
-#   the direction rules of {cite:t}`hertrich2024fastsum`, and measures error, time and the decrease of the MMD
-#   per second of a particle flow.
+#   slicing identity, the sorting algorithm for $r = 1$ and the $\sqrt{d/P}$ error of $P$ random directions), and
+#   measures error, time and the decrease of the MMD per second of a particle flow.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Faithfulness:** the error and time studies are measurements on this machine, not a copy of the papers'
 #   tables; timings are medians of repeated runs. The `paper` profile uses larger sizes, up to $N = 10^5$ in
@@ -58,7 +57,9 @@
 # $$
 #
 # So a Riesz kernel sum in $\mathbb R^d$ is $c_{d,r}$ times an average of one-dimensional Riesz sums of the
-# projections $\langle\xi,x_i\rangle$, $\langle\xi,y_j\rangle$ {cite:p}`hertrich2024sliced`.
+# projections $\langle\xi,x_i\rangle$, $\langle\xi,y_j\rangle$ {cite:p}`hertrich2024sliced`. Slicing extends to other
+# radial kernels, with fast Fourier summation for the one-dimensional sums {cite:p}`hertrich2024fastsum`; this
+# chapter uses only the Riesz case.
 # With $P$ directions $\xi_1,\dots,\xi_P$ and $r=1$,
 #
 # $$

@@ -141,7 +141,7 @@ def _animation_figure(n_panels: int, height: float, dpi: int):
     return fig, axes[0]
 
 
-def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 2.0,
+def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 3.0,
                       dpi: int = 96, interval: int = 200):
     """An animation of 2D particle trajectories, one panel per scheme, ``frames`` snapshots (evenly spaced),
     :data:`ANIMATION_WIDTH` inches wide, with the time of the frame above the panels.
