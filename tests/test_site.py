@@ -210,3 +210,12 @@ def test_citations_resolve_to_entries_of_the_references_page():
             assert anchor in entries, f"{page.name}: citation {label!r} points to #{anchor}, not an entry"
             cited.add(anchor)
     assert cited == set(entries), f"entries never cited on a page: {sorted(set(entries) - cited)}"
+
+
+def test_every_chapter_offers_its_notebook_and_source_for_download():
+    for page in chapter_pages():
+        html = page.read_text(errors="replace")
+        for suffix in (".ipynb", ".py"):
+            links = re.findall(rf'href="(\.\./_downloads/[^"]+/{re.escape(page.stem)}{re.escape(suffix)})"', html)
+            assert links, f"{page.name} offers no {suffix} download"
+            assert (page.parent / links[0]).resolve().exists(), f"{page.name}: download {links[0]} missing"
