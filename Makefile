@@ -68,6 +68,7 @@ define build_site
 	rm -rf build/site-src/$(1) && mkdir -p build/site-src/$(1)/_extra
 	cp -r book/. build/site-src/$(1)/
 	cp -r build/executed/$(1) build/site-src/$(1)/_executed
+	cp notebooks/*.py build/site-src/$(1)/_executed/     # the chapters' Jupytext sources, offered as downloads
 	cp -r build/mathjax build/site-src/$(1)/_extra/mathjax
 	$(BIN)/jupyter-book build build/site-src/$(1) --config _config.yml --path-output $(2) -W --keep-going -q
 	$(PY) scripts/check_site.py $(2)/_build/html

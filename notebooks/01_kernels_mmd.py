@@ -14,6 +14,18 @@
 # %% [markdown]
 # # Kernels, MMD and Riesz energies
 #
+# :::{admonition} About this chapter
+# :class: note
+# - **Reproduces:** the normalisation of the discrepancy $\mathcal D_K^2$ and the Riesz kernels of
+#   {cite:t}`altekrueger2023neural`, the energy distance of {cite:t}`szekely2013energy` and the MMD of
+#   {cite:t}`gretton2012kernel`, each checked against a closed form.
+# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Faithfulness:** every check is exact up to Monte Carlo error; the `paper` profile only takes larger samples
+#   and more repetitions.
+# - **Download:** {download}`notebook (.ipynb) <01_kernels_mmd.ipynb>`,
+#   {download}`Jupytext source (.py) <01_kernels_mmd.py>`.
+# :::
+#
 # Every flow in this book decreases a functional built from a kernel $K$. This chapter fixes the
 # kernels, the energies and their normalisation, and checks them numerically against closed forms.
 #
@@ -27,10 +39,14 @@
 # | Laplace | $\exp(-\lVert x-y\rVert/\sigma)$ | `Laplace(sigma)` |
 #
 # The Gaussian, inverse multiquadric and Laplace kernels are positive definite. The Riesz kernel is only
-# *conditionally* positive definite: $\sum_{i,j} a_i a_j K(x_i,x_j) \ge 0$ whenever $\sum_i a_i = 0$. That is
-# exactly what is needed for the discrepancy below to be a metric between probability measures.
+# *conditionally* positive definite: $\sum_{i,j} a_i a_j K(x_i,x_j) \ge 0$ whenever $\sum_i a_i = 0$. For
+# $r \in (0, 2)$ it is even *strictly* conditionally positive definite (equality only for $a = 0$ when the points
+# are distinct), and strictness is what makes the discrepancy below a metric between probability measures. The
+# endpoint $r = 2$ shows that conditional positive definiteness alone is not enough: $-\lVert x-y\rVert^2$ is
+# conditionally positive definite, but its discrepancy $\mathcal D_K^2(\mu,\nu) = \lVert m_\mu - m_\nu\rVert^2$
+# only compares the means $m_\mu, m_\nu$ and vanishes between different measures with equal means.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": seconds on 2 CPU cores | "paper": larger samples, more repeats
 seed = 0
 n_samples = {"quick": 400, "paper": 2000}     # points per sample in the MMD experiments
@@ -38,7 +54,7 @@ n_repeats = {"quick": 4, "paper": 20}         # independent repetitions per shif
 n_eig = {"quick": 150, "paper": 400}          # points for the eigenvalue check
 device = None              # None: GPU when present
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -48,6 +64,7 @@ import mmdflow
 from mmdflow import closed_forms, energies, kernels
 from mmdflow.plots import kernels as kplots
 from mmdflow.plots import plot_curves, use_style
+from mmdflow.plots.tables import glue_markdown
 
 t_start = time.perf_counter()
 n_samples, n_repeats, n_eig = mmdflow.for_profile(profile, n_samples, n_repeats, n_eig)
@@ -56,13 +73,17 @@ gen = torch.Generator().manual_seed(seed)
 use_style()
 print(f"profile={profile}, device={device}, n_samples={n_samples}, n_repeats={n_repeats}")
 
+# %% tags=["remove-cell"]
+glue_markdown(profile=f"`{profile}`", settings=f"{n_samples} points per sample, {n_repeats} repetitions per "
+              f"shift, {n_eig} points for the eigenvalues")
+
 # %% [markdown]
 # ## A gallery of kernels
 #
 # The Riesz kernels are unbounded and non-smooth at $0$ for $r \le 1$; they do not depend on a length scale, which
-# is why Altekrüger et al. favour them: the flow has no bandwidth to tune.
+# is why {cite:t}`altekrueger2023neural` favour them: the flow has no bandwidth to tune.
 
-# %% mystnb={"figure": {"caption": "Kernel profiles $K(x, y)$ against the distance $\\|x-y\\|$. The Riesz kernels ($r = 0.5, 1, 1.5$) are negative powers of the distance, the others are bounded, positive definite and have a bandwidth $\\sigma = 1$.", "name": "fig-kernel-gallery"}}
+# %% mystnb={"figure": {"caption": "Kernel profiles $K(x, y)$ against the distance $\\|x-y\\|$. The Riesz kernels ($r = 0.5, 1, 1.5$) are the negated powers $-\\|x-y\\|^r$ of the distance, the others are bounded, positive definite and have a bandwidth $\\sigma = 1$.", "name": "fig-kernel-gallery"}}
 gallery = {
     "Riesz r=0.5": kernels.Riesz(0.5), "Riesz r=1": kernels.Riesz(1.0), "Riesz r=1.5": kernels.Riesz(1.5),
     "Gaussian σ=1": kernels.Gaussian(1.0), "inverse multiquadric σ=1": kernels.InverseMultiquadric(1.0),
@@ -75,7 +96,7 @@ plt.show()
 # %% [markdown]
 # ## Energies and the discrepancy
 #
-# For probability measures $\mu$ and $\nu$ we use the normalisation of Altekrüger et al.:
+# For probability measures $\mu$ and $\nu$ we use the normalisation of {cite:t}`altekrueger2023neural`:
 #
 # $$
 # \mathcal E_K(\mu) = \frac12\iint K(x,y)\,d\mu(x)\,d\mu(y), \qquad
@@ -83,13 +104,16 @@ plt.show()
 # $$
 #
 # $$
-# \mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu)
-# = \frac12 \iint K\, d(\mu-\nu)\, d(\mu-\nu) = \frac12\,\mathrm{MMD}_K^2(\mu,\nu).
+# \begin{aligned}
+# \mathcal D_K^2(\mu,\nu) &= \mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu) \\
+# &= \frac12 \iint K\, d(\mu-\nu)\, d(\mu-\nu) = \frac12\,\mathrm{MMD}_K^2(\mu,\nu),
+# \end{aligned}
 # $$
 #
-# For the Riesz kernel with $r=1$, $2\mathcal D_K^2$ is the *energy distance*
-# $2\mathbb E\lVert X-Y\rVert - \mathbb E\lVert X-X'\rVert - \mathbb E\lVert Y-Y'\rVert$. We check this on two
-# samples, computing the energy distance directly from pairwise distances:
+# where $\mathrm{MMD}_K$ is the maximum mean discrepancy of {cite:t}`gretton2012kernel`. For the Riesz kernel with
+# $r=1$, $2\mathcal D_K^2$ is the *energy distance* $2\mathbb E\lVert X-Y\rVert - \mathbb E\lVert X-X'\rVert -
+# \mathbb E\lVert Y-Y'\rVert$ {cite:p}`szekely2013energy`. We check this on two samples, computing the energy
+# distance directly from pairwise distances:
 
 # %%
 x = torch.randn(n_samples, 2, generator=gen, dtype=torch.float64).to(device)
@@ -106,7 +130,7 @@ print(f"relative difference   = {abs(d2.item() - ed.item() / 2) / ed.item():.1e}
 # Two samples from the same law have a discrepancy close to zero (the V-statistic is biased upwards by
 # $O(1/n)$); shifting one of them makes it grow. For 1D Gaussians the energy distance has a closed form
 # ($\mathbb E|Z| = s\sqrt{2/\pi}\,e^{-m^2/2s^2} + m(1-2\Phi(-m/s))$ for $Z\sim N(m,s^2)$), and for the Gaussian kernel
-# the MMD between $N(0, I_d)$ and $N(m, I_d)$ is $2\rho^{d/2}(1-e^{-|m|^2/(2(\sigma^2+2))})$ with
+# the MMD between $N(0, I_d)$ and $N(m, I_d)$ is $2\rho^{d/2}(1-e^{-\lVert m\rVert^2/(2(\sigma^2+2))})$ with
 # $\rho = \sigma^2/(\sigma^2+2)$. The dots are sample means over independent repetitions, the lines the closed forms.
 
 # %%
@@ -127,15 +151,16 @@ exact_riesz = [closed_forms.energy_distance_gaussians_1d(0, 1, s, 1) / 2 for s i
 exact_gauss = [closed_forms.gaussian_kernel_mmd2_shift(s, 2, 1.0) for s in shifts.tolist()]
 
 # %% mystnb={"figure": {"caption": "Discrepancy between $N(0,1)$ and $N(m,1)$ with the Riesz kernel $r=1$ (left) and textbook MMD² between $N(0,I_2)$ and $N(m e_1,I_2)$ with a Gaussian kernel $\\sigma=1$ (right), against the shift $m$: sample means (dots) and closed forms (lines).", "name": "fig-mmd-shift"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.2))
 plot_curves({"closed form": (shifts, exact_riesz)}, axes[0], xlabel="shift $m$", ylabel=r"$\mathcal{D}_K^2$",
-            title="Riesz $r=1$, $d=1$ (half the energy distance)")
+            title="Riesz $r=1$, $d=1$")
 axes[0].plot(shifts, riesz_1d, "o", color="C1", label=f"samples (n={n_samples})")
 axes[0].legend()
 plot_curves({"closed form": (shifts, exact_gauss)}, axes[1], xlabel="shift $m$", ylabel=r"MMD$^2$",
             title=r"Gaussian kernel $\sigma=1$, $d=2$")
 axes[1].plot(shifts, gauss_2d, "o", color="C1", label=f"samples (n={n_samples})")
 axes[1].legend()
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]
@@ -174,8 +199,10 @@ plt.show()
 # $F = \mathcal D_K^2(\cdot,\nu)$,
 #
 # $$
-# \frac{\delta F}{\delta\mu}(z) = \int K(z,x)\,d\mu(x) - \int K(z,y)\,d\nu(y), \qquad
-# \nabla\frac{\delta F}{\delta\mu}(x_i) = \sum_j w_j \nabla_1 K(x_i,x_j) - \sum_l v_l \nabla_1 K(x_i,y_l).
+# \begin{aligned}
+# \frac{\delta F}{\delta\mu}(z) &= \int K(z,x)\,d\mu(x) - \int K(z,y)\,d\nu(y), \\
+# \nabla\frac{\delta F}{\delta\mu}(x_i) &= \sum_j w_j \nabla_1 K(x_i,x_j) - \sum_l v_l \nabla_1 K(x_i,y_l).
+# \end{aligned}
 # $$
 #
 # For the Riesz kernel $\nabla_1 K(x,y) = -r\lVert x-y\rVert^{r-2}(x-y)$: particles repel each other and are
@@ -201,10 +228,10 @@ print(f"relative difference, blocked vs dense:        {err_blocked:.1e}")
 kplots.plot_velocity_field(xp, -grad, target, title="Wasserstein velocity of $\\mathcal{D}_K^2(\\cdot,\\nu)$, Riesz $r=1$")
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print("Key numbers (rounded):")
 print(f"  D_K^2 vs energy distance / 2, relative difference < 1e-10: {abs(d2.item() - ed.item() / 2) / ed.item() < 1e-10}")

@@ -14,6 +14,19 @@
 # %% [markdown]
 # # Flows that start at a Dirac
 #
+# :::{admonition} About this chapter
+# :class: note
+# - **Reproduces:** the closed-form Wasserstein gradient flow of the Riesz interaction energy from $\delta_0$ and
+#   its JKO iterates {cite:p}`altekrueger2023neural` (Sec. 4 and 6.1 there), and the particle flow of Sec. 6.1 at
+#   $t = 0.6$.
+# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Faithfulness:** the closed forms, the JKO recursion and the Frostman checks are exact (up to Monte Carlo
+#   error); the particle flows use the paper's $\tau = 0.05$, and the paper's 2000 particles only in the `paper`
+#   profile.
+# - **Download:** {download}`notebook (.ipynb) <02_dirac_flows.ipynb>`,
+#   {download}`Jupytext source (.py) <02_dirac_flows.py>`.
+# :::
+#
 # The interaction energy of the Riesz kernel $K(x,y) = -\lVert x-y\rVert^r$, $r\in(0,2)$,
 #
 # $$
@@ -21,7 +34,7 @@
 # $$
 #
 # rewards spreading mass out: its Wasserstein gradient flow pushes every pair of points apart. Started at the Dirac
-# measure $\delta_0$ it has a closed-form solution (Altekrüger, Hertrich and Steidl, 2023, Sec. 4 and 6.1), which makes it
+# measure $\delta_0$ it has a closed-form solution {cite:p}`altekrueger2023neural`, which makes it
 # the yardstick for every scheme in this book. This chapter derives and checks that solution, and measures how well
 # plain particle flows reproduce it.
 #
@@ -29,7 +42,7 @@
 # $\mathcal E_K((c\,\mathrm{Id})_\#\eta) = c^r\,\mathcal E_K(\eta)$. So every object below is a dilation of a single
 # measure $\eta^*$, and only the dilation factor depends on time or on the step size.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "quick"            # "quick": about a minute on 2 CPU cores | "paper": the paper's 2000 particles
 seed = 0
 n_particles = {"quick": 500, "paper": 2000}   # particles of each particle flow
@@ -40,7 +53,7 @@ key_repeats = {"quick": 10, "paper": 20}      # repeats for the key numbers (at 
 n_mc = {"quick": 20_000, "paper": 100_000}    # Monte Carlo sample for the Frostman potentials
 device = None                # None: GPU when present
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
@@ -59,10 +72,15 @@ gen = torch.Generator().manual_seed(seed)
 use_style()
 print(f"profile={profile}, device={device}, n_particles={n_particles}, tau={tau}, t_final={t_final}")
 
+# %% tags=["remove-cell"]
+from mmdflow.plots.tables import glue_markdown
+
+glue_markdown(profile=f"`{profile}`", settings=f"N = {n_particles} particles, τ = {tau}, up to t = {t_final}")
+
 # %% [markdown]
 # ## The prox of the interaction energy at $\delta_0$
 #
-# One step of the JKO (backward) scheme with step size $\tau$ from $\delta_0$ minimises
+# One step of the JKO (backward) scheme {cite:p}`jordan1998jko` with step size $\tau$ from $\delta_0$ minimises
 # $\frac1{2\tau}W_2^2(\delta_0,\mu) + \mathcal E_K(\mu) = \frac1{2\tau}\int\lVert x\rVert^2 d\mu + \mathcal E_K(\mu)$.
 # By the scaling identity its minimiser is $(\tau^{1/(2-r)}\mathrm{Id})_\#\eta^*$, where
 #
@@ -78,7 +96,9 @@ print(f"profile={profile}, device={device}, n_particles={n_particles}, tau={tau}
 # $$
 #
 # equals a constant $C$ on the support of $\eta^*$ and is $\ge C$ everywhere else. Two cases occur, separated by
-# $d + r = 4$:
+# the threshold $d + r = 4$ {cite:p}`altekrueger2023neural`; such a threshold, at which the equilibrium measure of
+# a Riesz-type interaction in a power-law field condenses from a ball onto a sphere, is analysed by
+# {cite:t}`chafai2023threshold`:
 #
 # * **Ball case, $d + r < 4$** (every $r$ in $d = 1, 2$; $r < 1$ in $d = 3$). $\eta^*$ has the density
 #   $A_{d,r}\,(R_*^2 - \lVert x\rVert^2)^{1-\frac{d+r}{2}}$ on the ball of radius $R_*$, with
@@ -97,15 +117,10 @@ print(f"profile={profile}, device={device}, n_particles={n_particles}, tau={tau}
 # normalisation $A_{d,r}$ and the radial moments by quadrature, $M_r(d)$ by quadrature, and the samplers' moments.
 
 # %%
-table = {d: [analytic.prox_radius(d, r) for r in (0.5, 1.0, 1.5)] for d in (1, 2, 3, 4, 10)}
-print("R* = support radius of eta*   (s: sphere case d + r >= 4)")
-print("  d    r=0.5     r=1      r=1.5")
-for d, radii in table.items():
-    cells = [f"{R:.4f}{'s' if analytic.is_sphere_case(d, r) else ' '}" for R, r in zip(radii, (0.5, 1.0, 1.5))]
-    print(f"{d:3d}   " + "   ".join(cells))
+dplots.prox_radius_table([1, 2, 3, 4, 10], [0.5, 1.0, 1.5])
 
 # %% mystnb={"figure": {"caption": "Density of $\\eta^*$ on a line through the origin, for $d = 1$ (left) and $d = 2$ (right) and three exponents $r$; dotted lines mark $\\pm R_*$. For $r < 1$ in $d = 1$ the density vanishes at the edge; in $d = 2$ it always blows up at the rim, like $(R_*^2-\\|x\\|^2)^{-r/2}$.", "name": "fig-prox-densities"}}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.0), layout="constrained")
 dplots.plot_prox_densities(1, [0.5, 1.0, 1.5], axes[0], ymax=1.6)
 dplots.plot_prox_densities(2, [0.5, 1.0, 1.5], axes[1], ymax=3.0)
 plt.show()
@@ -119,7 +134,7 @@ plt.show()
 # errors): flat on the support, rising outside it. In the sphere case $U$ is also $\ge C$ *inside* the sphere (with
 # equality at the threshold $d + r = 4$, where the potential of the sphere is constant inside).
 
-# %% mystnb={"figure": {"caption": "Left: histograms of $\\|x\\|$ for exact samples of $\\eta^*$ in $d = 3$. For $r = 0.5$ (ball case) the sample follows the analytic radial density; for $r = 1$ and $r = 1.5$ (sphere case, $d + r \\ge 4$) all radii equal $R_*$. Right: Monte Carlo Frostman potential $U(x) - C$ against $\\|x\\|/R_*$: zero on the support, non-negative off it.", "name": "fig-sphere-case"}}
+# %% mystnb={"figure": {"caption": "Left: empirical CDFs of $\\|x\\|$ for exact samples of $\\eta^*$ in $d = 3$ against the exact radial law (dashed). For $r = 0.5$ (ball case) the sample follows the smooth law; for $r = 1$ and $r = 1.5$ (sphere case, $d + r \\ge 4$) the CDF is a unit step at $R_*$. Right: Monte Carlo Frostman potential $U(x) - C$ against $\\|x\\|/R_*$: zero on the support, non-negative off it.", "name": "fig-sphere-case"}}
 samples_d3 = {r: analytic.sample_prox(20_000, 3, r, gen) for r in (0.5, 1.0, 1.5)}
 profiles = {}
 q = torch.linspace(0, 1.6, 33, dtype=torch.float64)
@@ -130,8 +145,8 @@ for d, r in [(2, 1.0), (3, 0.5), (3, 1.0), (4, 1.0)]:
     on = (q <= 1) if not analytic.is_sphere_case(d, r) else (q - 1).abs() < 1e-9
     kind = "sphere" if analytic.is_sphere_case(d, r) else "ball"
     profiles[f"d = {d}, r = {r:g} ({kind})"] = (q, u - u[on].mean(), se)
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-dplots.plot_radius_histograms(samples_d3, 3, axes[0])
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.4), layout="constrained")
+dplots.plot_radius_cdfs(samples_d3, 3, axes[0])
 dplots.plot_frostman_profiles(profiles, axes[1])
 plt.show()
 
@@ -164,7 +179,7 @@ plt.show()
 # coefficient of $\tau\log(1/\tau)$ to 3%. On the coarse step sizes of the figure the fitted log-log slope is
 # therefore a little below one.
 
-# %% mystnb={"figure": {"caption": "Left and centre: support radius of the limit curve $\\gamma(t)$ (black) and of the JKO iterates $c_n R_*$ at $t = n\\tau$ for four step sizes, $d = 2$. For $r = 0.5$ the iterates lag behind the curve, for $r = 1.5$ they run ahead; for $r = 1$ (not shown) they lie on it. Right: error of the JKO radius at $t = 1.2$ against $\\tau$ on log-log axes with the fitted slopes.", "name": "fig-jko-radius"}}
+# %% mystnb={"figure": {"caption": "Top: support radius of the limit curve $\\gamma(t)$ (black) and of the JKO iterates $c_n R_*$ at $t = n\\tau$ for four step sizes, $d = 2$. For $r = 0.5$ the iterates lag behind the curve, for $r = 1.5$ they run ahead; for $r = 1$ (not shown) they lie on it. Bottom: error of the JKO radius at $t = 1.2$ against $\\tau$ on log-log axes with the fitted slopes.", "name": "fig-jko-radius"}}
 taus = [0.2, 0.1, 0.05, 0.025]
 t_check = 1.2
 jko_err = {}
@@ -173,7 +188,7 @@ for r in (0.5, 1.5):
                 - analytic.support_radius(t_check, 2, r)) for s in taus]
     jko_err[r] = (taus, errs)
 r1_err = max(abs(analytic.jko_scale(round(t_check / s), s, 1.0) - analytic.flow_scale(t_check, 1.0)) for s in taus)
-fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+fig, axes = plt.subplot_mosaic([[0, 1], [2, 2]], figsize=(7.0, 6.0), layout="constrained")
 dplots.plot_support_radius(t_check, 2, 0.5, taus, axes[0])
 dplots.plot_support_radius(t_check, 2, 1.5, taus, axes[1])
 dplots.plot_jko_errors(jko_err, axes[2])
@@ -240,11 +255,12 @@ errors = {key: metrics.flow_errors(tr, key[1], times=check_times, n_repeats=n_re
 floors = {(d, r): torch.tensor([metrics.flow_noise_floor(n_particles, t, d, r, n_pairs=50_000, generator=gen)
                                 for t in errors[d, r].times.tolist()]) for d, r in errors}
 
-# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); $r = 1.5$ is one to two orders of magnitude above it.", "name": "fig-flow-errors"}}
-fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow (markers) and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); $r = 1.5$ is one to two orders of magnitude above it.", "name": "fig-flow-errors"}}
+fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.6), sharey=True, layout="constrained")
 for ax, d in zip(axes, (2, 3)):
     curves = {f"r = {r:g}": (errors[d, r].times, errors[d, r].d2, floors[d, r]) for r in (0.5, 1.0, 1.5)}
-    dplots.plot_flow_errors(curves, ax, title=f"Particle flow vs $\\gamma(t)$, d = {d}, N = {n_particles}")
+    dplots.plot_flow_errors(curves, ax, title=f"Particle flow vs $\\gamma(t)$, d = {d}, N = {n_particles}",
+                            legend=d == 3)
 plt.show()
 
 # %% [markdown]
@@ -288,7 +304,7 @@ print(f"  D_K^2 / noise = {key.d2 / key.noise:.2f}; D_K^2 / expected floor = {ke
 # $\delta = t\,(1-q^{2-r})$ has the particles' mean radius, an equivalent time delay. For $r \le 1$ the ratio is
 # close to one (the slow start of $r = 0.5$ even leaves the particles a few percent ahead).
 
-# %% mystnb={"figure": {"caption": "Mean particle radius divided by the mean radius of $\\gamma(t)$ for the six particle flows. The $r = 1.5$ flows lag far behind the analytic curve and catch up only slowly; $r = 0.5$ and $r = 1$ track it.", "name": "fig-mean-radius"}}
+# %% mystnb={"figure": {"caption": "Mean particle radius divided by the mean radius of $\\gamma(t)$ for the six particle flows (colour: $r$; filled circles and solid lines: $d = 2$; hollow squares and dashed lines: $d = 3$, which nearly coincide with $d = 2$). The $r = 1.5$ flows lag far behind the analytic curve and catch up only slowly; $r = 0.5$ and $r = 1$ track it.", "name": "fig-mean-radius"}}
 ratio_curves = {(d, r): (errors[d, r].times, errors[d, r].radius_ratio) for d, r in errors}
 ax = dplots.plot_mean_radius(ratio_curves)
 plt.show()
@@ -299,16 +315,14 @@ print(f"r=1.5, d=2, t={t_key}: D_K^2 / noise floor = {lag.d2[i6] / floors[2, 1.5
       f"mean radius / analytic = {lag.radius_ratio[i6]:.2f}, equivalent delay = {delay[i6]:.2f}")
 print(f"r=1.5, d=2, t={t_final}: D_K^2 / noise floor = {lag.d2[-1] / floors[2, 1.5][-1]:.0f}, "
       f"mean radius / analytic = {lag.radius_ratio[-1]:.2f}, equivalent delay = {delay[-1]:.2f}")
-print("D_K^2 / expected noise floor and mean-radius ratio, per flow:")
-for d, r in errors:
-    e, fl = errors[d, r], floors[d, r]
-    print(f"  d={d}, r={r}: at t={t_key}: {e.d2[i6] / fl[i6]:6.2f}, {e.radius_ratio[i6]:.3f};  "
-          f"at t={t_final}: {e.d2[-1] / fl[-1]:6.2f}, {e.radius_ratio[-1]:.3f}")
 
 # %%
+dplots.flow_summary_table(errors, floors, [t_key, t_final])
+
+# %% tags=["hide-input"]
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print("Key numbers (rounded):")
 print(f"  R* (d=2, r=1) = pi/4: {abs(analytic.prox_radius(2, 1.0) - np.pi / 4) < 1e-12};  R* (d=3, r=1) = {analytic.prox_radius(3, 1.0):.4f}")

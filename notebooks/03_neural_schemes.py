@@ -14,15 +14,28 @@
 # %% [markdown]
 # # Neural backward and forward schemes
 #
+# :::{admonition} About this chapter
+# :class: note
+# - **Reproduces:** the neural backward (JKO) and forward schemes of {cite:t}`altekrueger2023neural` and their
+#   benchmark against the exact flow from $\delta_0$ (Sec. 6.1 there), next to the particle flow.
+# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Faithfulness:** the `quick` profile uses fewer particles, larger steps, a smaller network and 20 times fewer
+#   Adam iterations than the paper (table below), so its neural schemes are under-trained; the `paper` profile
+#   uses the paper's settings. The table of the paper's settings on this page was measured with fewer iterations
+#   per step than the paper (column "its").
+# - **Download:** {download}`notebook (.ipynb) <03_neural_schemes.ipynb>`,
+#   {download}`Jupytext source (.py) <03_neural_schemes.py>`.
+# :::
+#
 # A Wasserstein gradient flow that starts at a Dirac measure leaves it at once: the interaction energy
 # $\mathcal E_K(\mu) = -\frac12\iint\lVert x-y\rVert^r\,d\mu\,d\mu$ of the previous chapter turns $\delta_0$ into
-# a ball or a sphere. A flow of $M$ particles cannot do this: coinciding particles feel no force, so particle flows
-# must start from a perturbed Dirac. Altekrüger, Hertrich and Steidl (ICML 2023) let a neural network describe
+# a ball or a sphere. A flow of $N$ particles cannot do this: coinciding particles feel no force, so particle flows
+# must start from a perturbed Dirac. {cite:t}`altekrueger2023neural` let a neural network describe
 # where each point's mass goes, as a *distribution* rather than a single destination. One point can then split
 # into many. This chapter implements their two schemes (`mmdflow.neural`) and measures them against the exact
 # solution $\gamma(t)$ of the previous chapter.
 #
-# **Neural backward scheme (JKO with transport plans).** One step of the JKO scheme is
+# **Neural backward scheme (JKO with transport plans).** One step of the JKO scheme {cite:p}`jordan1998jko` is
 # $\mu_{n+1} = \operatorname{argmin}_\mu \frac1{2\tau}W_2^2(\mu_n,\mu) + F(\mu)$. We write the transport plan as
 # $\pi = \mu_n\times\pi_x$ and model its Markov kernel by a generator, $\pi_x = T_\theta(x,\cdot)_\#\mathcal N(0, I_d)$.
 # $T_\theta$ is an MLP on the concatenation $(x, z)$. We then minimise
@@ -53,13 +66,13 @@
 #
 # | setting (Sec. 6.1 of the paper) | `paper` profile | `quick` profile |
 # |---|---|---|
-# | particles $M$ | 2000 | 400 |
+# | particles $N$ | 2000 | 400 |
 # | $\tau$, final time | 0.05, 1.2 (24 steps) | 0.2, 1.2 (6 steps) |
 # | network | width 64, 2 hidden layers | width 32, 2 hidden layers |
 # | Adam | lr $10^{-3}$, 5000 iterations per step, $B=100$ | lr $2\cdot10^{-3}$, 250 iterations per step, $B=100$ |
 # | forward scheme, step batches | 2000 | 400 |
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": about a minute on 2 CPU cores | "paper": the authors' settings (hours on CPU)
 seed = 0
 n_particles = {"quick": 400, "paper": 2000}
@@ -69,7 +82,7 @@ cases = {"quick": [(2, 1.0), (3, 1.0), (2, 1.5)],
 checkpoint_root = None     # a folder to checkpoint the neural runs in (resume after an interruption)
 device = None              # None: GPU when present
 
-# %%
+# %% tags=["hide-input"]
 import time
 from pathlib import Path
 
@@ -91,11 +104,17 @@ settings = interaction.interaction_settings(profile, n_particles=n_particles, it
 use_style()
 print(f"profile={profile}, device={device}, settings={settings}")
 
+# %% tags=["remove-cell"]
+from mmdflow.plots.tables import glue_markdown
+
+glue_markdown(profile=f"`{profile}`", settings=f"N = {n_particles} particles, {iterations} Adam iterations per "
+              f"step, (d, r) in {cases}")
+
 # %% [markdown]
 # ## Running the three schemes from $\delta_0$
 #
 # For each $(d, r)$ we run the neural backward scheme and the particle flow, and for $r = 1$ also the neural
-# forward scheme. The neural schemes start at the exact Dirac ($M$ coinciding particles). The particle flow starts
+# forward scheme. The neural schemes start at the exact Dirac ($N$ coinciding particles). The particle flow starts
 # at $\delta_0$ perturbed by $10^{-9}$, and for $r<1$ it uses the slow start of the previous chapter. At
 # $t \in \{0.4, 0.8, 1.2\}$ each run is compared with an exact sample of $\gamma(t)$ of the same size, by
 # $\mathcal D_K^2$ with the distance kernel, next to the noise floor of that statistic
@@ -128,8 +147,8 @@ fig = snapshot_grid({label: run[scheme, 2, 1.0].trajectory for label, scheme in 
 fig.suptitle("Interaction energy, r = 1, d = 2: schemes from a Dirac", y=1.02)
 plt.show()
 
-# %% mystnb={"figure": {"caption": "Histogram of the particle radii $|x_i|$ at $t = 1.2$ ($r=1$, $d=2$) against the exact radial law of $\\gamma(1.2)$, whose density $\\rho\\,(R^2-\\rho^2)^{-1/2}$ piles up at the rim $R = 0.3\\pi$.", "name": "fig-neural-radial-r1"}}
-fig, axes = plt.subplots(1, 3, figsize=(10, 2.8), sharey=True)
+# %% mystnb={"figure": {"caption": "Empirical CDF of the particle radii $\\|x_i\\|$ at $t = 1.2$ ($r=1$, $d=2$) against the exact radial law of $\\gamma(1.2)$ (dashed), whose density $\\rho\\,(R^2-\\rho^2)^{-1/2}$ piles up at the rim $R = 0.3\\pi$: the exact CDF rises steeply just below $R$.", "name": "fig-neural-radial-r1"}}
+fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.8), sharey=True, layout="constrained")
 for ax, (scheme, label) in zip(axes, [("backward", "NB"), ("forward", "NF"), ("particle", "PF")]):
     nplots.plot_radial_profile(run[scheme, 2, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=label)
     ax.set_title(f"{label}: radii at t = 1.2")
@@ -142,8 +161,8 @@ plt.show()
 # $\{\lVert x\rVert = R(t)\}$ with $R(t) = 2t/3$ for $d=3$, $r=1$. A scheme must therefore push every point of the
 # Dirac onto a thin shell.
 
-# %% mystnb={"figure": {"caption": "The neural backward scheme at $t=1.2$ in $d=3$, $r=1$ (left, with the wire frame of the analytic sphere of radius $0.8$), and the radii of all three schemes at $t = 1.2$ against that radius (right).", "name": "fig-neural-sphere"}}
-fig = plt.figure(figsize=(10, 3.6))
+# %% mystnb={"figure": {"caption": "The neural backward scheme at $t=1.2$ in $d=3$, $r=1$ (left, with the wire frame of the analytic sphere of radius $0.8$), and the empirical CDFs of the radii of all three schemes at $t = 1.2$ against the exact law, a unit step at that radius (right).", "name": "fig-neural-sphere"}}
+fig = plt.figure(figsize=(7.0, 3.4), layout="constrained")
 nplots.plot_sphere(run["backward", 3, 1.0].trajectory.at(1.2), 1.2, 1.0, fig.add_subplot(1, 2, 1, projection="3d"),
                    title="NB, d = 3, r = 1, t = 1.2")
 ax = fig.add_subplot(1, 2, 2)
@@ -160,7 +179,8 @@ plt.show()
 # perturbed Dirac leave it slowly and the particle flow lags behind $\gamma(t)$. The neural backward scheme starts
 # from the exact Dirac and is not slowed down. Its time-discrete target is the JKO iterate
 # $(c_n\mathrm{Id})_\#\eta^*$ with $c_n - c_{n-1} = \tau c_n^{r-1}$. For $r \ne 1$ this iterate is *not* $\gamma(n\tau)$;
-# the gap is of order $\tau$, and it dominates the error of the neural scheme at large $\tau$. The benchmark
+# the gap is of order $\tau\log(1/\tau)$ (derived in the previous chapter), and it dominates the error of the
+# neural scheme at large $\tau$. The benchmark
 # table below therefore also reports the distance of the backward scheme to its JKO iterate.
 
 # %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$, which the particle flow has not yet reached; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
@@ -175,81 +195,42 @@ print("JKO scale c_n against the limit curve s(t) at t = 1.2:",
 # %% [markdown]
 # ## Benchmark: distance to $\gamma(t)$
 #
-# The live table of this profile follows. The `D2` column is $\mathcal D_K^2$ with $r=1$; `[noise]` is the same
-# statistic between two exact samples; `ratio` is `D2/noise`. A perfect scheme has a ratio of about 1.
+# The table of this page's runs follows: $\mathcal D_K^2$ with $r=1$ to an exact sample of $\gamma(t)$ of the
+# same size, and its ratio to the noise floor, the same statistic between two exact samples. A perfect scheme
+# has a ratio of about 1. The rows "vs JKO" compare the backward scheme with its exact time-discrete iterate
+# $(c_n\mathrm{Id})_\#\eta^*$ instead.
 
 # %%
-print(interaction.format_interaction_table(results))
+nplots.benchmark_table(results)
 
-# %% mystnb={"figure": {"caption": "Ratio of $\\mathcal D_K^2$ to the noise floor for every run of this profile (solid: neural backward, dashed: neural forward, dotted: particle flow; colour: $r$; marker: $d$). The dashed horizontal line marks the threshold of 3.", "name": "fig-neural-ratios"}}
+# %% mystnb={"figure": {"caption": "Ratio of $\\mathcal D_K^2$ to the noise floor for every run of this profile (solid: neural backward, dashed: neural forward, dotted: particle flow; colour: $r$; marker: $d$). The dashed horizontal line marks a ratio of 3.", "name": "fig-neural-ratios"}}
 nplots.plot_benchmark_ratios(results, title=f"Distance to gamma(t) / noise floor ({profile} profile)")
 plt.show()
 
 # %% [markdown]
 # ### The paper-profile table, measured on CPU
 #
-# The full table needs, for every run, $M = 2000$ particles, $\tau = 0.05$ (24 steps), width 64 with two hidden
-# layers, $B = 100$ and 5000 Adam iterations per step. That is far beyond this book's CI machine, which has 2
-# shared CPU cores and no GPU; there one iteration takes 5-20 ms, depending on the load. The table below was
-# printed by
+# The full table needs, for every run, $N = 2000$ particles, $\tau = 0.05$ (24 steps), width 64 with two hidden
+# layers, $B = 100$ and 5000 Adam iterations per step. On a CPU with two shared cores one Adam iteration takes
+# 5-20 ms, so that is days of computing. The table below uses the paper's $N$, $\tau$, $T$, network, learning
+# rate and batch sizes with fewer Adam iterations per step (column "its"): 1000 for $r = 1$ with
+# $d \in\{2, 3\}$ and for $r = 1.5$ with $d = 2$ (the neural backward scheme at $d = 2$, $r = 1$ also with 3000),
+# 300 for all other cases. It was measured with
 #
-# ```
+# ```bash
 # python benchmarks/bench_interaction.py --profile paper --threads 1 --iterations N --dims D --rs R
-# python benchmarks/bench_interaction.py --profile paper --table-only
 # ```
 #
-# It uses the paper's $M$, $\tau$, $T$, network, learning rate and batch sizes, with fewer Adam iterations per
-# step (column `its`). The cases in the targets ($r = 1$ with $d \in\{2, 3\}$, and $r = 1.5$ with $d = 2$) got
-# 1000 iterations; the neural backward scheme at $d = 2$, $r = 1$ was also run with 3000. All other cases got 300.
-# The results are stored in `benchmarks/results/interaction_paper.json`.
-#
-# ```
-# scheme      d    r   its                     t=0.4                     t=0.8                     t=1.2
-#                                   D2 [noise] ratio          D2 [noise] ratio          D2 [noise] ratio
-# ------------------------------------------------------------------------------------------------------
-# backward    2  0.5   300  5.98e-04 [2.04e-04]  2.9  5.99e-04 [2.18e-04]  2.8  6.20e-04 [4.74e-04]  1.3
-#   vs JKO                  2.48e-04 [2.73e-04]  0.9  3.74e-04 [3.37e-04]  1.1  4.59e-04 [3.70e-04]  1.2
-# particle    2  0.5     -  3.64e-04 [2.04e-04]  1.8  3.17e-04 [2.18e-04]  1.5  3.41e-04 [4.74e-04]  0.7
-# backward    2    1  1000  7.82e-04 [1.73e-04]  4.5  5.28e-04 [2.41e-04]  2.2  5.16e-04 [5.28e-04]  1.0
-#   vs JKO                  7.06e-04 [2.38e-04]  3.0  5.39e-04 [4.18e-04]  1.3  5.21e-04 [5.17e-04]  1.0
-# backward    2    1  3000  3.32e-04 [1.73e-04]  1.9  4.55e-04 [2.41e-04]  1.9  6.45e-04 [5.28e-04]  1.2
-#   vs JKO                  2.57e-04 [2.38e-04]  1.1  4.71e-04 [4.18e-04]  1.1  5.60e-04 [5.17e-04]  1.1
-# forward     2    1  1000  1.38e-04 [1.73e-04]  0.8  2.49e-04 [2.41e-04]  1.0  3.72e-04 [5.28e-04]  0.7
-# particle    2    1     -  1.64e-04 [1.73e-04]  0.9  2.58e-04 [2.41e-04]  1.1  3.77e-04 [5.28e-04]  0.7
-# backward    2  1.5  1000  8.94e-04 [3.66e-05] 24.4  1.86e-03 [1.06e-04] 17.6  3.19e-03 [3.39e-04]  9.4
-#   vs JKO                  1.40e-03 [7.77e-05] 18.0  2.42e-03 [2.27e-04] 10.6  3.66e-03 [3.96e-04]  9.2
-# particle    2  1.5     -  7.79e-03 [3.66e-05] 212.5  1.30e-02 [1.06e-04] 123.1  1.63e-02 [3.39e-04] 48.2
-# backward    3  0.5   300  1.01e-03 [2.00e-04]  5.0  9.62e-04 [2.96e-04]  3.3  9.33e-04 [4.74e-04]  2.0
-#   vs JKO                  5.25e-04 [2.52e-04]  2.1  7.95e-04 [3.67e-04]  2.2  7.48e-04 [4.44e-04]  1.7
-# particle    3  0.5     -  3.92e-04 [2.00e-04]  2.0  2.99e-04 [2.96e-04]  1.0  3.31e-04 [4.74e-04]  0.7
-# backward    3    1  1000  2.80e-04 [1.46e-04]  1.9  5.06e-04 [3.10e-04]  1.6  7.19e-04 [6.61e-04]  1.1
-#   vs JKO                  2.44e-04 [1.93e-04]  1.3  4.67e-04 [3.29e-04]  1.4  5.40e-04 [4.57e-04]  1.2
-# forward     3    1  1000  2.45e-04 [1.46e-04]  1.7  4.20e-04 [3.10e-04]  1.4  6.42e-04 [6.61e-04]  1.0
-# particle    3    1     -  2.91e-04 [1.46e-04]  2.0  5.57e-04 [3.10e-04]  1.8  7.85e-04 [6.61e-04]  1.2
-# backward    3  1.5   300  4.79e-03 [3.22e-05] 148.8  1.16e-02 [1.37e-04] 85.1  2.13e-02 [4.37e-04] 48.8
-#   vs JKO                  1.18e-02 [6.36e-05] 185.7  2.30e-02 [1.86e-04] 123.9  3.57e-02 [3.63e-04] 98.3
-# particle    3  1.5     -  7.71e-03 [3.22e-05] 239.7  1.26e-02 [1.37e-04] 92.0  1.57e-02 [4.37e-04] 35.9
-# backward   10  0.5   300  5.02e-03 [2.16e-04] 23.3  5.77e-03 [3.36e-04] 17.2  6.61e-03 [4.18e-04] 15.8
-#   vs JKO                  3.93e-03 [2.06e-04] 19.1  5.12e-03 [3.94e-04] 13.0  6.11e-03 [5.15e-04] 11.9
-# particle   10  0.5     -  3.56e-04 [2.16e-04]  1.7  3.43e-04 [3.36e-04]  1.0  3.97e-04 [4.18e-04]  0.9
-# backward   10    1   300  8.36e-03 [1.91e-04] 43.7  1.27e-02 [3.75e-04] 33.9  1.81e-02 [5.34e-04] 34.0
-#   vs JKO                  8.45e-03 [1.94e-04] 43.6  1.27e-02 [4.55e-04] 27.8  1.81e-02 [6.76e-04] 26.8
-# forward    10    1   300  2.51e-03 [1.91e-04] 13.2  2.88e-03 [3.75e-04]  7.7  3.63e-03 [5.34e-04]  6.8
-# particle   10    1     -  1.46e-04 [1.91e-04]  0.8  2.77e-04 [3.75e-04]  0.7  4.36e-04 [5.34e-04]  0.8
-# backward   10  1.5   300  3.77e-03 [4.27e-05] 88.1  1.25e-02 [1.68e-04] 74.6  2.76e-02 [3.58e-04] 77.0
-#   vs JKO                  7.11e-03 [6.48e-05] 109.7  1.88e-02 [2.60e-04] 72.0  3.65e-02 [5.43e-04] 67.1
-# particle   10  1.5     -  6.29e-03 [4.27e-05] 147.1  9.20e-03 [1.68e-04] 54.9  1.09e-02 [3.58e-04] 30.4
-#
-# D2 = D_K^2 (r=1 distance kernel, half the energy distance) to an exact sample of gamma(t) of the
-# same size, noise = the same statistic between two exact samples (mean of 10 repeats);
-# 'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.
-# r=1, d=2, neural backward (3000 its/step): D2/noise <= 3 at every t: MET (worst 1.92)
-# r=1, d=2, neural forward (1000 its/step): D2/noise <= 3 at every t: MET (worst 1.03)
-# r=1, d=3, neural backward (1000 its/step): D2/noise <= 3 at every t: MET (worst 1.92)
-# r=1, d=3, neural forward (1000 its/step): D2/noise <= 3 at every t: MET (worst 1.67)
-# r=1.5, d=2, neural backward (1000 its/step) closer to gamma(t) than the particle flow at every t: MET (t=0.4: 8.94e-04 vs 7.79e-03, t=0.8: 1.86e-03 vs 1.30e-02, t=1.2: 3.19e-03 vs 1.63e-02)
-# ```
-#
+# and is read here from the stored results, `benchmarks/results/interaction_paper.json` (10 reference samples
+# per entry).
+
+# %%
+import json
+
+stored = json.loads(Path("../benchmarks/results/interaction_paper.json").read_text())
+nplots.benchmark_table(interaction.results_from_json(stored))
+
+# %% [markdown]
 # **Reading the table.**
 #
 # * $r = 1$, $d \in \{2, 3\}$: the neural forward scheme and the particle flow are at the noise floor at every
@@ -270,10 +251,10 @@ plt.show()
 #   times the floor for $r = 0.5$ in $d \le 3$, and 7-150 times in $d = 10$ and for $r = 1.5$. The particle flow
 #   is at the noise floor for $r \le 1$ in every dimension. For $r = 1.5$ it lags behind in every dimension.
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for res in results:
     q99, rad = res.radius[1.2]

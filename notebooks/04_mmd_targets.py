@@ -14,6 +14,19 @@
 # %% [markdown]
 # # MMD flows toward images
 #
+# :::{admonition} About this chapter
+# :class: note
+# - **Reproduces:** the flows toward images of {cite:t}`altekrueger2023neural`: two point masses flowing into a
+#   drawing (the analogue of their Fig. 1, Sec. 6.2) and the three examples of their App. F, each with the neural
+#   backward, neural forward and particle scheme.
+# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Faithfulness:** the drawing is a house drawn in code instead of the paper's picture. The `quick` profile
+#   shrinks every experiment (fewer particles, larger steps, far fewer network iterations) and shows the shapes of
+#   the flows, not the paper's accuracy; the `paper` profile uses the paper's settings where it states them.
+# - **Download:** {download}`notebook (.ipynb) <04_mmd_targets.ipynb>`,
+#   {download}`Jupytext source (.py) <04_mmd_targets.py>`.
+# :::
+#
 # The previous chapters let the interaction energy $\mathcal E_K$ blow a Dirac measure apart. Here a
 # **target** $\nu$ is added: the particles follow the Wasserstein gradient flow of
 #
@@ -23,7 +36,7 @@
 # $$
 #
 # whose unique minimiser is $\mu=\nu$. The targets are pictures turned into point clouds, as in Section 6
-# and Appendix F of Altekrüger, Hertrich and Steidl (2023). We run the three schemes of the book on each
+# and Appendix F of {cite:t}`altekrueger2023neural`. We run the three schemes of the book on each
 # experiment:
 #
 # * **neural backward** (NB): a JKO step per time step, the transport plan modelled by a generative network;
@@ -38,7 +51,7 @@
 # far fewer network iterations) so that the chapter runs in a minute or two on a laptop CPU; the `paper`
 # profile uses the paper's settings and needs a GPU.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": minutes on 2 CPU cores | "paper": the paper's settings (GPU, hours)
 seed = 0
 device = None              # None: GPU when present
@@ -96,7 +109,7 @@ implosion = {
                   forward=dict(tau=0.05, iterations_start=4000, iterations=2000)),
 }
 
-# %%
+# %% tags=["hide-input"]
 import time
 from pathlib import Path
 
@@ -109,8 +122,9 @@ from mmdflow import data, experiments
 from mmdflow.functionals import ImplosionExplosion
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import snapshot_grid, use_style
+from mmdflow.plots.tables import glue_markdown
 
-# %%
+# %% tags=["hide-input"]
 t_start = time.perf_counter()
 drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads = mmdflow.for_profile(
     profile, drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads)
@@ -122,6 +136,11 @@ device = torch.device(device) if device else mmdflow.default_device()
 use_style()
 results = {}               # experiment -> {scheme: Trajectory}
 print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
+
+# %% tags=["remove-cell"]
+glue_markdown(profile=f"`{profile}`", settings=f"{drawing.n} particles for the drawing, {smiley.n} for the smiley, "
+              f"neural backward step {drawing.backward.tau:g} with {drawing.backward.iterations} Adam iterations "
+              f"per step on the drawing")
 
 
 # %% [markdown]
@@ -159,20 +178,21 @@ y_draw = data.image_to_samples(picture, s.n, smoothing=s.smoothing,
 centers = [[-0.5, 0.0], [0.5, 0.0]]
 runs = results["drawing"] = experiments.run_target("drawing", y_draw, centers, s, backend=backend,
                                                    seed=seed, checkpoint_dir=checkpoint_dir, device=device)
-print(experiments.format_runs(runs, "drawing"))
+tplots.runs_table({"drawing": runs})
 
-# %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 2, 4, 16, 32, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
-fig = snapshot_grid(runs, [0, 2, 4, 16, 32, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
+# %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 4, 16, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
+fig = snapshot_grid(runs, [0, 4, 16, 100], target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55), s=1.5,
                     suptitle="Two Diracs flowing to the drawing")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "D_K^2 between the particles and the target drawing against time, for the three schemes.", "name": "fig-targets-drawing-mmd"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ between the particles and the target drawing against time, for the three schemes.", "name": "fig-targets-drawing-mmd"}}
 tplots.plot_energy_curves(runs, title="Two Diracs to the drawing: discrepancy to the target", xscale="symlog")
 plt.show()
 
 # %%
-display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, target=y_draw,
-                                                        lim=(-0.62, 0.62, -0.55, 0.55))))
+anim = tplots.animate_particles(runs, frames=animation_frames, target=y_draw, lim=(-0.62, 0.62, -0.55, 0.55))
+display(tplots.animation_html(anim, caption="Animation: the three schemes flowing from two point masses into the "
+                                            "drawing (grey: target samples)."))
 
 # %% [markdown]
 # ## A smiley (Appendix F, Example 1)
@@ -188,20 +208,21 @@ y_smile = data.image_to_samples(data.smiley_image(100), s.n, smoothing=s.smoothi
 centers = [[-1.0, 0.0], [1.0, 0.0]]
 runs = results["smiley"] = experiments.run_target("smiley", y_smile, centers, s, backend=backend,
                                                   seed=seed, checkpoint_dir=checkpoint_dir, device=device)
-print(experiments.format_runs(runs, "smiley"))
+tplots.runs_table({"smiley": runs})
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at increasing times up to t = 50 (grey: target samples).", "name": "fig-targets-smiley"}}
-fig = snapshot_grid(runs, [0, 1, 2, 5, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
+fig = snapshot_grid(runs, [0, 2, 10, 50], target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6), s=1.5,
                     suptitle="Two Diracs flowing to the smiley")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "D_K^2 to the smiley target against time.", "name": "fig-targets-smiley-mmd"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ to the smiley target against time, for the three schemes.", "name": "fig-targets-smiley-mmd"}}
 tplots.plot_energy_curves(runs, title="Smiley: discrepancy to the target", xscale="symlog")
 plt.show()
 
 # %%
-display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, target=y_smile,
-                                                        lim=(-1.1, 1.1, -0.6, 0.6))))
+anim = tplots.animate_particles(runs, frames=animation_frames, target=y_smile, lim=(-1.1, 1.1, -0.6, 0.6))
+display(tplots.animation_html(anim, caption="Animation: the three schemes flowing into the smiley "
+                                            "(grey: target samples)."))
 
 # %% [markdown]
 # ## Two Diracs flowing to two Diracs (Appendix F, Example 2)
@@ -216,7 +237,7 @@ y_two = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], device=device)
 centers = [[-1.0, 1.0], [1.0, -1.0]]
 runs = results["two Diracs"] = experiments.run_target("two Diracs", y_two, centers, s, backend=backend,
                                                       seed=seed, checkpoint_dir=checkpoint_dir, device=device)
-print(experiments.format_runs(runs, "two Diracs"))
+tplots.runs_table({"two Diracs": runs})
 
 # %% mystnb={"figure": {"caption": "Two Diracs flowing to two other Diracs (red crosses): the three schemes at t = 0, 1, 2, 4.", "name": "fig-targets-two-diracs"}}
 fig = snapshot_grid(runs, [0, 1, 2, 4], lim=2.2, s=1.5, suptitle="Two Diracs to two Diracs")
@@ -224,12 +245,13 @@ for ax in fig.axes:
     ax.plot(y_two[:, 0].cpu(), y_two[:, 1].cpu(), "rx", ms=6)
 plt.show()
 
-# %% mystnb={"figure": {"caption": "D_K^2 to the two-Dirac target against time.", "name": "fig-targets-two-diracs-mmd"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ to the two-Dirac target against time, for the three schemes.", "name": "fig-targets-two-diracs-mmd"}}
 ax = tplots.plot_energy_curves(runs, title="Two Diracs: discrepancy to the target")
 plt.show()
 
 # %%
-display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, lim=2.2)))
+display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, lim=2.2),
+                              caption="Animation: two point masses flowing to two other point masses."))
 
 # %% [markdown]
 # ## Implosion and explosion (Appendix F, Example 3)
@@ -238,9 +260,11 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # of it (backward scheme) or of its directional derivative (forward scheme). Appendix F shows this with
 #
 # $$
-# \mathcal F(\mu) = \int \mathbf 1_{(-\infty,0)}(x)\,|y| - x\,\mathrm d\mu(x,y)
-#  - \frac12\iint \mathbf 1_{[0,\infty)}(x_1)\mathbf 1_{[0,\infty)}(x_2)\,|y_1-y_2|\,
+# \begin{aligned}
+# \mathcal F(\mu) = {}& \int \mathbf 1_{(-\infty,0)}(x)\,|y| - x\,\mathrm d\mu(x,y) \\
+#  & - \frac12\iint \mathbf 1_{[0,\infty)}(x_1)\mathbf 1_{[0,\infty)}(x_2)\,|y_1-y_2|\,
 #  \mathrm d\mu(x_1,y_1)\,\mathrm d\mu(x_2,y_2)
+# \end{aligned}
 # $$
 #
 # (`mmdflow.functionals.ImplosionExplosion`). Everything drifts to the right at unit speed ($-x$). In the left
@@ -256,22 +280,23 @@ blob = torch.randn(s.n, 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tens
 runs = results["App. F Ex. 3"] = experiments.run_schemes(ImplosionExplosion(), blob.float().to(device), blob.to(device),
                                                          s, seed=seed, checkpoint_dir=checkpoint_dir,
                                                          name="App. F Ex. 3")
-print(experiments.format_runs(runs, "App. F Ex. 3"))
+tplots.runs_table({"App. F Ex. 3": runs}, value="$\\mathcal F$")
 
-# %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto y = 0, mass right of it spreads out in y; everything drifts right.", "name": "fig-targets-implosion"}}
-fig = snapshot_grid(runs, [0, 0.5, 1.0, 1.5, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,
+# %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto the axis $x_2 = 0$, mass right of it spreads out in $x_2$; everything drifts right.", "name": "fig-targets-implosion"}}
+fig = snapshot_grid(runs, [0, 1.0, 2.0, 3.0], lim=(-2.0, 3.2, -1.7, 1.7), s=1.5,
                     suptitle="Implosion (x < 0) and explosion (x > 0)")
 for ax in fig.axes:
     ax.axvline(0.0, color="0.5", ls="--", lw=0.8)
 plt.show()
 
-# %% mystnb={"figure": {"caption": "The value of the App. F functional along the three schemes (it is unbounded below: everything drifts right).", "name": "fig-targets-implosion-value"}}
+# %% mystnb={"figure": {"caption": "The value $\\mathcal F(\\mu_t)$ of the functional of App. F, Example 3, along the three schemes (it is unbounded below: everything drifts right).", "name": "fig-targets-implosion-value"}}
 ax = tplots.plot_energy_curves(runs, ylabel=r"$\mathcal{F}(\mu_t)$", logy=False,
                                title="Implosion/explosion functional along the flows")
 plt.show()
 
 # %%
-display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, lim=(-2.0, 3.2, -1.7, 1.7))))
+display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_frames, lim=(-2.0, 3.2, -1.7, 1.7)),
+                              caption="Animation: the implosion/explosion functional along the three schemes."))
 
 # %% [markdown]
 # ## Summary
@@ -286,17 +311,12 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # $\mathcal D_K^2$ has only dropped by a factor of about three there.
 
 # %%
-print(f"profile {profile}, device {device}")
-print(f"{'experiment':>12} | {'scheme':<15} | {'initial':>10} | {'final':>10} | {'wall time':>9}")
-for exp, runs in results.items():
-    for scheme, tr in runs.items():
-        print(f"{exp:>12} | {scheme:<15} | {float(tr.energies[0]):10.3e} | {float(tr.energies[-1]):10.3e} | "
-              f"{tr.wall_time:8.1f}s")
+tplots.runs_table(results, values={"App. F Ex. 3": "$\\mathcal F$"}, caption=f"profile {profile}, device {device}")
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for exp, runs in results.items():
     for scheme, tr in runs.items():

@@ -14,11 +14,25 @@
 # %% [markdown]
 # # MMD flows on MNIST
 #
+# :::{admonition} About this chapter
+# :class: note
+# - **Reproduces:** the MNIST experiment of {cite:t}`altekrueger2023neural` (Sec. 6.2 there): 25 particles that
+#   start as one grey image flow toward 100 handwritten digits, with the neural backward, neural forward and
+#   particle scheme.
+# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Faithfulness:** the target is the first 100 images of the MNIST *test* split (the paper: the training
+#   split). The `quick` profile uses large steps, a smaller network, few Adam iterations and a much shorter
+#   horizon, and stops long before the digits are sharp; the `paper` profile uses the paper's step schedule and
+#   networks.
+# - **Download:** {download}`notebook (.ipynb) <05_mnist.ipynb>`,
+#   {download}`Jupytext source (.py) <05_mnist.py>`.
+# :::
+#
 # The schemes of the book do not care about the dimension. Here the particles are images of
 # $28\times28$ pixels, points of $\mathbb R^{784}$, and the target $\nu$ is the empirical measure of
 # 100 handwritten digits. The flow is the Wasserstein gradient flow of
 # $\mathcal D_K^2(\cdot,\nu)$ with the Riesz kernel $K(x,y) = -\lVert x-y\rVert$ (Section 6.2 of
-# Altekrüger, Hertrich and Steidl 2023): 25 particles start as one and the same uniformly grey image and
+# {cite:t}`altekrueger2023neural`): 25 particles start as one and the same uniformly grey image and
 # flow toward the digits.
 #
 # * **Target.** The paper uses the first 100 images of the MNIST *training* split; this book ships only the
@@ -34,7 +48,7 @@
 #   (width 512, two hidden layers), a few Adam iterations per step and a much shorter horizon ($t = 600$ for
 #   NB, $t = 200$ for the explicit NF, $t = 3000$ for the cheap PF), so it stops long before the digits are sharp.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": about a minute on 2 CPU cores | "paper": the paper's settings (GPU, many hours)
 seed = 0
 device = None              # None: GPU when present
@@ -56,10 +70,10 @@ nb_iterations = {"quick": dict(iterations_start=150, iterations=15),
                  "paper": dict(iterations_start=5000, iterations=2000)}
 nf_iterations = {"quick": dict(iterations_start=60, iterations=8),
                  "paper": dict(iterations_start=5000, iterations=2000)}
-snapshot_times = {"quick": [0, 20, 60, 200, 600, 3000], "paper": [0, 1, 2, 20, 150, 600, 6000, 48000]}
+snapshot_times = {"quick": [0, 20, 200, 3000], "paper": [0, 2, 150, 6000, 48000]}   # columns of the particle grid
 pf_backend = "blocked"     # "blocked": exact sums (cheapest at 125 points); "sliced": sorting-based estimate (chapter 7)
 
-# %%
+# %% tags=["hide-input"]
 import time
 from pathlib import Path
 
@@ -73,9 +87,10 @@ from mmdflow.energies import DiscrepancyEnergy, SlicedDiscrepancyEnergy
 from mmdflow.kernels import Riesz
 from mmdflow.plots import targets as tplots
 from mmdflow.plots import use_style
+from mmdflow.plots.tables import Table, glue_markdown
 from mmdflow.summation.directions import span_basis
 
-# %%
+# %% tags=["hide-input"]
 t_start = time.perf_counter()
 (nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, snapshot_times, checkpoint_dir,
  torch_threads) = mmdflow.for_profile(profile, nb_segments, nf_segments, pf_segments, network, nb_iterations,
@@ -86,6 +101,10 @@ device = torch.device(device) if device else mmdflow.default_device()
 use_style()
 print(f"profile={profile}, device={device}, particle-flow backend={pf_backend}")
 
+# %% tags=["remove-cell"]
+glue_markdown(profile=f"`{profile}`", settings=f"neural backward until t = {nb_segments[-1][1]:g}, network width "
+              f"{network['width']}, {nb_iterations['iterations']} Adam iterations per step")
+
 # %% [markdown]
 # ## The target digits
 
@@ -94,7 +113,7 @@ mnist = data.load_mnist(data_dir, n=n_target)
 y = mnist.flat().to(device)
 ax = tplots.image_mosaic(y, ncols=20, title=f"target: first {n_target} MNIST test images "
                                             f"(labels {torch.bincount(mnist.labels, minlength=10).tolist()})")
-ax.figure.set_size_inches(8, 2.2)
+ax.figure.set_size_inches(7.0, 2.1)
 ax.set_xlabel("images in file order, 20 per row")
 plt.show()
 
@@ -104,8 +123,8 @@ plt.show()
 # **Particle-flow backend.** With 25 particles and 100 digits an exact step is the cheapest: one GEMM-based
 # pass over 125 points (`backend="blocked"`), about a millisecond, against tens of milliseconds for a sliced
 # step with 1000 directions. Pass `-p pf_backend sliced` for the sliced backend of chapter 7
-# (`mmdflow.energies.SlicedDiscrepancyEnergy`): every step draws 1000 fresh random directions, each kernel sum
-# becomes a sort along each direction, and the directions are drawn in the affine span of the points, of
+# (`mmdflow.energies.SlicedDiscrepancyEnergy`, after {cite:t}`hertrich2024sliced`): every step draws 1000
+# fresh random directions, each kernel sum becomes a sort along each direction, and the directions are drawn in the affine span of the points, of
 # dimension $k \le 124$ (`mmdflow.summation.directions.span_basis`), so that the error scales with
 # $\sqrt{k}$ instead of $\sqrt{d}$ (measured below). Sliced steps pay off from a few thousand points on
 # (chapter 7). The chapter records the *exact* $\mathcal D_K^2$ of the snapshots either way.
@@ -152,14 +171,13 @@ estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=
               "in R^784": SlicedDiscrepancyEnergy(Riesz(1.0), y64, subspace=False,
                                                   generator=torch.Generator().manual_seed(1)),
               "exact": exact64}
-lines = ["relative gradient error, time per gradient; k = dimension of the span",
-         f"{'t':>5} {'k':>4} | " + " | ".join(f"{name:<15}" for name in estimators)]
+rows = []
 for i in (int(torch.argmin((pf.times - 20).abs())), len(pf.times) - 1):
     x_i = pf.positions[i].double()
     errs = [metrics.gradient_error(est, exact64, x_i, draws=5) for est in estimators.values()]
-    lines.append(f"{float(pf.times[i]):5.0f} {span_basis(x_i, y64)[1].shape[1]:4d} | "
-                 + " | ".join(f"{e.relative_error:5.2f}, {1e3 * e.seconds:5.1f} ms" for e in errs))
-print("\n".join(lines))
+    rows.append([f"{float(pf.times[i]):.0f}", span_basis(x_i, y64)[1].shape[1]]
+                + [f"{e.relative_error:.2f}, {1e3 * e.seconds:.1f} ms" for e in errs])
+Table(["t", "k"] + list(estimators), rows, caption="relative error of one gradient, time per gradient")
 
 # %% [markdown]
 # ## The particles along the flow
@@ -173,13 +191,14 @@ print("\n".join(lines))
 fig = tplots.mosaic_grid(runs, snapshot_times, panel=2.0, suptitle="25 particles flowing toward 100 MNIST digits")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "D_K^2 between the 25 particles and the 100 target digits against time (log-log).", "name": "fig-mnist-mmd"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ between the 25 particles and the 100 target digits against time (log-log), for the three schemes.", "name": "fig-mnist-mmd"}}
 ax = tplots.plot_energy_curves(runs, title="MNIST: discrepancy to the target")
 ax.set_xscale("log")
 plt.show()
 
 # %%
-display(tplots.animation_html(tplots.animate_mosaics(runs, frames=animation_frames, dpi=50), frame_format="jpeg"))
+display(tplots.animation_html(tplots.animate_mosaics(runs, frames=animation_frames), frame_format="jpeg",
+                              caption="Animation: the 25 particles of each scheme flowing toward the digits."))
 
 # %% [markdown]
 # ## Summary
@@ -192,15 +211,13 @@ display(tplots.animation_html(tplots.animate_mosaics(runs, frames=animation_fram
 
 # %%
 ref = float(energy.value(y[:n_particles]))
-print(f"profile {profile}, device {device}")
-for scheme, tr in runs.items():
-    print(f"{scheme:<15} | t = {float(tr.times[-1]):7.0f} | D_K^2 = {float(tr.energies[-1]):.4f} | {tr.wall_time:7.1f} s")
 print(f"reference: D_K^2(first 25 targets, 100 targets) = {ref:.4f}")
+tplots.runs_table({"MNIST": runs}, caption=f"profile {profile}, device {device}")
 
-# %%
+# %% tags=["hide-input"]
 print(f"chapter wall time: {time.perf_counter() - t_start:.1f} s")
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"target: {tuple(y.shape)}, labels {torch.bincount(mnist.labels, minlength=10).tolist()}")
 for scheme, tr in runs.items():

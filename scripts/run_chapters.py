@@ -80,6 +80,9 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
                          f"\n---- traceback ----\n{tb}\n(partially executed notebook: {target})")
     seconds = time.perf_counter() - t0
     nb = nbformat.read(target, as_version=4)
+    for cell in nb.cells:   # papermill's cell of overrides: the page's box states the profile instead
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"].append("remove-cell")
     nb.metadata["mmdflow"] = {"fingerprint": fp, "seconds": round(seconds, 1), "profile": profile,
                               "parameters": params}
     nbformat.write(nb, target)

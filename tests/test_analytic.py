@@ -361,3 +361,24 @@ def test_frostman_potential_helper_d1_r1(gen):
     assert ((u - expected).abs() <= 5 * se + 1e-12).all(), (u, se)
     with pytest.raises(ValueError, match=r"\(P, 2\)"):
         analytic.frostman_potential(x, 2, 1.0)
+
+
+def test_regularized_beta_closed_form_and_quadrature():
+    u = np.linspace(0.0, 1.0, 11)
+    assert np.allclose(analytic.regularized_beta(u, 1.0, 0.5), 1.0 - np.sqrt(1.0 - u), atol=1e-13)   # Beta(1, 1/2)
+    s = np.linspace(0.0, 0.7, 400_001)
+    numeric = np.trapezoid(s**1.5 * (1 - s) ** 2.7, s) / math.exp(math.lgamma(2.5) + math.lgamma(3.7) - math.lgamma(6.2))
+    assert analytic.regularized_beta(0.7, 2.5, 3.7) == pytest.approx(numeric, rel=1e-9)
+
+
+@pytest.mark.parametrize("d, r", [(2, 0.5), (3, 0.5), (2, 1.0), (3, 1.0)])
+def test_radial_cdf_matches_exact_samples(d, r):
+    t = 0.8
+    rad = analytic.sample_flow(100_000, t, d, r, torch.Generator().manual_seed(1)).norm(dim=1).numpy()
+    rho = np.linspace(0.0, 1.1 * analytic.support_radius(t, d, r), 12)
+    emp = np.array([(rad <= q).mean() for q in rho])
+    exact = analytic.radial_cdf(rho, d, r, t=t)
+    if analytic.is_sphere_case(d, r):
+        exact = analytic.radial_cdf(rho * (1 + 1e-9), d, r, t=t)    # the step sits exactly at R(t)
+    assert np.abs(emp - exact).max() < 0.01
+    assert analytic.radial_cdf(torch.tensor(rho), d, r, t=t).dtype == torch.float64

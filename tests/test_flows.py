@@ -220,8 +220,8 @@ def test_chapter_plots_render(gen):
 
     fig, axes = plt.subplots(2, 4, figsize=(16, 6))
     dplots.plot_prox_densities(2, [0.5, 1.0], axes[0, 0], ymax=3)
-    dplots.plot_radius_histograms({0.5: analytic.sample_prox(500, 3, 0.5, gen),
-                                   1.0: analytic.sample_prox(500, 3, 1.0, gen)}, 3, axes[0, 1])
+    dplots.plot_radius_cdfs({0.5: analytic.sample_prox(500, 3, 0.5, gen),
+                             1.0: analytic.sample_prox(500, 3, 1.0, gen)}, 3, axes[0, 1])
     q = torch.linspace(0, 1.5, 4, dtype=torch.float64)
     dplots.plot_frostman_profiles({"d = 2": (q, q**2, 0.01 * torch.ones(4))}, axes[0, 2])
     dplots.plot_support_radius(0.4, 2, 1.5, [0.2, 0.1], axes[0, 3])

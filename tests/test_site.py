@@ -1,10 +1,14 @@
-"""The built website in a real browser (headless Chromium): title, rendered math, figures; screenshots kept.
+"""The built website in a real browser (headless Chromium): title, rendered math, figures, layout at 1300 px, figure
+captions, citations; screenshots kept.
 
 The site is located by ``MMDFLOW_SITE`` (set by ``make test``), else ``_build/html``. Without a built site the
 tests are skipped, unless ``MMDFLOW_REQUIRE_SITE=1`` (as in ``make test``), where a missing site or browser fails.
 Screenshots are kept in ``build/screenshots/`` as build artefacts.
 """
 
+import functools
+import html as html_lib
+import json
 import os
 import re
 import shutil
@@ -90,3 +94,128 @@ def test_every_chapter_page_has_a_figure_and_no_raw_tex():
         dom = rendered_dom(page)
         assert "<img" in dom and "_images/" in dom, f"no figure on {page.name}"
         assert not re.findall(r'<span class="math[^"]*">\s*\\\(', dom), f"raw TeX on {page.name}"
+
+
+# ---- layout, figures and citations, measured in the browser ------------------------------------------------------
+
+PROBE_JS = r"""
+async function mmdflowProbe() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    try { await MathJax.startup.promise; } catch (e) {}
+  }
+  document.querySelectorAll('details').forEach(d => { d.open = true; });   // collapsed cells count too
+  await new Promise(r => setTimeout(r, 300));
+  const art = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const right = art.getBoundingClientRect().right;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                     (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '');
+  const text = el => (el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 80);
+  const out = {width: window.innerWidth, page_overflow: document.documentElement.scrollWidth - window.innerWidth,
+               scrollers: [], overflowing: [], figures: [], citations: []};
+  for (const el of art.querySelectorAll('*')) {
+    if (el.clientWidth === 0) continue;
+    const ox = getComputedStyle(el).overflowX;
+    if ((ox === 'auto' || ox === 'scroll') && el.scrollWidth > el.clientWidth + 1)
+      out.scrollers.push([name(el), el.clientWidth, el.scrollWidth, text(el)]);
+  }
+  for (const el of art.querySelectorAll('img, table, pre, svg, mjx-container, iframe, video')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > right + 1) out.overflowing.push([name(el), Math.round(r.right - right), text(el)]);
+  }
+  for (const img of art.querySelectorAll('img')) {
+    if (img.closest('.animation') && !img.id.startsWith('_anim_img')) continue;   // animation buttons
+    const fig = img.closest('figure');
+    const cap = fig ? fig.querySelector('figcaption') : null;
+    let caption = '';
+    if (cap) {
+      const c = cap.cloneNode(true);
+      c.querySelectorAll('mjx-container, .caption-number, a.headerlink').forEach(e => e.remove());
+      caption = c.textContent.trim().replace(/\s+/g, ' ');
+    }
+    out.figures.push({src: (img.getAttribute('src') || '').slice(0, 60), natural: img.naturalWidth,
+                      shown: Math.round(img.getBoundingClientRect().width), caption: caption,
+                      animation: !!img.closest('.animation')});
+  }
+  for (const a of art.querySelectorAll('a[href*="references.html#"]')) out.citations.push([a.getAttribute('href'), text(a)]);
+  const pre = document.createElement('pre');
+  pre.id = 'mmdflow-probe';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+}
+window.addEventListener('load', () => setTimeout(mmdflowProbe, 500));
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def probe(page: Path, width: int = 1300) -> dict:
+    """Measurements of ``page`` in a ``width`` px wide window (see ``PROBE_JS``): horizontal scrolling, boxes wider
+    than the text column, figures with their captions (math removed), citation links. Collapsed cells are opened."""
+    html = page.read_text(errors="replace")
+    base = f'<base href="{page.parent.as_uri()}/">'
+    html = re.sub(r"<head>", "<head>" + base, html, count=1) + f"<script>{PROBE_JS}</script>"
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / page.name
+        copy.write_text(html)
+        dom = chromium(f"--window-size={width},1800", "--virtual-time-budget=30000", "--dump-dom", copy.as_uri())
+    m = re.search(r'<pre id="mmdflow-probe">(.*?)</pre>', dom, re.S)
+    assert m, f"the layout probe did not run on {page.name}"
+    return json.loads(html_lib.unescape(m.group(1)))
+
+
+def test_no_chapter_page_scrolls_horizontally_at_1300px():
+    problems = []
+    for page in chapter_pages():
+        p = probe(page)
+        if p["page_overflow"] > 0:
+            problems.append(f"{page.name}: the page is {p['page_overflow']} px wider than the window")
+        problems += [f"{page.name}: {el} scrolls sideways ({cw} < {sw} px): {txt!r}" for el, cw, sw, txt in p["scrollers"]]
+        problems += [f"{page.name}: {el} sticks {dx} px out of the column: {txt!r}" for el, dx, txt in p["overflowing"]]
+        screenshot(page, f"{page.stem}-1300.png")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_figure_has_a_caption_without_raw_tex_at_a_readable_size():
+    problems = []
+    for page in chapter_pages():
+        for fig in probe(page)["figures"]:
+            where = f"{page.name}: {'animation' if fig['animation'] else 'figure'} {fig['src']}"
+            if not fig["caption"]:
+                problems.append(f"{where} has no caption")
+            elif re.search(r"[\\$^_{}]", fig["caption"]):
+                problems.append(f"{where}: raw TeX in the caption {fig['caption']!r}")
+            if fig["animation"]:       # drawn 826 px wide with 11-13 pt fonts, shown at the column width
+                if fig["natural"] < 800:
+                    problems.append(f"{where} is only {fig['natural']} px wide")
+            # fonts are chosen at >= 8 pt for the natural size: a figure shown smaller than that is unreadable
+            elif fig["natural"] and fig["shown"] < 0.97 * fig["natural"]:
+                problems.append(f"{where} is shown at {fig['shown']} of its {fig['natural']} px (too wide)")
+    assert not problems, "\n".join(problems)
+
+
+def test_citations_resolve_to_entries_of_the_references_page():
+    refs = SITE / "references.html"
+    _need(refs.exists(), f"no references page at {refs}")
+    entries = dict(re.findall(r'<div class="citation" id="([^"]+)" role="doc-biblioentry">(.*?)</div>',
+                              refs.read_text(errors="replace"), re.S))
+    assert entries, "the references page lists no entry"
+    unlinked = [i for i, body in entries.items() if not re.search(r'<a class="reference external" href="https://', body)]
+    assert not unlinked, f"references without an arXiv/DOI link: {unlinked}"
+    cited = set()
+    for page in [SITE / "intro.html", *chapter_pages()]:
+        links = probe(page)["citations"]
+        if page.parent.name == "_executed":
+            assert links, f"{page.name} cites nothing"
+        for href, label in links:
+            anchor = href.split("#", 1)[1]
+            assert anchor in entries, f"{page.name}: citation {label!r} points to #{anchor}, not an entry"
+            cited.add(anchor)
+    assert cited == set(entries), f"entries never cited on a page: {sorted(set(entries) - cited)}"
+
+
+def test_every_chapter_offers_its_notebook_and_source_for_download():
+    for page in chapter_pages():
+        html = page.read_text(errors="replace")
+        for suffix in (".ipynb", ".py"):
+            links = re.findall(rf'href="(\.\./_downloads/[^"]+/{re.escape(page.stem)}{re.escape(suffix)})"', html)
+            assert links, f"{page.name} offers no {suffix} download"
+            assert (page.parent / links[0]).resolve().exists(), f"{page.name}: download {links[0]} missing"

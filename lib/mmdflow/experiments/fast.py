@@ -2,7 +2,7 @@ r"""The fast-summation studies of chapter 7: slicing error against directions, t
 
 * :func:`sliced_gradient_errors` -- relative error of the sliced Wasserstein gradient of
   :math:`\mathcal D_K^2` (Riesz ``r = 1``) against the exact one, for several direction rules and counts;
-* :func:`time_backends` -- wall time of one value-and-gradient evaluation against ``N = M`` per backend;
+* :func:`time_backends` -- median wall time of one value-and-gradient evaluation against ``N = M`` per backend;
 * :func:`flow_merit` -- the exact :math:`\mathrm{MMD}^2` of a particle flow against the wall time of its steps.
 
 The 2-D data are the book's two-Gaussian target (:func:`two_gaussians`); in ``d = 784`` uniform noise flows to
@@ -77,13 +77,17 @@ def one_evaluation(backend, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) 
 
 
 def time_backends(d: int, sizes: Sequence[int], backends, *, digits: torch.Tensor | None = None, seed: int = 0,
-                  device=None) -> dict[str, tuple[list[int], list[float]]]:
-    """Seconds of :func:`one_evaluation` against ``N = M`` for each ``(label, backend, largest N)``.
+                  device=None, repeats: int = 5) -> dict[str, tuple[list[int], list[float]]]:
+    """Median seconds of :func:`one_evaluation` over ``repeats`` runs against ``N = M`` for each
+    ``(label, backend, largest N)``.
 
     ``d = 2``: standard normal particles against :func:`two_gaussians`; otherwise uniform particles in
-    ``[0, 1]^d`` against ``digits`` ``[K, d]`` (cycled). One warm-up call at ``N = 50`` per size. Returns
-    ``{label: (sizes, seconds)}``.
+    ``[0, 1]^d`` against ``digits`` ``[K, d]`` (cycled). One warm-up call at ``N = 50`` per size, then ``repeats``
+    timed calls on the same points; the median is robust to the pauses of a shared machine. Returns
+    ``{label: (sizes, median seconds)}``.
     """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for label, backend, n_max in backends:
@@ -92,10 +96,13 @@ def time_backends(d: int, sizes: Sequence[int], backends, *, digits: torch.Tenso
             x = (torch.randn(n, 2, generator=gen) if d == 2 else torch.rand(n, d, generator=gen)).to(device)
             y = (two_gaussians(n, gen) if d == 2 else digits[torch.arange(n) % len(digits)]).to(device)
             one_evaluation(backend, x[:50], y[:50], seed=seed)            # warm-up
-            t0 = time.perf_counter()
-            one_evaluation(backend, x, y, seed=seed)
+            runs = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                one_evaluation(backend, x, y, seed=seed)
+                runs.append(time.perf_counter() - t0)
             ns.append(n)
-            ts.append(time.perf_counter() - t0)
+            ts.append(float(np.median(runs)))
         out[label] = (ns, ts)
     return out
 

@@ -1,4 +1,9 @@
-"""Generic plots: point clouds, the snapshot grid and its support overlay, curves against time."""
+"""Generic plots: the book's style and figure sizes, point clouds, the snapshot grid and its support overlay, curves
+against time.
+
+Figures are made for the book's text column: at most :data:`COLUMN_WIDTH` inches wide at 96 dpi (688 px, the
+column at a 1300 px window), so that they are shown at their natural size and no font is below 8 pt.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,60 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["use_style", "plot_particles", "snapshot_grid", "support_circle", "nearest_index", "plot_curves"]
+__all__ = ["COLUMN_WIDTH", "use_style", "panels", "legend_outside", "plot_ecdf", "plot_particles", "snapshot_grid",
+           "support_circle", "nearest_index", "plot_curves"]
+
+#: Width in inches of the book's text column at ``figure.dpi = 96`` (688 px). Wider figures are shrunk on the page.
+COLUMN_WIDTH = 7.0
+#: The smallest font size (pt) of the book's figures, at their natural size.
+MIN_FONT = 8.5
 
 
 def use_style() -> None:
-    """A compact, readable matplotlib style for the book's figures."""
+    """A compact, readable matplotlib style for the book's figures: 96 dpi, fonts from 8.5 pt up.
+
+    Line styles are set by the plotting helpers themselves (a global line-style cycle would also restyle
+    drawings that are rendered into data, such as :func:`mmdflow.data.house_image`).
+    """
     plt.rcParams.update({
-        "figure.figsize": (6.4, 4.0), "figure.dpi": 96, "axes.grid": True, "grid.alpha": 0.3,
+        "figure.figsize": (6.4, 4.0), "figure.dpi": 96, "savefig.dpi": 96, "axes.grid": True, "grid.alpha": 0.3,
         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
-        "font.size": 10, "axes.titlesize": 11,
+        "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "figure.titlesize": 11,
+        "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9, "legend.title_fontsize": 9,
     })
+
+
+def panels(nrows: int = 1, ncols: int = 1, *, height: float = 3.2, width: float = COLUMN_WIDTH, mosaic=None,
+           **kwargs):
+    """A figure as wide as the text column with ``nrows x ncols`` Axes (or a ``mosaic`` layout, see
+    :meth:`matplotlib.figure.Figure.subplot_mosaic`), constrained layout. Returns ``(fig, axes)``."""
+    fig = plt.figure(figsize=(min(width, COLUMN_WIDTH), height), layout="constrained")
+    if mosaic is not None:
+        return fig, fig.subplot_mosaic(mosaic, **kwargs)
+    axes = fig.subplots(nrows, ncols, **kwargs)
+    return fig, axes
+
+
+def legend_outside(ax, where: str = "right", **kwargs):
+    """The legend of ``ax`` next to the data instead of on it: ``"right"`` of the Axes or ``"below"`` them."""
+    if where == "right":
+        return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kwargs)
+    if where == "below":
+        kwargs.setdefault("ncols", 2)
+        return ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), borderaxespad=0.0, **kwargs)
+    raise ValueError(f"where must be 'right' or 'below', got {where!r}")
 
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def plot_ecdf(values, ax=None, **kwargs):
+    """The empirical CDF of ``values`` (any shape, flattened) as a step curve; ``kwargs`` go to ``ax.step``."""
+    ax = ax or plt.figure().gca()
+    v = np.sort(_np(values).ravel())
+    ax.step(np.concatenate([[v[0]], v]), np.arange(len(v) + 1) / len(v), where="post", **kwargs)
+    return ax
 
 
 def plot_particles(x, ax=None, *, w=None, s: float = 2.0, color="C0", title: str | None = None,
@@ -118,6 +163,7 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
     if not isinstance(trajs, dict):
         trajs = {"": trajs}
     names = list(trajs)
+    panel = min(panel, (COLUMN_WIDTH - 0.5) / len(times))      # the whole grid fits the text column
     if axes is None:
         fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
                                  squeeze=False, sharex=True, sharey=True)
@@ -132,7 +178,7 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
             ax = axes[row, col]
             i = nearest_index(tr, t)
             if tg is not None:
-                ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.8", linewidths=0, rasterized=True)
+                ax.scatter(tg[:, 0], tg[:, 1], s=max(s, 1.5), color="0.62", linewidths=0, rasterized=True)
             w = None if tr.weights is None else tr.weights[i]
             plot_particles(tr.positions[i], ax, w=w, s=s, color=f"C{row}", rasterized=True)
             if overlay is not None:
@@ -140,7 +186,7 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
             ax.set_xlim(x0, x1)
             ax.set_ylim(y0, y1)
             ax.set_title(f"t = {float(tr.times[i]):.4g}", fontsize=9)
-            ax.tick_params(labelsize=7)
+            ax.tick_params(labelsize=MIN_FONT)
             ax.set_xlabel("$x_1$" if row == len(names) - 1 else "", fontsize=9)
             ax.set_ylabel((f"{name}\n" if name else "") + "$x_2$" if col == 0 else "", fontsize=9)
     if suptitle:
@@ -151,10 +197,12 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
 
 def plot_curves(curves: dict, ax=None, *, xlabel: str = "t", ylabel: str = "", logy: bool = False,
                 logx: bool = False, title: str | None = None, bands: dict | None = None):
-    """Several curves ``{label: (x, y)}`` on one Axes, optional ``bands = {label: (x, lo, hi)}``."""
+    """Several curves ``{label: (x, y)}`` on one Axes (one colour and line style each), optional
+    ``bands = {label: (x, lo, hi)}``."""
     ax = ax or plt.figure().gca()
+    styles = ["-", "--", "-.", ":"]
     for i, (name, (xs, ys)) in enumerate(curves.items()):
-        ax.plot(_np(xs), _np(ys), label=name, color=f"C{i}")
+        ax.plot(_np(xs), _np(ys), label=name, color=f"C{i}", ls=styles[i % 4], lw=1.6)
         if bands and name in bands:
             bx, lo, hi = bands[name]
             ax.fill_between(_np(bx), _np(lo), _np(hi), color=f"C{i}", alpha=0.2, linewidth=0)

@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .common import legend_outside
+
 __all__ = ["plot_error_vs_directions", "plot_time_vs_size", "plot_merit"]
 
 
@@ -23,45 +25,48 @@ def plot_error_vs_directions(errors: Mapping[str, tuple[Sequence[float], Sequenc
         reference: draw a dotted ``P^(-1/2)`` line through the first point of the first curve.
     """
     ax = _ax(ax)
-    for label, (ps, errs) in errors.items():
-        ax.loglog(ps, errs, "o-", label=label)
+    styles = ["-", "--", "-."]
+    for i, (label, (ps, errs)) in enumerate(errors.items()):
+        ax.loglog(ps, errs, marker="osD"[i % 3], ls=styles[i % 3], label=label)
     if reference and errors:
         ps, errs = next(iter(errors.values()))
         ps = np.asarray(ps, dtype=float)
         ax.loglog(ps, errs[0] * np.sqrt(ps[0] / ps), "k:", label=r"$\propto P^{-1/2}$")
     ax.set(xlabel="number of directions P", ylabel="relative gradient error", title=title)
-    ax.legend()
+    legend_outside(ax, "below")
     return ax
 
 
 def plot_time_vs_size(times: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax=None, *,
                       title: str = "", slopes: Sequence[int] = (1, 2)):
-    """Log-log wall time of one value-and-gradient evaluation against ``N`` (= ``M``), one curve per backend.
+    """Log-log (median) wall time of one value-and-gradient evaluation against ``N`` (= ``M``), one curve per backend.
 
     ``slopes``: dotted reference lines ``N^k`` through the first point of the slowest curve.
     Backends without any measured size (e.g. ``dense`` beyond its memory cap) are left out.
     """
     ax = _ax(ax)
     times = {label: (ns, ts) for label, (ns, ts) in times.items() if len(ns) > 0}
-    for label, (ns, ts) in times.items():
-        ax.loglog(ns, ts, "o-", label=label)
+    styles = ["-", "--", "-.", (0, (5, 1, 1, 1))]
+    for i, (label, (ns, ts)) in enumerate(times.items()):
+        ax.loglog(ns, ts, marker="osD^"[i % 4], ls=styles[i % 4], label=label)
     if slopes and times:
         n_all = np.array(sorted({n for ns, _ in times.values() for n in ns}), dtype=float)
         n0, t0 = max(((ns[0], ts[0]) for ns, ts in times.values()), key=lambda p: p[1])
         for k in slopes:
             ax.loglog(n_all, t0 * (n_all / n0) ** k, ":", color="grey", lw=1)
-            ax.annotate(f"$N^{k}$", (n_all[-1], t0 * (n_all[-1] / n0) ** k), color="grey", fontsize=8)
-    ax.set(xlabel="N = M (points)", ylabel="seconds per evaluation", title=title)
-    ax.legend()
+            ax.annotate(f"$N^{k}$", (n_all[-1], t0 * (n_all[-1] / n0) ** k), color="grey", fontsize=9)
+    ax.set(xlabel="N = M (points)", ylabel="median seconds per evaluation", title=title)
+    legend_outside(ax, "below")
     return ax
 
 
 def plot_merit(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], ax=None, *, title: str = "",
                ylabel: str = r"exact MMD$^2$ to the target"):
     """Exact MMD^2 of a particle flow against the wall time spent in its steps (log y), one curve per backend."""
-    ax = _ax(ax)
-    for label, (wall, vals) in curves.items():
-        ax.semilogy(wall, vals, "o-", ms=3, label=label)
+    ax = ax if ax is not None else plt.figure(figsize=(7.0, 3.6), layout="constrained").gca()
+    styles = ["-", "--", "-.", ":"]
+    for i, (label, (wall, vals)) in enumerate(curves.items()):
+        ax.semilogy(wall, vals, marker="osD^"[i % 4], ls=styles[i % 4], ms=4, label=label)
     ax.set(xlabel="wall time of the flow steps (s)", ylabel=ylabel, title=title)
-    ax.legend()
+    legend_outside(ax, "right")
     return ax

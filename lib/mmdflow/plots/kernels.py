@@ -5,18 +5,22 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
+from .common import legend_outside
+
 __all__ = ["plot_kernel_gallery", "plot_velocity_field"]
 
 
 def plot_kernel_gallery(kernels: dict, ax=None, *, radius: float = 3.0, n: int = 400):
-    """Profiles ``K(x, 0)`` against ``|x|`` for ``{label: kernel}``; returns the Axes."""
-    ax = ax or plt.figure().gca()
+    """Profiles ``K(x, 0)`` against ``|x|`` for ``{label: kernel}`` (one colour and line style each, legend to the
+    right of the data); returns the Axes."""
+    ax = ax or plt.figure(figsize=(6.4, 3.6), layout="constrained").gca()
     rho = torch.linspace(0, radius, n, dtype=torch.float64)
+    styles = ["-", "--", "-.", ":"]
     for i, (label, kernel) in enumerate(kernels.items()):
-        ax.plot(rho.numpy(), kernel.profile(rho**2).numpy(), label=label, color=f"C{i}")
+        ax.plot(rho.numpy(), kernel.profile(rho**2).numpy(), label=label, color=f"C{i}", ls=styles[i % 4], lw=1.6)
     ax.set_xlabel(r"distance $\|x-y\|$")
     ax.set_ylabel(r"$K(x, y)$")
-    ax.legend(ncols=2, fontsize=8)
+    legend_outside(ax, "right")
     return ax
 
 

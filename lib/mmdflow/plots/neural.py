@@ -1,4 +1,5 @@
-"""Plots of the neural-schemes chapter: radial profiles, spheres, the benchmark (snapshots: :func:`mmdflow.plots.snapshot_grid`)."""
+"""Plots and tables of the neural-schemes chapter: radial laws, spheres, the benchmark (snapshots:
+:func:`mmdflow.plots.snapshot_grid`)."""
 
 from __future__ import annotations
 
@@ -9,41 +10,34 @@ import numpy as np
 import torch
 
 from .. import analytic
+from .common import legend_outside, plot_ecdf
+from .tables import Table
 
-__all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios"]
+__all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios", "benchmark_table"]
 
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
-def plot_radial_profile(x: torch.Tensor, t: float, r: float, ax=None, *, bins: int = 30, label: str | None = None,
+def plot_radial_profile(x: torch.Tensor, t: float, r: float, ax=None, *, label: str | None = None,
                         color: str = "C0", exact: bool = True):
-    r"""Histogram of :math:`\|x_i\|` against the exact law of :math:`\|X\|`, :math:`X\sim\gamma(t)`.
-
-    Ball case (``d + r < 4``): the radial density :math:`\rho\mapsto s^{-1}\,p(\rho/s)` with ``p`` from
-    :func:`mmdflow.analytic.prox_radial_density` and :math:`s = ((2-r)t)^{1/(2-r)}`; sphere case: a
-    vertical line at the radius :math:`R(t)`. ``exact=False`` draws the histogram only.
-    """
+    r"""The radial profile of particles ``x`` ``[N, d]`` as the empirical CDF of :math:`\|x_i\|`, against the exact
+    law of :math:`\|X\|`, :math:`X\sim\gamma(t)` (:func:`mmdflow.analytic.radial_cdf`, black dashed): smooth in the
+    ball case ``d + r < 4``, a unit step at the radius :math:`R(t)` in the sphere case. ``exact=False`` draws the
+    particles only (several schemes on one Axes)."""
     ax = ax or plt.figure().gca()
     x = _np(x)
     d = x.shape[1]
     rad = float(analytic.support_radius(t, d, r))
-    norms = np.linalg.norm(x, axis=1)
-    ax.hist(norms, bins=np.linspace(0, 1.3 * rad, bins + 1), density=True, alpha=0.45, color=color,
-            label=label or "particles")
-    if not exact:
-        pass
-    elif d + r >= 4:
-        ax.axvline(rad, color="k", lw=1.2, label=f"sphere radius R(t) = {rad:.3f}")
-    else:
-        sc = float(analytic.flow_scale(t, r))
-        rho = np.linspace(0, rad * (1 - 1e-4), 400)
-        ax.plot(rho, _np(analytic.prox_radial_density(rho / sc, d, r)) / sc, color="k", lw=1.2,
-                label=r"exact law of $|X|$, $X\sim\gamma(t)$")
-    ax.set_xlabel(r"$|x|$")
-    ax.set_ylabel("density")
-    ax.legend(fontsize=8)
+    plot_ecdf(np.linalg.norm(x, axis=1), ax, color=color, lw=1.8, label=label or "particles")
+    if exact:
+        rho = np.linspace(0, 1.3 * rad, 600)
+        ax.plot(rho, analytic.radial_cdf(rho, d, r, t=t), color="k", ls="--", lw=1.0, label="exact law")
+    ax.set_xlim(0, 1.3 * rad)
+    ax.set_xlabel(r"radius $\|x\|$")
+    ax.set_ylabel("fraction of radii below")
+    ax.legend(loc="upper left")
     return ax
 
 
@@ -62,7 +56,7 @@ def plot_sphere(x: torch.Tensor, t: float, r: float, ax=None, *, s: float = 1.0,
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_zlabel("$x_3$")
-    ax.set_box_aspect((1, 1, 1))
+    ax.set_box_aspect((1, 1, 1), zoom=0.85)   # room for the axis labels next to a neighbouring panel
     if title:
         ax.set_title(title)
     return ax
@@ -74,7 +68,7 @@ def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title:
     ``results``: :class:`mmdflow.experiments.interaction.InteractionResult` objects; one line per
     (scheme, d, r); a dashed line marks ``factor``.
     """
-    ax = ax or plt.figure().gca()
+    ax = ax or plt.figure(figsize=(7.0, 3.6), layout="constrained").gca()
     styles = {"backward": "-", "forward": "--", "particle": ":"}
     markers = {2: "o", 3: "s", 10: "^"}
     colors = {0.5: "C0", 1.0: "C1", 1.5: "C2"}
@@ -88,5 +82,32 @@ def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title:
     ax.set_xlabel("t")
     ax.set_ylabel(r"$\mathcal{D}_K^2(\mu_t, \gamma(t))$ / noise floor")
     ax.set_title(title or "Distance to the analytic curve, relative to the noise floor")
-    ax.legend(fontsize=7, ncol=2)
+    legend_outside(ax, "right")
     return ax
+
+
+def benchmark_table(results: list, *, times: Sequence[float] | None = None, caption: str | None = None) -> Table:
+    r"""The interaction benchmark as a table: per run (sorted by ``d``, ``r``, scheme) and time,
+    :math:`\mathcal D_K^2` to :math:`\gamma(t)` and its ratio to the noise floor; for the neural backward scheme a
+    second row "vs JKO" against its exact time-discrete iterate.
+
+    ``results``: :class:`mmdflow.experiments.interaction.InteractionResult` objects (live or from JSON).
+    """
+    order = {"backward": 0, "forward": 1, "particle": 2}
+    rows_in = sorted(results, key=lambda q: (q.d, q.r, order.get(q.scheme, 3), q.iterations or 0))
+    times = sorted({t for q in results for t in q.errors}) if times is None else list(times)
+    header = ["scheme", "d", "r", "its"] + [h for t in times for h in (f"$\\mathcal D_K^2$, t = {t:g}", "ratio")]
+
+    def cells(errors):
+        out = []
+        for t in times:
+            e = errors.get(t)
+            out += ["n/a", "n/a"] if e is None else [f"{e.d2:.2e}", f"{e.d2 / e.noise:.1f}"]
+        return out
+
+    rows = []
+    for q in rows_in:
+        rows.append([q.scheme, q.d, f"{q.r:g}", "-" if q.iterations is None else q.iterations] + cells(q.errors))
+        if q.jko_errors:
+            rows.append(["vs JKO", None, None, None] + cells(q.jko_errors))
+    return Table(header, rows, align=["l", "r", "r", "r"] + ["r"] * (2 * len(times)), caption=caption)

@@ -15,7 +15,11 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-from .common import nearest_index, plot_curves, plot_particles
+from .common import COLUMN_WIDTH, nearest_index, plot_curves, plot_particles
+from .tables import Table
+
+#: Width in inches of the animations (at 96 dpi: 826 px, shown at the column width).
+ANIMATION_WIDTH = 8.6
 
 __all__ = [
     "plot_image_target",
@@ -25,6 +29,7 @@ __all__ = [
     "animate_particles",
     "animate_mosaics",
     "animation_html",
+    "runs_table",
 ]
 
 
@@ -82,9 +87,10 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
                 suptitle: str | None = None):
     """Rows = schemes, columns = times: each panel is the mosaic of all particles (images) at that time.
 
-    Axis labels: the row's scheme on the left, the snapshot time on top.
+    Axis labels: the row's scheme on the left, the snapshot time on top. The grid fits the text column.
     """
     names = list(trajs)
+    panel = min(panel, (COLUMN_WIDTH - 0.4) / len(times))
     fig, axes = plt.subplots(len(names), len(times), figsize=(panel * len(times), panel * len(names) + 0.4),
                              squeeze=False)
     for r, name in enumerate(names):
@@ -130,19 +136,23 @@ def _frame_indices(traj, frames: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int))
 
 
-def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 1.0,
-                      dpi: int = 60, panel: float = 2.4, interval: int = 200):
-    """A light animation of 2D particle trajectories, one panel per scheme, ``frames`` snapshots (evenly spaced).
+def _animation_figure(n_panels: int, height: float, dpi: int):
+    fig, axes = plt.subplots(1, n_panels, figsize=(ANIMATION_WIDTH, height), dpi=dpi, squeeze=False)
+    return fig, axes[0]
+
+
+def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 3.0,
+                      dpi: int = 96, interval: int = 200):
+    """An animation of 2D particle trajectories, one panel per scheme, ``frames`` snapshots (evenly spaced),
+    :data:`ANIMATION_WIDTH` inches wide, with the time of the frame above the panels.
 
     Frames are taken at the same snapshot indices of every trajectory; the trajectories
-    should share their snapshot times. Returns a ``FuncAnimation`` (close-free: the
-    figure is closed so that it is not shown twice; use :func:`animation_html`).
+    should share their snapshot times. Returns a ``FuncAnimation`` (the figure is closed so that it is not shown
+    twice; use :func:`animation_html`).
     """
     names = list(trajs)
     first = trajs[names[0]]
     idx = _frame_indices(first, frames)
-    fig, axes = plt.subplots(1, len(names), figsize=(panel * len(names), panel + 0.3), dpi=dpi, squeeze=False)
-    axes = axes[0]
     if lim is None:
         allpts = np.concatenate([_np(tr.positions[-1]) for tr in trajs.values()]
                                 + ([_np(target)] if target is not None else []))
@@ -153,11 +163,13 @@ def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=N
         lim = (lo[0] - pad, hi[0] + pad, lo[1] - pad, hi[1] + pad)
     elif np.isscalar(lim):
         lim = (-lim, lim, -lim, lim)
+    aspect = (lim[3] - lim[2]) / (lim[1] - lim[0])
+    fig, axes = _animation_figure(len(names), ANIMATION_WIDTH / len(names) * aspect + 0.8, dpi)
     scats = []
     for k, (ax, name) in enumerate(zip(axes, names)):
         if target is not None:
             tg = _np(target)
-            ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.5, color="0.85", linewidths=0)
+            ax.scatter(tg[:, 0], tg[:, 1], s=s * 0.8, color="0.62", linewidths=0)
         x = _np(trajs[name].positions[0])
         scats.append(ax.scatter(x[:, 0], x[:, 1], s=s, color=f"C{k}", linewidths=0))
         ax.set_xlim(lim[0], lim[1])
@@ -165,54 +177,61 @@ def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=N
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-    titles = [ax.set_title("", fontsize=9) for ax in axes]
+        ax.set_title(name, fontsize=11)
+    clock = fig.suptitle("", fontsize=13)
     fig.tight_layout()
 
     def update(j):
-        for sc, ttl, name in zip(scats, titles, names):
+        for sc, name in zip(scats, names):
             tr = trajs[name]
             i = min(idx[j], tr.positions.shape[0] - 1)
             sc.set_offsets(_np(tr.positions[i])[:, :2])
-            ttl.set_text(f"{name}, t = {float(tr.times[i]):.3g}")
-        return scats + titles
+        clock.set_text(f"t = {float(first.times[min(idx[j], first.positions.shape[0] - 1)]):.3g}")
+        return scats + [clock]
 
+    update(0)
     anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
     plt.close(fig)
     return anim
 
 
-def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int = 60, panel: float = 2.4,
-                    interval: int = 250, side: int = 28):
-    """A light animation of image-valued particles (e.g. MNIST), one mosaic per scheme. Returns a ``FuncAnimation``."""
+def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int = 96, interval: int = 250,
+                    side: int = 28):
+    """An animation of image-valued particles (e.g. MNIST), one mosaic per scheme, :data:`ANIMATION_WIDTH` inches
+    wide, with the time of the frame above the mosaics. Returns a ``FuncAnimation``."""
     names = list(trajs)
     idx = _frame_indices(trajs[names[0]], frames)
-    fig, axes = plt.subplots(1, len(names), figsize=(panel * len(names), panel + 0.3), dpi=dpi, squeeze=False)
-    axes = axes[0]
+    fig, axes = _animation_figure(len(names), ANIMATION_WIDTH / len(names) + 0.8, dpi)
     for ax, name in zip(axes, names):
         image_mosaic(trajs[name].positions[0], ax=ax, side=side)
+        ax.set_title(name, fontsize=11)
     ims = [ax.images[0] for ax in axes]
-    titles = [ax.set_title("", fontsize=9) for ax in axes]
+    clock = fig.suptitle("", fontsize=13)
     fig.tight_layout()
+    first = trajs[names[0]]
 
     def update(j):
-        for im, ttl, ax, name in zip(ims, titles, axes, names):
+        for im, name in zip(ims, names):
             tr = trajs[name]
             i = min(idx[j], tr.positions.shape[0] - 1)
-            data = _mosaic_array(tr.positions[i], side=side)
-            im.set_data(data)
-            ttl.set_text(f"{name}, t = {float(tr.times[i]):.3g}")
-        return ims + titles
+            im.set_data(_mosaic_array(tr.positions[i], side=side))
+        clock.set_text(f"t = {float(first.times[min(idx[j], first.positions.shape[0] - 1)]):.3g}")
+        return ims + [clock]
 
+    update(0)
     anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
     plt.close(fig)
     return anim
 
 
-def animation_html(anim, *, embed_limit_mb: float = 8.0, frame_format: str = "png"):
-    """An ``IPython.display.HTML`` object with the animation as JavaScript + embedded frames (``to_jshtml``).
+def animation_html(anim, *, caption: str | None = None, embed_limit_mb: float = 8.0, frame_format: str = "png"):
+    """An ``IPython.display.HTML`` object with the animation as JavaScript + embedded frames (``to_jshtml``), in a
+    ``<figure>`` with ``caption`` (plain text) below it.
 
     ``frame_format="jpeg"`` keeps noisy images (e.g. MNIST particles) several times lighter than PNG.
     """
+    import html
+
     from IPython.display import HTML
 
     import matplotlib as mpl
@@ -220,4 +239,23 @@ def animation_html(anim, *, embed_limit_mb: float = 8.0, frame_format: str = "pn
     if frame_format not in ("png", "jpeg"):
         raise ValueError(f"frame_format must be 'png' or 'jpeg', got {frame_format!r}")
     with mpl.rc_context({"animation.embed_limit": embed_limit_mb, "animation.frame_format": frame_format}):
-        return HTML(anim.to_jshtml(default_mode="once"))
+        body = anim.to_jshtml(default_mode="once")
+    if caption:
+        body = (f'<figure class="mmdflow-animation">{body}<figcaption><p>{html.escape(caption)}</p></figcaption>'
+                "</figure>")
+    return HTML(body)
+
+
+def runs_table(results: Mapping[str, Mapping[str, object]], *, value: str = "$\\mathcal D_K^2$",
+               values: Mapping[str, str] | None = None, caption: str | None = None) -> Table:
+    """``{experiment: {scheme: Trajectory}}`` as a table: particles, final time, the functional's initial and final
+    value and the time spent in the scheme (training included). ``values`` names the functional per experiment
+    (default ``value``)."""
+    rows = []
+    for exp, runs in results.items():
+        name = (values or {}).get(exp, value)
+        for scheme, tr in runs.items():
+            rows.append([exp, scheme, tr.positions.shape[1], f"{float(tr.times[-1]):g}", name,
+                         f"{float(tr.energies[0]):.3e}", f"{float(tr.energies[-1]):.3e}", f"{tr.wall_time:.1f} s"])
+    return Table(["experiment", "scheme", "particles", "final t", "value", "initial", "final", "time"], rows,
+                 align=["l", "l", "r", "r", "l", "r", "r", "r"], caption=caption)
