@@ -30,8 +30,8 @@ from typing import Callable
 
 import torch
 
-from ._checks import check_points, check_positive, check_int
-from .trajectory import Checkpoint, ParticleState, Trajectory, run_steps
+from ._checks import check_float_dtype, check_int, check_points, check_positive
+from .trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 
 __all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
 
@@ -123,6 +123,7 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
     """
     n = check_int(n, "n", 1)
     d = check_int(d, "d", 1)
+    check_float_dtype(dtype)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (scale >= 0) or scale == float("inf"):
         raise ValueError(f"scale must be a finite number >= 0, got scale={scale!r}")
     if centers is None:
@@ -151,6 +152,14 @@ class _EulerStep:
         with torch.no_grad():
             return ParticleState(state.x - self.step_sizes[k] * self.energy.gradient(state.x)), None
 
+    def state_dict(self) -> dict:
+        """The energy's own state (e.g. the generator of a sliced energy), checkpointed with the particles."""
+        return self.energy.state_dict() if callable(getattr(self.energy, "state_dict", None)) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if callable(getattr(self.energy, "load_state_dict", None)):
+            self.energy.load_state_dict(state)
+
 
 def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progress: bool = True,
                   callback: Callable[[int, float, ParticleState], None] | None = None,
@@ -168,7 +177,8 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         record_energy: evaluate ``energy.value`` at the snapshots (``nan`` when ``False``, which saves
             one kernel sum per snapshot).
         checkpoint_dir: folder for a checkpoint after every step (``None``: none); a checkpoint of the same
-            run (config, energy, start) resumes it.
+            run (config, ``energy.fingerprint()``, start, dtype, device kind) resumes it, one of another run is
+            refused (:class:`mmdflow.trajectory.CheckpointError`).
 
     Returns:
         :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, every
@@ -184,8 +194,8 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
             raise TypeError(f"energy must have a .{attr}(x) method, got {type(energy).__name__}")
     cfg = asdict(config)
     ckpt = None if checkpoint_dir is None else Checkpoint(
-        Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": repr(energy),
-                               "x0": x0.detach().cpu()})
+        Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": energy_fingerprint(energy),
+                               "x0": digest(x0), "dtype": str(x0.dtype), "device": x0.device.type})
     return run_steps(_EulerStep(energy, config.step_sizes()), ParticleState(x0.detach().clone()),
                      times=config.times(), snapshot_every=config.snapshot_every,
                      measure=(lambda s: energy.value(s.x)) if record_energy else None, checkpoint=ckpt,
