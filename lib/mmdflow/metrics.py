@@ -143,12 +143,13 @@ class FlowErrors(NamedTuple):
 
 
 def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: torch.Generator | None = None,
-                min_time: float = 0.0) -> FlowErrors:
+                min_time: float = 0.0, tol: float = 1e-6) -> FlowErrors:
     r""":func:`flow_error` along a trajectory (``traj.positions`` ``[S, N, d]``).
 
-    Evaluated at every snapshot with time ``> min_time``, or, with ``times`` given, at the snapshots
-    nearest to those times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). The times reported
-    are the snapshots' own. Weighted snapshots are not supported.
+    Evaluated at every snapshot with time ``> min_time``, or, with ``times`` given, at the snapshots at those
+    times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). A time with no snapshot within
+    ``tol * max(1, |t|)`` raises ``ValueError`` (see :meth:`mmdflow.trajectory.Trajectory.at`). The times
+    reported are the snapshots' own. Weighted snapshots are not supported.
     """
     from . import analytic
 
@@ -157,7 +158,7 @@ def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: to
     if times is None:
         index = list(range(len(traj.times)))
     else:
-        index = [int(torch.argmin((traj.times - float(t)).abs())) for t in times]
+        index = [traj.index_of(t, tol=tol) for t in times]
     rows = []
     for i in index:
         t, x = float(traj.times[i]), traj.positions[i]

@@ -21,6 +21,7 @@ import hashlib
 import math
 import os
 import time
+from numbers import Real
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
 
@@ -119,10 +120,16 @@ class Trajectory(NamedTuple):
     wall_time: float = float("nan")
     info: dict | None = None
 
-    def _index(self, t: float, tol: float) -> int:
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
+    def index_of(self, t: float, *, tol: float = 1e-6) -> int:
+        """Index of the snapshot at time ``t``: the nearest one, which must lie within ``tol * max(1, |t|)``.
+
+        Raises ``ValueError`` otherwise (the message lists the recorded times); ``tol=float("inf")`` accepts
+        the nearest snapshot whatever its time.
+        """
+        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t):
             raise TypeError(f"t must be a finite real number, got t={t!r}")
-        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+        t = float(t)
+        if isinstance(tol, bool) or not isinstance(tol, Real) or not tol >= 0:
             raise ValueError(f"tol must be a number >= 0, got tol={tol!r}")
         gap = (self.times - t).abs()
         i = int(torch.argmin(gap))
@@ -133,16 +140,12 @@ class Trajectory(NamedTuple):
         return i
 
     def at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor:
-        """Positions ``[N, d]`` of the snapshot at time ``t``.
-
-        Raises ``ValueError`` when no snapshot lies within ``tol * max(1, |t|)`` of ``t`` (the message lists the
-        recorded times); ``tol=float("inf")`` takes the nearest snapshot, whatever its time.
-        """
-        return self.positions[self._index(t, tol)]
+        """Positions ``[N, d]`` of the snapshot at time ``t`` (:meth:`index_of`: none within ``tol`` raises)."""
+        return self.positions[self.index_of(t, tol=tol)]
 
     def weights_at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor | None:
         """Weights ``[N]`` of the snapshot at time ``t`` (``None`` for uniform weights); ``tol`` as in :meth:`at`."""
-        i = self._index(t, tol)
+        i = self.index_of(t, tol=tol)
         return None if self.weights is None else self.weights[i]
 
 
