@@ -45,6 +45,8 @@ class ParticleFlowConfig:
         n_steps: total number of Euler steps (slow-start steps included, as in the paper's code:
             with ``slow_start`` the final time is smaller than ``n_steps * tau``; see :meth:`times`).
         snapshot_every: record a snapshot every this many steps (plus ``t = 0`` and the end).
+        snapshot_dt: instead, record a snapshot after every step that ends at a multiple of ``snapshot_dt``
+            (to ``1e-9`` relative; ``None``: use ``snapshot_every``), e.g. the time grid of another scheme.
         slow_start: for ``r < 1`` starts from a Dirac: step sizes ``1e-8, 1e-7, ...`` (powers of ten
             while their running sum stays below ``tau``), then one step that reaches ``t = tau``,
             then ``tau``. With ``tau = 0.05``: ``1e-8, ..., 1e-2``, ``0.0388...``, ``0.05, ...``.
@@ -54,17 +56,20 @@ class ParticleFlowConfig:
     n_steps: int
     snapshot_every: int = 1
     slow_start: bool = False
+    snapshot_dt: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
         object.__setattr__(self, "n_steps", check_int(self.n_steps, "n_steps", 1))
         object.__setattr__(self, "snapshot_every", check_int(self.snapshot_every, "snapshot_every", 1))
+        if self.snapshot_dt is not None:
+            object.__setattr__(self, "snapshot_dt", check_positive(self.snapshot_dt, "snapshot_dt"))
         if not isinstance(self.slow_start, bool):
             raise TypeError(f"slow_start must be a bool, got slow_start={self.slow_start!r}")
 
     @classmethod
-    def until(cls, t_final: float, *, tau: float, snapshot_every: int = 1, slow_start: bool = False
-              ) -> "ParticleFlowConfig":
+    def until(cls, t_final: float, *, tau: float, snapshot_every: int = 1, slow_start: bool = False,
+              snapshot_dt: float | None = None) -> "ParticleFlowConfig":
         """The config whose last step lands on ``t_final`` (a positive multiple of ``tau``)."""
         tau = check_positive(tau, "tau")
         t_final = check_positive(t_final, "t_final")
@@ -73,8 +78,8 @@ class ParticleFlowConfig:
             raise ValueError(f"t_final must be a positive multiple of tau={tau}, got t_final={t_final}")
         # slow start: the powers of ten, one step reaching t = tau, then k - 1 steps of tau
         n_steps = len(_slow_steps(tau)) + k if slow_start else k
-        return cls(tau=tau, n_steps=n_steps,
-                   snapshot_every=snapshot_every, slow_start=slow_start)
+        return cls(tau=tau, n_steps=n_steps, snapshot_every=snapshot_every, slow_start=slow_start,
+                   snapshot_dt=snapshot_dt)
 
     def step_sizes(self) -> list[float]:
         """The ``n_steps`` step sizes (slow start first, when enabled)."""
@@ -89,6 +94,14 @@ class ParticleFlowConfig:
         t = torch.zeros(self.n_steps + 1, dtype=torch.float64)
         t[1:] = torch.tensor(self.step_sizes(), dtype=torch.float64).cumsum(0)
         return t
+
+    def snapshot_steps(self) -> list[int]:
+        """The steps (from 1) after which :func:`particle_flow` records a snapshot (besides the first and last)."""
+        if self.snapshot_dt is None:
+            return list(range(self.snapshot_every, self.n_steps + 1, self.snapshot_every))
+        q = self.times()[1:] / self.snapshot_dt
+        on_grid = ((q - q.round()).abs() <= 1e-9 * q.clamp_min(1.0)) & (q.round() >= 1)
+        return (on_grid.nonzero()[:, 0] + 1).tolist()
 
 
 def _slow_steps(tau: float) -> list[float]:
@@ -181,8 +194,9 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
             refused (:class:`mmdflow.trajectory.CheckpointError`).
 
     Returns:
-        :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, every
-        ``config.snapshot_every`` steps and after the last step; ``energies`` from ``energy.value``;
+        :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, after the steps of
+        ``config.snapshot_steps()`` (every ``snapshot_every`` steps, or at the multiples of ``snapshot_dt``)
+        and after the last step; ``energies`` from ``energy.value``;
         ``wall_time`` counts the Euler steps only; ``info`` holds ``scheme="particle_flow"``, the
         config as a dict and the energy's repr.
     """
@@ -197,7 +211,7 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": energy_fingerprint(energy),
                                "x0": digest(x0), "dtype": str(x0.dtype), "device": x0.device.type})
     return run_steps(_EulerStep(energy, config.step_sizes()), ParticleState(x0.detach().clone()),
-                     times=config.times(), snapshot_every=config.snapshot_every,
+                     times=config.times(), snapshot_every=None, snapshot_steps=set(config.snapshot_steps()),
                      measure=(lambda s: energy.value(s.x)) if record_energy else None, checkpoint=ckpt,
                      progress=progress, callback=callback, name="particle_flow",
                      info={"config": cfg, "energy": repr(energy), "n_particles": x0.shape[0],

@@ -23,7 +23,7 @@ import os
 import time
 from numbers import Real
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Collection, NamedTuple, Sequence
 
 import torch
 
@@ -246,6 +246,7 @@ def _save_atomic(obj, path: Path) -> None:
 
 def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], state: ParticleState, *,
               times: Sequence[float] | torch.Tensor, snapshot_every: int | None = 1,
+              snapshot_steps: Collection[int] = (),
               measure: Callable[[ParticleState], float] | None = None, checkpoint: Checkpoint | None = None,
               progress: bool = True, callback: Callable[[int, float, ParticleState], None] | None = None,
               name: str = "scheme", info: dict | None = None) -> Trajectory:
@@ -258,6 +259,7 @@ def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], 
         state: the start (its ``x`` and ``w`` are copied into the first snapshot).
         times: ``[n_steps + 1]`` times, from the start time to the final one.
         snapshot_every: record a snapshot every this many steps and after the last (``None``: first and last only).
+        snapshot_steps: also record a snapshot after each of these steps (counted from 1).
         measure: ``measure(state) -> float`` recorded at each snapshot (the energy); ``None``: ``nan``.
         checkpoint: a :class:`Checkpoint`, or ``None``. A checkpoint with the same key resumes the run.
         progress: show a ``tqdm`` progress bar over the steps.
@@ -320,7 +322,7 @@ def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], 
         metrics = dict(metrics or {}, step=k + 1)
         step_metrics.append(metrics)
         last = k + 1 == n_steps
-        if last or (snapshot_every is not None and (k + 1) % snapshot_every == 0):
+        if last or (snapshot_every is not None and (k + 1) % snapshot_every == 0) or k + 1 in snapshot_steps:
             snap_t.append(times[k + 1])
             snap_x.append(state.x.clone())
             if weighted:
