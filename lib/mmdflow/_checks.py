@@ -209,6 +209,8 @@ class MemoryBudgetError(MemoryError):
 
 
 def _human(n_bytes: float) -> str:
+    if n_bytes < 1024:
+        return f"{n_bytes:.0f} B"
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n_bytes < 1024 or unit == "PiB":
             return f"{n_bytes:.3g} {unit}"

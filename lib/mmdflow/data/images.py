@@ -69,7 +69,7 @@ def grey_levels(image_or_path) -> np.ndarray:
 
 
 def _blur_axis(a: np.ndarray, sigma: float, axis: int) -> np.ndarray:
-    r"""Zero-padded convolution of ``a`` along ``axis`` with :math:`e^{-t^2/(2\sigma^2)}`, ``|t| <= 4\sigma``.
+    r"""Zero-padded convolution of ``a`` along ``axis`` with :math:`e^{-t^2/(2\sigma^2)}`, ``|t| <= ceil(4 sigma)``.
 
     Only offsets ``|t| < n`` (``n`` the length of the axis) reach another pixel of the image, so the kernel is cut
     there: memory and time stay ``O(n^2)`` per line for any ``sigma``. The kernel is normalised on what is kept
