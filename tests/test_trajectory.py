@@ -7,6 +7,7 @@ from mmdflow import energies, flows, neural, trajectory
 from mmdflow.experiments import interaction, targets
 from mmdflow.kernels import Riesz
 from mmdflow.trajectory import CHECKPOINT_NAME, CheckpointError, Trajectory
+from test_neural import _Stop, _stop_after
 
 CFG = flows.ParticleFlowConfig(tau=0.1, n_steps=3)
 
@@ -62,17 +63,6 @@ def test_particle_flow_refuses_another_start_dtype_and_config(tmp_path):
                             checkpoint_dir=tmp_path)
 
 
-class _Stop(Exception):
-    pass
-
-
-def _stop_at(k):
-    def cb(step, t, state):
-        if step == k:
-            raise _Stop
-    return cb
-
-
 def test_a_sliced_particle_flow_resumes_bitwise(tmp_path):
     """The sliced energy's generator advances at every step: the checkpoint stores and restores it."""
     def energy():
@@ -82,7 +72,7 @@ def test_a_sliced_particle_flow_resumes_bitwise(tmp_path):
     cfg = flows.ParticleFlowConfig(tau=0.05, n_steps=6)
     full = flows.particle_flow(energy(), _x0(), cfg, progress=False)
     with pytest.raises(_Stop):
-        flows.particle_flow(energy(), _x0(), cfg, progress=False, checkpoint_dir=tmp_path, callback=_stop_at(3))
+        flows.particle_flow(energy(), _x0(), cfg, progress=False, checkpoint_dir=tmp_path, callback=_stop_after(3))
     resumed = flows.particle_flow(energy(), _x0(), cfg, progress=False, checkpoint_dir=tmp_path)
     assert torch.equal(resumed.positions, full.positions)
     # another seed of the directions is another run
