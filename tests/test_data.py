@@ -138,6 +138,12 @@ def test_load_mnist_test_split():
 
 
 @needs_mnist
+def test_load_mnist_accepts_numpy_integers():
+    m = data.load_mnist(SHARED, download=False, n=np.int64(4), dtype=torch.float64)
+    assert m.images.shape == (4, 28, 28) and m.images.dtype == torch.float64
+
+
+@needs_mnist
 def test_env_var_and_flat_dir(tmp_path, monkeypatch):
     for name, _ in data.MNIST_FILES["test"]:   # files directly in <dir>, not in <dir>/mnist
         shutil.copy(SHARED / "mnist" / name, tmp_path / name)
