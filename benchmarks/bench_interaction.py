@@ -68,7 +68,8 @@ def main(argv=None) -> int:
                 if scheme == "forward" and r != 1.0:
                     continue
                 its = None if scheme == "particle" else settings.iterations
-                key = (scheme, d, float(r), its, settings.n_particles, settings.tau, args.seed)
+                tau = settings.pf_tau if scheme == "particle" else settings.tau
+                key = (scheme, d, float(r), its, settings.n_particles, tau, args.seed)
 
                 def key_of(res):
                     return res.scheme, res.d, res.r, res.iterations, res.n_particles, res.tau, res.seed
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
                     print(f"skip {scheme} d={d} r={r} its={its}: already in {out}", flush=True)
                     continue
                 ckpt = args.checkpoint_root / (f"{args.profile}_{scheme}_d{d}_r{r:g}_it{its}_m{settings.n_particles}"
-                                               f"_s{args.seed}")
+                                               f"_tau{tau:g}_s{args.seed}")
                 t0 = time.perf_counter()
                 res = interaction.run_interaction_case(scheme, d, float(r), settings, seed=args.seed, n_repeats=args.repeats,
                                                   device=device, checkpoint_dir=ckpt,

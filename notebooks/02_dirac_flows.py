@@ -47,6 +47,7 @@ profile = "quick"            # "quick": about a minute on 2 CPU cores | "paper":
 seed = 0
 n_particles = {"quick": 500, "paper": 2000}   # particles of each particle flow
 tau = 0.05                   # step size of the particle flows (the paper's setting)
+pf_taus = {"quick": [0.05, 0.01, 0.005, 0.002], "paper": [0.05, 0.01, 0.005, 0.002, 0.001]}  # steps of the r 1.5 study
 t_final = 1.2                # final time of the particle flows (24 steps of 0.05)
 n_repeats = 3                # exact reference samples per metric evaluation
 key_repeats = {"quick": 10, "paper": 20}      # repeats for the key numbers (at time 0.6)
@@ -66,7 +67,7 @@ from mmdflow.plots import dirac as dplots
 from mmdflow.plots import snapshot_grid, support_circle, use_style
 
 t_start = time.perf_counter()
-n_particles, key_repeats, n_mc = mmdflow.for_profile(profile, n_particles, key_repeats, n_mc)
+n_particles, key_repeats, n_mc, pf_taus = mmdflow.for_profile(profile, n_particles, key_repeats, n_mc, pf_taus)
 device = torch.device(device) if device else mmdflow.default_device()
 gen = torch.Generator().manual_seed(seed)
 use_style()
@@ -211,8 +212,11 @@ print(f"fitted slopes: r=0.5: {slopes[0.5]:.2f}, r=1.5: {slopes[1.5]:.2f};  r=1:
 # For $r < 1$ the forces $\propto\lVert x_i-x_j\rVert^{r-1}$ are enormous at distance $10^{-9}$, and a first step of
 # size $0.05$ throws the particles hundreds of units away. The *slow start* uses step sizes
 # $10^{-8}, 10^{-7}, \dots, 10^{-2}$, then one step to reach $t = \tau$, then $\tau$. For $r > 1$ the forces
-# $\propto\lVert x_i-x_j\rVert^{r-1}$ are tiny at that distance instead: the particles need time to escape, and we
-# will see that they lag behind $\gamma(t)$.
+# $\propto\lVert x_i-x_j\rVert^{r-1}$ are tiny at that distance instead. In continuous time this costs almost
+# nothing: the cloud $(c\,\mathrm{Id})_\#\eta^*$ grows by $c' = c^{r-1}$, so $c^{2-r} = c_0^{2-r} + (2-r)t$, and from
+# $c_0 \approx 10^{-9}$ it reaches the curve $\gamma(t)$ after about $10^{-4}$ for $r = 1.5$. The explicit Euler
+# steps are another matter: we will see that with $\tau = 0.05$ the $r = 1.5$ flow lags far behind $\gamma(t)$, and
+# that this lag is a time-discretisation error that vanishes as $\tau \to 0$.
 
 # %%
 flow_runs = {}
@@ -255,7 +259,7 @@ errors = {key: metrics.flow_errors(tr, key[1], times=check_times, n_repeats=n_re
 floors = {(d, r): torch.tensor([metrics.flow_noise_floor(n_particles, t, d, r, n_pairs=50_000, generator=gen)
                                 for t in errors[d, r].times.tolist()]) for d, r in errors}
 
-# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow (markers) and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); $r = 1.5$ is one to two orders of magnitude above it.", "name": "fig-flow-errors"}}
+# %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow ($\\tau = 0.05$) and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); at this step $r = 1.5$ is one to two orders of magnitude above it (the start-up error of the explicit scheme, see below).", "name": "fig-flow-errors"}}
 fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.6), sharey=True, layout="constrained")
 for ax, d in zip(axes, (2, 3)):
     curves = {f"r = {r:g}": (errors[d, r].times, errors[d, r].d2, floors[d, r]) for r in (0.5, 1.0, 1.5)}
@@ -281,7 +285,8 @@ plt.show()
 # For reference, one run of the `paper` profile (seed 0, 20 reference samples) gave $\mathcal D_K^2 = 1.85\cdot10^{-4}$
 # against an empirical noise floor of $3.2\cdot10^{-4}$ and an expected floor $\mathbb E\lVert X-X'\rVert/N = 2.46\cdot10^{-4}$:
 # 0.58 and 0.75 floors, well within twice the noise floor. In the same run the $r = 1.5$ flow read 133 floors at
-# $t = 0.6$ with half the analytic mean radius (ratio 0.51).
+# $t = 0.6$ with half the analytic mean radius (ratio 0.51): at $\tau = 0.05$; the lag is a time-step error that
+# disappears as $\tau \to 0$ (below).
 
 # %%
 t_key = 0.6
@@ -295,26 +300,108 @@ print(f"  D_K^2 / noise = {key.d2 / key.noise:.2f}; D_K^2 / expected floor = {ke
       f"within twice the noise floor: {key.d2 <= 2 * key.noise}")
 
 # %% [markdown]
-# ### The lag for $r = 1.5$
+# ### The lag for $r = 1.5$ is the start-up error of the explicit scheme
 #
-# For $r > 1$ the particles start with almost no force (the pairwise force is $r\lVert x_i-x_j\rVert^{r-1}$ at a
-# distance $10^{-9}$), so the cloud needs time to leave the origin and then follows a late-started copy of
-# $\gamma$. Since the analytic mean radius grows like $t^{1/(2-r)} = t^2$ for $r = 1.5$, the ratio $q$ of the
-# particles' mean radius to the analytic one measures the lag directly; $\gamma(t-\delta)$ with
-# $\delta = t\,(1-q^{2-r})$ has the particles' mean radius, an equivalent time delay. For $r \le 1$ the ratio is
-# close to one (the slow start of $r = 0.5$ even leaves the particles a few percent ahead).
+# Since the analytic mean radius grows like $t^{1/(2-r)} = t^2$ for $r = 1.5$, the ratio $q$ of the particles' mean
+# radius to the analytic one measures a lag directly; $\gamma(t-\delta)$ with $\delta = t\,(1-q^{2-r})$ has the
+# particles' mean radius, an equivalent time delay. For $r \le 1$ the ratio is close to one (the slow start of
+# $r = 0.5$ even leaves the particles a few percent ahead); at $\tau = 0.05$ the $r = 1.5$ flows reach only half the
+# analytic mean radius at $t = 0.6$.
 
-# %% mystnb={"figure": {"caption": "Mean particle radius divided by the mean radius of $\\gamma(t)$ for the six particle flows (colour: $r$; filled circles and solid lines: $d = 2$; hollow squares and dashed lines: $d = 3$, which nearly coincide with $d = 2$). The $r = 1.5$ flows lag far behind the analytic curve and catch up only slowly; $r = 0.5$ and $r = 1$ track it.", "name": "fig-mean-radius"}}
+# %% mystnb={"figure": {"caption": "Mean particle radius divided by the mean radius of $\\gamma(t)$ for the six particle flows at $\\tau = 0.05$ (colour: $r$; filled circles and solid lines: $d = 2$; hollow squares and dashed lines: $d = 3$, which nearly coincide with $d = 2$). The $r = 1.5$ flows lag far behind the analytic curve and catch up only slowly (a time-step error, see the next cells); $r = 0.5$ and $r = 1$ track it.", "name": "fig-mean-radius"}}
 ratio_curves = {(d, r): (errors[d, r].times, errors[d, r].radius_ratio) for d, r in errors}
 ax = dplots.plot_mean_radius(ratio_curves)
 plt.show()
 lag = errors[2, 1.5]
 i6 = int(torch.argmin((lag.times - t_key).abs()))
 delay = lag.times * (1 - lag.radius_ratio ** (2 - 1.5))     # gamma(t - delay) has the particles' mean radius
-print(f"r=1.5, d=2, t={t_key}: D_K^2 / noise floor = {lag.d2[i6] / floors[2, 1.5][i6]:.0f}, "
+print(f"r=1.5, d=2, tau={tau}, t={t_key}: D_K^2 / noise floor = {lag.d2[i6] / floors[2, 1.5][i6]:.0f}, "
       f"mean radius / analytic = {lag.radius_ratio[i6]:.2f}, equivalent delay = {delay[i6]:.2f}")
-print(f"r=1.5, d=2, t={t_final}: D_K^2 / noise floor = {lag.d2[-1] / floors[2, 1.5][-1]:.0f}, "
+print(f"r=1.5, d=2, tau={tau}, t={t_final}: D_K^2 / noise floor = {lag.d2[-1] / floors[2, 1.5][-1]:.0f}, "
       f"mean radius / analytic = {lag.radius_ratio[-1]:.2f}, equivalent delay = {delay[-1]:.2f}")
+
+# %% [markdown]
+# Is the cloud slow to leave the origin? Not in continuous time: as computed above, $(c\,\mathrm{Id})_\#\eta^*$ with
+# $c' = c^{r-1}$ reaches $\gamma(t)$ within about $10^{-4}$. The lag is made by the explicit Euler steps. A cloud that
+# is a dilation of $\eta^*$ stays one under the particle flow, and its explicit Euler steps follow the recursion
+# $c_{k+1} = c_k + \tau\,c_k^{r-1}$ (`analytic.euler_scale`). For $r > 1$ its velocity $c^{r-1}$ vanishes at the
+# origin, so each step uses the small velocity at its start: in $u = c^{2-r}$ the iterates first lose a few steps
+# (while $u_k \ll \tau$, $\log(u_k/\tau)$ only shrinks by the factor $r - 1$ per step), then
+# $u_{k+1} - u_k = (2-r)\tau - \frac{(2-r)(r-1)\tau^2}{2u_k} + O(\tau^3/u_k^2)$ adds a lag of order
+# $\tau\log(t/\tau)$, like the JKO error above but of the other sign. The error is of first order up to a logarithm,
+# and it vanishes as $\tau \to 0$. The next cell reruns the $r = 1.5$ flow of $d = 2$ with smaller steps (same start,
+# snapshots at $t = 0.6$ and $1.2$), next to the scalar recursion started at the cloud's initial mean radius: the
+# recursion accounts for nearly all of the lag.
+
+# %%
+x0_lag = flows.perturbed_dirac(n_particles, 2, generator=torch.Generator().manual_seed(seed), device=device)
+c0 = float(x0_lag.norm(dim=1).mean()) / analytic.radial_moment(1, 2, 1.5)   # the start as a dilation of eta*
+converged = {}
+print(f"r=1.5, d=2, N={n_particles}: mean radius / analytic (Euler recursion of c) and D_K^2 / expected floor")
+print(f"{'tau':>7} {'steps':>6} | {'t=0.6':>17} {'t=1.2':>17} | {'D2/floor t=0.6':>15} {'t=1.2':>6} | {'time':>6}")
+for step in pf_taus:
+    cfg = flows.ParticleFlowConfig.until(t_final, tau=step, snapshot_dt=t_key)
+    tr = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(1.5)), x0_lag, cfg, record_energy=False,
+                             progress=False)
+    err = metrics.flow_errors(tr, 1.5, times=[t_key, t_final], n_repeats=n_repeats, generator=gen)
+    fl = [metrics.flow_noise_floor(n_particles, t, 2, 1.5, n_pairs=50_000, generator=gen) for t in (t_key, t_final)]
+    model = [analytic.euler_scale(round(t / step), step, 1.5, c0) / analytic.flow_scale(t, 1.5) for t in (t_key, t_final)]
+    converged[step] = err
+    print(f"{step:7.3f} {cfg.n_steps:6d} | " + " ".join(f"{q:.3f} ({m:.3f})".rjust(17) for q, m in
+                                                   zip(err.radius_ratio.tolist(), model))
+          + f" | {float(err.d2[0]) / fl[0]:15.1f} {float(err.d2[1]) / fl[1]:6.1f} | {tr.wall_time:5.1f}s")
+
+# %% [markdown]
+# ### The sphere case: a thick shell at the noise floor
+#
+# In $d = 3$ the flows with $r \ge 1$ are in the sphere case: $\gamma(t)$ is the uniform measure on the sphere of radius
+# $R(t)$, yet the particle flows of $r = 1$ above spread their radii over the whole ball while $\mathcal D_K^2$
+# reads at the noise floor. At a few hundred particles $\mathcal D_K^2$ cannot see how the mass is spread along the
+# radius; two radial statistics can (`metrics.radial_statistics`): the fraction of particles within 5% of $R(t)$
+# (1 for $\gamma(t)$ in the sphere case) and the Kolmogorov distance between the empirical CDF of the radii and the
+# exact radial CDF (`analytic.flow_radial_cdf`; about $0.87/\sqrt N$ for an exact sample in the ball case, 0 in the
+# sphere case).
+#
+# Why is the mass inside the shell not pushed out at $d + r = 4$? Write a particle of a cloud
+# $(s(t)\,\mathrm{Id})_\#\eta^*$ in relative coordinates $u = x/s(t)$. Its velocity in the field of the cloud is
+# $\nabla_x\int\lVert x-y\rVert^r d\gamma(t)(y)$, the dilation moves $u$ with $s'/s = s^{r-2}$, and the difference is
+#
+# $$
+# \dot u = -s(t)^{r-2}\,\nabla U(u),\qquad U(u) = \tfrac12\lVert u\rVert^2 - \int\lVert u-w\rVert^r\,d\eta^*(w),
+# $$
+#
+# the gradient of the Frostman potential of the first section. On the support $\nabla U = 0$. For $d + r > 4$, $U$
+# decreases from the centre towards the sphere and the inner mass slides outwards, slowly near the threshold (for
+# $d = 3$, $r = 1.5$ a particle at a third of the radius moves only about 3% faster than the dilation, so its
+# relative radius grows like $s(t)^{0.03}$; `tests/test_analytic.py` checks both cases); at the threshold $d + r = 4$ the
+# potential is constant on the *whole* ball (the flat $d = 3$, $r = 1$ profile of the Frostman figure: there
+# $\int\lVert u-w\rVert\,d\sigma_{R_*}(w) = R_* + \lVert u\rVert^2/(3R_*)$ inside the sphere, and $R_* = 2/3$ makes
+# $U \equiv -R_*$). A particle inside the shell is carried along by the dilation and keeps its relative radius
+# $\lVert x\rVert/R(t)$ for ever. The particle flow starts from a cube in which the particles have all relative
+# radii, and they stay spread out; only the outer ones form the shell (the $\tau = 0.05$ flow of $r = 1.5$ has no
+# shell at all yet, because of its lag; the last line reruns it at the smallest step of the study above). In the
+# ball case $r = 0.5$, shown for comparison, the exact law piles up at the rim, and the 2% lead of the slow-started
+# flow (its mean-radius ratio above) moves much of that mass just outside $R(t)$: the Kolmogorov distance is
+# sensitive to a small dilation there, while the shell fraction is close to the exact one.
+
+# %%
+print(f"radial statistics at t={t_final} (shell: fraction within 5% of R(t), exact value in brackets; "
+      f"CDF: Kolmogorov distance of the radii; 0.87/sqrt(N) = {0.87 / n_particles**0.5:.3f})")
+for d, r in [(3, 0.5), (3, 1.0), (3, 1.5), (2, 1.0)]:
+    tr = flow_runs[d, r]
+    st = metrics.radial_statistics(tr.at(t_final), t_final, r)
+    case = "sphere" if analytic.is_sphere_case(d, r) else "ball"
+    print(f"  d={d}, r={r} ({case:6}, tau={tau}): shell {st.shell_fraction:.2f} [{st.exact_shell_fraction:.2f}], "
+          f"CDF distance {st.cdf_distance:.2f}, D_K^2 / floor {errors[d, r].d2[-1] / floors[d, r][-1]:.2f}")
+sphere_r1 = metrics.radial_statistics(flow_runs[3, 1.0].at(t_final), t_final, 1.0)
+x_r15 = flows.particle_flow(energies.InteractionEnergy(kernels.Riesz(1.5)),
+                            flows.perturbed_dirac(n_particles, 3, generator=torch.Generator().manual_seed(seed),
+                                                  device=device),
+                            flows.ParticleFlowConfig.until(t_final, tau=pf_taus[-1]), record_energy=False,
+                            progress=False).positions[-1]
+st = metrics.radial_statistics(x_r15, t_final, 1.5)
+print(f"  d=3, r=1.5 (sphere, tau={pf_taus[-1]}): shell {st.shell_fraction:.2f} [1.00], "
+      f"CDF distance {st.cdf_distance:.2f}")
 
 # %%
 dplots.flow_summary_table(errors, floors, [t_key, t_final])
@@ -331,4 +418,7 @@ print(f"  JKO c_12 at tau=0.05: r=0.5: {analytic.jko_scale(12, 0.05, 0.5):.4f} (
 print(f"  JKO log-log slopes on tau in {taus}: {slopes[0.5]:.1f}, {slopes[1.5]:.1f}")
 print(f"  d=2, r=1, t=0.6: D_K^2 within twice the noise floor: {key.d2 <= 2 * key.noise}; "
       f"within twice the expected floor: {key.d2 <= 2 * floor}")
-print(f"  r=1.5 lag at t=0.6: mean radius ratio {lag.radius_ratio[i6]:.1f}, D_K^2 / floor > 10: {bool(lag.d2[i6] > 10 * floors[2, 1.5][i6])}")
+print(f"  r=1.5 lag at t=0.6, tau=0.05: mean radius ratio {lag.radius_ratio[i6]:.1f}, D_K^2 / floor > 10: {bool(lag.d2[i6] > 10 * floors[2, 1.5][i6])}")
+print(f"  r=1.5 mean radius ratio at t=0.6 for tau = {pf_taus}: "
+      + ", ".join(f"{float(converged[step].radius_ratio[0]):.2f}" for step in pf_taus))
+print(f"  d=3, r=1 (sphere case) at t=1.2: fraction within 5% of R(t) below one half: {sphere_r1.shell_fraction < 0.5}")

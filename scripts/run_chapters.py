@@ -6,6 +6,10 @@ The chapters are the ``_executed/NAME`` entries of ``book/_toc.yml``, in order. 
 library code, profile and overrides are unchanged since its last successful run is skipped (``--force``
 re-runs it). A failing chapter stops the run and prints the failing cell and its traceback.
 
+Overrides (``-p NAME VALUE``) are checked before anything runs: NAME must be assigned in the chapter's
+``parameters`` cell (the error lists the chapter's parameters), VALUE must have the type of the default
+(an integer for an integer parameter, ...) and obey :data:`PARAMETER_RULES` (e.g. sizes >= 1).
+
 Examples::
 
     python scripts/run_chapters.py --profile quick --jobs 2
@@ -15,8 +19,10 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
+import math
 import re
 import sys
 import time
@@ -37,6 +43,102 @@ def parse_value(text: str):
         except ValueError:
             pass
     return {"True": True, "False": False, "None": None}.get(text, text)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_positive_number(v) -> bool:
+    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v) and v > 0
+
+
+#: checks of parameter values by name (full match), applied to defaults and overrides, to each entry of a
+#: profile table {"quick": ..., "paper": ...} and of a list: (name pattern, test, what the value must be).
+PARAMETER_RULES = (
+    (r"seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    (r"n_\w+|\w+_(particles|repeats|steps|frames|samples|iterations|max)|iterations",
+     lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    (r"tau|\w+_tau|t_final|sigma|eta|kl_lr|noise0", _is_positive_number, "a finite number > 0"),
+    (r"profile", lambda v: v in ("quick", "paper"), "'quick' or 'paper'"),
+)
+
+
+def chapter_parameters(src: Path) -> dict:
+    """``{name: default}`` of the assignments in the ``parameters``-tagged cell of a Jupytext chapter (a default
+    that is not a literal, e.g. a comprehension, is given as ``...``)."""
+    import jupytext
+
+    cells = [c for c in jupytext.read(src).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{src}: expected one cell tagged 'parameters', found {len(cells)}")
+    params = {}
+    for node in ast.parse(cells[0].source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Name):
+                try:
+                    params[target.id] = ast.literal_eval(node.value)
+                except (ValueError, SyntaxError):
+                    params[target.id] = ...
+    return params
+
+
+def _entries(value) -> list:
+    """The values a rule checks: the entries of a profile table and of a list, else the value itself."""
+    if isinstance(value, dict) and value and set(value) <= {"quick", "paper"}:
+        return [e for v in value.values() for e in _entries(v)]
+    if isinstance(value, (list, tuple)):
+        return [e for v in value for e in _entries(v)]
+    return [value]
+
+
+def _kinds(default) -> set:
+    """The types an override of ``default`` may have (empty: any)."""
+    values = list(default.values()) if isinstance(default, dict) and set(default) <= {"quick", "paper"} else [default]
+    kinds = set()
+    for v in values:
+        if v is None or v is ...:
+            return set()
+        kinds |= {float, int} if isinstance(v, float) else {type(v)}
+    return kinds
+
+
+def check_parameters(name: str, src: Path, overrides: dict) -> list[str]:
+    """Problems with the overrides of a chapter (and with its defaults), as lines of text; empty when all is well."""
+    params = chapter_parameters(src)
+    problems, mistyped = [], set()
+    listing = ", ".join(f"{k}={'...' if v is ... else repr(v)}" for k, v in params.items())
+    for key, value in overrides.items():
+        if key not in params:
+            problems.append(f"{name}: unknown parameter {key!r} (value {value!r}); the chapter's parameters are: "
+                            f"{listing}")
+            continue
+        kinds = _kinds(params[key])
+        if kinds and type(value) not in kinds and value is not None:
+            mistyped.add(key)
+            problems.append(f"{name}: parameter {key}={value!r} must be of type "
+                            f"{' or '.join(sorted(k.__name__ for k in kinds))} like its default {params[key]!r}")
+    for key, value in {**params, **overrides}.items():
+        if key in mistyped or key not in params:
+            continue
+        for pattern, test, requirement in PARAMETER_RULES:
+            if re.fullmatch(pattern, key):
+                bad = [e for e in _entries(value) if e is not None and e is not ... and not test(e)]
+                if bad:
+                    origin = "override" if key in overrides else "default"
+                    problems.append(f"{name}: parameter {key} ({origin} {value!r}) must be {requirement}, got {bad[0]!r}")
+    return problems
+
+
+def source_cell(src: Path, source: str) -> int | None:
+    """Index (from 0) of the cell of the chapter source whose code is ``source``, or ``None``."""
+    import jupytext
+
+    for i, cell in enumerate(jupytext.read(src).cells):
+        if cell.source.strip() == source.strip():
+            return i
+    return None
 
 
 def fingerprint(src: Path, profile: str, params: dict) -> str:
@@ -73,10 +175,14 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
         pm.execute_notebook(str(nb_src), str(target), parameters=params, kernel_name="python3",
                             cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as err:
-        nb = nbformat.read(target, as_version=4)
+        # err.source is the failing cell's code; its index err.cell_index counts papermill's injected-parameters
+        # cell, and the notebook written on failure also starts with papermill's error banner: neither index is
+        # that of the chapter source
         tb = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(err.traceback))  # strip ANSI colours
-        return 1, None, (f"\n{name}: FAILED in cell {err.cell_index} (execution count {err.exec_count}): "
-                         f"{err.ename}: {err.evalue}\n---- failing cell source ----\n{nb.cells[err.cell_index].source}"
+        k = source_cell(src, err.source)
+        where = f"cell {k} of {src.name} (counting from 0)" if k is not None else "the injected parameters cell"
+        return 1, None, (f"\n{name}: FAILED in {where} (execution count {err.exec_count}): "
+                         f"{err.ename}: {err.evalue}\n---- failing cell source ----\n{err.source}"
                          f"\n---- traceback ----\n{tb}\n(partially executed notebook: {target})")
     seconds = time.perf_counter() - t0
     nb = nbformat.read(target, as_version=4)
@@ -110,6 +216,11 @@ def main(argv=None) -> int:
         print(f"unknown chapter(s) {unknown}; the book lists {all_chapters}", file=sys.stderr)
         return 2
     params = {"profile": args.profile, **{k: parse_value(v) for k, v in args.parameter}}
+    problems = [line for name in chapters if (ROOT / "notebooks" / f"{name}.py").exists()
+                for line in check_parameters(name, ROOT / "notebooks" / f"{name}.py", params)]
+    if problems:
+        print("bad parameters, nothing was run:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
     timings, failures = {}, []
     t_all = time.perf_counter()
     if args.jobs > 1 and len(chapters) > 1:

@@ -382,3 +382,60 @@ def test_radial_cdf_matches_exact_samples(d, r):
         exact = analytic.radial_cdf(rho * (1 + 1e-9), d, r, t=t)    # the step sits exactly at R(t)
     assert np.abs(emp - exact).max() < 0.01
     assert analytic.radial_cdf(torch.tensor(rho), d, r, t=t).dtype == torch.float64
+
+# ----------------------------------------------------------------------------- radial CDF, Euler recursion, the shell
+
+@pytest.mark.parametrize("a,b,closed", [
+    (1.0, 1.0, lambda x: x), (2.5, 1.0, lambda x: x**2.5), (1.0, 0.3, lambda x: 1 - (1 - x) ** 0.3),
+    (0.5, 0.5, lambda x: 2 / np.pi * np.arcsin(np.sqrt(x))), (2.0, 2.0, lambda x: 3 * x**2 - 2 * x**3),
+])
+def test_regularized_beta_closed_forms(a, b, closed):
+    x = np.linspace(0, 1, 41)
+    assert np.allclose(analytic.regularized_beta(x, a, b), closed(x), atol=2e-14)
+
+
+@pytest.mark.parametrize("d,r", BALL)
+def test_radial_cdf_is_the_integral_of_the_radial_density(d, r):
+    big_r = analytic.prox_radius(d, r)
+    for q in (0.2, 0.5, 0.8, 0.95):
+        by_quadrature = gauss_legendre(lambda rho: analytic.prox_radial_density(rho, d, r), 0.0, q * big_r)
+        assert analytic.prox_radial_cdf(q * big_r, d, r) == pytest.approx(by_quadrature, rel=1e-9)
+    assert analytic.prox_radial_cdf(big_r, d, r) == pytest.approx(1.0, abs=1e-14)
+    t = 0.7   # gamma(t) is a dilation of eta*: its radial CDF is the same function of rho / s(t)
+    s = analytic.flow_scale(t, r)
+    assert analytic.flow_radial_cdf(0.5 * s * big_r, t, d, r) == pytest.approx(analytic.prox_radial_cdf(0.5 * big_r, d, r))
+
+
+@pytest.mark.parametrize("d,r", SPHERE[:3])
+def test_radial_cdf_is_a_step_in_the_sphere_case(d, r):
+    big_r = analytic.prox_radius(d, r)
+    assert list(analytic.prox_radial_cdf(np.array([0.5, 0.999999, 1.0, 1.2]) * big_r, d, r)) == [0, 0, 1, 1]
+
+
+def test_euler_scale_is_exact_for_r1_and_converges_to_the_ode_solution():
+    assert analytic.euler_scale(7, 0.1, 1.0, 1e-9) == pytest.approx(0.7 + 1e-9, rel=1e-14)
+    c0, t, r = 1e-9, 0.6, 1.5
+    exact = (c0 ** (2 - r) + (2 - r) * t) ** (1 / (2 - r))          # c' = c^{r-1}
+    errors = [abs(analytic.euler_scale(round(t / tau), tau, r, c0) / exact - 1) for tau in (0.01, 0.001, 0.0001)]
+    assert errors[0] > 0.1 and errors[2] < 0.003
+    assert errors[1] < errors[0] / 5 and errors[2] < errors[1] / 5      # first order up to a logarithm
+
+
+def test_inside_the_sphere_at_d_plus_r_4_particles_move_with_the_dilation(gen):
+    """d = 3, r = 1: the field of gamma(t) inside its sphere is x / t, the dilation's: mass inside stays inside."""
+    from mmdflow.kernels import Riesz
+    from mmdflow.summation import kernel_sum_grad
+
+    t = 0.9
+    shell = analytic.sample_flow(400_000, t, 3, 1.0, gen)            # uniform on the sphere of radius 2t/3
+    inner = torch.tensor([[0.1, 0.0, 0.0], [0.0, 0.3, 0.1], [0.2, -0.2, 0.3]], dtype=torch.float64) * t
+    velocity = -kernel_sum_grad(inner, shell, Riesz(1.0))            # -grad of int K(x, y) dgamma(y) = field
+    assert torch.allclose(velocity, inner / t, atol=3e-3)
+    # for d + r > 4 (d = 3, r = 1.5) the inner mass moves a little faster than the dilation (Monte Carlo error
+    # about 0.3%): it slides outwards, slowly
+    s = analytic.flow_scale(t, 1.5)
+    shell15 = analytic.sample_flow(400_000, t, 3, 1.5, gen)
+    x = torch.tensor([[0.3, 0.0, 0.0]], dtype=torch.float64) * analytic.support_radius(t, 3, 1.5)
+    v15 = -kernel_sum_grad(x, shell15, Riesz(1.5))
+    dilation = x * s ** (1.5 - 2)                                    # s'/s x = s^{r-2} x
+    assert 1.015 < float(v15[0, 0]) / float(dilation[0, 0]) < 1.04

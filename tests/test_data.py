@@ -138,6 +138,12 @@ def test_load_mnist_test_split():
 
 
 @needs_mnist
+def test_load_mnist_accepts_numpy_integers():
+    m = data.load_mnist(SHARED, download=False, n=np.int64(4), dtype=torch.float64)
+    assert m.images.shape == (4, 28, 28) and m.images.dtype == torch.float64
+
+
+@needs_mnist
 def test_env_var_and_flat_dir(tmp_path, monkeypatch):
     for name, _ in data.MNIST_FILES["test"]:   # files directly in <dir>, not in <dir>/mnist
         shutil.copy(SHARED / "mnist" / name, tmp_path / name)
@@ -206,6 +212,56 @@ def test_download_verifies_md5(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="network unreachable"):
         data.load_mnist(tmp_path / "empty")
     assert not list((tmp_path / "empty" / "mnist").glob("*"))   # no partial download left behind
+
+
+def test_a_failed_load_creates_no_folder(tmp_path, monkeypatch):
+    import urllib.error
+
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("network unreachable")
+
+    monkeypatch.setattr(data.mnist.urllib.request, "urlopen", offline)
+    for download in (True, False):
+        with pytest.raises(FileNotFoundError):
+            data.load_mnist(tmp_path / "nowhere", download=download)
+        assert not (tmp_path / "nowhere").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_server_that_never_answers_is_bounded_by_total_timeout(tmp_path, monkeypatch):
+    """A host that accepts connections but never answers: every attempt together stops at ``total_timeout``."""
+    import socket
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)                       # the kernel completes the handshakes; nobody ever answers
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/"
+    monkeypatch.setattr(data.mnist, "MNIST_MIRRORS", (url, url, url))
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(FileNotFoundError, match="total download time limit") as info:
+            data.load_mnist(tmp_path / "slow", timeout=30.0, total_timeout=1.0)
+    finally:
+        server.close()
+    assert time.monotonic() - t0 < 10.0     # 3 mirrors x 30 s before
+    assert "timed out" in str(info.value) and not (tmp_path / "slow").exists()
+
+
+def test_truncated_and_non_image_files_name_the_path(tmp_path):
+    import matplotlib.image as mpimg
+
+    png = tmp_path / "picture.png"
+    mpimg.imsave(png, np.random.default_rng(0).random((60, 60)), cmap="gray")
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png.read_bytes()[: png.stat().st_size // 2])
+    text = tmp_path / "notes.png"
+    text.write_text("these are not pixels")
+    assert data.image_to_samples(png, 3, generator=gen()).shape == (3, 2)
+    for bad in (cut, text):
+        with pytest.raises(ValueError, match="cannot read the image file") as info:
+            data.image_to_samples(bad, 3)
+        assert str(bad) in str(info.value)
 
 
 # ------------------------------------------------------------------------------------------------ package

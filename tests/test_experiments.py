@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from mmdflow import energies, experiments, kernels
+from mmdflow import analytic, energies, experiments, kernels
+from mmdflow.experiments import interaction
 from mmdflow.trajectory import Trajectory
 
 SETTINGS = dict(n=40, t_end=0.4, width=16, hidden_layers=2, lr=1e-3, batch=20, batch1=40, nf_batch=20,
@@ -85,3 +86,19 @@ def test_interaction_result_survives_json():
     back = experiments.InteractionResult.from_json(res.to_json())
     assert back.errors == res.errors and back.jko_errors == res.jko_errors and back.radius == res.radius
     assert back.ratio(0.4) == res.errors[0.4].d2 / res.errors[0.4].noise
+
+
+def test_the_interaction_particle_flow_runs_at_pf_tau_with_snapshots_at_the_benchmark_steps():
+    """At the neural schemes' step the r = 1.5 particle flow lags far behind gamma(t) (explicit-Euler start-up
+    error); at pf_tau it follows it (mean radius against the closed form)."""
+    def ratio(pf_tau):
+        settings = interaction.interaction_settings("quick", n_particles=100, pf_tau=pf_tau)
+        res = interaction.run_interaction_case("particle", 2, 1.5, settings, n_repeats=1)
+        tr = res.trajectory
+        assert res.tau == pf_tau
+        assert torch.allclose(tr.times, torch.arange(7, dtype=torch.float64) * settings.tau, atol=1e-12)
+        return float(tr.at(1.2).norm(dim=1).mean()) / analytic.mean_radius(1.2, 2, 1.5)
+
+    assert ratio(0.2) < 0.6
+    assert abs(ratio(0.002) - 1) < 0.03
+    assert interaction.PROFILES["paper"].pf_tau < interaction.PROFILES["paper"].tau

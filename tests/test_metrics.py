@@ -144,3 +144,33 @@ def test_gradient_error_against_closed_cases():
     at_target = torch.full((3, 1), 7.0, dtype=torch.float64)     # coinciding points exert no force
     with pytest.raises(ValueError, match="reference gradient is zero"):
         metrics.gradient_error(est, DiscrepancyEnergy(Riesz(1.0), at_target, backend="dense"), at_target)
+
+
+# ------------------------------------------------------------------------------------------------ radial statistics
+
+def test_radial_statistics_of_exact_samples():
+    g = torch.Generator().manual_seed(11)
+    for d, r in [(2, 1.0), (3, 0.5), (1, 1.0)]:          # ball case: Kolmogorov distance about 0.87 / sqrt(N)
+        st = metrics.radial_statistics(analytic.sample_flow(2000, 0.8, d, r, g), 0.8, r)
+        assert st.cdf_distance < 1.95 / 2000**0.5         # the 99.9% quantile of Kolmogorov's law
+        assert abs(st.shell_fraction - st.exact_shell_fraction) < 4 * (0.25 / 2000) ** 0.5
+    # d = 2, r = 1: |X|^2 / R^2 ~ Beta(1, 1/2), so the mass within 5% of R is sqrt(1 - 0.95^2)
+    st = metrics.radial_statistics(analytic.sample_flow(10, 0.8, 2, 1.0, g), 0.8, 1.0)
+    assert st.exact_shell_fraction == pytest.approx((1 - 0.95**2) ** 0.5, rel=1e-12)
+    assert st.radius == pytest.approx(0.8 * math.pi / 4, rel=1e-12)
+    for r in (1.0, 1.5):                                  # sphere case: all mass on the shell
+        st = metrics.radial_statistics(analytic.sample_flow(500, 1.2, 3, r, g), 1.2, r)
+        assert (st.shell_fraction, st.exact_shell_fraction, st.cdf_distance) == (1.0, 1.0, 0.0)
+
+
+def test_radial_statistics_see_a_thick_shell_that_the_discrepancy_cannot():
+    g = torch.Generator().manual_seed(12)
+    t, big_r = 1.2, analytic.support_radius(1.2, 3, 1.0)
+    u = torch.randn(400, 3, generator=g, dtype=torch.float64)
+    radii = big_r * (0.2 + 0.8 * torch.rand(400, 1, generator=g, dtype=torch.float64))   # radii spread 0.2 .. 1 R
+    x = u / u.norm(dim=1, keepdim=True) * radii
+    st = metrics.radial_statistics(x, t, 1.0)
+    # uniform radii on [0.2, 1] R: 1/16 of them within 5% of R; every radius below R, so the CDF distance is 1
+    assert abs(st.shell_fraction - 0.05 / 0.8) < 0.04 and st.cdf_distance == 1.0
+    # the half shell outside: a sample at 1.1 R is as far off, from the other side
+    assert metrics.radial_statistics(x / radii * 1.1 * big_r, t, 1.0).cdf_distance == 1.0

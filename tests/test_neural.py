@@ -276,8 +276,9 @@ def test_resume_after_interruption_gives_identical_particles(scheme, tmp_path):
              callback=_stop_after(3))
     saved = torch.load(tmp_path / neural.CHECKPOINT_NAME, weights_only=True)
     assert saved["step"] == 3
-    # resume with a generator in another state: the checkpoint restores it; only step 4 is computed
-    resumed = flow(energy, x0, cfg, generator=torch.Generator().manual_seed(123), checkpoint_dir=tmp_path,
+    # resume with a fresh generator of the same seed: the checkpoint restores its state after step 3 (a fresh
+    # seed-5 generator would draw other batches); only step 4 is computed
+    resumed = flow(energy, x0, cfg, generator=torch.Generator().manual_seed(5), checkpoint_dir=tmp_path,
                    progress=False, callback=lambda step, t, state: calls.append(step))
     assert calls == [4]
     assert torch.equal(resumed.positions, full.positions)
@@ -292,9 +293,11 @@ def test_resume_refuses_another_config(tmp_path):
                                 checkpoint_dir=tmp_path, progress=False)
     other = neural.NeuralBackwardConfig(tau=0.2, n_steps=1, iterations=2, width=4, batch_size=4)
     with pytest.raises(ValueError, match="tau"):
-        neural.neural_backward_flow(energy, torch.zeros(8, 2), other, checkpoint_dir=tmp_path, progress=False)
+        neural.neural_backward_flow(energy, torch.zeros(8, 2), other, generator=torch.Generator().manual_seed(0),
+                                    checkpoint_dir=tmp_path, progress=False)
     with pytest.raises(ValueError, match="initial particles"):
-        neural.neural_backward_flow(energy, torch.ones(8, 2), cfg, checkpoint_dir=tmp_path, progress=False)
+        neural.neural_backward_flow(energy, torch.ones(8, 2), cfg, generator=torch.Generator().manual_seed(0),
+                                    checkpoint_dir=tmp_path, progress=False)
 
 
 def test_flow_trajectory_shapes_dtype_and_snapshots():

@@ -41,7 +41,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from ._checks import check_positive, check_riesz_exponent
+from ._checks import check_int, check_positive, check_riesz_exponent
 
 __all__ = [
     "check_dimension",
@@ -55,8 +55,11 @@ __all__ = [
     "flow_scale",
     "support_radius",
     "flow_density",
+    "prox_radial_cdf",
+    "flow_radial_cdf",
     "jko_scale",
     "forward_scale",
+    "euler_scale",
     "sphere_mean_distance",
     "radial_moment",
     "mean_radius",
@@ -211,62 +214,15 @@ def prox_radial_density(radius, d: int, r: float):
     return _apply_radial(radius, lambda rho: area * np.abs(rho) ** (d - 1) * dens(rho))
 
 
-def _beta_cf(u: float, a: float, b: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz), for ``u < (a + 1)/(a + b + 2)``."""
-    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * u / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        m2 = 2 * m
-        for num in (m * (b - m) * u / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * u / ((a + m2) * (qap + m2))):
-            d = 1.0 + num * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + num / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def regularized_beta(u, a: float, b: float):
-    r"""The regularised incomplete beta function :math:`I_u(a, b) = B(a,b)^{-1}\int_0^u s^{a-1}(1-s)^{b-1}ds`,
-    the CDF of :math:`\mathrm{Beta}(a, b)`, for ``u`` a float, array or tensor (continued fraction, relative
-    accuracy about ``1e-14``)."""
-    if not (a > 0 and b > 0):
-        raise ValueError(f"regularized_beta needs a > 0 and b > 0, got a={a!r}, b={b!r}")
-    log_b = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-
-    def one(v: float) -> float:
-        if v <= 0.0:
-            return 0.0
-        if v >= 1.0:
-            return 1.0
-        front = math.exp(a * math.log(v) + b * math.log1p(-v) - log_b)
-        if v < (a + 1.0) / (a + b + 2.0):
-            return front * _beta_cf(v, a, b) / a
-        return 1.0 - front * _beta_cf(1.0 - v, b, a) / b
-
-    return _apply_radial(u, np.vectorize(one, otypes=[np.float64]))
-
-
 def radial_cdf(radius, d: int, r: float, t: float | None = None):
-    r"""CDF :math:`P(\|X\| \le \rho)` of the radius of :math:`X\sim\eta^*`, or of :math:`X\sim\gamma(t)` when ``t``
-    is given (then :math:`\rho` is divided by :math:`s(t)`, :func:`flow_scale`).
-
-    Ball case: :math:`I_{\rho^2/R_*^2}(\frac d2, 2-\frac{d+r}2)` (:func:`regularized_beta`); sphere case: the
-    step :math:`\mathbf 1_{\rho\ge R_*}`. ``radius``: a float, array or tensor (returns the same kind).
-    """
-    d, r = check_dimension(d), check_riesz_exponent(r)
-    scale = 1.0 if t is None else float(flow_scale(float(check_time(t)), r))
-    if scale == 0:
-        return _apply_radial(radius, lambda rho: np.where(np.asarray(rho) >= 0, 1.0, 0.0))
-    big_r = prox_radius(d, r) * scale
-    if d + r >= 4:
-        return _apply_radial(radius, lambda rho: np.where(np.asarray(rho) >= big_r, 1.0, 0.0))
-    u = _apply_radial(radius, lambda rho: np.clip(np.asarray(rho) / big_r, 0.0, 1.0) ** 2)
-    return regularized_beta(u, d / 2, 2 - (d + r) / 2)
+    r"""CDF :math:`P(\|X\| \le \rho)` of the radius of :math:`X\sim\eta^*` (:func:`prox_radial_cdf`), or of
+    :math:`X\sim\gamma(t)` when ``t`` is given (:func:`flow_radial_cdf`; :math:`\gamma(0) = \delta_0`: a step at 0).
+    ``radius``: a float, array or tensor (returns the same kind)."""
+    if t is None:
+        return prox_radial_cdf(radius, d, r)
+    if float(check_time(t)) == 0.0:
+        return _apply_radial(radius, lambda rho: (np.asarray(rho) >= 0).astype(np.float64))
+    return flow_radial_cdf(radius, float(t), d, r)
 
 
 def radial_moment(k: float, d: int, r: float) -> float:
@@ -296,6 +252,60 @@ def second_moment(d: int, r: float) -> float:
     r""":math:`\int\|x\|^2\,d\eta^*` (= :func:`radial_moment` with ``k = 2``); note
     :math:`\mathcal E_K(\eta^*) = -\frac1r\int\|x\|^2\,d\eta^*`."""
     return radial_moment(2, d, r)
+
+
+def regularized_beta(x, a: float, b: float) -> np.ndarray:
+    r"""The regularised incomplete beta function :math:`I_x(a, b) = \frac{1}{B(a,b)}\int_0^x u^{a-1}(1-u)^{b-1}du`.
+
+    The CDF of :math:`\mathrm{Beta}(a, b)`, for ``x`` in [0, 1] (an array; values outside are clipped), by the
+    continued fraction of :math:`I_x` (modified Lentz iteration) where :math:`x < (a+1)/(a+b+2)` and by
+    :math:`I_x(a, b) = 1 - I_{1-x}(b, a)` elsewhere; accurate to about 1e-14.
+    """
+    a, b = check_positive(a, "a"), check_positive(b, "b")
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    flip = x > (a + 1.0) / (a + b + 2.0)
+    xs = np.where(flip, 1.0 - x, x)
+    pa, pb = np.where(flip, b, a), np.where(flip, a, b)
+    with np.errstate(divide="ignore"):
+        log_front = (pa * np.log(xs) + pb * np.log1p(-xs) - np.log(pa)
+                     + math.lgamma(a + b) - np.vectorize(math.lgamma)(pa) - np.vectorize(math.lgamma)(pb))
+    tiny = 1e-300
+    c = np.ones_like(xs)
+    dd = 1.0 - (pa + pb) * xs / (pa + 1.0)
+    dd = 1.0 / np.where(np.abs(dd) < tiny, tiny, dd)
+    h = dd.copy()
+    for m in range(1, 400):
+        for num in (m * (pb - m) * xs / ((pa + 2 * m - 1) * (pa + 2 * m)),
+                    -(pa + m) * (pa + pb + m) * xs / ((pa + 2 * m) * (pa + 2 * m + 1))):
+            dd = 1.0 + num * dd
+            dd = 1.0 / np.where(np.abs(dd) < tiny, tiny, dd)
+            c = 1.0 + num / c
+            c = np.where(np.abs(c) < tiny, tiny, c)
+            h = h * dd * c
+        if np.all(np.abs(dd * c - 1.0) < 1e-15):
+            break
+    part = np.where(xs > 0, np.exp(log_front) * h, 0.0)
+    return np.where(flip, 1.0 - part, part)
+
+
+def prox_radial_cdf(radius, d: int, r: float):
+    r"""CDF of :math:`\|X\|` for :math:`X\sim\eta^*`: :math:`I_{(\rho/R_*)^2}(\frac d2, 2-\frac{d+r}2)` in the ball
+    case (:func:`regularized_beta`), the step :math:`\mathbf 1_{\rho\ge R_*}` in the sphere case. Same kind and
+    shape as ``radius`` (float, array or tensor)."""
+    d, r = check_dimension(d), check_riesz_exponent(r)
+    big_r = prox_radius(d, r)
+    if d + r >= 4:
+        return _apply_radial(radius, lambda rho: (np.abs(rho) >= big_r).astype(np.float64))
+    return _apply_radial(radius, lambda rho: regularized_beta((rho / big_r) ** 2, d / 2, 2 - (d + r) / 2))
+
+
+def flow_radial_cdf(radius, t: float, d: int, r: float):
+    r"""CDF of :math:`\|X\|` for :math:`X\sim\gamma(t)`: :func:`prox_radial_cdf` at :math:`\rho/s(t)`."""
+    t = check_time(t)
+    if not isinstance(t, float) or t == 0:
+        raise ValueError(f"flow_radial_cdf takes a scalar time t > 0 (gamma(0) is delta_0), got t={t!r}")
+    s = flow_scale(t, r)
+    return prox_radial_cdf(radius / s if isinstance(radius, (torch.Tensor, Real)) else np.asarray(radius) / s, d, r)
 
 
 # ----------------------------------------------------------------------------- the curves
@@ -415,6 +425,26 @@ def forward_scale(n, tau: float, r: float = 1.0):
     if r != 1.0:
         raise ValueError(f"the forward scheme from delta_0 has a closed form only for r=1, got r={r}")
     return jko_scale(n, tau, 1.0)
+
+
+def euler_scale(n: int, tau: float, r: float, c0: float) -> float:
+    r"""Explicit Euler iterate of the dilation ODE :math:`c' = c^{r-1}` from :math:`c_0 > 0`:
+    :math:`c_{k+1} = c_k + \tau\,c_k^{r-1}`, after ``n`` steps.
+
+    A particle flow started at a small dilation :math:`(c_0\mathrm{Id})_\#\eta^*` of :math:`\eta^*` stays a
+    dilation of it (its velocity field is :math:`c^{r-2}x` on the support), so its explicit Euler steps of size
+    :math:`\tau` follow this recursion, while the exact flow has :math:`c(t)^{2-r} = c_0^{2-r} + (2-r)t`. For
+    ``r > 1`` the velocity :math:`c^{r-1}` vanishes as :math:`c \to 0`: each step uses the small velocity at its
+    start, and the iterates lose a few steps before they catch up with the growth (the start-up error of
+    the explicit scheme, of order :math:`\tau\log(1/\tau)`); for ``r = 1`` :math:`c_n = c_0 + n\tau` exactly.
+    """
+    tau = check_positive(tau, "tau")
+    r = check_riesz_exponent(r)
+    c = check_positive(c0, "c0")
+    n = check_int(n, "n", 0)
+    for _ in range(n):
+        c = c + tau * c ** (r - 1)
+    return c
 
 
 # ----------------------------------------------------------------------------- samplers

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_points, check_same_space, check_weights
-from .kernels import RadialKernel, squared_distances
-from .summation import directional_derivative, double_sum, kernel_sum, kernel_sum_grad
+from ._checks import BLOCKED_INSTEAD, check_pairs_memory, check_points, check_same_space, check_weights
+from .kernels import RadialKernel, Riesz, squared_distances
+from .summation import Backend, choose_backend, directional_derivative, double_sum, kernel_sum, kernel_sum_grad
+from .trajectory import digest
 from .summation.sliced import check_sliced_kernel, sliced_discrepancy_and_gradient
 
 __all__ = [
@@ -97,18 +98,37 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.Tensor
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None,
                     v: torch.Tensor | None = None, *, backend: str = "auto") -> torch.Tensor:
-    r"""Energy distance :math:`2E|X-Y| - E|X-X'| - E|Y-Y'|`, computed independently of the kernels.
+    r"""Energy distance :math:`2E|X-Y| - E|X-X'| - E|Y-Y'|` of the weighted point clouds.
 
-    Used to check that :math:`\mathcal D_K^2` with ``Riesz(1)`` is half of it.
+    ``backend="dense"`` (and ``"auto"`` when it resolves to ``dense`` for the largest of the three pair sets)
+    computes it independently of the kernels and of :mod:`mmdflow.summation`, from the ``[N, M, d]``
+    differences: the check that :math:`\mathcal D_K^2` with ``Riesz(1)`` is half of it. Any other backend
+    computes the three double sums of the distance kernel ``Riesz(1)`` with it (``"blocked"``: exact in
+    bounded memory).
     """
     check_points(x, "x")
     check_points(y, "y")
     check_same_space(x, y)
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
-    del backend
+    big = x if x.shape[0] >= y.shape[0] else y
+    if choose_backend(backend, big, big, _DISTANCE) != "dense":
+        return (-2 * double_sum(x, y, _DISTANCE, w, v, backend=backend) + double_sum(x, x, _DISTANCE, w, w, backend=backend)
+                + double_sum(y, y, _DISTANCE, v, v, backend=backend))
+    check_pairs_memory(big, big, 2 * x.shape[1] + 2, "energy_distance's dense [N, M, d] differences",
+                       instead=BLOCKED_INSTEAD)
     dist = lambda a, b: squared_distances(a, b).clamp_min(0).sqrt()  # noqa: E731
     return 2 * w @ dist(x, y) @ v - w @ dist(x, x) @ w - v @ dist(y, y) @ v
+
+
+_DISTANCE = Riesz(1.0)
+
+
+def _backend_fingerprint(backend):
+    """A backend name, or a :class:`~mmdflow.summation.Backend`'s name with a digest of its options."""
+    if isinstance(backend, Backend):
+        return {"name": backend.name, "options": digest(dict(backend.options))}
+    return backend
 
 
 def interaction_gradient(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None, *,
@@ -149,6 +169,10 @@ class InteractionEnergy:
 
     def __repr__(self):
         return f"InteractionEnergy({self.kernel})"
+
+    def fingerprint(self) -> dict:
+        """What determines this energy (type, kernel, backend), for checkpoint keys."""
+        return {"type": type(self).__name__, "kernel": repr(self.kernel), "backend": _backend_fingerprint(self.backend)}
 
     def value(self, x, w=None):
         return interaction_energy(x, self.kernel, w, backend=self.backend)
@@ -196,6 +220,10 @@ class DiscrepancyEnergy(InteractionEnergy):
 
     def __repr__(self):
         return f"DiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in d={self.target.shape[1]})"
+
+    def fingerprint(self) -> dict:
+        """Type, kernel, backend and digests of the target samples and weights, for checkpoint keys."""
+        return dict(super().fingerprint(), target=digest(self.target), target_weights=digest(self.target_weights))
 
     @property
     def target_energy(self) -> torch.Tensor:
@@ -271,6 +299,22 @@ class SlicedDiscrepancyEnergy:
     def __repr__(self):
         return (f"SlicedDiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in "
                 f"d={self.target.shape[1]}, {self.options['n_directions']} {self.options['directions']} directions)")
+
+    def fingerprint(self) -> dict:
+        """Type, kernel, digests of the target and of the slicing options (the generator's current state included),
+        for checkpoint keys."""
+        return {"type": type(self).__name__, "kernel": repr(self.kernel), "target": digest(self.target),
+                "target_weights": digest(self.target_weights), "options": digest(self.options),
+                "exact_target_energy": self._exact_target}
+
+    def state_dict(self) -> dict:
+        """The state of the directions' generator (it advances at every call), for checkpoints."""
+        gen = self.options["generator"]
+        return {} if gen is None else {"generator": gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "generator" in state:
+            self.options["generator"].set_state(state["generator"].cpu())
 
     @property
     def target_energy(self) -> torch.Tensor:

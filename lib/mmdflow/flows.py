@@ -30,8 +30,8 @@ from typing import Callable
 
 import torch
 
-from ._checks import check_points, check_positive, check_int
-from .trajectory import Checkpoint, ParticleState, Trajectory, run_steps
+from ._checks import check_float_dtype, check_int, check_points, check_positive
+from .trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 
 __all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
 
@@ -45,6 +45,8 @@ class ParticleFlowConfig:
         n_steps: total number of Euler steps (slow-start steps included, as in the paper's code:
             with ``slow_start`` the final time is smaller than ``n_steps * tau``; see :meth:`times`).
         snapshot_every: record a snapshot every this many steps (plus ``t = 0`` and the end).
+        snapshot_dt: instead, record a snapshot after every step that ends at a multiple of ``snapshot_dt``
+            (to ``1e-9`` relative; ``None``: use ``snapshot_every``), e.g. the time grid of another scheme.
         slow_start: for ``r < 1`` starts from a Dirac: step sizes ``1e-8, 1e-7, ...`` (powers of ten
             while their running sum stays below ``tau``), then one step that reaches ``t = tau``,
             then ``tau``. With ``tau = 0.05``: ``1e-8, ..., 1e-2``, ``0.0388...``, ``0.05, ...``.
@@ -54,17 +56,20 @@ class ParticleFlowConfig:
     n_steps: int
     snapshot_every: int = 1
     slow_start: bool = False
+    snapshot_dt: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
         object.__setattr__(self, "n_steps", check_int(self.n_steps, "n_steps", 1))
         object.__setattr__(self, "snapshot_every", check_int(self.snapshot_every, "snapshot_every", 1))
+        if self.snapshot_dt is not None:
+            object.__setattr__(self, "snapshot_dt", check_positive(self.snapshot_dt, "snapshot_dt"))
         if not isinstance(self.slow_start, bool):
             raise TypeError(f"slow_start must be a bool, got slow_start={self.slow_start!r}")
 
     @classmethod
-    def until(cls, t_final: float, *, tau: float, snapshot_every: int = 1, slow_start: bool = False
-              ) -> "ParticleFlowConfig":
+    def until(cls, t_final: float, *, tau: float, snapshot_every: int = 1, slow_start: bool = False,
+              snapshot_dt: float | None = None) -> "ParticleFlowConfig":
         """The config whose last step lands on ``t_final`` (a positive multiple of ``tau``)."""
         tau = check_positive(tau, "tau")
         t_final = check_positive(t_final, "t_final")
@@ -73,8 +78,8 @@ class ParticleFlowConfig:
             raise ValueError(f"t_final must be a positive multiple of tau={tau}, got t_final={t_final}")
         # slow start: the powers of ten, one step reaching t = tau, then k - 1 steps of tau
         n_steps = len(_slow_steps(tau)) + k if slow_start else k
-        return cls(tau=tau, n_steps=n_steps,
-                   snapshot_every=snapshot_every, slow_start=slow_start)
+        return cls(tau=tau, n_steps=n_steps, snapshot_every=snapshot_every, slow_start=slow_start,
+                   snapshot_dt=snapshot_dt)
 
     def step_sizes(self) -> list[float]:
         """The ``n_steps`` step sizes (slow start first, when enabled)."""
@@ -89,6 +94,14 @@ class ParticleFlowConfig:
         t = torch.zeros(self.n_steps + 1, dtype=torch.float64)
         t[1:] = torch.tensor(self.step_sizes(), dtype=torch.float64).cumsum(0)
         return t
+
+    def snapshot_steps(self) -> list[int]:
+        """The steps (from 1) after which :func:`particle_flow` records a snapshot (besides the first and last)."""
+        if self.snapshot_dt is None:
+            return list(range(self.snapshot_every, self.n_steps + 1, self.snapshot_every))
+        q = self.times()[1:] / self.snapshot_dt
+        on_grid = ((q - q.round()).abs() <= 1e-9 * q.clamp_min(1.0)) & (q.round() >= 1)
+        return (on_grid.nonzero()[:, 0] + 1).tolist()
 
 
 def _slow_steps(tau: float) -> list[float]:
@@ -123,6 +136,7 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
     """
     n = check_int(n, "n", 1)
     d = check_int(d, "d", 1)
+    check_float_dtype(dtype)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (scale >= 0) or scale == float("inf"):
         raise ValueError(f"scale must be a finite number >= 0, got scale={scale!r}")
     if centers is None:
@@ -151,6 +165,14 @@ class _EulerStep:
         with torch.no_grad():
             return ParticleState(state.x - self.step_sizes[k] * self.energy.gradient(state.x)), None
 
+    def state_dict(self) -> dict:
+        """The energy's own state (e.g. the generator of a sliced energy), checkpointed with the particles."""
+        return self.energy.state_dict() if callable(getattr(self.energy, "state_dict", None)) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if callable(getattr(self.energy, "load_state_dict", None)):
+            self.energy.load_state_dict(state)
+
 
 def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progress: bool = True,
                   callback: Callable[[int, float, ParticleState], None] | None = None,
@@ -168,11 +190,13 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         record_energy: evaluate ``energy.value`` at the snapshots (``nan`` when ``False``, which saves
             one kernel sum per snapshot).
         checkpoint_dir: folder for a checkpoint after every step (``None``: none); a checkpoint of the same
-            run (config, energy, start) resumes it.
+            run (config, ``energy.fingerprint()``, start, dtype, device kind) resumes it, one of another run is
+            refused (:class:`mmdflow.trajectory.CheckpointError`).
 
     Returns:
-        :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, every
-        ``config.snapshot_every`` steps and after the last step; ``energies`` from ``energy.value``;
+        :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, after the steps of
+        ``config.snapshot_steps()`` (every ``snapshot_every`` steps, or at the multiples of ``snapshot_dt``)
+        and after the last step; ``energies`` from ``energy.value``;
         ``wall_time`` counts the Euler steps only; ``info`` holds ``scheme="particle_flow"``, the
         config as a dict and the energy's repr.
     """
@@ -184,10 +208,10 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
             raise TypeError(f"energy must have a .{attr}(x) method, got {type(energy).__name__}")
     cfg = asdict(config)
     ckpt = None if checkpoint_dir is None else Checkpoint(
-        Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": repr(energy),
-                               "x0": x0.detach().cpu()})
+        Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": energy_fingerprint(energy),
+                               "x0": digest(x0), "dtype": str(x0.dtype), "device": x0.device.type})
     return run_steps(_EulerStep(energy, config.step_sizes()), ParticleState(x0.detach().clone()),
-                     times=config.times(), snapshot_every=config.snapshot_every,
+                     times=config.times(), snapshot_every=None, snapshot_steps=set(config.snapshot_steps()),
                      measure=(lambda s: energy.value(s.x)) if record_energy else None, checkpoint=ckpt,
                      progress=progress, callback=callback, name="particle_flow",
                      info={"config": cfg, "energy": repr(energy), "n_particles": x0.shape[0],

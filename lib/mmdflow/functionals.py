@@ -71,6 +71,10 @@ class ImplosionExplosion:
     def __repr__(self):
         return "ImplosionExplosion()"
 
+    def fingerprint(self) -> dict:
+        """The functional has no parameters: its type determines it (for checkpoint keys)."""
+        return {"type": type(self).__name__}
+
     # --------------------------------------------------------------------------------- exact (particle) quantities
     @staticmethod
     def potential(p: torch.Tensor) -> torch.Tensor:

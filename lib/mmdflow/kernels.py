@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_points, check_positive, check_riesz_exponent, check_same_space
+from ._checks import (check_finite, check_pairs_memory, check_points, check_positive, check_riesz_exponent,
+                      check_same_space)
 
 __all__ = [
     "RadialKernel",
@@ -113,6 +114,18 @@ def centred(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return xc, (xc if y is x else y - c)
 
 
+def _check_pair(x, y, per_coordinate: int, what: str) -> None:
+    """Two finite point clouds of one space whose ``N x M x (per_coordinate d + 3)`` temporaries fit the memory
+    budget (:func:`mmdflow._checks.memory_budget`)."""
+    check_points(x, "x", finite=False)
+    check_points(y, "y", finite=False)
+    check_same_space(x, y)
+    check_finite((x, "x"), (y, "y"))
+    check_pairs_memory(x, y, per_coordinate * x.shape[1] + 3, what, instead="mmdflow.summation.kernel_sum / kernel_sum_grad with "
+                       "backend='blocked' (memory-bounded sums), or mmdflow.summation.kernel_matrix (no [N, M, d] "
+                       "tensor)")
+
+
 def _safe_pow(s: torch.Tensor, p: float) -> torch.Tensor:
     """``s ** p`` for ``s >= 0`` with value 0 and gradient 0 where ``s == 0``."""
     pos = s > 0
@@ -134,14 +147,13 @@ class RadialKernel:
         raise NotImplementedError
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Kernel matrix ``[N, M]`` with entries ``K(x_i, y_j)``."""
-        check_points(x, "x")
-        check_points(y, "y")
-        check_same_space(x, y)
+        """Kernel matrix ``[N, M]`` with entries ``K(x_i, y_j)`` (from an ``[N, M, d]`` tensor of differences)."""
+        _check_pair(x, y, 2, "the kernel matrix's [N, M, d] differences")
         return self.profile(squared_distances(x, y))
 
     def grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         r"""Gradients :math:`\nabla_x K(x_i, y_j) = 2\phi'(|x_i-y_j|^2)(x_i-y_j)`, shape ``[N, M, d]``."""
+        _check_pair(x, y, 3, "the kernel gradients' [N, M, d] tensors")
         diff = x[:, None, :] - y[None, :, :]
         return 2.0 * self.dprofile((diff**2).sum(-1))[..., None] * diff
 

@@ -29,8 +29,8 @@ from ._checks import check_points, check_riesz_exponent
 from .energies import interaction_energy, potential_energy
 from .kernels import Riesz
 
-__all__ = ["ExactComparison", "FlowErrors", "GradientError", "compare_to_exact", "flow_error", "flow_errors",
-           "expected_noise", "flow_noise_floor", "gradient_error"]
+__all__ = ["ExactComparison", "FlowErrors", "GradientError", "RadialStatistics", "compare_to_exact", "flow_error",
+           "flow_errors", "expected_noise", "flow_noise_floor", "gradient_error", "radial_statistics"]
 
 _DISTANCE = Riesz(1.0)
 
@@ -143,12 +143,13 @@ class FlowErrors(NamedTuple):
 
 
 def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: torch.Generator | None = None,
-                min_time: float = 0.0) -> FlowErrors:
+                min_time: float = 0.0, tol: float = 1e-6) -> FlowErrors:
     r""":func:`flow_error` along a trajectory (``traj.positions`` ``[S, N, d]``).
 
-    Evaluated at every snapshot with time ``> min_time``, or, with ``times`` given, at the snapshots
-    nearest to those times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). The times reported
-    are the snapshots' own. Weighted snapshots are not supported.
+    Evaluated at every snapshot with time ``> min_time``, or, with ``times`` given, at the snapshots at those
+    times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). A time with no snapshot within
+    ``tol * max(1, |t|)`` raises ``ValueError`` (see :meth:`mmdflow.trajectory.Trajectory.at`). The times
+    reported are the snapshots' own. Weighted snapshots are not supported.
     """
     from . import analytic
 
@@ -157,7 +158,7 @@ def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: to
     if times is None:
         index = list(range(len(traj.times)))
     else:
-        index = [int(torch.argmin((traj.times - float(t)).abs())) for t in times]
+        index = [traj.index_of(t, tol=tol) for t in times]
     rows = []
     for i in index:
         t, x = float(traj.times[i]), traj.positions[i]
@@ -179,6 +180,62 @@ def flow_noise_floor(n: int, t: float, d: int, r: float, *, n_pairs: int = 100_0
 
     return expected_noise(lambda m, g: analytic.sample_flow(m, t, d, r, generator=g), n, n_pairs=n_pairs,
                           generator=generator)
+
+
+class RadialStatistics(NamedTuple):
+    r"""How the particle radii compare with the radial law of :math:`\gamma(t)`: see :func:`radial_statistics`."""
+
+    shell_fraction: float         #: fraction of particles with :math:`|\|x_i\| - R(t)| \le` band :math:`R(t)`
+    exact_shell_fraction: float   #: the same fraction for :math:`\gamma(t)` itself (1 in the sphere case)
+    cdf_distance: float           #: Kolmogorov distance of the radii to the exact radial CDF
+    radius: float                 #: the support radius :math:`R(t)`
+
+
+def radial_statistics(x: torch.Tensor, t: float, r: float, *, band: float = 0.05) -> RadialStatistics:
+    r"""Radial statistics of particles ``x`` ``[N, d]`` against :math:`\gamma(t)` (Riesz exponent ``r``, ``d = x.shape[1]``).
+
+    :math:`\mathcal D_K^2` at a few hundred particles hardly sees how mass is spread along the radius; in the
+    sphere case (:math:`d + r \ge 4`, where :math:`\gamma(t)` is uniform on the sphere of radius :math:`R(t)`) a
+    thick shell of radii between :math:`0.2R` and :math:`R` reads at its noise floor. These two numbers do:
+
+    * ``shell_fraction``: the fraction of particles within ``band`` :math:`R(t)` of the support radius
+      :math:`R(t)` (:func:`mmdflow.analytic.support_radius`), next to ``exact_shell_fraction``, the mass of
+      :math:`\gamma(t)` there (1 in the sphere case);
+    * ``cdf_distance``: :math:`\sup_\rho|F_N(\rho) - F(\rho)|` between the empirical CDF of the radii
+      :math:`\|x_i\|` and the exact radial CDF :math:`F` (:func:`mmdflow.analytic.flow_radial_cdf`); an exact
+      ``N``-sample reads about :math:`0.87/\sqrt N` in the ball case (the mean of Kolmogorov's law) and 0 in the
+      sphere case, where :math:`F` is a step at :math:`R(t)` (radii within :math:`10^{-9}R(t)` of it count as on it).
+    """
+    from . import analytic
+
+    check_points(x, "x")
+    r = check_riesz_exponent(r)
+    t = analytic.check_time(t)
+    if not isinstance(t, float) or t == 0:
+        raise ValueError(f"t must be a scalar time > 0 (gamma(0) is the Dirac delta_0), got t={t!r}")
+    if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 < band < 1:
+        raise ValueError(f"band must be a fraction of the radius in (0, 1), got band={band!r}")
+    d = x.shape[1]
+    big_r = float(analytic.support_radius(t, d, r))
+    rho = x.detach().to(torch.float64).norm(dim=1).cpu()
+    sphere = analytic.is_sphere_case(d, r)
+    if sphere:
+        rho = torch.where((rho - big_r).abs() <= 1e-9 * big_r, torch.full_like(rho, big_r), rho)
+    rho, _ = torch.sort(rho)
+    n = rho.shape[0]
+    shell = float(((rho - big_r).abs() <= band * big_r).double().mean())
+    at = torch.searchsorted(rho, rho, right=True).double() / n       # F_N at each radius (ties counted)
+    below = torch.searchsorted(rho, rho, right=False).double() / n   # F_N just below it
+    cdf = torch.as_tensor(analytic.flow_radial_cdf(rho.numpy(), t, d, r), dtype=torch.float64)
+    if sphere:   # F is the step 1{rho >= R}: compare both one-sided limits at every radius and at R
+        cdf_below = (rho > big_r).double()
+        inside, outside = float((rho < big_r).double().mean()), float((rho > big_r).double().mean())
+        dist = max(float(torch.maximum((at - cdf).abs(), (below - cdf_below).abs()).max()), inside, outside)
+        exact = 1.0
+    else:        # F is continuous
+        dist = float(torch.maximum(at - cdf, cdf - below).max())
+        exact = 1.0 - float(analytic.flow_radial_cdf((1.0 - band) * big_r, t, d, r))
+    return RadialStatistics(shell, exact, float(dist), big_r)
 
 
 class GradientError(NamedTuple):

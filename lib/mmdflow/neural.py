@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ._checks import check_points, check_positive, check_int
-from .trajectory import CHECKPOINT_NAME, Checkpoint, ParticleState, Trajectory, run_steps
+from .trajectory import CHECKPOINT_NAME, Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 
 __all__ = [
     "NeuralBackwardConfig",
@@ -423,6 +423,9 @@ def _run_flow(scheme: str, energy, x0: torch.Tensor, config, move, *, generator,
     x = x0.detach().to(config.torch_dtype)
     device = x.device
     if generator is None:
+        if checkpoint_dir is not None:
+            raise ValueError(f"checkpoint_dir={str(checkpoint_dir)!r} needs an explicit, seeded generator: a run with "
+                             "generator=None draws a fresh seed and could never be resumed")
         generator = torch.Generator(device=device)
         generator.seed()
     elif not isinstance(generator, torch.Generator):
@@ -430,11 +433,13 @@ def _run_flow(scheme: str, energy, x0: torch.Tensor, config, move, *, generator,
     elif generator.device.type != device.type:
         raise ValueError(f"generator is on {generator.device} but the particles are on {device}; "
                          f"create it with torch.Generator(device={str(device)!r})")
+    cfg = asdict(config)
+    ckpt = None if checkpoint_dir is None else Checkpoint(    # the key before the network draws from the generator
+        Path(checkpoint_dir), {"scheme": scheme, "config": cfg, "energy": energy_fingerprint(energy), "x0": digest(x),
+                               "generator": digest(generator), "dtype": str(x.dtype), "device": device.type},
+        config.checkpoint_every)
     net = make_network(x.shape[1], config, device=device, generator=generator)
     step = _NeuralStep(move, energy, config, net, make_optimizer(net, config), generator)
-    cfg = asdict(config)
-    ckpt = None if checkpoint_dir is None else Checkpoint(
-        Path(checkpoint_dir), {"scheme": scheme, "config": cfg, "x0": x.cpu()}, config.checkpoint_every)
     times = [n * config.tau for n in range(config.n_steps + 1)]
     traj = run_steps(step, ParticleState(x), times=times, snapshot_every=config.snapshot_every,
                      measure=lambda s: _energy_value(energy, s), checkpoint=ckpt, progress=progress,
@@ -455,8 +460,10 @@ def neural_backward_flow(energy, x0: torch.Tensor, config: NeuralBackwardConfig,
             the returned positions have the dtype of ``x0``.
         config: a :class:`NeuralBackwardConfig`.
         generator: ``torch.Generator`` on the device of ``x0`` for the initial weights, batches and latents.
-        checkpoint_dir: directory for a checkpoint after every ``config.checkpoint_every`` steps. If it
-            already holds a checkpoint for the same scheme, config and ``x0``, the run resumes from it.
+        checkpoint_dir: directory for a checkpoint after every ``config.checkpoint_every`` steps (needs a
+            seeded ``generator``). If it holds a checkpoint of the same run (scheme, config,
+            ``energy.fingerprint()``, ``x0``, the generator's initial state, dtype, device kind), the run resumes
+            from it; a checkpoint of another run is refused (:class:`mmdflow.trajectory.CheckpointError`).
         progress: show a ``tqdm`` progress bar over the time steps.
         callback: called as ``callback(step, t, state)`` after each step (and after its checkpoint).
 

@@ -20,7 +20,10 @@ def for_profile(profile: str, *values):
 
     Each value is either a plain value (a reader's override, used as is) or a
     dict ``{"quick": ..., "paper": ...}`` from which the profile's entry is
-    taken. Returns a single value for one argument, else a tuple.
+    taken. A dict with no profile name among its keys is a plain value; a dict
+    with some profile names must be a profile table: a missing entry for
+    ``profile`` or a key that is not a profile raises ``ValueError``. Returns a
+    single value for one argument, else a tuple.
 
     >>> for_profile("paper", {"quick": 200, "paper": 2000}, 0.05)
     (2000, 0.05)
@@ -28,8 +31,15 @@ def for_profile(profile: str, *values):
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     out = []
-    for v in values:
-        if isinstance(v, dict) and set(v) <= set(PROFILES) and profile in v:
+    for k, v in enumerate(values):
+        if isinstance(v, dict) and set(v) & set(PROFILES):
+            other = sorted(map(str, set(v) - set(PROFILES)))
+            if other:
+                raise ValueError(f"value {k} of for_profile mixes profile names with other keys {other}: a profile "
+                                 f"table has only keys among {PROFILES}, got {v!r}")
+            if profile not in v:
+                raise ValueError(f"value {k} of for_profile has no entry for the profile {profile!r}: got the table "
+                                 f"{v!r}; add a {profile!r} entry or pass a plain value")
             v = v[profile]
         out.append(v)
     return out[0] if len(out) == 1 else tuple(out)

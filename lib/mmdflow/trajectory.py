@@ -7,21 +7,98 @@ progress bar, checks that the particles stay finite, times the steps and calls t
 ``callback(step, t, state)`` after every step. A step that carries state of its own (a network and
 its optimiser, a random generator, cached matrices) exposes ``state_dict()`` / ``load_state_dict()``,
 which the loop stores in its checkpoints.
+
+A checkpoint carries a *key*: a fingerprint of everything that determines the run (scheme, config, the
+energy's :meth:`fingerprint`, a digest of the start, the generator's initial state, dtype, device kind; see
+:func:`digest`). Resuming with another key, or from a file that is not a readable checkpoint, raises
+:class:`CheckpointError` naming the differing fields, the folder and what to do.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import math
 import os
 import time
+from numbers import Real
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Collection, NamedTuple, Sequence
 
 import torch
 
-__all__ = ["Trajectory", "ParticleState", "Checkpoint", "run_steps", "CHECKPOINT_NAME"]
+__all__ = ["Trajectory", "ParticleState", "Checkpoint", "CheckpointError", "run_steps", "digest",
+           "energy_fingerprint", "CHECKPOINT_NAME", "CHECKPOINT_FORMAT"]
 
 #: file name of the checkpoint written into a checkpoint folder.
 CHECKPOINT_NAME = "checkpoint.pt"
+#: format tag stored in every checkpoint (files without it are refused as foreign).
+CHECKPOINT_FORMAT = "mmdflow-checkpoint-2"
+_SAVED_FIELDS = ("format", "key", "step", "x", "w", "step_state", "snap_t", "snap_x", "snap_w", "snap_e", "metrics",
+                 "wall_time")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that belongs to another run, or a file that is not a readable checkpoint."""
+
+
+def digest(value) -> str:
+    """A stable hex digest (SHA-256, 32 hex digits) of what determines a run.
+
+    Tensors count by dtype, shape and bytes (device-independent), generators by their state, dataclasses by
+    their fields, objects with a ``fingerprint()`` method by it, dicts by their sorted items, sequences by their
+    elements, and numbers, strings and ``None`` by their ``repr``. Other objects are refused (``TypeError``):
+    a ``repr`` with a memory address would never match again.
+    """
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.hexdigest()[:32]
+
+
+def _feed(h, value) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"tensor{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, torch.Generator):
+        h.update(f"generator{value.device.type}".encode())
+        _feed(h, value.get_state())
+    elif value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device)):
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for k in sorted(value, key=repr):
+            _feed(h, k)
+            _feed(h, value[k])
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for v in value:
+            _feed(h, v)
+        h.update(b"]")
+    elif callable(getattr(value, "fingerprint", None)):
+        h.update(type(value).__name__.encode())
+        _feed(h, value.fingerprint())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        h.update(type(value).__name__.encode())
+        _feed(h, {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    elif hasattr(value, "item") and callable(value.item):      # NumPy scalars
+        _feed(h, value.item())
+    else:
+        raise TypeError(f"cannot fingerprint a {type(value).__name__} ({value!r}): give it a fingerprint() method")
+
+
+def energy_fingerprint(energy) -> dict:
+    """``energy.fingerprint()`` (type, parameters, digests of the data that determine it) for a checkpoint key.
+
+    Raises ``TypeError`` for an energy without that method: a checkpoint could not tell two such energies apart.
+    """
+    fp = getattr(energy, "fingerprint", None)
+    if not callable(fp):
+        raise TypeError(f"checkpointing needs energy.fingerprint() (its type, parameters and a digest of its data, "
+                        f"so that a checkpoint of another energy is refused); {type(energy).__name__} has none: "
+                        "add one, or run without a checkpoint folder")
+    return fp()
 
 
 class Trajectory(NamedTuple):
@@ -43,16 +120,33 @@ class Trajectory(NamedTuple):
     wall_time: float = float("nan")
     info: dict | None = None
 
-    def at(self, t: float) -> torch.Tensor:
-        """Positions ``[N, d]`` of the snapshot whose time is closest to ``t``."""
-        i = int(torch.argmin((self.times - t).abs()))
-        return self.positions[i]
+    def index_of(self, t: float, *, tol: float = 1e-6) -> int:
+        """Index of the snapshot at time ``t``: the nearest one, which must lie within ``tol * max(1, |t|)``.
 
-    def weights_at(self, t: float) -> torch.Tensor | None:
-        """Weights ``[N]`` of the snapshot closest to ``t`` (``None`` for uniform weights)."""
-        if self.weights is None:
-            return None
-        return self.weights[int(torch.argmin((self.times - t).abs()))]
+        Raises ``ValueError`` otherwise (the message lists the recorded times); ``tol=float("inf")`` accepts
+        the nearest snapshot whatever its time.
+        """
+        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t):
+            raise TypeError(f"t must be a finite real number, got t={t!r}")
+        t = float(t)
+        if isinstance(tol, bool) or not isinstance(tol, Real) or not tol >= 0:
+            raise ValueError(f"tol must be a number >= 0, got tol={tol!r}")
+        gap = (self.times - t).abs()
+        i = int(torch.argmin(gap))
+        if float(gap[i]) > tol * max(1.0, abs(t)):
+            shown = ", ".join(f"{v:.6g}" for v in self.times[:12].tolist()) + (", ..." if len(self.times) > 12 else "")
+            raise ValueError(f"no snapshot at t={t!r}: the nearest is t={float(self.times[i])!r} (recorded times "
+                             f"{shown}; tolerance {tol:g} x max(1, |t|)); ask for a recorded time, or pass a larger tol")
+        return i
+
+    def at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor:
+        """Positions ``[N, d]`` of the snapshot at time ``t`` (:meth:`index_of`: none within ``tol`` raises)."""
+        return self.positions[self.index_of(t, tol=tol)]
+
+    def weights_at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor | None:
+        """Weights ``[N]`` of the snapshot at time ``t`` (``None`` for uniform weights); ``tol`` as in :meth:`at`."""
+        i = self.index_of(t, tol=tol)
+        return None if self.weights is None else self.weights[i]
 
 
 class ParticleState(NamedTuple):
@@ -67,8 +161,10 @@ class Checkpoint(NamedTuple):
 
     Attributes:
         folder: the checkpoint folder (created when missing); the file is ``folder / CHECKPOINT_NAME``.
-        key: what determines the run (scheme, config, start, ...): a dict of tensors and plain values.
-            A checkpoint written with another key is refused with the differing entries named.
+        key: what determines the run (scheme, config, energy fingerprint, digests of the start and of the
+            generator's initial state, dtype, device kind): a dict of plain values, nested dicts and tensors.
+            A checkpoint written with another key is refused (:class:`CheckpointError`) with the differing
+            entries named.
         every: write after every this many steps (and after the last).
     """
 
@@ -79,6 +175,18 @@ class Checkpoint(NamedTuple):
     @property
     def path(self) -> Path:
         return Path(self.folder) / CHECKPOINT_NAME
+
+
+def _flatten(key: dict, prefix: str = "") -> dict:
+    """Nested dicts as ``{"energy.target": ...}``."""
+    out = {}
+    for k, v in key.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
 
 
 def _same(a, b) -> bool:
@@ -94,22 +202,40 @@ def _describe(value) -> str:
     return repr(value)
 
 
+_FIELD_NAMES = {"x0": "x0 (the initial particles, digest)", "generator": "generator (its initial state, digest)"}
+
+
 def _check_key(path: Path, saved: dict, wanted: dict) -> None:
-    diff = [k for k in sorted(set(saved) | set(wanted)) if not _same(saved.get(k), wanted.get(k))]
+    """Raise :class:`CheckpointError` naming every field in which the checkpoint's key differs from the run's."""
+    old, new = _flatten(saved), _flatten(wanted)
+    diff = [k for k in sorted(set(old) | set(new)) if not _same(old.get(k, "(missing)"), new.get(k, "(missing)"))]
     if not diff:
         return
-    if "scheme" in diff:
-        raise ValueError(f"checkpoint {path} is for the {saved.get('scheme')} scheme, not {wanted.get('scheme')}")
-    if "config" in diff:
-        old, new = saved.get("config") or {}, wanted.get("config") or {}
-        cdiff = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-        raise ValueError(f"checkpoint {path} was written with another config (checkpoint value, requested value): "
-                         f"{cdiff}")
-    if "x0" in diff:
-        raise ValueError(f"checkpoint {path} was written for other initial particles")
-    details = "; ".join(f"{k}: checkpoint {_describe(saved.get(k))}, requested {_describe(wanted.get(k))}"
-                        for k in diff)
-    raise ValueError(f"checkpoint {path} was written for another run ({details}); use another folder or delete it")
+    details = "; ".join(f"{_FIELD_NAMES.get(k, k)}: checkpoint {_describe(old.get(k, '(missing)'))}, requested "
+                        f"{_describe(new.get(k, '(missing)'))}" for k in diff)
+    raise CheckpointError(f"the checkpoint folder {str(path.parent)!r} holds another run ({len(diff)} field(s) differ: "
+                          f"{details}); use another checkpoint folder for this run, or delete {str(path)!r} to "
+                          "start it afresh")
+
+
+def _load_checkpoint(path: Path, device) -> dict:
+    """The saved dict of ``path``, or :class:`CheckpointError` saying what is wrong with the file and what to do."""
+    what_to_do = (f"delete {str(path)!r} (the run then starts afresh) or pass another checkpoint folder")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:   # truncated, empty or foreign: torch raises many kinds (EOFError, RuntimeError, ...)
+        size = path.stat().st_size if path.exists() else 0
+        raise CheckpointError(f"the checkpoint file {str(path)!r} ({size} bytes) cannot be read "
+                              f"({type(exc).__name__}: {exc}); it is truncated, empty or not an mmdflow checkpoint: "
+                              f"{what_to_do}") from exc
+    if not isinstance(saved, dict) or saved.get("format") != CHECKPOINT_FORMAT:
+        found = saved.get("format", "no format tag") if isinstance(saved, dict) else type(saved).__name__
+        raise CheckpointError(f"the file {str(path)!r} is not an mmdflow checkpoint of format {CHECKPOINT_FORMAT!r} "
+                              f"(found {found!r}): {what_to_do}")
+    missing = [k for k in _SAVED_FIELDS if k not in saved]
+    if missing:
+        raise CheckpointError(f"the checkpoint file {str(path)!r} lacks the entries {missing}: {what_to_do}")
+    return saved
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -120,6 +246,7 @@ def _save_atomic(obj, path: Path) -> None:
 
 def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], state: ParticleState, *,
               times: Sequence[float] | torch.Tensor, snapshot_every: int | None = 1,
+              snapshot_steps: Collection[int] = (),
               measure: Callable[[ParticleState], float] | None = None, checkpoint: Checkpoint | None = None,
               progress: bool = True, callback: Callable[[int, float, ParticleState], None] | None = None,
               name: str = "scheme", info: dict | None = None) -> Trajectory:
@@ -132,6 +259,7 @@ def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], 
         state: the start (its ``x`` and ``w`` are copied into the first snapshot).
         times: ``[n_steps + 1]`` times, from the start time to the final one.
         snapshot_every: record a snapshot every this many steps and after the last (``None``: first and last only).
+        snapshot_steps: also record a snapshot after each of these steps (counted from 1).
         measure: ``measure(state) -> float`` recorded at each snapshot (the energy); ``None``: ``nan``.
         checkpoint: a :class:`Checkpoint`, or ``None``. A checkpoint with the same key resumes the run.
         progress: show a ``tqdm`` progress bar over the steps.
@@ -163,7 +291,7 @@ def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], 
         path = checkpoint.path
         Path(checkpoint.folder).mkdir(parents=True, exist_ok=True)
         if path.exists():
-            saved = torch.load(path, map_location=state.x.device, weights_only=True)
+            saved = _load_checkpoint(path, state.x.device)
             _check_key(path, saved["key"], checkpoint.key)
             if hasattr(step, "load_state_dict"):
                 step.load_state_dict(saved["step_state"])
@@ -194,14 +322,14 @@ def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], 
         metrics = dict(metrics or {}, step=k + 1)
         step_metrics.append(metrics)
         last = k + 1 == n_steps
-        if last or (snapshot_every is not None and (k + 1) % snapshot_every == 0):
+        if last or (snapshot_every is not None and (k + 1) % snapshot_every == 0) or k + 1 in snapshot_steps:
             snap_t.append(times[k + 1])
             snap_x.append(state.x.clone())
             if weighted:
                 snap_w.append(state.w.clone())
             snap_e.append(value(state))
         if checkpoint is not None and ((k + 1) % checkpoint.every == 0 or last):
-            _save_atomic({"key": checkpoint.key, "step": k + 1, "x": state.x.cpu(),
+            _save_atomic({"format": CHECKPOINT_FORMAT, "key": checkpoint.key, "step": k + 1, "x": state.x.cpu(),
                           "w": state.w.cpu() if weighted else None,
                           "step_state": step.state_dict() if hasattr(step, "state_dict") else {},
                           "snap_t": snap_t, "snap_x": [p.cpu() for p in snap_x],

@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 import torch
 
-from ._checks import check_points, check_positive, check_same_space, check_weights, check_int
+from ._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
 from .kernels import Gaussian, RadialKernel
 from .simplex import QPInfo, project_simplex, solve_simplex_qp
 from .summation import kernel_matrix, kernel_sum, kernel_sum_grad
@@ -85,6 +85,10 @@ __all__ = [
 
 #: the particle schemes of :func:`run_wfr`.
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
+#: :func:`run_wfr` keeps Gram matrices (``[N, N]`` of the particles, ``[N, M]`` against the held-out sample) up
+#: to this many entries; above, the MMD flows compute the held-out loss with memory-bounded ``blocked`` kernel
+#: sums, and IFT/WFR (whose weight step needs the ``[N, N]`` matrix) are refused above the memory budget.
+GRAM_ENTRIES = 2**24
 
 #: summation backend of :func:`witness` and :func:`witness_gradient` (:mod:`mmdflow.summation`). ``"blocked"``
 #: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
@@ -516,15 +520,23 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
                         f"got {type(target).__name__}")
     kernel = config.kernel
     n = x0.shape[0]
+    if method in ("ift", "wfr"):
+        m = config.batch_size or (target.shape[0] if isinstance(target, torch.Tensor) else n)
+        check_memory(3.0 * n * (n + m) * x0.element_size(), f"the {method} weight step's [N, N] Gram matrix and "
+                     f"[N, M] target matrix (N = {n}, M = {m}, {x0.dtype})", device=x0.device,
+                     instead="method='mmd' or 'mmd_noise' (memory-bounded kernel sums) or fewer particles")
     if test_target is None:
         test_target = target(config.n_test, generator).to(x0) if callable(target) else target
     check_points(test_target, "test_target")
     check_same_space(x0, test_target, ("x0", "test_target"))
     yt = test_target.detach()
     # constant term of the held-out loss: sum_{lm} k(y_l, y_m) / M^2 (computed once, in row blocks)
-    rows = max(1, 2**22 // yt.shape[0])
-    kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
-    kyy /= yt.shape[0] ** 2
+    if yt.shape[0] ** 2 <= GRAM_ENTRIES:
+        rows = max(1, 2**22 // yt.shape[0])
+        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+        kyy /= yt.shape[0] ** 2
+    else:
+        kyy = float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
 
     x = x0.detach().clone()
     step = _WFRStep(method, config, target, yt, kyy, generator, x)
@@ -548,7 +560,9 @@ class _WFRStep:
         self.method, self.config, self.target, self.yt, self.kyy, self.generator = (
             method, config, target, yt, kyy, generator)
         self.kernel = config.kernel
-        self.K, self.K_of = kernel_matrix(x, x, self.kernel), x     # cached Gram matrix and its particles
+        # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
+        self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
+        self.K, self.K_of = (kernel_matrix(x, x, self.kernel) if self.dense else None), x   # cached Gram matrix
         self.losses, self.loss_steps, self.gaps, self.iters = [], [], [], []
         self._last = (None, None)
 
@@ -562,7 +576,12 @@ class _WFRStep:
         x, w = state
         if self._last[0] is not None and self._last[0][0] is x and self._last[0][1] is w:
             return self._last[1]
-        val = float(w @ (self.gram(x) @ w)) - 2.0 * float(w @ kernel_matrix(x, self.yt, self.kernel).mean(1)) + self.kyy
+        if self.dense:
+            val = float(w @ (self.gram(x) @ w)) - 2.0 * float(w @ kernel_matrix(x, self.yt, self.kernel).mean(1))
+        else:
+            val = (float(w @ kernel_sum(x, x, self.kernel, w, backend="blocked"))
+                   - 2.0 * float(w @ kernel_sum(x, self.yt, self.kernel, backend="blocked")))
+        val += self.kyy
         self._last = ((x, w), val)
         return val
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .._checks import check_positive
+from .._checks import check_float_dtype, check_int, check_positive
 
 __all__ = [
     "grey_levels",
@@ -37,7 +37,11 @@ def grey_levels(image_or_path) -> np.ndarray:
             raise FileNotFoundError(f"image file {str(path)!r} does not exist")
         import matplotlib.image as mpimg
 
-        img = np.asarray(mpimg.imread(path))
+        try:
+            img = np.asarray(mpimg.imread(path))
+        except Exception as exc:   # PIL and matplotlib raise many kinds: UnidentifiedImageError, OSError, SyntaxError
+            raise ValueError(f"cannot read the image file {str(path)!r} ({type(exc).__name__}: {exc}); it must be a "
+                             "complete PNG or JPEG image") from exc
     elif isinstance(image_or_path, torch.Tensor):
         img = image_or_path.detach().cpu().numpy()
     elif isinstance(image_or_path, np.ndarray):
@@ -64,16 +68,30 @@ def grey_levels(image_or_path) -> np.ndarray:
     return img
 
 
-def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur with zero padding (mass near the border leaks out, as ink outside the paper would)."""
-    if sigma <= 0:
+def _blur_axis(a: np.ndarray, sigma: float, axis: int) -> np.ndarray:
+    r"""Zero-padded convolution of ``a`` along ``axis`` with :math:`e^{-t^2/(2\sigma^2)}`, ``|t| <= ceil(4 sigma)``.
+
+    Only offsets ``|t| < n`` (``n`` the length of the axis) reach another pixel of the image, so the kernel is cut
+    there: memory and time stay ``O(n^2)`` per line for any ``sigma``. The kernel is normalised on what is kept
+    (a constant factor: the density is normalised afterwards).
+    """
+    n = a.shape[axis]
+    radius = min(max(1, int(np.ceil(4.0 * sigma))), n - 1)
+    if radius < 1:
         return a
-    radius = max(1, int(np.ceil(4.0 * sigma)))
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / sigma) ** 2)
     k /= k.sum()
-    a = np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 0, a) if a.shape[0] > 1 else a
-    return np.apply_along_axis(lambda r: np.convolve(r, k, mode="same"), 1, a)
+    # 'full' then the centred slice: exactly the zero-padded convolution (mode 'same' returns max(n, len(k)) values)
+    return np.apply_along_axis(lambda row: np.convolve(row, k, mode="full")[radius:radius + n], axis, a)
+
+
+def _gaussian_blur(a: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur with zero padding (mass near the border leaks out, as ink outside the paper would),
+    up to a constant factor."""
+    if sigma <= 0:
+        return a
+    return _blur_axis(_blur_axis(a, sigma, 0), sigma, 1)
 
 
 def image_to_density(image_or_path, *, smoothing: float = 1.0, background: float = 0.01,
@@ -134,8 +152,8 @@ def image_to_samples(image_or_path, n: int, *, smoothing: float = 1.0, backgroun
     Returns:
         ``[n, 2]`` tensor of points.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer number of samples, got {n!r}")
+    n = check_int(n, "n", 1)
+    check_float_dtype(dtype)
     p = image_to_density(image_or_path, smoothing=smoothing, background=background, invert=invert)
     h, w = p.shape
     probs = torch.as_tensor(p.ravel(), dtype=torch.float64)

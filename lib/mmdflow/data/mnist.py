@@ -14,6 +14,7 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from .._checks import check_float_dtype, check_int, check_positive
 
 __all__ = ["MNIST", "MNIST_FILES", "MNIST_MIRRORS", "DataIntegrityError", "load_mnist", "mnist_dir"]
 
@@ -84,24 +87,36 @@ def _find(root: Path, name: str) -> Path | None:
     return None
 
 
-def _download(name: str, md5: str, dest_dir: Path, timeout: float) -> tuple[Path | None, list[str]]:
-    """Try every mirror; return (path, errors). The file is moved in place only once its md5 matches."""
+def _download(name: str, md5: str, dest_dir: Path, timeout: float, deadline: float) -> tuple[Path | None, list[str]]:
+    """Try every mirror until ``deadline`` (a ``time.monotonic()`` value); return (path, errors).
+
+    The file is downloaded into the system's temporary folder and moved to ``dest_dir`` (created then) only
+    once its md5 matches: a failed download leaves nothing behind. Each socket operation waits at most
+    ``timeout`` seconds and never beyond the deadline, which is also checked between the chunks of a transfer.
+    """
     errors = []
-    dest_dir.mkdir(parents=True, exist_ok=True)
     for base in MNIST_MIRRORS:
         url = base + name
+        left = deadline - time.monotonic()
+        if left <= 0:
+            errors.append(f"{url}: not tried, the total download time limit was reached")
+            continue
         tmp_name = None
         try:
-            with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
+            with tempfile.NamedTemporaryFile(delete=False, suffix=".part") as tmp:
                 tmp_name = tmp.name
-                with urllib.request.urlopen(url, timeout=timeout) as resp:
-                    shutil.copyfileobj(resp, tmp)
+                with urllib.request.urlopen(url, timeout=min(timeout, left)) as resp:
+                    while chunk := resp.read(1 << 16):
+                        tmp.write(chunk)
+                        if time.monotonic() > deadline:
+                            raise TimeoutError("the total download time limit was reached during the transfer")
             got = _md5(Path(tmp_name))
             if got != md5:
                 errors.append(f"{url}: md5 {got} != expected {md5}")
                 continue
+            dest_dir.mkdir(parents=True, exist_ok=True)
             final = dest_dir / name
-            os.replace(tmp_name, final)
+            shutil.move(tmp_name, final)
             tmp_name = None
             return final, errors
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -127,7 +142,8 @@ def _read_idx(path: Path, magic_expected: int) -> np.ndarray:
 
 
 def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, download: bool = True,
-               timeout: float = 30.0, dtype: torch.dtype = torch.float32, device=None) -> MNIST:
+               timeout: float = 30.0, total_timeout: float = 120.0, dtype: torch.dtype = torch.float32,
+               device=None) -> MNIST:
     r"""Load MNIST from the canonical gzip IDX files, verified by md5.
 
     Files (``t10k-*`` for ``split="test"``, ``train-*`` for ``"train"``) are looked up in
@@ -141,8 +157,9 @@ def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, down
         data_dir: directory holding the files (or their ``mnist/`` sub-directory).
         split: ``"test"`` (10,000 images) or ``"train"`` (60,000).
         n: keep only the first ``n`` images (in file order, no shuffling).
-        download: allow downloading missing files.
-        timeout: seconds per download attempt.
+        download: allow downloading missing files (a failed download creates no folder and leaves no file).
+        timeout: seconds a download attempt waits for the server at a time.
+        total_timeout: seconds all download attempts of the call may take together.
         dtype, device: of the returned images.
 
     Returns:
@@ -154,8 +171,11 @@ def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, down
     """
     if split not in MNIST_FILES:
         raise ValueError(f"split must be one of {sorted(MNIST_FILES)}, got {split!r}")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    if n is not None:
+        n = check_int(n, "n", 1)
+    check_float_dtype(dtype)
+    timeout = check_positive(timeout, "timeout")
+    deadline = time.monotonic() + check_positive(total_timeout, "total_timeout")
     root = mnist_dir(data_dir)
     paths = []
     for name, md5 in MNIST_FILES[split]:
@@ -163,7 +183,7 @@ def load_mnist(data_dir=None, *, split: str = "test", n: int | None = None, down
         if path is None:
             errors = []
             if download:
-                path, errors = _download(name, md5, root / "mnist", timeout)
+                path, errors = _download(name, md5, root / "mnist", timeout, deadline)
             if path is None:
                 tried = "\n  ".join(errors) if errors else "(download disabled)"
                 raise FileNotFoundError(

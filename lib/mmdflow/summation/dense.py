@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_points, check_same_space
+from .._checks import check_pairs_memory, check_points, check_same_space
 from ..kernels import EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances, squared_distances
 
 __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
@@ -34,12 +34,14 @@ def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Te
     number before the power, so the gradient at coinciding points is 0 (the convention of
     :mod:`mmdflow.kernels`).
     """
+    check_pairs_memory(x, y, 3, "the dense backend's [N, M] distance matrices")
     dist = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
     return dist if r == 1.0 else dist.clamp_min(torch.finfo(dist.dtype).tiny) ** r
 
 
 def reference_sum(x, y, v, kernel: RadialKernel) -> torch.Tensor:
     r"""The textbook formula :math:`s = \phi(\|x_i - y_j\|^2)\,v`, ``[N]`` (``[N, M, d]`` differences)."""
+    check_pairs_memory(x, y, 2 * x.shape[1] + 3, "the dense backend's [N, M, d] differences")
     return kernel.profile(squared_distances(x, y)) @ v
 
 
@@ -52,6 +54,7 @@ def dense_sum(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
 
 def dense_grad(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
     """``g`` ``[N, d]`` from the ``[N, M, d]`` tensor of :meth:`RadialKernel.grad`."""
+    check_pairs_memory(x, y, 4 * x.shape[1] + 3, "the dense backend's [N, M, d] gradient terms")
     return (kernel.grad(x, y) * v[None, :, None]).sum(1)
 
 
@@ -66,6 +69,8 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> tor
     check_same_space(x, y)
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    check_pairs_memory(x, y, 4, "the [N, M] Gram matrix", instead="mmdflow.summation.kernel_sum with backend='blocked' "
+                       "(memory-bounded sums, no matrix)")
     if x.shape[1] > EXPLICIT_DIFF_MAX_D:
         x, y = centred(x, y)
     sq, _ = pairwise_squared_distances(x, y)
@@ -123,6 +128,7 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -
     :math:`A_i = \sum_j v_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w_i c_{ij}(x^b_j - x^a_i)`, both
     formed without autograd from one ``[N, M]`` matrix; coinciding pairs add :func:`coincidence_term`.
     """
+    check_pairs_memory(xa, xb, 5, "the dense directional derivative's [N, M] matrices")
     with torch.no_grad():
         sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
         c = 2.0 * kernel.dprofile(sq)

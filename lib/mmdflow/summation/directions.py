@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from .._checks import check_int, check_riesz_exponent
+
 __all__ = ["DIRECTION_RULES", "SUBSPACE_CHOICES", "slicing_constant", "default_n_directions", "sample_directions",
            "directions_for", "span_basis"]
 
@@ -37,11 +39,8 @@ def slicing_constant(d: int, r: float = 1.0) -> float:
     (Hertrich et al., ICLR 2024). Evaluated with ``lgamma``, so it is accurate for large ``d``:
     ``c_{1,r} = 1``, ``c_{2,1} = pi/2``, ``c_{3,1} = 2``, ``c_{d,1} ~ sqrt(pi d / 2)``.
     """
-    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-        raise ValueError(f"the dimension d must be a positive integer, got {d!r}")
-    if not (0.0 < float(r) < 2.0):
-        raise ValueError(f"the Riesz exponent r must lie in (0, 2), got r={r!r}")
-    r = float(r)
+    d = check_int(d, "d", 1)
+    r = check_riesz_exponent(r)
     return math.exp(0.5 * math.log(math.pi) + math.lgamma((d + r) / 2) - math.lgamma(d / 2)
                     - math.lgamma((r + 1) / 2))
 
@@ -99,8 +98,8 @@ def sample_directions(d: int, n_directions: int, rule: str = "auto", *, generato
     Returns:
         ``[P, d]`` tensor of unit vectors, each marginally uniform on :math:`S^{d-1}`.
     """
-    if isinstance(n_directions, bool) or not isinstance(n_directions, int) or n_directions < 1:
-        raise ValueError(f"n_directions must be a positive integer, got {n_directions!r}")
+    d = check_int(d, "d", 1)
+    n_directions = check_int(n_directions, "n_directions", 1)
     if rule not in DIRECTION_RULES:
         raise ValueError(f"unknown direction rule {rule!r}; choose one of {DIRECTION_RULES}")
     if rule == "auto":

@@ -97,15 +97,24 @@ BACKENDS: dict[str, tuple[Callable, Callable]] = {
     "keops": (_keops_sum, _keops_grad),
 }
 _EXACT = {"dense", "blocked", "keops"}
+_BUILTIN = frozenset(BACKENDS)
 
 
-def register_backend(name: str, value_fn: Callable, grad_fn: Callable) -> None:
+def register_backend(name: str, value_fn: Callable, grad_fn: Callable, *, replace: bool = False) -> None:
     """Add a backend: ``value_fn`` and ``grad_fn`` take ``(x, y, v, kernel, **options)``.
 
-    ``value_fn`` returns ``[N]`` (differentiable), ``grad_fn`` returns ``[N, d]``.
+    ``value_fn`` returns ``[N]`` (differentiable), ``grad_fn`` returns ``[N, d]``. A name that is already
+    registered (the built-in ``dense``, ``blocked``, ``sliced``, ``keops`` among them) is refused unless
+    ``replace=True``: replacing ``dense`` replaces the reference every other backend is tested against.
     """
     if not isinstance(name, str) or not name or name == "auto":
         raise ValueError(f"a backend name must be a non-empty string other than 'auto', got {name!r}")
+    if not (callable(value_fn) and callable(grad_fn)):
+        raise TypeError(f"value_fn and grad_fn must be callables, got {type(value_fn).__name__} and "
+                        f"{type(grad_fn).__name__}")
+    if name in BACKENDS and not replace:
+        kind = "built-in" if name in _BUILTIN else "registered"
+        raise ValueError(f"backend {name!r} is already {kind}; pass replace=True to replace it, or choose another name")
     BACKENDS[name] = (value_fn, grad_fn)
 
 
@@ -310,10 +319,12 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
     check_points(xa, "xa", finite=False)
     check_points(xb, "xb", finite=False)
     check_same_space(xa, xb, ("xa", "xb"))
+    if not isinstance(ua, torch.Tensor) or (ub is not None and not isinstance(ub, torch.Tensor)):
+        raise TypeError(f"velocities must be tensors, got ua {type(ua).__name__} and ub {type(ub).__name__}")
     if ua.shape != xa.shape or (ub is not None and ub.shape != xb.shape):
         raise ValueError(f"velocities must have the shapes of their points, got ua {tuple(ua.shape)} for xa "
                          f"{tuple(xa.shape)} and ub {None if ub is None else tuple(ub.shape)} for xb {tuple(xb.shape)}")
-    check_finite((xa, "xa"), (xb, "xb"))
+    check_finite((xa, "xa"), (xb, "xb"), (ua, "ua"), *(() if ub is None else ((ub, "ub"),)))
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
     wa = 1.0 / xa.shape[0] if wa is None else check_weights(wa, xa, "wa")[:, None]
