@@ -203,7 +203,7 @@ for scheme, label in [("backward", "NB"), ("forward", "NF"), ("particle", "PF")]
 # neural scheme at large $\tau$. The benchmark
 # table below therefore also reports the distance of the backward scheme to its JKO iterate.
 
-# %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom, step pf_tau) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
+# %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom, with its own small step) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
 fig = snapshot_grid({"NB": run["backward", 2, 1.5].trajectory, "PF": run["particle", 2, 1.5].trajectory},
                     [0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.5, jko_tau=settings.tau))
 fig.suptitle("Interaction energy, r = 1.5, d = 2", y=1.03)
@@ -248,10 +248,7 @@ plt.show()
 # per entry).
 
 # %%
-import json
-
-stored = json.loads(Path("../benchmarks/results/interaction_paper.json").read_text())
-nplots.benchmark_table(interaction.results_from_json(stored))
+nplots.benchmark_table(interaction.load_results("interaction_paper.json"))
 
 # %% [markdown]
 # **Reading the table.**

@@ -10,7 +10,9 @@ Results are :class:`InteractionResult` objects; :func:`format_interaction_table`
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from ..trajectory import Trajectory
 
 __all__ = ["InteractionSettings", "PROFILES", "interaction_settings", "InteractionResult", "BENCH_TIMES",
            "SCHEMES", "run_interaction_case", "interaction_targets", "format_interaction_table",
-           "results_to_json", "results_from_json"]
+           "results_to_json", "results_from_json", "stored_results_path", "load_results"]
 
 #: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
 BENCH_TIMES = (0.4, 0.8, 1.2)
@@ -164,6 +166,29 @@ class InteractionResult:
         data["radius"] = {float(t): tuple(v) for t, v in data.get("radius", {}).items()}
         keep = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in keep})
+
+
+def stored_results_path(name: str = "interaction_paper.json") -> Path:
+    """The stored benchmark results ``benchmarks/results/<name>``: under ``$MMDFLOW_RESULTS`` when set, else in the
+    first ``benchmarks/results`` folder found from the working directory upward (a chapter runs in
+    ``notebooks/`` or in the folder of its executed copy)."""
+    env = os.environ.get("MMDFLOW_RESULTS")
+    if env:
+        path = Path(env) / name
+    else:
+        here = Path.cwd().resolve()
+        found = [p / "benchmarks" / "results" / name for p in (here, *here.parents)
+                 if (p / "benchmarks" / "results" / name).exists()]
+        path = found[0] if found else Path("benchmarks") / "results" / name
+    if not path.exists():
+        raise FileNotFoundError(f"stored benchmark results {name!r} not found (looked in $MMDFLOW_RESULTS and in "
+                                f"benchmarks/results from {Path.cwd()} upward); run benchmarks/bench_interaction.py")
+    return path
+
+
+def load_results(name: str = "interaction_paper.json") -> list[InteractionResult]:
+    """The stored benchmark results (:func:`stored_results_path`) as :class:`InteractionResult` objects."""
+    return results_from_json(json.loads(stored_results_path(name).read_text()))
 
 
 def results_to_json(results: list[InteractionResult]) -> list[dict]:
