@@ -79,6 +79,9 @@ book: venv mathjax chapters
 	@echo "The book is at $(abspath _build/html/index.html)"
 
 test: venv mathjax chromium
+	@# KeOps compiles each formula on first use into a shared cache that two test workers must not write at once:
+	@# its tests run first in one process (seconds once the cache is warm)
+	$(PY) -m pytest tests -q -k keops -p no:cacheprovider
 	$(PY) scripts/run_chapters.py --profile quick --jobs $(JOBS)
 	$(call build_site,quick,build/test-site)
 	MMDFLOW_SITE=build/test-site/_build/html MMDFLOW_REQUIRE_SITE=1 $(PARALLEL_TESTS) \
