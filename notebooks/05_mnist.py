@@ -172,7 +172,7 @@ estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=
                                                   generator=torch.Generator().manual_seed(1)),
               "exact": exact64}
 rows = []
-for i in (int(torch.argmin((pf.times - 20).abs())), len(pf.times) - 1):
+for i in (pf.index_of(20, tol=float("inf")), len(pf.times) - 1):
     x_i = pf.positions[i].double()
     errs = [metrics.gradient_error(est, exact64, x_i, draws=5) for est in estimators.values()]
     rows.append([f"{float(pf.times[i]):.0f}", span_basis(x_i, y64)[1].shape[1]]

@@ -156,7 +156,7 @@ import torch
 
 import mmdflow
 from mmdflow import data, experiments, summation, wfr
-from mmdflow.plots import use_style
+from mmdflow.plots import snapshot_grid, use_style
 from mmdflow.plots import wfr as wplots
 from mmdflow.plots.tables import Table, glue_markdown
 
@@ -277,15 +277,15 @@ plt.show()
 show_t = [0, n_steps // 6, n_steps // 2, n_steps]
 trs = {label: r.first for label, r in results["Gaussian"].items()}
 yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
-axes = wplots.plot_weighted_snapshots(trs, show_t, target=yt_gauss, xlim=(-4, 8), ylim=(-4, 8))
-plt.gcf().suptitle("Gaussian target: particles, weight-coded")
+snapshot_grid(trs, show_t, target=yt_gauss, lim=(-4, 8, -4, 8), s=6.0, time_label="iteration {:.0f}",
+              suptitle="Gaussian target: particles, weight-coded")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "The same for the 3-component mixture: the first seed's particles at four iterations. The MMD-flow particles crowd the lower two modes, underfill the upper one and leave outliers. IFT and WFR GD give most of the mass to a few particles in the modes; WFR GD keeps a small positive weight on the others.", "name": "fig-ift-particles-mix"}}
 trs = {label: r.first for label, r in results["mixture"].items()}
 yt = targets["mixture"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
-axes = wplots.plot_weighted_snapshots(trs, show_t, target=yt, xlim=(-5, 9), ylim=(-5, 9))
-plt.gcf().suptitle("Mixture target: particles, weight-coded")
+snapshot_grid(trs, show_t, target=yt, lim=(-5, 9, -5, 9), s=6.0, time_label="iteration {:.0f}",
+              suptitle="Mixture target: particles, weight-coded")
 plt.show()
 
 # %%

@@ -4,6 +4,6 @@ Generic helpers live in :mod:`mmdflow.plots.common`; chapter-specific ones in
 ``mmdflow.plots.<topic>``. Nothing here calls ``show`` or ``savefig``.
 """
 
-from .common import nearest_index, plot_curves, plot_particles, snapshot_grid, support_circle, use_style
+from .common import plot_curves, plot_particles, snapshot_grid, support_circle, use_style
 
-__all__ = ["use_style", "plot_particles", "snapshot_grid", "support_circle", "nearest_index", "plot_curves"]
+__all__ = ["use_style", "plot_particles", "snapshot_grid", "support_circle", "plot_curves"]

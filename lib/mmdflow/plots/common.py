@@ -7,6 +7,8 @@ column at a 1300 px window), so that they are shown at their natural size and no
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 
 __all__ = ["COLUMN_WIDTH", "use_style", "panels", "legend_outside", "plot_ecdf", "plot_particles", "snapshot_grid",
-           "support_circle", "nearest_index", "plot_curves"]
+           "support_circle", "plot_curves"]
 
 #: Width in inches of the book's text column at ``figure.dpi = 96`` (688 px). Wider figures are shrunk on the page.
 COLUMN_WIDTH = 7.0
@@ -100,11 +102,6 @@ def plot_particles(x, ax=None, *, w=None, s: float = 2.0, color="C0", title: str
     return ax
 
 
-def nearest_index(traj, t: float) -> int:
-    """Index of the snapshot of ``traj`` whose time is closest to ``t``."""
-    return int(torch.argmin((traj.times.double() - float(t)).abs()))
-
-
 def support_circle(r: float, *, jko_tau: float | None = None, color: str = "C3"):
     r"""An overlay ``overlay(ax, t)`` for :func:`snapshot_grid`: the support circle of :math:`\gamma(t)` in d = 2.
 
@@ -129,7 +126,7 @@ def support_circle(r: float, *, jko_tau: float | None = None, color: str = "C3")
 
 def _limits(trajs, times, target, lim):
     if lim is None:
-        pts = [_np(tr.positions[nearest_index(tr, t)])[:, :2] for tr in trajs.values() for t in times]
+        pts = [_np(tr.positions[tr.index_of(t, tol=math.inf)])[:, :2] for tr in trajs.values() for t in times]
         if target is not None:
             pts.append(_np(target)[:, :2])
         allpts = np.concatenate(pts)
@@ -142,11 +139,12 @@ def _limits(trajs, times, target, lim):
 
 
 def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: float = 1.0, panel: float = 1.9,
-                  overlay=None, suptitle: str | None = None, axes=None):
+                  overlay=None, suptitle: str | None = None, axes=None, time_label: str = "t = {:.4g}"):
     """Rows = schemes, columns = times: the 2D particles of each trajectory at the snapshot nearest each time.
 
-    The one snapshot grid of the book. Weighted trajectories (``Trajectory.weights``) draw marker area and
-    colour by weight (zero weights hollow, see :func:`plot_particles`).
+    The one snapshot grid of the book. Weighted trajectories (``Trajectory.weights``, not all equal) draw marker
+    area and colour by weight relative to the largest (zero weights hollow, see :func:`plot_particles`), with a
+    colour bar.
 
     Args:
         trajs: a :class:`mmdflow.trajectory.Trajectory` or ``{name: Trajectory}`` (one row each).
@@ -156,6 +154,7 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
         s: marker size; panel: panel size in inches.
         overlay: optional ``overlay(ax, t)`` drawn on every panel (e.g. :func:`support_circle`).
         axes: an existing ``[rows, len(times)]`` array of Axes (default: a new figure).
+        time_label: format of the panel titles, given the snapshot's time (e.g. ``"iteration {:.0f}"``).
 
     Returns:
         the figure.
@@ -172,26 +171,36 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
         fig = axes[0, 0].figure
     x0, x1, y0, y1 = _limits(trajs, times, target, lim)
     tg = None if target is None else _np(target)
+    weighted = False
     for row, name in enumerate(names):
         tr = trajs[name]
         for col, t in enumerate(times):
             ax = axes[row, col]
-            i = nearest_index(tr, t)
+            i = tr.index_of(t, tol=math.inf)
             if tg is not None:
                 ax.scatter(tg[:, 0], tg[:, 1], s=max(s, 1.5), color="0.62", linewidths=0, rasterized=True)
             w = None if tr.weights is None else tr.weights[i]
+            if w is not None and bool((w == w[0]).all()):
+                w = None                                         # uniform weights: plain markers
+            weighted = weighted or w is not None
             plot_particles(tr.positions[i], ax, w=w, s=s, color=f"C{row}", rasterized=True)
             if overlay is not None:
                 overlay(ax, float(tr.times[i]))
             ax.set_xlim(x0, x1)
             ax.set_ylim(y0, y1)
-            ax.set_title(f"t = {float(tr.times[i]):.4g}", fontsize=9)
+            ax.set_title(time_label.format(float(tr.times[i])), fontsize=9)
             ax.tick_params(labelsize=MIN_FONT)
             ax.set_xlabel("$x_1$" if row == len(names) - 1 else "", fontsize=9)
             ax.set_ylabel((f"{name}\n" if name else "") + "$x_2$" if col == 0 else "", fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    if weighted:
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap="viridis"), ax=axes.ravel().tolist(), shrink=0.6,
+                     label="weight / largest weight\n(hollow: zero)")
     return fig
 
 

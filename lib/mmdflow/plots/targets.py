@@ -8,6 +8,8 @@ and :func:`animation_html` turns one into an embeddable HTML snippet.
 
 from __future__ import annotations
 
+import math
+
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 from matplotlib import animation
 
-from .common import COLUMN_WIDTH, nearest_index, plot_curves, plot_particles
+from .common import COLUMN_WIDTH, plot_curves, plot_particles
 from .tables import Table
 
 #: Width in inches of the animations (at 96 dpi: 826 px, shown at the column width).
@@ -96,7 +98,7 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
     for r, name in enumerate(names):
         tr = trajs[name]
         for c, t in enumerate(times):
-            i = nearest_index(tr, t)
+            i = tr.index_of(t, tol=math.inf)
             image_mosaic(tr.positions[i], ax=axes[r, c], ncols=ncols, title=f"t = {float(tr.times[i]):.4g}")
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize=9)

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from ..experiments.seeds import SeedRuns
-from .common import COLUMN_WIDTH, plot_particles
+from .common import COLUMN_WIDTH
 from .tables import Table, mean_std
 
-__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "plot_weighted_snapshots", "summarise_final",
+__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final",
            "final_loss_table", "comparison_table"]
 
 
@@ -88,66 +88,6 @@ def plot_loss_comparison(results_by_target: Mapping[str, Mapping[str, SeedRuns]]
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2)
     return fig
-
-
-def plot_weighted_snapshots(trajectories: dict, times: Sequence[float], *, target=None, axes=None, s: float = 6.0,
-                            xlim=None, ylim=None, max_points: int | None = None, generator=None):
-    """A grid of panels: one row per scheme, one column per iteration, particles coloured by weight.
-
-    Particle colour and size encode the weight relative to the largest one (colour bar on the right); particles of
-    zero weight are drawn hollow (:func:`mmdflow.plots.common.plot_particles`); uniform weights are drawn red. ``target`` samples ``[M, 2]`` are drawn in
-    light grey underneath; ``max_points`` shows a random subset of the particles (``generator`` picks it).
-
-    Args:
-        trajectories: ``{label: Trajectory}`` (weights may be ``None`` = uniform).
-        times: iterations to show (the nearest snapshot is used).
-
-    Returns:
-        the ``[rows, cols]`` array of Axes.
-    """
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import Normalize
-
-    rows, cols = len(trajectories), len(times)
-    if axes is None:
-        panel = min(2.5, (COLUMN_WIDTH - 1.4) / cols)
-        _, axes = plt.subplots(rows, cols, figsize=(COLUMN_WIDTH, panel * rows + 0.5), squeeze=False, sharex=True,
-                               sharey=True, layout="constrained")
-    weighted = False
-    for r, (label, tr) in enumerate(trajectories.items()):
-        n = tr.positions.shape[1]
-        idx = None
-        if max_points is not None and max_points < n:
-            idx = torch.randperm(n, generator=generator)[:max_points]
-        for c, t in enumerate(times):
-            ax = axes[r][c]
-            i = int(torch.argmin((tr.times - t).abs()))
-            x = tr.positions[i]
-            w = None if tr.weights is None else tr.weights[i]
-            if idx is not None:
-                x = x[idx]
-                w = None if w is None else w[idx]
-            if target is not None:
-                yt = _np(target)
-                ax.scatter(yt[:, 0], yt[:, 1], s=2, color="0.7", linewidths=0, zorder=0)
-            if w is None or bool((w == w.max()).all()):
-                plot_particles(x, ax, s=s, color="C3", equal=False)
-            else:
-                plot_particles(x, ax, w=w, s=s, equal=False)
-                weighted = True
-            ax.set_title(f"iteration {int(tr.times[i])}" if r == 0 else "", fontsize=9)
-            ax.set_xlabel("$x_1$" if r == rows - 1 else "")
-            ax.set_ylabel(f"{label}\n$x_2$" if c == 0 else "", fontsize=9)
-            ax.tick_params(labelsize=8.5)
-            if xlim is not None:
-                ax.set_xlim(*xlim)
-            if ylim is not None:
-                ax.set_ylim(*ylim)
-    if weighted:
-        fig = axes[0][0].figure
-        fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap="viridis"), ax=np.asarray(axes).ravel().tolist(),
-                     shrink=0.6, label="weight / largest weight\n(hollow: zero)")
-    return axes
 
 
 def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[str, FinalLoss]:

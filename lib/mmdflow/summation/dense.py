@@ -18,6 +18,8 @@ against :func:`reference_sum`, the plain ``profile(squared_distances)`` formula.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._checks import check_pairs_memory, check_points, check_same_space
@@ -107,15 +109,20 @@ def coincidence_term(ua, ub, ia, ib, wa, vb, slope: float) -> torch.Tensor:
     pair with a non-zero relative velocity gives :math:`-\infty`.
     """
     w = ua[ia] if ub is None else ua[ia] - ub[ib]
-    coef = _pick(wa, ia, ua) * _pick(vb, ib, ua)
     if slope == 0.0 or ia.numel() == 0:
-        return (w.sum() * 0.0)
+        return w.sum() * 0.0
+    coef = _pick(wa, ia, ua) * _pick(vb, ib, ua)
     norm2 = (w * w).sum(1)
     moving = norm2 > 0
-    if torch.isinf(torch.tensor(slope)):
+    if math.isinf(slope):
         return torch.where(moving & (coef > 0), torch.full_like(coef, slope), torch.zeros_like(coef)).sum() + 0.0 * w.sum()
     safe = torch.where(moving, norm2, torch.ones_like(norm2)).sqrt()
     return slope * (coef * torch.where(moving, safe, torch.zeros_like(safe))).sum()
+
+
+def _row(v):
+    """A ``[M, 1]`` weight column as the ``[1, M]`` row that scales the columns of a matrix (a scalar stays)."""
+    return v.T if isinstance(v, torch.Tensor) else v
 
 
 def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
@@ -132,7 +139,7 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -
     with torch.no_grad():
         sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
         c = 2.0 * kernel.dprofile(sq)
-        cv = c * (vb.T if isinstance(vb, torch.Tensor) else vb)
+        cv = c * _row(vb)
         a = cv.sum(1, keepdim=True) * xa - cv @ xb
         if ub is not None:
             cw = c * wa
@@ -156,7 +163,7 @@ def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, v
     g = 2.0 * kernel.dprofile(sq) * (z * w).sum(-1)
     coinc = (sq == 0).nonzero().T
     extra = coincidence_term(ua, ub, coinc[0], coinc[1], wa, vb, zero_slope(kernel))
-    return (g * wa * (vb.T if isinstance(vb, torch.Tensor) else vb)).sum() + extra
+    return (g * wa * _row(vb)).sum() + extra
 
 
 def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -240,16 +240,15 @@ def double_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.
     (no matrix-vector product in the autograd graph); else :math:`w^\top s` with :math:`s` from
     :func:`kernel_sum`.
     """
+    same = w is not None and w is v and y is x
     v = _prepare(x, y, v, kernel, uniform_ok=True)
     if w is not None:
-        w = check_weights(w, x, "w")
-    grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or (v is not None and v.requires_grad)
-                                        or (w is not None and w.requires_grad))
-    name, options = _resolve(backend, x, y, kernel, options, grad)
+        w = v if same else check_weights(w, x, "w")
+    name, options = _resolve(backend, x, y, kernel, options, _needs_grad(x, y, *(t for t in (v, w) if t is not None)))
     if name == "dense" and w is None and isinstance(kernel, Riesz):
         p = riesz_distance_power(x, y, kernel.r)
         return -p.mean() if v is None else -(p @ v).mean()
-    if name == "blocked" and y is x and (w is None) == (v is None) and (w is None or w is v):
+    if name == "blocked" and y is x and (w is v):
         # one weighted cloud against itself: w^T K w, both gradients from one pass (K is symmetric)
         return blocked_self_double_sum(x, check_weights(w, x, "w") if w is None else w, kernel, **options)
     s = BACKENDS[name][0](x, y, check_weights(v, y, "v") if v is None else v, kernel, **options)
