@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_device", "for_profile", "PROFILES"]
+__all__ = ["default_device", "for_profile", "provenance", "PROFILES"]
 
 #: the execution profiles every chapter understands.
 PROFILES = ("quick", "paper")
@@ -43,3 +43,40 @@ def for_profile(profile: str, *values):
             v = v[profile]
         out.append(v)
     return out[0] if len(out) == 1 else tuple(out)
+
+
+def provenance(**extra) -> dict:
+    """Where and when a stored result was computed: ``commit`` (git ``HEAD`` of the working tree, with ``+dirty``
+    when it has uncommitted changes to tracked files; ``None`` outside a git checkout), ``date`` (UTC, ISO 8601),
+    ``machine`` (CPU model, core count, memory and GPU name when present), ``torch`` version and torch ``threads``,
+    plus the keyword arguments (e.g. ``wall_time``)."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10,
+                                  cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "--short=12", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        mem = f", {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        mem = ""
+    machine = f"{cpu}, {os.cpu_count()} cores{mem}"
+    if torch.cuda.is_available():
+        machine += f", GPU {torch.cuda.get_device_name(0)}"
+    return {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine, "torch": torch.__version__, "threads": torch.get_num_threads(), **extra}

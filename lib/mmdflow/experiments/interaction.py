@@ -125,7 +125,12 @@ class InteractionResult:
         n_particles, tau, seed, n_repeats: its settings; wall_time: seconds in the scheme;
         errors: ``{t: ExactComparison}`` against :math:`\\gamma(t)`; jko_errors: the same against the exact
             JKO iterate (backward scheme, else empty); radius: ``{t: (99% quantile of |x|, analytic radius)}``;
+        shell: ``{t: (fraction of particles within 5% of R(t) of the support radius R(t), the same for
+            gamma(t))}`` (:func:`mmdflow.metrics.radial_statistics`); in the sphere case ``d + r >= 4`` the exact
+            fraction is 1 and this, not :math:`\mathcal D_K^2` at ``m`` particles, shows a thick shell;
         elapsed: wall seconds of the whole case (scheme and metrics), when measured;
+        provenance: where and when the run was made (``commit``, ``date``, ``machine``, ``threads``, ``device``),
+            filled in by the benchmark script (:func:`mmdflow.runtime.provenance`);
         trajectory: the run (``None`` when loaded from JSON).
     """
 
@@ -141,7 +146,9 @@ class InteractionResult:
     errors: dict = field(default_factory=dict)
     jko_errors: dict = field(default_factory=dict)
     radius: dict = field(default_factory=dict)
+    shell: dict = field(default_factory=dict)
     elapsed: float | None = None
+    provenance: dict = field(default_factory=dict)
     trajectory: Trajectory | None = None
 
     def ratio(self, t: float) -> float:
@@ -151,10 +158,12 @@ class InteractionResult:
 
     def to_json(self) -> dict:
         """A JSON-ready dict (string time keys, no trajectory)."""
-        out = {k: v for k, v in asdict(self).items() if k not in ("trajectory", "errors", "jko_errors", "radius")}
+        out = {k: v for k, v in asdict(self).items()
+               if k not in ("trajectory", "errors", "jko_errors", "radius", "shell")}
         for key in ("errors", "jko_errors"):
             out[key] = {format(t, "g"): e._asdict() for t, e in getattr(self, key).items()}
-        out["radius"] = {format(t, "g"): list(v) for t, v in self.radius.items()}
+        for key in ("radius", "shell"):
+            out[key] = {format(t, "g"): list(v) for t, v in getattr(self, key).items()}
         return out
 
     @classmethod
@@ -163,7 +172,8 @@ class InteractionResult:
         data = dict(data)
         for key in ("errors", "jko_errors"):
             data[key] = {float(t): ExactComparison(**e) for t, e in data.get(key, {}).items()}
-        data["radius"] = {float(t): tuple(v) for t, v in data.get("radius", {}).items()}
+        for key in ("radius", "shell"):
+            data[key] = {float(t): tuple(v) for t, v in data.get(key, {}).items()}
         keep = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in keep})
 
@@ -251,6 +261,8 @@ def run_interaction_case(scheme: str, d: int, r: float, settings: InteractionSet
         x = traj.at(t).to(torch.float64).cpu()
         out.errors[t] = metrics.flow_error(x, t, r, n_repeats=n_repeats, generator=mgen)
         out.radius[t] = (float(x.norm(dim=1).quantile(0.99)), float(analytic.support_radius(t, d, r)))
+        stats = metrics.radial_statistics(x, float(t), r)
+        out.shell[t] = (stats.shell_fraction, stats.exact_shell_fraction)
         if scheme == "backward":
             n = round(t / tau)
             out.jko_errors[t] = metrics.compare_to_exact(
