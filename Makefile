@@ -1,14 +1,14 @@
 # mmdflow: build the book and run the tests. Two commands do all the set-up on a fresh machine:
 #   make book      # creates .venv from environment.yml if missing, executes every chapter, builds the HTML
 #   make test      # unit tests + quick-profile chapters re-executed by nbval + site build + headless-browser check
-# Options: PROFILE=quick|paper (book), NB=<chapter> PARAMS="-p name value ..." (chapter), VENV=.venv
+# Options: PROFILE=book|quick|paper (book; quick: a preview of a few minutes), NB=<chapter> PARAMS="-p name value ..." (chapter), VENV=.venv
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
 .PHONY: help venv mathjax chromium chapters chapter book test unit clean
 
-PROFILE ?= quick
+PROFILE ?= book
 # JOBS: chapters (and test files) executed at the same time; with JOBS > 1 each process uses one thread.
 JOBS ?= 2
 ifeq ($(strip $(JOBS)),1)
@@ -30,7 +30,8 @@ endif
 endif
 
 help:
-	@echo "make book [PROFILE=quick|paper]   execute every chapter and build the website (_build/html)"
+	@echo "make book [PROFILE=book|quick|paper]   execute every chapter and build the website (_build/html);"
+	@echo "                                  book (default): the website's settings, quick: a preview of a few minutes"
 	@echo "make test                         unit tests, nbval re-execution, site build and browser check"
 	@echo "make chapter NB=02_dirac_flows PARAMS='-p seed 3' [PROFILE=...]   rerun one chapter with overrides"
 
@@ -60,7 +61,7 @@ chapters: venv
 	$(PY) scripts/run_chapters.py --profile $(PROFILE) --jobs $(JOBS) $(PARAMS)
 
 chapter: venv
-	@test -n "$(NB)" || { echo "usage: make chapter NB=<name> [PARAMS='-p name value'] [PROFILE=quick|paper]"; exit 2; }
+	@test -n "$(NB)" || { echo "usage: make chapter NB=<name> [PARAMS='-p name value'] [PROFILE=book|quick|paper]"; exit 2; }
 	$(PY) scripts/run_chapters.py --profile $(PROFILE) --chapters $(NB) --force $(PARAMS)
 
 # $(1): profile whose executed chapters to use, $(2): output folder (the site lands in $(2)/_build/html)

@@ -49,9 +49,9 @@
 # %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": seconds on 2 CPU cores | "paper": larger samples, more repeats
 seed = 0
-n_samples = {"quick": 400, "paper": 2000}     # points per sample in the MMD experiments
-n_repeats = {"quick": 4, "paper": 20}         # independent repetitions per shift
-n_eig = {"quick": 150, "paper": 400}          # points for the eigenvalue check
+n_samples = {"quick": 400, "book": 400, "paper": 2000}     # points per sample in the MMD experiments
+n_repeats = {"quick": 4, "book": 4, "paper": 20}         # independent repetitions per shift
+n_eig = {"quick": 150, "book": 150, "paper": 400}          # points for the eigenvalue check
 device = None              # None: GPU when present
 
 # %% tags=["hide-input"]

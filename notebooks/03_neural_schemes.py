@@ -76,9 +76,9 @@
 # %% tags=["parameters", "hide-input"]
 profile = "quick"          # "quick": about a minute on 2 CPU cores | "paper": the authors' settings (hours on CPU)
 seed = 0
-n_particles = {"quick": 400, "paper": 2000}
-iterations = {"quick": 250, "paper": 5000}      # Adam iterations per time step
-cases = {"quick": [(2, 1.0), (3, 1.0), (2, 1.5)],
+n_particles = {"quick": 400, "book": 1000, "paper": 2000}
+iterations = {"quick": 250, "book": 1000, "paper": 5000}      # Adam iterations per time step
+cases = {"quick": [(2, 1.0), (3, 1.0), (2, 1.5)], "book": [(2, 1.0), (3, 1.0), (2, 1.5)],
          "paper": [(d, r) for d in (2, 3, 10) for r in (0.5, 1.0, 1.5)]}   # (d, r) of the benchmark
 checkpoint_root = None     # a folder to checkpoint the neural runs in (resume after an interruption)
 device = None              # None: GPU when present

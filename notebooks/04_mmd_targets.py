@@ -56,10 +56,10 @@ profile = "quick"          # "quick": minutes on 2 CPU cores | "paper": the pape
 seed = 0
 device = None              # None: GPU when present
 image = None               # path to your own picture (PNG/JPEG, dark ink on light paper); None: a house drawn in code
-checkpoint_dir = {"quick": None, "paper": "../build/checkpoints/04_mmd_targets"}  # neural runs resume from here
+checkpoint_dir = {"quick": None, "book": "../build/checkpoints/book/04_mmd_targets", "paper": "../build/checkpoints/04_mmd_targets"}  # neural runs resume from here
 animation_frames = 16      # frames per animation (kept small: the animations are embedded in the page)
 backend = "blocked"        # exact kernel sums of mmdflow.summation ("blocked" beats "dense" already at a few hundred points)
-torch_threads = {"quick": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
+torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
 
 # Each experiment: n particles (= n target samples), end time, network (width x hidden layers, Adam lr), batch
 # size, and per neural scheme its time step tau, the Adam iterations of the first steps (t < 1) and of later
@@ -67,6 +67,10 @@ torch_threads = {"quick": 1, "paper": None}  # the quick runs are small: extra C
 # Experiment 1: two point masses -> a drawing (paper Fig. 1 / Sec. 6.2)
 drawing = {
     "quick": dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=2.0,
+                  backward=dict(tau=2.0, iterations_start=150, iterations=15),
+                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
+    "book":  dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=2.0,
                   backward=dict(tau=2.0, iterations_start=150, iterations=15),
                   forward=dict(tau=1.0, iterations_start=150, iterations=8)),
@@ -81,6 +85,10 @@ smiley = {
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=1.0,
                   backward=dict(tau=1.0, iterations_start=150, iterations=12),
                   forward=dict(tau=1.0, iterations_start=150, iterations=8)),
+    "book":  dict(n=300, smoothing=2.0, t_end=50.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=1.0,
+                  backward=dict(tau=1.0, iterations_start=150, iterations=12),
+                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
     "paper": dict(n=2000, smoothing=2.0, t_end=50.0, width=128, hidden_layers=5, lr=1e-3,
                   batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.1, snap_dt=1.0,
                   backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
@@ -92,6 +100,10 @@ two_diracs = {
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.05, snap_dt=0.25,
                   backward=dict(tau=0.25, iterations_start=100, iterations=25),
                   forward=dict(tau=0.25, iterations_start=60, iterations=15)),
+    "book":  dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.05, snap_dt=0.25,
+                  backward=dict(tau=0.25, iterations_start=100, iterations=25),
+                  forward=dict(tau=0.25, iterations_start=60, iterations=15)),
     "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3,
                   batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.05, snap_dt=0.2,
                   backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
@@ -100,6 +112,10 @@ two_diracs = {
 # Experiment 4: the implosion/explosion functional (App. F, Ex. 3; no settings in the paper: those of Ex. 1)
 implosion = {
     "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3,
+                  batch=300, batch1=300, nf_batch=150, pf_tau=0.02, snap_dt=0.1,
+                  backward=dict(tau=0.1, iterations_start=40, iterations=10),
+                  forward=dict(tau=0.1, iterations_start=40, iterations=10)),
+    "book":  dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3,
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.02, snap_dt=0.1,
                   backward=dict(tau=0.1, iterations_start=40, iterations=10),
                   forward=dict(tau=0.1, iterations_start=40, iterations=10)),

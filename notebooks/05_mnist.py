@@ -55,22 +55,22 @@ device = None              # None: GPU when present
 data_dir = None            # None: $MMDFLOW_DATA (files in <dir>/mnist/ or <dir>)
 n_target = 100             # first images of the test split
 n_particles = 25
-checkpoint_dir = {"quick": None, "paper": "../build/checkpoints/05_mnist"}
+checkpoint_dir = {"quick": None, "book": "../build/checkpoints/book/05_mnist", "paper": "../build/checkpoints/05_mnist"}
 animation_frames = 10
-torch_threads = {"quick": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
+torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
 # (tau, end time) of each constant-step segment; the paper uses one schedule for all schemes
 paper_schedule = [(0.5, 5.0), (1.0, 25.0), (2.0, 50.0), (3.0, 6000.0), (6.0, 48000.0)]
-nb_segments = {"quick": [(20.0, 600.0)], "paper": paper_schedule}
-nf_segments = {"quick": [(2.0, 20.0), (10.0, 200.0)], "paper": paper_schedule}   # explicit: needs smaller steps
-pf_segments = {"quick": [(1.0, 51.0), (3.0, 3000.0)], "paper": paper_schedule}
-network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3),
+nb_segments = {"quick": [(20.0, 600.0)], "book": [(20.0, 600.0)], "paper": paper_schedule}
+nf_segments = {"quick": [(2.0, 20.0), (10.0, 200.0)], "book": [(2.0, 20.0), (10.0, 200.0)], "paper": paper_schedule}   # explicit: needs smaller steps
+pf_segments = {"quick": [(1.0, 51.0), (3.0, 3000.0)], "book": [(1.0, 51.0), (3.0, 3000.0)], "paper": paper_schedule}
+network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3), "book": dict(width=512, hidden_layers=2, lr=1e-3),
            "paper": dict(width=2048, hidden_layers=3, lr=1e-3)}
 # Adam iterations on the first step of a segment and on the later steps
-nb_iterations = {"quick": dict(iterations_start=150, iterations=15),
+nb_iterations = {"quick": dict(iterations_start=150, iterations=15), "book": dict(iterations_start=150, iterations=15),
                  "paper": dict(iterations_start=5000, iterations=2000)}
-nf_iterations = {"quick": dict(iterations_start=60, iterations=8),
+nf_iterations = {"quick": dict(iterations_start=60, iterations=8), "book": dict(iterations_start=60, iterations=8),
                  "paper": dict(iterations_start=5000, iterations=2000)}
-snapshot_times = {"quick": [0, 20, 200, 3000], "paper": [0, 2, 150, 6000, 48000]}   # columns of the particle grid
+snapshot_times = {"quick": [0, 20, 200, 3000], "book": [0, 20, 200, 3000], "paper": [0, 2, 150, 6000, 48000]}   # columns of the particle grid
 pf_backend = "blocked"     # "blocked": exact sums (cheapest at 125 points); "sliced": sorting-based estimate (chapter 7)
 
 # %% tags=["hide-input"]

@@ -133,19 +133,19 @@
 
 # %% tags=["parameters", "hide-input"]
 profile = "quick"        # "quick": about a minute on 2 CPU cores | "paper": larger, more seeds (see the results)
-seeds = {"quick": [0, 1, 2, 3, 4], "paper": list(range(8))}
-n_particles = {"quick": 128, "paper": 200}
-n_steps = {"quick": 200, "paper": 600}
-n_test = {"quick": 500, "paper": 2000}        # fixed held-out target sample for the loss
+seeds = {"quick": [0, 1, 2, 3, 4], "book": [0, 1, 2, 3, 4], "paper": list(range(8))}
+n_particles = {"quick": 128, "book": 128, "paper": 200}
+n_steps = {"quick": 200, "book": 200, "paper": 600}
+n_test = {"quick": 500, "book": 500, "paper": 2000}        # fixed held-out target sample for the loss
 sigma = 2.0              # Gaussian bandwidth of the 2D experiments
 tau = 5.0                # Wasserstein step (alpha h)
 eta = 0.5                # MMD proximal step lambda = beta h
 kl_lr = 1.0              # WFR GD weight step (the authors' value)
 noise0 = 1.0             # initial noise level epsilon_0 of the noisy MMD flow
 # 100-d mixture of the authors' code (their settings: N = 10000, 9001 iterations, 20 seeds)
-hd_seeds = {"quick": [0], "paper": [0, 1]}
-hd_particles = {"quick": 100, "paper": 500}
-hd_steps = {"quick": 100, "paper": 1000}
+hd_seeds = {"quick": [0], "book": [0], "paper": [0, 1]}
+hd_particles = {"quick": 100, "book": 100, "paper": 500}
+hd_steps = {"quick": 100, "book": 100, "paper": 1000}
 device = None            # None: GPU when present
 
 # %% tags=["hide-input"]

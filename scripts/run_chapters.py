@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the profiles (mmdflow.runtime.PROFILES, repeated here so that the script runs without the library installed)
+PROFILES = ("quick", "book", "paper")
 
 
 def toc_chapters(toc: Path) -> list[str]:
@@ -54,13 +56,13 @@ def _is_positive_number(v) -> bool:
 
 
 #: checks of parameter values by name (full match), applied to defaults and overrides, to each entry of a
-#: profile table {"quick": ..., "paper": ...} and of a list: (name pattern, test, what the value must be).
+#: profile table {"quick": ..., "book": ..., "paper": ...} and of a list: (name pattern, test, what the value must be).
 PARAMETER_RULES = (
     (r"seed", lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     (r"n_\w+|\w+_(particles|repeats|steps|frames|samples|iterations|max)|iterations",
      lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     (r"tau|\w+_tau|t_final|sigma|eta|kl_lr|noise0", _is_positive_number, "a finite number > 0"),
-    (r"profile", lambda v: v in ("quick", "paper"), "'quick' or 'paper'"),
+    (r"profile", lambda v: v in PROFILES, "one of " + ", ".join(map(repr, PROFILES))),
 )
 
 
@@ -86,7 +88,7 @@ def chapter_parameters(src: Path) -> dict:
 
 def _entries(value) -> list:
     """The values a rule checks: the entries of a profile table and of a list, else the value itself."""
-    if isinstance(value, dict) and value and set(value) <= {"quick", "paper"}:
+    if isinstance(value, dict) and value and set(value) <= set(PROFILES):
         return [e for v in value.values() for e in _entries(v)]
     if isinstance(value, (list, tuple)):
         return [e for v in value for e in _entries(v)]
@@ -95,7 +97,7 @@ def _entries(value) -> list:
 
 def _kinds(default) -> set:
     """The types an override of ``default`` may have (empty: any)."""
-    values = list(default.values()) if isinstance(default, dict) and set(default) <= {"quick", "paper"} else [default]
+    values = list(default.values()) if isinstance(default, dict) and set(default) <= set(PROFILES) else [default]
     kinds = set()
     for v in values:
         if v is None or v is ...:
@@ -197,7 +199,7 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--profile", default="quick", choices=["quick", "paper"])
+    ap.add_argument("--profile", default="quick", choices=list(PROFILES))
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/executed/PROFILE)")
     ap.add_argument("--chapters", nargs="*", help="chapter names (default: every chapter of book/_toc.yml)")
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),

@@ -6,8 +6,10 @@ import torch
 
 __all__ = ["default_device", "for_profile", "provenance", "PROFILES"]
 
-#: the execution profiles every chapter understands.
-PROFILES = ("quick", "paper")
+#: the execution profiles every chapter understands: ``quick`` (the tests: about a minute per chapter on 2 CPU
+#: cores), ``book`` (what the website shows: the largest faithful settings a 2-core CPU affords) and ``paper``
+#: (the authors' settings; a GPU for the neural schemes).
+PROFILES = ("quick", "book", "paper")
 
 
 def default_device() -> torch.device:
@@ -19,13 +21,13 @@ def for_profile(profile: str, *values):
     """Resolve notebook parameters that may depend on the profile.
 
     Each value is either a plain value (a reader's override, used as is) or a
-    dict ``{"quick": ..., "paper": ...}`` from which the profile's entry is
+    dict ``{"quick": ..., "book": ..., "paper": ...}`` from which the profile's entry is
     taken. A dict with no profile name among its keys is a plain value; a dict
     with some profile names must be a profile table: a missing entry for
     ``profile`` or a key that is not a profile raises ``ValueError``. Returns a
     single value for one argument, else a tuple.
 
-    >>> for_profile("paper", {"quick": 200, "paper": 2000}, 0.05)
+    >>> for_profile("paper", {"quick": 200, "book": 500, "paper": 2000}, 0.05)
     (2000, 0.05)
     """
     if profile not in PROFILES:

@@ -90,10 +90,14 @@ class InteractionSettings:
         return cls(**{**base, **overrides})
 
 
-#: one table per profile: the authors' experiment (``run_interaction.py``) and a CPU-minute version.
+#: one table per profile: the authors' experiment (``run_interaction.py``), a CPU-minutes version of it for the
+#: website (``book``: their network, batch and step, T = 1.2, a quarter of their iterations per step) and a
+#: CPU-seconds one for the tests.
 PROFILES = {
     "paper": InteractionSettings(n_particles=2000, tau=0.05, n_steps=24, width=64, hidden_layers=2, lr=1e-3,
                                  iterations=5000, batch_size=100, batch1=2000, pf_tau=0.001, snapshot_every=4),
+    "book": InteractionSettings(n_particles=1000, tau=0.05, n_steps=24, width=64, hidden_layers=2, lr=1e-3,
+                                iterations=1000, batch_size=100, batch1=1000, pf_tau=0.001, snapshot_every=4),
     "quick": InteractionSettings(n_particles=400, tau=0.2, n_steps=6, width=32, hidden_layers=2, lr=2e-3,
                                  iterations=250, batch_size=100, batch1=400, pf_tau=0.002, snapshot_every=1),
 }
@@ -127,7 +131,7 @@ class InteractionResult:
             JKO iterate (backward scheme, else empty); radius: ``{t: (99% quantile of |x|, analytic radius)}``;
         shell: ``{t: (fraction of particles within 5% of R(t) of the support radius R(t), the same for
             gamma(t))}`` (:func:`mmdflow.metrics.radial_statistics`); in the sphere case ``d + r >= 4`` the exact
-            fraction is 1 and this, not :math:`\mathcal D_K^2` at ``m`` particles, shows a thick shell;
+            fraction is 1 and this, not :math:`\\mathcal D_K^2` at ``m`` particles, shows a thick shell;
         elapsed: wall seconds of the whole case (scheme and metrics), when measured;
         provenance: where and when the run was made (``commit``, ``date``, ``machine``, ``threads``, ``device``),
             filled in by the benchmark script (:func:`mmdflow.runtime.provenance`);
