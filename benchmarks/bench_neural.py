@@ -4,8 +4,8 @@ An iteration draws two batches and latents, evaluates the network, the two-batch
 scheme's JKO loss or the forward scheme's normalised directional derivative) and its gradient, and takes
 an Adam step: what ``mmdflow.neural.train_backward`` / ``train_forward`` repeat thousands of times.
 Each setting is timed (best of ``--repeats`` runs of ``--iterations`` iterations, one thread) with the
-library's losses (the energies' batch estimates through ``mmdflow.summation``) and with two references
-kept in this script:
+library (its default engine: written-out gradients of the loss and the MLP, Adam on its state, see
+``mmdflow.neural.ENGINES``), with the library's autograd engine, and with two references kept in this script:
 
 * ``previous``: the Riesz fast path the neural module had before the batch estimates moved into the
   energies (``torch.cdist`` losses chosen by the energy's type);
@@ -113,7 +113,7 @@ class _Patched:
         return self.derivative(self.energy, x1, u1, x2, u2)
 
 
-def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iterations, seed=0):
+def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iterations, seed=0, engine="auto"):
     """Milliseconds per Adam iteration of ``train_backward``/``train_forward`` (one run)."""
     best = float("inf")
     for _ in range(1):
@@ -123,9 +123,11 @@ def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iteration
         opt = neural.make_optimizer(net, cfg)
         t0 = time.perf_counter()
         if scheme == "backward":
-            neural.train_backward(net, opt, energy, x, 0.05, iterations=iterations, batch_size=batch, generator=gen)
+            neural.train_backward(net, opt, energy, x, 0.05, iterations=iterations, batch_size=batch, generator=gen,
+                                  engine=engine)
         else:
-            neural.train_forward(net, opt, energy, x, iterations=iterations, batch_size=batch, generator=gen)
+            neural.train_forward(net, opt, energy, x, iterations=iterations, batch_size=batch, generator=gen,
+                                 engine=engine)
         best = min(best, (time.perf_counter() - t0) / iterations * 1e3)
     return best
 
@@ -151,21 +153,27 @@ def main(argv=None) -> int:
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {load:.2f}; "
           f"best of {args.repeats} runs; ms per Adam iteration")
-    head = f"{'setting':<36} {'scheme':<9} {'library':>9} {'previous':>9} {'autograd':>9} {'prev/lib':>9} {'auto/lib':>9}"
+    head = (f"{'setting':<36} {'scheme':<9} {'library':>9} {'lib-ag':>9} {'previous':>9} {'autograd':>9} "
+            f"{'ag/lib':>8} {'prev/lib':>8}")
     print(head)
     print("-" * len(head))
+    library_ms = {}
     for name, energy, x, width, layers, batch, n_it in settings:
         for scheme in ("backward", "forward"):
-            variants = {"library": energy,
-                        "previous": _Patched(energy, previous_batch_estimate, previous_directional_derivative),
-                        "autograd": _Patched(energy, autograd_batch_estimate, autograd_directional_derivative)}
+            variants = {"library": (energy, "auto"), "lib-ag": (energy, "autograd"),
+                        "previous": (_Patched(energy, previous_batch_estimate, previous_directional_derivative), "auto"),
+                        "autograd": (_Patched(energy, autograd_batch_estimate, autograd_directional_derivative), "auto")}
             ms = dict.fromkeys(variants, float("inf"))
             for _ in range(args.repeats):      # interleaved, so that a change of the machine's load hits all variants
-                for k, e in variants.items():
+                for k, (e, engine) in variants.items():
                     ms[k] = min(ms[k], time_iterations(scheme, e, x, width=width, hidden_layers=layers, batch=batch,
-                                                       iterations=n_it))
-            print(f"{name:<36} {scheme:<9} {ms['library']:9.3f} {ms['previous']:9.3f} {ms['autograd']:9.3f} "
-                  f"{ms['previous'] / ms['library']:9.2f} {ms['autograd'] / ms['library']:9.2f}", flush=True)
+                                                       iterations=n_it, engine=engine))
+            library_ms[name, scheme] = ms["library"]
+            print(f"{name:<36} {scheme:<9} {ms['library']:9.3f} {ms['lib-ag']:9.3f} {ms['previous']:9.3f} "
+                  f"{ms['autograd']:9.3f} {ms['autograd'] / ms['library']:8.2f} {ms['previous'] / ms['library']:8.2f}",
+                  flush=True)
+        print(f"{name:<36} forward / backward (library): {library_ms[name, 'forward'] / library_ms[name, 'backward']:.2f}")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -181,3 +181,73 @@ def test_self_double_sum_and_its_gradients_match_the_reference(backend, d, kerne
     torch.testing.assert_close(got, ref)
     for a, b in zip(torch.autograd.grad(got, (xr, wr)), torch.autograd.grad(ref, (xa, wa))):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+
+
+# ------------------------------------------------------------------------------------------------
+# the explicit gradients of the neural schemes' batch estimates (references: autograd of the textbook formula)
+# ------------------------------------------------------------------------------------------------
+
+def _textbook_double_sum(a, b, kernel, wa, wb):
+    """sum_ij wa_i wb_j K(a_i, b_j) from the [Na, Nb, d] differences (kernel.__call__)."""
+    return wa @ kernel(a, b) @ wb
+
+
+@pytest.mark.parametrize("backend", ["auto", "dense", "blocked"])
+@pytest.mark.parametrize("d", [2, 12])
+@pytest.mark.parametrize("kernel", [Riesz(1.0), Riesz(0.5), Riesz(1.5), Gaussian(0.8)], ids=repr)
+def test_pair_sum_and_grads_match_autograd_of_the_textbook_sum(backend, d, kernel):
+    gen = torch.Generator().manual_seed(d)
+    a = torch.randn(23, d, generator=gen, dtype=torch.float64) + 3.0     # offset: the GEMM form must centre
+    b = torch.randn(17, d, generator=gen, dtype=torch.float64) + 3.0
+    b[:4] = a[:4]                                                       # coinciding pairs contribute zero
+    wa, wb = torch.rand(23, generator=gen, dtype=torch.float64), torch.rand(17, generator=gen, dtype=torch.float64)
+    wa, wb = wa / wa.sum(), wb / wb.sum()          # probability weights
+    ar, br = a.clone().requires_grad_(), b.clone().requires_grad_()
+    ref = _textbook_double_sum(ar, br, kernel, wa, wb)
+    ga_ref, gb_ref = torch.autograd.grad(ref, [ar, br])
+    s, ga, gb = summation.pair_sum_and_grads(a, b, kernel, wa, wb, backend=backend)
+    assert s.item() == pytest.approx(ref.item(), rel=1e-12, abs=1e-12)
+    torch.testing.assert_close(ga, ga_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(gb, gb_ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["dense", "blocked"])
+@pytest.mark.parametrize("energy_kind", ["interaction", "discrepancy"])
+@pytest.mark.parametrize("r", [1.0, 1.5])
+def test_energy_batch_gradients_match_autograd_of_the_batch_estimates(backend, energy_kind, r):
+    """batch_estimate_and_grad / batch_directional_derivative_and_grad against autograd of batch_estimate and
+    of the reference directional derivative, with coinciding points inside and between the batches."""
+    gen = torch.Generator().manual_seed(7)
+    y = torch.randn(40, 2, generator=gen, dtype=torch.float64)
+    e = (energies.InteractionEnergy(Riesz(r), backend=backend) if energy_kind == "interaction"
+         else energies.DiscrepancyEnergy(Riesz(r), y, backend=backend))
+    x1 = torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    x2 = torch.randn(25, 2, generator=gen, dtype=torch.float64)
+    x2[:6] = x1[:6]
+    x1[10:15] = 0.0                                     # a Dirac inside x1 and across the batches
+    x2[10:12] = 0.0
+    x1[20] = y[3]                                       # a particle on a target point
+    u1 = torch.randn(30, 2, generator=gen, dtype=torch.float64)
+    u2 = torch.randn(25, 2, generator=gen, dtype=torch.float64)
+    xr1, xr2 = x1.clone().requires_grad_(), x2.clone().requires_grad_()
+    f_ref = energies.InteractionEnergy(Riesz(r), backend="dense").batch_estimate(xr1, xr2) \
+        if energy_kind == "interaction" else energies.DiscrepancyEnergy(Riesz(r), y, backend="dense").batch_estimate(xr1, xr2)
+    g1_ref, g2_ref = torch.autograd.grad(f_ref, [xr1, xr2])
+    f, g1, g2 = e.batch_estimate_and_grad(x1, x2)
+    assert f.item() == pytest.approx(f_ref.item(), rel=1e-12)
+    torch.testing.assert_close(g1, g1_ref, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(g2, g2_ref, rtol=1e-10, atol=1e-13)
+
+    ur1, ur2 = u1.clone().requires_grad_(), u2.clone().requires_grad_()
+    pot = 0.0
+    inter = 0.5 * dense.reference_directional_derivative(x1, ur1, x2, ur2, Riesz(r), 1 / 30, 1 / 25)
+    if energy_kind == "discrepancy":
+        both, ub = torch.cat([x1, x2]), torch.cat([ur1, ur2])
+        pot = -dense.reference_directional_derivative(both, ub, y, None, Riesz(r), 1 / 55, torch.full((40, 1), 1 / 40,
+                                                                                                    dtype=torch.float64))
+    d_ref = inter + pot
+    h1_ref, h2_ref = torch.autograd.grad(d_ref, [ur1, ur2])
+    dd, h1, h2 = e.batch_directional_derivative_and_grad(x1, u1, x2, u2)
+    assert dd.item() == pytest.approx(d_ref.item(), rel=1e-10, abs=1e-13)
+    torch.testing.assert_close(h1, h1_ref, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(h2, h2_ref, rtol=1e-10, atol=1e-13)

@@ -351,3 +351,49 @@ def test_bad_inputs_are_rejected():
         neural.neural_backward_flow(object(), torch.zeros(4, 2), cfg, progress=False)
     with pytest.raises(ValueError, match="shape"):
         neural.neural_backward_flow(energy, torch.zeros(4), cfg, progress=False)
+
+
+@pytest.mark.parametrize("scheme", ["backward", "forward"])
+@pytest.mark.parametrize("energy_kind", ["interaction", "discrepancy"])
+def test_explicit_engine_follows_the_autograd_engine(scheme, energy_kind):
+    """The written-out gradients and the direct Adam calls give the iterates of autograd + optimizer.step()
+    (same batches and latents), including from a Dirac (coinciding particles)."""
+    gen0 = torch.Generator().manual_seed(3)
+    x = 0.3 * torch.randn(400, 2, generator=gen0, dtype=torch.float64)
+    x[:150] = 0.0
+    y = torch.rand(120, 2, generator=gen0, dtype=torch.float64) - 0.5
+    energy = (energies.InteractionEnergy(kernels.Riesz(1.0)) if energy_kind == "interaction"
+              else energies.DiscrepancyEnergy(kernels.Riesz(1.0), y))
+    params, metrics = {}, {}
+    for engine in ("autograd", "explicit"):
+        gen = torch.Generator().manual_seed(0)
+        cfg = neural.NeuralBackwardConfig(width=16, hidden_layers=3, dtype="float64", lr=1e-2)
+        net = neural.make_network(2, cfg, generator=gen)
+        opt = neural.make_optimizer(net, cfg)
+        if scheme == "backward":
+            metrics[engine] = neural.train_backward(net, opt, energy, x, 0.1, iterations=30, batch_size=50,
+                                                    generator=gen, engine=engine)
+        else:
+            metrics[engine] = neural.train_forward(net, opt, energy, x, iterations=30, batch_size=50,
+                                                   generator=gen, engine=engine)
+        params[engine] = torch.cat([p.detach().flatten() for p in net.parameters()])
+        assert int(opt.state[next(net.parameters())]["step"]) == 30     # the optimiser's own state was stepped
+    start = neural.make_network(2, neural.NeuralBackwardConfig(width=16, hidden_layers=3, dtype="float64"),
+                                generator=torch.Generator().manual_seed(0))
+    moved = (params["autograd"] - torch.cat([p.detach().flatten() for p in start.parameters()])).abs().max()
+    assert moved > 1e-3                                                 # the comparison is not between two no-ops
+    torch.testing.assert_close(params["explicit"], params["autograd"], rtol=1e-9, atol=1e-11)
+    for k in metrics["autograd"]:
+        assert metrics["explicit"][k] == pytest.approx(metrics["autograd"][k], rel=1e-9, abs=1e-12)
+
+
+def test_explicit_engine_refuses_what_it_cannot_train():
+    energy = energies.InteractionEnergy(kernels.Riesz(1.0))
+    x = torch.randn(20, 2)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    opt = torch.optim.Adam(net.parameters())
+    with pytest.raises(TypeError, match="not a GenerativeMLP"):
+        neural.train_backward(lambda a, z: net(torch.cat([a, z], 1)), opt, energy, x, 0.1, iterations=1,
+                              batch_size=5, engine="explicit")
+    with pytest.raises(ValueError, match="'fast'"):
+        neural.NeuralBackwardConfig(engine="fast")

@@ -32,6 +32,7 @@ import torch
 from ._checks import BLOCKED_INSTEAD, check_pairs_memory, check_points, check_same_space, check_weights
 from .kernels import RadialKernel, Riesz, squared_distances
 from .summation import Backend, choose_backend, directional_derivative, double_sum, kernel_sum, kernel_sum_grad
+from .summation.dispatch import directional_terms, pair_terms
 from .trajectory import digest
 from .summation.sliced import check_sliced_kernel, sliced_discrepancy_and_gradient
 
@@ -202,6 +203,29 @@ class InteractionEnergy:
         """
         return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend=self.backend)
 
+    @staticmethod
+    def _uniform(x) -> float:
+        return 1.0 / x.shape[0]
+
+    def batch_estimate_and_grad(self, x1, x2):
+        r""":meth:`batch_estimate` and its gradients in both batches, ``(F, g1 [B1, d], g2 [B2, d])``, without autograd.
+
+        :math:`\nabla_{x^1_i}\hat F = \frac{1}{2B_1B_2}\sum_j\nabla_1K(x^1_i, x^2_j)` (and symmetrically), by
+        :func:`mmdflow.summation.pair_sum_and_grads`' internal form: no input checks, no host synchronisation on
+        the dense path. For training loops whose batches come from checked particles; the reference is autograd
+        of :meth:`batch_estimate`.
+        """
+        s, g1, g2, _ = pair_terms(x1, x2, self.kernel, self._uniform(x1), self._uniform(x2), backend=self.backend)
+        return 0.5 * s, g1.mul_(0.5), g2.mul_(0.5)
+
+    def batch_directional_derivative_and_grad(self, x1, u1, x2, u2):
+        r""":meth:`batch_directional_derivative` and its gradients in the velocities ``(D, gu1, gu2)``, without
+        autograd: :math:`\nabla_{u^1_i}\hat D` is the gradient of the cross-pair sum in :math:`x^1_i`, plus the
+        coinciding pairs' term (:func:`mmdflow.summation.dispatch.directional_terms`). No input checks."""
+        d, g1, g2 = directional_terms(x1, u1, x2, u2, self.kernel, self._uniform(x1), self._uniform(x2),
+                                      backend=self.backend)
+        return 0.5 * d, g1.mul_(0.5), g2.mul_(0.5)
+
 
 class DiscrepancyEnergy(InteractionEnergy):
     r"""The functional :math:`F(\mu) = \mathcal D_K^2(\mu, \nu)` for a fixed target :math:`\nu`.
@@ -264,6 +288,27 @@ class DiscrepancyEnergy(InteractionEnergy):
         potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
                                             backend=self.backend)
         return super().batch_directional_derivative(x1, u1, x2, u2) + potential
+
+    def batch_estimate_and_grad(self, x1, x2):
+        r""":meth:`batch_estimate` and its gradients in both batches, without autograd: the interaction part of
+        :meth:`InteractionEnergy.batch_estimate_and_grad` plus the potential term's
+        :math:`-\frac{1}{B_1+B_2}\sum_l v_l\nabla_1K(x_k, y_l)` at every point of both batches. No input checks."""
+        y, v = self._y(x1)
+        both = torch.cat([x1, x2])
+        s, g, _, _ = pair_terms(both, y, self.kernel, self._uniform(both), v, want_b=False, backend=self.backend)
+        inter, g1, g2 = super().batch_estimate_and_grad(x1, x2)
+        b1 = x1.shape[0]
+        return inter - s + self.target_energy.to(x1), g1.sub_(g[:b1]), g2.sub_(g[b1:])
+
+    def batch_directional_derivative_and_grad(self, x1, u1, x2, u2):
+        r""":meth:`batch_directional_derivative` and its gradients in the velocities, without autograd (the
+        potential term: the targets are fixed points). No input checks."""
+        y, v = self._y(x1)
+        both, ub = torch.cat([x1, x2]), torch.cat([u1, u2])
+        dp, gp, _ = directional_terms(both, ub, y, None, self.kernel, self._uniform(both), v, backend=self.backend)
+        d, g1, g2 = super().batch_directional_derivative_and_grad(x1, u1, x2, u2)
+        b1 = x1.shape[0]
+        return d - dp, g1.sub_(gp[:b1]), g2.sub_(gp[b1:])
 
 
 class SlicedDiscrepancyEnergy:

@@ -58,10 +58,14 @@ __all__ = [
     "forward_step",
     "neural_backward_flow",
     "neural_forward_flow",
+    "explicit_engine_supported",
+    "ENGINES",
     "CHECKPOINT_NAME",
 ]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: how the neural losses are differentiated (see :class:`NeuralBackwardConfig`).
+ENGINES = ("auto", "explicit", "autograd")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +83,7 @@ class _NeuralConfig:
     snapshot_every: int = 4
     checkpoint_every: int = 1
     dtype: str = "float32"
+    engine: str = "auto"
 
     def __post_init__(self):
         check_positive(self.tau, "tau")
@@ -99,6 +104,8 @@ class _NeuralConfig:
             check_int(self.iterations_start, "iterations_start", 0)
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -131,6 +138,11 @@ class NeuralBackwardConfig(_NeuralConfig):
         snapshot_every: keep the positions every this many steps (and the last step).
         checkpoint_every: with a ``checkpoint_dir``, write a checkpoint every this many steps (and the last).
         dtype: ``"float32"`` (paper) or ``"float64"``: the dtype of the network and the particles.
+        engine: how the loss is differentiated (:data:`ENGINES`): ``"explicit"`` (written-out gradients of the
+            loss and of the MLP, Adam called on its state directly: no autograd graph, no host synchronisation
+            in the loop), ``"autograd"`` (the reference) or ``"auto"`` (explicit where supported: a
+            :class:`GenerativeMLP`, Adam, and an energy with ``batch_estimate_and_grad`` /
+            ``batch_directional_derivative_and_grad``). Both give the same iterates up to rounding.
     """
 
 
@@ -250,6 +262,12 @@ def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1:
         ``(loss, metrics)``: the 0-d loss (differentiable in the network's parameters) and a dict
         of floats ``loss``, ``transport`` (:math:`W`), ``energy`` (:math:`\hat F`).
     """
+    loss, terms = _backward_terms(net, energy, x1, x2, z1, z2, tau)
+    return loss, {k: float(v) for k, v in terms.items()}
+
+
+def _backward_terms(net, energy, x1, x2, z1, z2, tau):
+    """:func:`backward_loss` with its metrics as detached 0-d tensors (no host synchronisation)."""
     b1 = x1.shape[0]
     xs = torch.cat([x1, x2])
     out = net(xs, torch.cat([z1, z2]))                 # one pass for both batches (the MLP acts row-wise)
@@ -257,8 +275,7 @@ def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1:
     transport = (xs - out).pow(2).sum(1).mean()
     f_hat = energy.batch_estimate(out1, out2)
     loss = 0.5 * transport + tau * f_hat
-    return loss, {"loss": float(loss.detach()), "transport": float(transport.detach()),
-                  "energy": float(f_hat.detach())}
+    return loss, {"loss": loss.detach(), "transport": transport.detach(), "energy": f_hat.detach()}
 
 
 def forward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor,
@@ -277,52 +294,203 @@ def forward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1: 
     Returns:
         ``(loss, metrics)`` with floats ``loss``, ``derivative`` (:math:`\hat D`), ``norm`` (:math:`\|\hat v\|`).
     """
+    loss, terms = _forward_terms(net, energy, x1, x2, z1, z2, eps)
+    return loss, {k: float(v) for k, v in terms.items()}
+
+
+def _forward_terms(net, energy, x1, x2, z1, z2, eps):
+    """:func:`forward_loss` with its metrics as detached 0-d tensors (no host synchronisation)."""
     b1 = x1.shape[0]
     u = net(torch.cat([x1, x2]), torch.cat([z1, z2]))
     u1, u2 = u[:b1], u[b1:]
     norm = u.pow(2).sum(1).mean().sqrt()
     deriv = energy.batch_directional_derivative(x1, u1, x2, u2)
     loss = deriv / (norm + eps)
-    return loss, {"loss": float(loss.detach()), "derivative": float(deriv.detach()), "norm": float(norm.detach())}
+    return loss, {"loss": loss.detach(), "derivative": deriv.detach(), "norm": norm.detach()}
 
 
 # ----------------------------------------------------------------------------------------------
 # one time step
 # ----------------------------------------------------------------------------------------------
 
-def _train(loss_fn, net, optimizer, x, iterations, batch_size, generator):
-    last = {}
+def _mlp_layers(net) -> list | None:
+    """The ``(weight, bias)`` pairs of a :class:`GenerativeMLP` (Linear, ReLU, ..., Linear), else ``None``."""
+    if not isinstance(net, GenerativeMLP):
+        return None
+    mods = list(net.net)
+    if not all(isinstance(m, nn.Linear) for m in mods[0::2]) or not all(isinstance(m, nn.ReLU) for m in mods[1::2]) \
+            or len(mods) % 2 == 0:
+        return None
+    return [(m.weight, m.bias) for m in mods[0::2]]
+
+
+def explicit_engine_supported(net, optimizer, energy, scheme: str) -> str | None:
+    """Why the explicit engine cannot train ``net`` with ``optimizer`` on ``energy`` for ``scheme``
+    (``"backward"``/``"forward"``), or ``None`` when it can."""
+    if _mlp_layers(net) is None:
+        return f"the network is a {type(net).__name__}, not a GenerativeMLP"
+    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1 \
+            or optimizer.param_groups[0]["amsgrad"] or optimizer.param_groups[0]["weight_decay"] \
+            or optimizer.param_groups[0]["maximize"]:
+        return "the optimiser is not a plain torch.optim.Adam (one group, no amsgrad, weight decay or maximize)"
+    method = "batch_estimate_and_grad" if scheme == "backward" else "batch_directional_derivative_and_grad"
+    if not hasattr(energy, method):
+        return f"the energy {type(energy).__name__} has no {method} method"
+    return None
+
+
+def _choose_engine(engine: str, net, optimizer, energy, scheme: str) -> str:
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "autograd":
+        return engine
+    why = explicit_engine_supported(net, optimizer, energy, scheme)
+    if why is None:
+        return "explicit"
+    if engine == "explicit":
+        raise TypeError(f"engine='explicit' cannot train this step: {why}; use engine='autograd' or 'auto'")
+    return "autograd"
+
+
+class _Adam:
+    """Adam steps on the state of a ``torch.optim.Adam`` (so that its ``state_dict`` checkpoints them), through
+    the functional ``torch.optim.adam.adam`` with the optimiser's hyper-parameters and its fused/foreach choice:
+    the same update as ``optimizer.step()`` without its per-call bookkeeping."""
+
+    def __init__(self, optimizer: torch.optim.Adam, params: list):
+        from torch.optim import adam as adam_module
+
+        self.fn = adam_module.adam
+        self.group = optimizer.param_groups[0]
+        self.params = params
+        fused, capturable = bool(self.group.get("fused")), bool(self.group.get("capturable"))
+        for p in params:
+            state = optimizer.state[p]
+            if len(state) == 0:      # the lazy initialisation of torch.optim.Adam
+                state["step"] = (torch.zeros((), dtype=torch.float32, device=p.device) if fused or capturable
+                                 else torch.tensor(0.0, dtype=torch.float32))
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        self.exp_avgs = [optimizer.state[p]["exp_avg"] for p in params]
+        self.exp_avg_sqs = [optimizer.state[p]["exp_avg_sq"] for p in params]
+        self.steps = [optimizer.state[p]["step"] for p in params]
+        self.options = dict(foreach=self.group.get("foreach"), fused=self.group.get("fused"), capturable=capturable,
+                            amsgrad=False, beta1=self.group["betas"][0], beta2=self.group["betas"][1],
+                            lr=self.group["lr"], weight_decay=0.0, eps=self.group["eps"], maximize=False)
+
+    @torch.no_grad()
+    def step(self, grads: list) -> None:
+        self.fn(self.params, grads, self.exp_avgs, self.exp_avg_sqs, [], self.steps, **self.options)
+
+
+class _ExplicitMLP:
+    r"""Forward and written-out backward pass of a :class:`GenerativeMLP` :math:`h_{k+1} = \mathrm{relu}(h_k W_k^T
+    + b_k)` (no ReLU after the last layer): :math:`\partial W_k = g_k^T h_k`, :math:`\partial b_k = \sum g_k`,
+    :math:`g_{k-1} = (g_k W_k)\odot\mathbf 1[h_k > 0]`."""
+
+    def __init__(self, net: GenerativeMLP):
+        self.layers = _mlp_layers(net)
+        self.params = [t for pair in self.layers for t in pair]
+
+    def forward(self, inp: torch.Tensor) -> tuple[torch.Tensor, list]:
+        acts, h = [inp], inp
+        last = len(self.layers) - 1
+        for k, (w, b) in enumerate(self.layers):
+            h = torch.addmm(b, h, w.T)
+            if k < last:
+                h = h.relu_()
+                acts.append(h)
+        return h, acts
+
+    def backward(self, acts: list, g: torch.Tensor) -> list:
+        grads = [None] * len(self.params)
+        for k in range(len(self.layers) - 1, -1, -1):
+            h = acts[k]
+            grads[2 * k] = g.T @ h
+            grads[2 * k + 1] = g.sum(0)
+            if k > 0:
+                g = torch.ops.aten.threshold_backward(g @ self.layers[k][0], h, 0)
+        return grads
+
+
+def _explicit_backward_terms(mlp, energy, x1, x2, z1, z2, tau):
+    r"""Loss, metrics and parameter gradients of :func:`backward_loss`: :math:`\partial L/\partial X_k =
+    (X_k - x_k)/(2B) + 	au
+abla_{X_k}\hat F` (:meth:`batch_estimate_and_grad`), then the MLP's backward pass."""
+    b1 = x1.shape[0]
+    xs = torch.cat([x1, x2])
+    out, acts = mlp.forward(torch.cat([xs, torch.cat([z1, z2])], 1))
+    f_hat, g1, g2 = energy.batch_estimate_and_grad(out[:b1], out[b1:])
+    diff = out - xs
+    transport = diff.square().sum(1).mean()
+    loss = 0.5 * transport + tau * f_hat
+    g_out = torch.cat([g1, g2]).mul_(tau).add_(diff, alpha=1.0 / out.shape[0])
+    return {"loss": loss, "transport": transport, "energy": f_hat}, mlp.backward(acts, g_out)
+
+
+def _explicit_forward_terms(mlp, energy, x1, x2, z1, z2, eps):
+    r"""Loss, metrics and parameter gradients of :func:`forward_loss`: with :math:`n = \|\hat v\|`,
+    :math:`\partial L/\partial u_k = 
+abla_{u_k}\hat D/(n+arepsilon) - \hat D\,u_k/ig(2B\,n\,(n+arepsilon)^2ig)`."""
+    b1 = x1.shape[0]
+    u, acts = mlp.forward(torch.cat([torch.cat([x1, x2]), torch.cat([z1, z2])], 1))
+    deriv, g1, g2 = energy.batch_directional_derivative_and_grad(x1, u[:b1], x2, u[b1:])
+    norm = u.square().sum(1).mean().sqrt()
+    scale = 1.0 / (norm + eps)
+    loss = deriv * scale
+    coef = loss * scale / (norm * u.shape[0]).clamp_min(torch.finfo(u.dtype).tiny)
+    g_out = torch.cat([g1, g2]).mul_(scale).sub_(u * coef)
+    return {"loss": loss, "derivative": deriv, "norm": norm}, mlp.backward(acts, g_out)
+
+
+def _train(scheme, energy, net, optimizer, x, iterations, batch_size, generator, engine, param):
+    """Adam iterations of one scheme; metrics averaged on the device over the last iterations (at most 100) and
+    read once at the end (no host synchronisation inside the loop)."""
+    engine = _choose_engine(engine, net, optimizer, energy, scheme)
     tail = max(1, min(100, iterations // 10))
-    acc: dict[str, float] = {}
+    acc, last = None, None
+    if engine == "explicit":
+        mlp = _ExplicitMLP(net)
+        adam = _Adam(optimizer, mlp.params)
+        terms = _explicit_backward_terms if scheme == "backward" else _explicit_forward_terms
+    else:
+        terms = _backward_terms if scheme == "backward" else _forward_terms
     for it in range(iterations):
         x1, x2 = _two_batches(x, batch_size, generator)
         z1 = _latent(x1.shape[0], net, x, generator)
         z2 = _latent(x2.shape[0], net, x, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss, last = loss_fn(net, x1, x2, z1, z2)
-        loss.backward()
-        optimizer.step()
+        if engine == "explicit":
+            with torch.no_grad():
+                last, grads = terms(mlp, energy, x1, x2, z1, z2, param)
+                adam.step(grads)
+        else:
+            optimizer.zero_grad(set_to_none=True)
+            loss, last = terms(net, energy, x1, x2, z1, z2, param)
+            loss.backward()
+            optimizer.step()
         if it >= iterations - tail:
-            for k, v in last.items():
-                acc[k] = acc.get(k, 0.0) + v / tail
-    return acc or last
+            row = torch.stack([v.detach() for v in last.values()])
+            acc = row / tail if acc is None else acc.add_(row, alpha=1.0 / tail)
+    if acc is None:
+        return {}
+    return dict(zip(last, acc.tolist()))
 
 
 def train_backward(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterations: int, batch_size: int,
-                   generator: torch.Generator | None = None) -> dict:
+                   generator: torch.Generator | None = None, engine: str = "auto") -> dict:
     """Run ``iterations`` Adam steps on :func:`backward_loss` at the particles ``x`` ``[M, d]``.
 
+    ``engine``: ``"explicit"``, ``"autograd"`` or ``"auto"`` (see :class:`NeuralBackwardConfig`).
     Returns the metrics averaged over the last iterations (at most 100).
     """
-    return _train(lambda n, a, b, za, zb: backward_loss(n, energy, a, b, za, zb, tau), net, optimizer, x,
-                  iterations, batch_size, generator)
+    return _train("backward", energy, net, optimizer, x, iterations, batch_size, generator, engine, tau)
 
 
 def train_forward(net, optimizer, energy, x: torch.Tensor, *, iterations: int, batch_size: int, eps: float = 1e-2,
-                  generator: torch.Generator | None = None) -> dict:
-    """Run ``iterations`` Adam steps on :func:`forward_loss` at the particles ``x`` ``[M, d]``."""
-    return _train(lambda n, a, b, za, zb: forward_loss(n, energy, a, b, za, zb, eps), net, optimizer, x,
-                  iterations, batch_size, generator)
+                  generator: torch.Generator | None = None, engine: str = "auto") -> dict:
+    """Run ``iterations`` Adam steps on :func:`forward_loss` at the particles ``x`` ``[M, d]`` (``engine`` as in
+    :func:`train_backward`)."""
+    return _train("forward", energy, net, optimizer, x, iterations, batch_size, generator, engine, eps)
 
 
 @torch.no_grad()
@@ -335,7 +503,7 @@ def _push_all(fn, net, x, generator, chunk=65536):
 
 
 def backward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterations: int, batch_size: int,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+                  generator: torch.Generator | None = None, engine: str = "auto") -> tuple[torch.Tensor, dict]:
     r"""One neural JKO step: train :math:`T_\theta` (warm start), then :math:`x_i\leftarrow T_\theta(x_i, z_i)`.
 
     Args:
@@ -345,12 +513,12 @@ def backward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterat
         the particles ``[M, d]`` of :math:`\mu_{n+1}` and the training metrics.
     """
     metrics = train_backward(net, optimizer, energy, x, tau, iterations=iterations, batch_size=batch_size,
-                             generator=generator)
+                             generator=generator, engine=engine)
     return _push_all(lambda xb, out: out, net, x, generator), metrics
 
 
 def forward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterations: int, batch_size: int,
-                 batch1: int, eps: float = 1e-2, generator: torch.Generator | None = None
+                 batch1: int, eps: float = 1e-2, generator: torch.Generator | None = None, engine: str = "auto"
                  ) -> tuple[torch.Tensor, dict]:
     r"""One neural forward (steepest-descent) step (paper Sec. 4).
 
@@ -368,7 +536,7 @@ def forward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterati
         the new particles ``[M, d]`` and the metrics (training metrics plus ``rate`` = :math:`\max(-\hat D,0)/\|\hat v\|^2`).
     """
     metrics = train_forward(net, optimizer, energy, x, iterations=iterations, batch_size=batch_size, eps=eps,
-                            generator=generator)
+                            generator=generator, engine=engine)
     with torch.no_grad():
         x1, x2 = _two_batches(x, batch1, generator)
         u1 = net(x1, _latent(x1.shape[0], net, x, generator))
@@ -479,7 +647,7 @@ def neural_backward_flow(energy, x0: torch.Tensor, config: NeuralBackwardConfig,
 
     def move(net, opt, en, x, its, gen):
         return backward_step(net, opt, en, x, config.tau, iterations=its, batch_size=config.batch_size,
-                             generator=gen)
+                             generator=gen, engine=config.engine)
 
     return _run_flow("backward", energy, x0, config, move, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)
@@ -503,7 +671,7 @@ def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *
 
     def move(net, opt, en, x, its, gen):
         return forward_step(net, opt, en, x, config.tau, iterations=its, batch_size=config.batch_size,
-                            batch1=config.batch1, eps=config.eps, generator=gen)
+                            batch1=config.batch1, eps=config.eps, generator=gen, engine=config.engine)
 
     return _run_flow("forward", energy, x0, config, move, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)

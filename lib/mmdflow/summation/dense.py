@@ -26,7 +26,8 @@ from .._checks import check_pairs_memory, check_points, check_same_space
 from ..kernels import EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances, squared_distances
 
 __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
-           "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs"]
+           "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs",
+           "dense_pair_sum_and_grads"]
 
 
 def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Tensor:
@@ -180,3 +181,82 @@ def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, 
     start = torch.repeat_interleave(lo, counts)
     offset = torch.arange(total, device=xa.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
     return ia, order[start + offset]
+
+
+def _profile_and_slope(kernel: RadialKernel, sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    r""":math:`\phi(s)` and :math:`2\phi'(s)` (0 at ``s = 0``) at squared distances ``sq``; for Riesz kernels without
+    comparisons or ``where`` (these are slow on small CPU tensors): :math:`2\phi'(s) = -r\,s^{r/2}/(s + \text{tiny})`,
+    which is 0 at ``s = 0`` and :math:`-r s^{r/2-1}` to rounding for ``s`` above the smallest normal number."""
+    if isinstance(kernel, Riesz):
+        p = sq.sqrt() if kernel.r == 1.0 else sq.pow(kernel.r / 2)
+        return -p, p.div(sq + torch.finfo(sq.dtype).tiny).mul_(-kernel.r)
+    return kernel.profile(sq), 2.0 * kernel.dprofile(sq)
+
+
+def dense_pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch.Tensor,
+                             wb: torch.Tensor, *, want_b: bool = True, want_mask: bool = False):
+    r"""Value and both gradients of :math:`S = \sum_{ij} w^a_i w^b_j K(a_i, b_j)` from one ``[Na, Nb]`` matrix.
+
+    :math:`\nabla_{a_i}S = w^a_i\sum_j w^b_j c_{ij}(a_i - b_j)` and :math:`\nabla_{b_j}S = w^b_j\sum_i w^a_i
+    c_{ij}(b_j - a_i)` with :math:`c_{ij} = 2\phi'(\|a_i - b_j\|^2)` (0 at coinciding points) and
+    :math:`C_{ij} = w^a_i w^b_j c_{ij}`. For ``d <= EXPLICIT_DIFF_MAX_D`` from explicit differences, one
+    coordinate at a time (``[Na, Nb]`` matrices, exact whatever the offset and spread of the clouds); above, as
+    ``rowsum(C) a - C b`` on the centred clouds with GEMM distances
+    (:func:`mmdflow.kernels.pairwise_squared_distances`). No input checks and no autograd: the internal path
+    of :func:`mmdflow.summation.pair_sum_and_grads`.
+
+    Shapes: ``a`` ``[Na, d]``, ``b`` ``[Nb, d]``, ``wa`` ``[Na]``, ``wb`` ``[Nb]`` (or Python floats: uniform
+    weights) -> ``(S 0-d, ga [Na, d], gb [Nb, d] or None, mask)``; ``mask`` (with ``want_mask``): ``[Na, Nb]``
+    bool, the coinciding pairs.
+    """
+    sq, diffs, a, b = _pair_geometry(a, b)
+    phi, c = _profile_and_slope(kernel, sq)
+    if isinstance(wa, float) and isinstance(wb, float):      # uniform weights: scalars, no [Na, Nb] products
+        value = phi.sum() * (wa * wb)
+        cm = c.mul_(wa * wb)
+    else:
+        wa, wb = _weight_vector(wa, a), _weight_vector(wb, b)
+        value = wa @ (phi @ wb)
+        cm = c.mul_(wa[:, None]).mul_(wb[None, :])
+    ga, gb = weighted_differences(cm, a, b, diffs, want_b=want_b)
+    return value, ga, gb, (sq == 0 if want_mask else None)
+
+
+def _weight_vector(w, x):
+    """Weights ``[N]``: a tensor as is, a scalar (uniform weights) as a constant vector."""
+    return w if isinstance(w, torch.Tensor) else x.new_full((x.shape[0],), w)
+
+
+def _pair_geometry(a, b):
+    """Squared distances ``[Na, Nb]`` and, for ``d <= EXPLICIT_DIFF_MAX_D``, the coordinate differences (a list of
+    ``d`` matrices ``a_ik - b_jk``); above, ``None`` and the centred clouds for the GEMM form."""
+    d = a.shape[1]
+    if d <= EXPLICIT_DIFF_MAX_D:
+        bt = b.T.contiguous()
+        diffs = [a[:, k:k + 1] - bt[k] for k in range(d)]
+        sq = diffs[0] * diffs[0]
+        for dk in diffs[1:]:
+            sq = sq.addcmul_(dk, dk)
+        return sq, diffs, a, b
+    a, b = centred(a, b)
+    sq, _ = pairwise_squared_distances(a, b, exact=False)
+    return sq, None, a, b
+
+
+def weighted_differences(cm: torch.Tensor, a: torch.Tensor, b: torch.Tensor | None, diffs=None, *,
+                         want_b: bool = True):
+    r""":math:`\big(\sum_j C_{ij}(a_i - b_j)\big)_i` ``[Na, d]`` and :math:`\big(\sum_i C_{ij}(b_j - a_i)\big)_j`
+    ``[Nb, d]`` for a matrix ``cm`` ``[Na, Nb]``: from the coordinate differences ``diffs`` when given (exact),
+    else as ``rowsum(C) a - C b`` (``b = None``: the points ``b`` are all 0, e.g. fixed points of a velocity)."""
+    if diffs is not None:
+        terms = [cm * dk for dk in diffs]
+        ga = torch.stack([t.sum(1) for t in terms], 1)
+        gb = torch.stack([t.sum(0) for t in terms], 1).neg_() if want_b else None
+        return ga, gb
+    ga = cm.sum(1, keepdim=True) * a
+    if b is not None:
+        ga = ga - cm @ b
+    gb = None
+    if want_b:
+        gb = -(cm.T @ a) if b is None else cm.sum(0)[:, None] * b - cm.T @ a
+    return ga, gb

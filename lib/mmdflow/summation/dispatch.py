@@ -38,6 +38,7 @@ function)``); :func:`register_backend` adds one.
 from __future__ import annotations
 
 import importlib.util
+import math
 from types import MappingProxyType
 from typing import Callable
 
@@ -47,10 +48,13 @@ from .._checks import check_finite, check_points, check_same_space, check_weight
 from ..kernels import RadialKernel, Riesz
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
-from .dense import riesz_distance_power, coincidence_term, coinciding_pairs, dense_directional_derivative, dense_grad, dense_sum, zero_slope
+from .dense import (_pair_geometry as _dense_geometry, coincidence_term, coinciding_pairs, dense_directional_derivative,
+                    dense_grad, dense_pair_sum_and_grads, dense_sum, riesz_distance_power, zero_slope)
+from .dense import _weight_vector, weighted_differences as _weighted_differences
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
 
-__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative", "Backend", "BACKENDS", "register_backend",
+__all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative",
+           "pair_sum_and_grads", "pair_terms", "directional_terms", "Backend", "BACKENDS", "register_backend",
            "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
 
 #: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
@@ -349,3 +353,126 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
         ia, ib = coinciding_pairs(xa, xb)
         value = value + coincidence_term(ua, ub, ia, ib, wa, vb, slope)
     return value
+
+
+# ------------------------------------------------------------------------------------------------
+# value and gradients of a double sum in both clouds (the neural schemes' explicit training loop)
+# ------------------------------------------------------------------------------------------------
+
+def _explicit_backend(backend, a, b, kernel) -> tuple[str, dict]:
+    """The backend of :func:`pair_terms`: ``auto`` is ``dense`` while ``Na Nb d <= DENSE_LIMIT`` (one ``[Na, Nb]``
+    matrix per coordinate), else the exact backend :func:`choose_backend` picks."""
+    name = backend.name if isinstance(backend, Backend) else backend
+    if name == "auto" and a.shape[0] * b.shape[0] * a.shape[1] <= DENSE_LIMIT:
+        return "dense", {}
+    return _resolve(backend, a, b, kernel, {})
+
+
+def pair_terms(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch.Tensor, wb: torch.Tensor, *,
+               want_b: bool = True, want_coinciding: bool = False, backend="auto"):
+    r"""Internal, unchecked form of :func:`pair_sum_and_grads`, for loops over inputs that were checked once.
+
+    ``wa`` ``[Na]``, ``wb`` ``[Nb]`` are tensors or Python floats (uniform weights ``1/N``; no ``None``). Returns ``(S, ga, gb, coinciding)``, where
+    ``coinciding`` (with ``want_coinciding``) is an ``[Na, Nb]`` bool mask (dense backend) or a pair of index
+    tensors ``(ia, ib)`` (:func:`.dense.coinciding_pairs`, other backends). The dense backend synchronises with
+    the host nowhere; the others find coinciding pairs by grouping equal rows (a host synchronisation).
+    """
+    name, options = _explicit_backend(backend, a, b, kernel)
+    if name == "dense":
+        return dense_pair_sum_and_grads(a, b, kernel, wa, wb, want_b=want_b, want_mask=want_coinciding)
+    wa, wb = _weight_vector(wa, a), _weight_vector(wb, b)
+    s, g = kernel_sum_and_grad(a, b, kernel, wb, backend=name, **options)
+    ga = g.mul_(wa[:, None])
+    gb = kernel_sum_grad(b, a, kernel, wa, backend=name, **options).mul_(wb[:, None]) if want_b else None
+    return wa @ s, ga, gb, (coinciding_pairs(a, b) if want_coinciding else None)
+
+
+def pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch.Tensor | None = None,
+                       wb: torch.Tensor | None = None, *, backend="auto") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""Value and gradients in both clouds of :math:`S = \sum_{i,j} w^a_i w^b_j K(a_i, b_j)`, without autograd.
+
+    .. math::
+        \nabla_{a_i} S = w^a_i \sum_j w^b_j \nabla_1 K(a_i, b_j), \qquad
+        \nabla_{b_j} S = w^b_j \sum_i w^a_i \nabla_1 K(b_j, a_i),
+
+    coinciding pairs contributing zero (Altekrüger et al. 2023, Sec. 5). This is the gradient of the two-batch
+    estimates of the neural schemes (Secs. 3-4) with respect to both batches. ``dense`` (``auto`` while
+    ``Na Nb d <= DENSE_LIMIT``) forms everything from one ``[Na, Nb]`` matrix per coordinate
+    (:func:`.dense.dense_pair_sum_and_grads`); other backends call :func:`kernel_sum_and_grad` and
+    :func:`kernel_sum_grad`. The reference is autograd of :func:`double_sum`.
+
+    Shapes: ``a`` ``[Na, d]``, ``b`` ``[Nb, d]``, ``wa`` ``[Na]``, ``wb`` ``[Nb]`` (``None``: uniform) ->
+    ``(S 0-d, ga [Na, d], gb [Nb, d])``.
+    """
+    check_points(a, "a")
+    check_points(b, "b")
+    check_same_space(a, b, ("a", "b"))
+    if not isinstance(kernel, RadialKernel):
+        raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
+    wa = check_weights(wa, a, "wa")
+    wb = check_weights(wb, b, "wb")
+    with torch.no_grad():
+        s, ga, gb, _ = pair_terms(a.detach(), b.detach(), kernel, wa.detach(), wb.detach(), backend=backend)
+    return s, ga, gb
+
+
+def _coincidence_and_grads(ua, ub, coinciding, wa, wb, slope: float):
+    r""":math:`c\sum_{x^a_i = x^b_j} w^a_i w^b_j\|u^a_i - u^b_j\|` and its gradients in ``ua``, ``ub`` (``ub = None``:
+    fixed points, velocity 0); ``coinciding``: a bool mask ``[Na, Nb]`` or index pairs ``(ia, ib)``. For
+    :math:`c = -\infty` the value is :math:`-\infty` as soon as one coinciding pair moves (gradients 0)."""
+    if isinstance(coinciding, tuple):
+        ia, ib = coinciding
+        rel = ua[ia] if ub is None else ua[ia] - ub[ib]
+        norm = rel.square().sum(1).sqrt()
+        coef = wa[ia] * wb[ib]
+        if math.isinf(slope):
+            return (coef * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), \
+                None if ub is None else torch.zeros_like(ub)
+        unit = rel * (coef * slope / (norm + torch.finfo(norm.dtype).tiny))[:, None]
+        gua = torch.zeros_like(ua).index_add_(0, ia, unit)
+        gub = None if ub is None else torch.zeros_like(ub).index_add_(0, ib, unit.neg())
+        return slope * (coef * norm).sum(), gua, gub
+    cm = coinciding.to(ua.dtype).mul_(wa[:, None]).mul_(wb[None, :])
+    if ub is None:                                   # fixed points: the relative velocity is u^a_i itself
+        sq = ua.square().sum(1)
+        norm = sq.sqrt()
+        rows = cm.sum(1)
+        if math.isinf(slope):
+            return (rows * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), None
+        q = norm.div(sq + torch.finfo(sq.dtype).tiny).mul_(rows).mul_(slope)
+        return slope * (rows * norm).sum(), q[:, None] * ua, None
+    sq, diffs, pa, pb = _dense_geometry(ua, ub)
+    norm = sq.sqrt()
+    if math.isinf(slope):
+        return (cm * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), torch.zeros_like(ub)
+    q = norm.div(sq + torch.finfo(sq.dtype).tiny).mul_(cm).mul_(slope)
+    gua, gub = _weighted_differences(q, pa, pb, diffs)
+    return slope * (cm * norm).sum(), gua, gub
+
+
+def directional_terms(xa, ua, xb, ub, kernel: RadialKernel, wa, wb, *, backend="auto"):
+    r"""Internal, unchecked: the one-sided directional derivative :math:`D` of :func:`directional_derivative` and its
+    gradients in the velocities, ``(D, gua [Na, d], gub [Nb, d] or None)``, without autograd.
+
+    :math:`D` is linear in the velocities away from coinciding points: :math:`\nabla_{u^a_i} D = \nabla_{a_i}S`
+    and :math:`\nabla_{u^b_j} D = \nabla_{b_j}S` (:func:`pair_terms`), plus the gradient of the coinciding pairs'
+    term :math:`c\sum w^a_i w^b_j\|u^a_i - u^b_j\|`. ``ub = None``: the points ``xb`` are fixed.
+    On the CPU the coinciding-pairs term is skipped when there are none (a cheap host check); on other devices it
+    is always formed, so that the loop never waits for the device.
+    """
+    slope = zero_slope(kernel)
+    _, ga, gb, coinc = pair_terms(xa, xb, kernel, wa, wb, want_b=ub is not None, want_coinciding=slope != 0.0,
+                                  backend=backend)
+    value = (ga * ua).sum()
+    if ub is not None:
+        value = value + (gb * ub).sum()
+    if coinc is not None:
+        empty = coinc[0].numel() == 0 if isinstance(coinc, tuple) else (xa.device.type == "cpu" and not bool(coinc.any()))
+        if not empty:
+            extra, gca, gcb = _coincidence_and_grads(ua, ub, coinc, _weight_vector(wa, xa), _weight_vector(wb, xb),
+                                                     slope)
+            value = value + extra
+            ga = ga + gca
+            if ub is not None:
+                gb = gb + gcb
+    return value, ga, gb
