@@ -83,6 +83,8 @@ def main(argv=None) -> int:
         args.repeats = 3 if args.profile == "quick" else 10
     settings = interaction.interaction_settings(args.profile, iterations=args.iterations, n_particles=args.n_particles)
     device = torch.device(args.device) if args.device else default_device()
+    # the code this process runs is the code at its start: its commit is recorded now, the date at each result
+    started = provenance(device=str(device))
     print(f"profile {args.profile}: {settings}; device {device}; torch threads {torch.get_num_threads()}", flush=True)
     runs = [(scheme, d, r, pf_tau) for d in args.dims for r in args.rs for scheme in args.schemes
             for pf_tau in (args.pf_taus or [settings.pf_tau] if scheme == "particle" else [None])
@@ -105,7 +107,8 @@ def main(argv=None) -> int:
         res = interaction.run_interaction_case(scheme, d, float(r), case, seed=args.seed, n_repeats=args.repeats,
                                                device=device, checkpoint_dir=ckpt, progress=args.progress)
         res.elapsed = time.perf_counter() - t0
-        res.provenance = provenance(device=str(device), wall_time=res.wall_time, elapsed=res.elapsed)
+        res.provenance = dict(started, started=started["date"], date=provenance()["date"], wall_time=res.wall_time,
+                              elapsed=res.elapsed)
         results = _store(out, res, key_of)
         ratios = " ".join(f"t={t:g}: {e.d2:.2e}/{e.noise:.2e}" for t, e in res.errors.items())
         print(f"{scheme:>9} d={d:<3} r={r:<4g} its={its} tau={tau:g}: {ratios}  ({res.elapsed:.0f} s)", flush=True)

@@ -117,9 +117,9 @@ def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iteration
     """Milliseconds per Adam iteration of ``train_backward``/``train_forward`` (one run)."""
     best = float("inf")
     for _ in range(1):
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator(device=x.device).manual_seed(seed)
         cfg = neural.NeuralBackwardConfig(width=width, hidden_layers=hidden_layers)
-        net = neural.make_network(x.shape[1], cfg, generator=gen)
+        net = neural.make_network(x.shape[1], cfg, device=x.device, generator=gen)
         opt = neural.make_optimizer(net, cfg)
         t0 = time.perf_counter()
         if scheme == "backward":
@@ -128,6 +128,8 @@ def time_iterations(scheme, energy, x, *, width, hidden_layers, batch, iteration
         else:
             neural.train_forward(net, opt, energy, x, iterations=iterations, batch_size=batch, generator=gen,
                                  engine=engine)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
         best = min(best, (time.perf_counter() - t0) / iterations * 1e3)
     return best
 
@@ -137,19 +139,26 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--only", choices=("interaction", "image"), default=None, help="one setting only")
+    p.add_argument("--library-only", action="store_true", help="time the library's default engine only")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     its = 50 if args.quick else 300
     gen = torch.Generator().manual_seed(0)
     settings = []
     # interaction setting (paper Sec. 6.1): d = 2, B = 100, width 64 x 2, particles spread out (t > 0)
+    dev = torch.device(args.device)
     x_int = 0.3 * torch.randn(2000, 2, generator=gen)
-    settings.append(("interaction, d=2, B=100, 64x2", energies.InteractionEnergy(Riesz(1.0)), x_int, 64, 2, 100, its))
+    settings.append(("interaction, d=2, B=100, 64x2", energies.InteractionEnergy(Riesz(1.0)), x_int.to(dev), 64, 2,
+                     100, its))
     # image setting (chapter 4): 2000 particles, 2000 targets, B = 2000, width 128 x 5
     y_img = torch.rand(2000, 2, generator=gen) - 0.5
     x_img = torch.rand(2000, 2, generator=gen) - 0.5
-    settings.append(("image, d=2, M=2000, B=2000, 128x5", energies.DiscrepancyEnergy(Riesz(1.0), y_img), x_img, 128, 5,
-                     2000, max(5, its // 20)))
+    settings.append(("image, d=2, M=2000, B=2000, 128x5", energies.DiscrepancyEnergy(Riesz(1.0), y_img.to(dev)),
+                     x_img.to(dev), 128, 5, 2000, max(5, its // 20) if dev.type == "cpu" else its))
+    if args.only:
+        settings = [st for st in settings if st[0].startswith(args.only)]
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {load:.2f}; "
           f"best of {args.repeats} runs; ms per Adam iteration")
@@ -160,7 +169,7 @@ def main(argv=None) -> int:
     library_ms = {}
     for name, energy, x, width, layers, batch, n_it in settings:
         for scheme in ("backward", "forward"):
-            variants = {"library": (energy, "auto"), "lib-ag": (energy, "autograd"),
+            variants = {"library": (energy, "auto")} if args.library_only else {"library": (energy, "auto"), "lib-ag": (energy, "autograd"),
                         "previous": (_Patched(energy, previous_batch_estimate, previous_directional_derivative), "auto"),
                         "autograd": (_Patched(energy, autograd_batch_estimate, autograd_directional_derivative), "auto")}
             ms = dict.fromkeys(variants, float("inf"))
@@ -169,6 +178,7 @@ def main(argv=None) -> int:
                     ms[k] = min(ms[k], time_iterations(scheme, e, x, width=width, hidden_layers=layers, batch=batch,
                                                        iterations=n_it, engine=engine))
             library_ms[name, scheme] = ms["library"]
+            ms = {k: ms.get(k, float("nan")) for k in ("library", "lib-ag", "previous", "autograd")}
             print(f"{name:<36} {scheme:<9} {ms['library']:9.3f} {ms['lib-ag']:9.3f} {ms['previous']:9.3f} "
                   f"{ms['autograd']:9.3f} {ms['autograd'] / ms['library']:8.2f} {ms['previous'] / ms['library']:8.2f}",
                   flush=True)

@@ -20,6 +20,7 @@
 #   {cite:t}`altekrueger2023neural`, the energy distance of {cite:t}`szekely2013energy` and the MMD of
 #   {cite:t}`gretton2012kernel`, each checked against a closed form.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** every check is exact up to Monte Carlo error; the `paper` profile only takes larger samples
 #   and more repetitions.
 # - **Download:** {download}`notebook (.ipynb) <01_kernels_mmd.ipynb>`,
@@ -229,7 +230,16 @@ kplots.plot_velocity_field(xp, -grad, target, title="Wasserstein velocity of $\\
 plt.show()
 
 # %% tags=["hide-input"]
-print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
+wall_time = time.perf_counter() - t_start
+glue_markdown(runtime=f"{wall_time / 60:.1f} minutes ({wall_time:.0f} s) in the `{profile}` profile")
+print(f"chapter run time: {wall_time:.1f} s on {device}")
+
+# %% tags=["remove-cell"]
+mmdflow.runtime.record_results("01_kernels_mmd", {
+    "energy_distance_rel_error": abs(d2.item() - ed.item() / 2) / ed.item(),
+    "riesz_1d_shift3": [riesz_1d[-1], exact_riesz[-1]], "gauss_2d_shift3": [gauss_2d[-1], exact_gauss[-1]],
+    "min_eig_cpd": min(e for e, p in zip(min_eigs, exponents.tolist()) if p <= 2), "min_eig_r3": min_eigs[-1],
+    "n_samples": n_samples}, profile=profile)
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

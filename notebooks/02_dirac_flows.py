@@ -20,6 +20,7 @@
 #   its JKO iterates {cite:p}`altekrueger2023neural` (Sec. 4 and 6.1 there), and the particle flow of Sec. 6.1 at
 #   $t = 0.6$.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
+# - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** the closed forms, the JKO recursion and the Frostman checks are exact (up to Monte Carlo
 #   error); the particle flows use the paper's $\tau = 0.05$, and the paper's 2000 particles only in the `paper`
 #   profile.
@@ -407,7 +408,17 @@ print(f"  d=3, r=1.5 (sphere, tau={pf_taus[-1]}): shell {st.shell_fraction:.2f} 
 dplots.flow_summary_table(errors, floors, [t_key, t_final])
 
 # %% tags=["hide-input"]
-print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device}")
+wall_time = time.perf_counter() - t_start
+glue_markdown(runtime=f"{wall_time / 60:.1f} minutes ({wall_time:.0f} s) in the `{profile}` profile")
+print(f"chapter run time: {wall_time:.1f} s on {device}")
+
+# %% tags=["remove-cell"]
+mmdflow.runtime.record_results("02_dirac_flows", {
+    "prox_radius_error_d2r1": abs(analytic.prox_radius(2, 1.0) - np.pi / 4),
+    "key_ratio": key.d2 / key.noise, "key_floor_ratio": key.d2 / floor, "n_particles": n_particles,
+    "r15_lag_radius_ratio": float(lag.radius_ratio[i6]),
+    "r15_radius_ratio_by_tau": {str(step): float(converged[step].radius_ratio[0]) for step in pf_taus}},
+    profile=profile)
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

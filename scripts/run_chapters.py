@@ -143,11 +143,26 @@ def source_cell(src: Path, source: str) -> int | None:
     return None
 
 
+#: a chapter whose source contains this line runs after all others (it reads their records: the scorecard)
+RUN_LAST = "# mmdflow: run-last"
+
+
+def records_folder(profile: str) -> Path:
+    """Where the chapters of a profile write their result records (``mmdflow.runtime.record_results``)."""
+    return ROOT / "build" / "records" / profile
+
+
 def fingerprint(src: Path, profile: str, params: dict) -> str:
+    """Hash of what a chapter's output depends on: its source, the library, the stored benchmark results, the
+    profile and the overrides, and for a run-last chapter the other chapters' records."""
     h = hashlib.sha256()
     h.update(src.read_bytes())
-    for f in sorted((ROOT / "lib" / "mmdflow").rglob("*.py")):
+    for f in sorted((ROOT / "lib" / "mmdflow").rglob("*.py")) + sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         h.update(f.read_bytes())
+    if RUN_LAST in src.read_text():
+        for f in sorted(records_folder(profile).glob("*.json")):
+            h.update(f.name.encode())
+            h.update(json.dumps(json.loads(f.read_text()).get("values"), sort_keys=True).encode())
     h.update(json.dumps([profile, params], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -225,32 +240,58 @@ def main(argv=None) -> int:
         return 2
     timings, failures = {}, []
     t_all = time.perf_counter()
-    if args.jobs > 1 and len(chapters) > 1:
-        import os
-        from concurrent.futures import ProcessPoolExecutor
+    import os
 
-        os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {name: pool.submit(run_one, name, out, args.profile, params, args.force) for name in chapters}
-            results = {name: fut.result() for name, fut in futures.items()}
-    else:
-        results = {}
-        for name in chapters:
-            results[name] = run_one(name, out, args.profile, params, args.force)
-            print(results[name][2], file=sys.stderr if results[name][0] else sys.stdout, flush=True)
-            if results[name][0]:
-                break
-    for name, (status, seconds, message) in results.items():
-        if args.jobs > 1 and len(chapters) > 1:
-            print(message, file=sys.stderr if status else sys.stdout, flush=True)
-        if status:
-            failures.append(name)
+    os.environ["MMDFLOW_RECORDS"] = str(records_folder(args.profile))   # inherited by the kernels
+    previous = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
+    last = [c for c in chapters if RUN_LAST in (ROOT / "notebooks" / f"{c}.py").read_text()]
+    waves = [[c for c in chapters if c not in last], last]
+    done: list[str] = []
+
+    def report(name, status, seconds, message):
+        """A progress line: the chapter's result, elapsed wall time and an estimate of what is left (from the
+        previous run's timings where known, else the mean of the chapters done so far)."""
+        done.append(name)
+        elapsed = time.perf_counter() - t_all
+        known = [t for c, t in timings.items() if t]
+        mean = sum(known) / len(known) if known else 60.0
+        left = [c for c in chapters if c not in done]
+        rest = sum(previous.get(c) or mean for c in left) / max(1, min(args.jobs, len(left) or 1))
+        print(f"[{len(done)}/{len(chapters)}] {message} | elapsed {elapsed / 60:.1f} min"
+              + (f", about {rest / 60:.0f} min left" if left else ""), file=sys.stderr if status else sys.stdout,
+              flush=True)
+
+    for wave in waves:
+        if not wave or failures:
+            continue
+        if args.jobs > 1 and len(wave) > 1:
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
+            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+                futures = {pool.submit(run_one, name, out, args.profile, params, args.force): name for name in wave}
+                for fut in as_completed(futures):
+                    name = futures[fut]
+                    status, seconds, message = fut.result()
+                    if status:
+                        failures.append(name)
+                    else:
+                        timings[name] = seconds
+                    report(name, status, seconds, message)
         else:
-            timings[name] = seconds
+            for name in wave:
+                status, seconds, message = run_one(name, out, args.profile, params, args.force)
+                if status:
+                    failures.append(name)
+                else:
+                    timings[name] = seconds
+                report(name, status, seconds, message)
+                if status:
+                    break
     if failures:
         print(f"chapter(s) failed: {failures}", file=sys.stderr)
         return 1
-    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    (out / "timings.json").write_text(json.dumps({**previous, **timings}, indent=1))
     total = sum(t for t in timings.values() if t)
     print(f"executed chapters in {out}: run times {timings} (sum {total:.1f} s, "
           f"wall {time.perf_counter() - t_all:.1f} s with {args.jobs} job(s))")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["default_device", "for_profile", "provenance", "PROFILES"]
+__all__ = ["default_device", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
+           "RECORDS_ENV"]
 
 #: the execution profiles every chapter understands: ``quick`` (the tests: about a minute per chapter on 2 CPU
 #: cores), ``book`` (what the website shows: the largest faithful settings a 2-core CPU affords) and ``paper``
@@ -82,3 +83,46 @@ def provenance(**extra) -> dict:
         machine += f", GPU {torch.cuda.get_device_name(0)}"
     return {"commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine, "torch": torch.__version__, "threads": torch.get_num_threads(), **extra}
+
+
+#: environment variable naming the folder of the chapters' result records (set by ``scripts/run_chapters.py``).
+RECORDS_ENV = "MMDFLOW_RECORDS"
+
+
+def records_dir(profile: str | None = None):
+    """The folder of the chapters' result records: ``$MMDFLOW_RECORDS`` when set, else ``build/records/<profile>``
+    under the first folder upward from the working directory that has a ``book/_toc.yml`` (the repository)."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get(RECORDS_ENV)
+    if env:
+        return Path(env)
+    here = Path.cwd().resolve()
+    root = next((p for p in (here, *here.parents) if (p / "book" / "_toc.yml").exists()), here)
+    return root / "build" / "records" / (profile or "quick")
+
+
+def record_results(chapter: str, values: dict, *, profile: str) -> None:
+    """Store a chapter's key results (JSON-ready ``values``) with their profile and :func:`provenance`, in
+    ``<records_dir>/<chapter>.json``, for the reproduction scorecard, which reads them with :func:`load_records`."""
+    import json
+
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    folder = records_dir(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"chapter": chapter, "profile": profile, "provenance": provenance(), "values": values}
+    tmp = folder / f".{chapter}.json.tmp"
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    tmp.replace(folder / f"{chapter}.json")
+
+
+def load_records(profile: str) -> dict:
+    """``{chapter: record}`` of the records written by :func:`record_results` for ``profile`` (empty when none)."""
+    import json
+
+    folder = records_dir(profile)
+    if not folder.exists():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}

@@ -29,7 +29,8 @@ from ..trajectory import Trajectory
 
 __all__ = ["InteractionSettings", "PROFILES", "interaction_settings", "InteractionResult", "BENCH_TIMES",
            "SCHEMES", "run_interaction_case", "interaction_targets", "format_interaction_table",
-           "results_to_json", "results_from_json", "stored_results_path", "load_results"]
+           "results_to_json", "results_from_json", "stored_results_path", "load_results", "provenance_summary",
+           "reading_notes"]
 
 #: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
 BENCH_TIMES = (0.4, 0.8, 1.2)
@@ -346,3 +347,61 @@ def format_interaction_table(results: list[InteractionResult], *, times=BENCH_TI
     lines.append("'vs JKO' rows: the backward scheme against its exact time-discrete iterate (c_n Id)#eta*.")
     lines.extend(interaction_targets(results, factor=factor))
     return "\n".join(lines)
+
+
+def provenance_summary(results: list[InteractionResult]) -> str:
+    """One line on where stored results come from: machines, commits, dates and the total wall time of the runs
+    (from each result's ``provenance``; results without one are counted as such)."""
+    prov = [res.provenance for res in results if res.provenance]
+    missing = len(results) - len(prov)
+    if not prov:
+        return f"{len(results)} runs without provenance records"
+    machines = sorted({p.get("machine", "?") for p in prov})
+    commits = sorted({str(p.get("commit")) for p in prov})
+    dates = sorted(p.get("date", "?") for p in prov)
+    wall = sum(float(p.get("elapsed", p.get("wall_time", 0.0))) for p in prov)
+    threads = sorted({p.get("threads") for p in prov if p.get("threads") is not None})
+    text = (f"{len(prov)} runs on {'; '.join(machines)} ({'/'.join(map(str, threads))} torch thread(s)), "
+            f"commit {', '.join(commits)}, {dates[0][:10]} to {dates[-1][:10]}, "
+            f"{wall / 60:.0f} minutes of wall time in all")
+    return text + (f"; {missing} runs without provenance" if missing else "")
+
+
+def reading_notes(results: list[InteractionResult], *, factor: float = 3.0) -> list[str]:
+    r"""What the benchmark table says, as sentences computed from the results (Markdown): per scheme the cases
+    within ``factor`` noise floors at every time and the worst case, the backward scheme against its JKO
+    iterate, the shell fractions in the sphere cases and the particle flow's change with its step."""
+    notes = []
+    by = _best_runs([q for q in results if q.scheme != "particle"])
+    finest = {}
+    for q in results:
+        if q.scheme == "particle" and ((q.d, q.r) not in finest or q.tau < finest[q.d, q.r].tau):
+            finest[q.d, q.r] = q
+    names = {"backward": "neural backward scheme", "forward": "neural forward scheme", "particle": "particle flow"}
+    for scheme in SCHEMES:
+        runs = list(finest.values()) if scheme == "particle" else [q for k, q in by.items() if k[0] == scheme]
+        if not runs:
+            continue
+        worst = [max(q.ratio(t) for t in q.errors) for q in runs]
+        good = sum(w <= factor for w in worst)
+        k_bad = max(range(len(runs)), key=worst.__getitem__)
+        bad = runs[k_bad]
+        its = sorted({q.iterations for q in runs if q.iterations})
+        setting = (f" ({'/'.join(map(str, its))} Adam iterations per step)" if its
+                   else f" (step dt = {'/'.join(format(q.tau, 'g') for q in sorted({q.tau: q for q in runs}.values(), key=lambda q: q.tau))})")
+        notes.append(f"The {names[scheme]}{setting} is within {factor:g} noise floors of $\\gamma(t)$ at every "
+                     f"time in {good} of {len(runs)} cases; its worst case is $d = {bad.d}$, $r = {bad.r:g}$ "
+                     f"({worst[k_bad]:.1f} floors).")
+    jko = [q for k, q in by.items() if k[0] == "backward" and q.jko_errors and q.r != 1.0]
+    for q in sorted(jko, key=lambda q: (q.d, q.r)):
+        t = max(q.errors)
+        notes.append(f"Neural backward, $d = {q.d}$, $r = {q.r:g}$, $t = {t:g}$: {q.ratio(t):.1f} floors from "
+                     f"$\\gamma(t)$, {q.jko_errors[t].d2 / q.jko_errors[t].noise:.1f} from its JKO iterate.")
+    shells = [(k, q) for k, q in list(by.items()) + [(("particle", *dr), q) for dr, q in finest.items()]
+              if analytic.is_sphere_case(q.d, q.r) and q.shell]
+    if shells:
+        parts = ", ".join(f"{k[0]} $d={q.d}$, $r={q.r:g}$: {q.shell[max(q.shell)][0]:.2f}"
+                          for k, q in sorted(shells, key=lambda kq: (kq[1].d, kq[1].r, kq[0][0])))
+        notes.append(f"Fraction of particles within 5% of $R(t)$ at the last time in the sphere cases (exact: 1): "
+                     f"{parts}.")
+    return notes

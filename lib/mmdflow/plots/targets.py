@@ -8,7 +8,6 @@ and :func:`animation_html` turns one into an embeddable HTML snippet.
 
 from __future__ import annotations
 
-import math
 
 from typing import Mapping, Sequence
 
@@ -89,7 +88,9 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
                 suptitle: str | None = None):
     """Rows = schemes, columns = times: each panel is the mosaic of all particles (images) at that time.
 
-    Axis labels: the row's scheme on the left, the snapshot time on top. The grid fits the text column.
+    Axis labels: the row's scheme on the left, the snapshot time on top. A scheme without a snapshot within 5% of a
+    column's time (e.g. a run that ended earlier) gets an empty panel saying so, never a copy of another time.
+    The grid fits the text column.
     """
     names = list(trajs)
     panel = min(panel, (COLUMN_WIDTH - 0.4) / len(times))
@@ -98,7 +99,13 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
     for r, name in enumerate(names):
         tr = trajs[name]
         for c, t in enumerate(times):
-            i = tr.index_of(t, tol=math.inf)
+            gap = (tr.times.double() - float(t)).abs()
+            i = int(gap.argmin())
+            if float(gap[i]) > 0.05 * max(abs(float(t)), 1e-12) and float(gap[i]) > 1e-9:
+                axes[r, c].set_axis_off()
+                axes[r, c].text(0.5, 0.5, f"no snapshot\nat t = {float(t):.4g}\n(run ends at\nt = {float(tr.times[-1]):.4g})",
+                                ha="center", va="center", fontsize=8, transform=axes[r, c].transAxes)
+                continue
             image_mosaic(tr.positions[i], ax=axes[r, c], ncols=ncols, title=f"t = {float(tr.times[i]):.4g}")
             if c == 0:
                 axes[r, c].set_ylabel(name, fontsize=9)
@@ -133,9 +140,31 @@ def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"
     return ax
 
 
-def _frame_indices(traj, frames: int) -> np.ndarray:
-    n = traj.positions.shape[0]
-    return np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(int))
+def frame_times(trajs: Mapping[str, object], frames: int, *, spacing: str = "linear") -> np.ndarray:
+    """``frames`` animation times from 0 to the latest end time of the trajectories: evenly spaced
+    (``"linear"``) or, for flows whose times span decades, 0 followed by geometrically spaced times from the
+    first positive snapshot time on (``"log"``)."""
+    if spacing not in ("linear", "log"):
+        raise ValueError(f"spacing must be 'linear' or 'log', got {spacing!r}")
+    end = max(float(tr.times[-1]) for tr in trajs.values())
+    if spacing == "linear" or end <= 0:
+        return np.linspace(0.0, end, frames)
+    first = min(float(tr.times[tr.times > 0][0]) for tr in trajs.values() if bool((tr.times > 0).any()))
+    return np.concatenate([[0.0], np.geomspace(first, end, frames - 1)])
+
+
+def _frame_index(tr, t: float) -> int:
+    """The last snapshot of ``tr`` at or before time ``t`` (a trajectory that ended earlier shows its end)."""
+    times = tr.times.double()
+    return max(0, int(torch.searchsorted(times, torch.tensor(t + 1e-9 * max(1.0, abs(t)), dtype=times.dtype),
+                                         right=True)) - 1)
+
+
+def _clock(names, trajs, t, idx) -> str:
+    """Frame title: the frame's time, and a scheme's own time where it has no snapshot there (it ended earlier)."""
+    late = [f"{n} ended at t = {float(trajs[n].times[i]):.3g}" for n, i in zip(names, idx)
+            if float(trajs[n].times[i]) < t * (1 - 1e-6) and i == len(trajs[n].times) - 1]
+    return f"t = {t:.3g}" + (f" ({'; '.join(late)})" if late else "")
 
 
 def _animation_figure(n_panels: int, height: float, dpi: int):
@@ -144,17 +173,16 @@ def _animation_figure(n_panels: int, height: float, dpi: int):
 
 
 def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 3.0,
-                      dpi: int = 96, interval: int = 200):
-    """An animation of 2D particle trajectories, one panel per scheme, ``frames`` snapshots (evenly spaced),
-    :data:`ANIMATION_WIDTH` inches wide, with the time of the frame above the panels.
+                      dpi: int = 96, interval: int = 200, spacing: str = "linear"):
+    """An animation of 2D particle trajectories, one panel per scheme, ``frames`` frames at common times
+    (:func:`frame_times`), :data:`ANIMATION_WIDTH` inches wide, with the time of the frame above the panels.
 
-    Frames are taken at the same snapshot indices of every trajectory; the trajectories
-    should share their snapshot times. Returns a ``FuncAnimation`` (the figure is closed so that it is not shown
-    twice; use :func:`animation_html`).
+    Each panel shows its scheme's last snapshot at or before the frame's time, so schemes with different snapshot
+    times stay in step. Returns a ``FuncAnimation`` (the figure is closed so that it is not shown twice; use
+    :func:`animation_html`).
     """
     names = list(trajs)
-    first = trajs[names[0]]
-    idx = _frame_indices(first, frames)
+    times = frame_times(trajs, frames, spacing=spacing)
     if lim is None:
         allpts = np.concatenate([_np(tr.positions[-1]) for tr in trajs.values()]
                                 + ([_np(target)] if target is not None else []))
@@ -184,44 +212,42 @@ def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=N
     fig.tight_layout()
 
     def update(j):
-        for sc, name in zip(scats, names):
-            tr = trajs[name]
-            i = min(idx[j], tr.positions.shape[0] - 1)
-            sc.set_offsets(_np(tr.positions[i])[:, :2])
-        clock.set_text(f"t = {float(first.times[min(idx[j], first.positions.shape[0] - 1)]):.3g}")
+        idx = [_frame_index(trajs[name], float(times[j])) for name in names]
+        for sc, name, i in zip(scats, names, idx):
+            sc.set_offsets(_np(trajs[name].positions[i])[:, :2])
+        clock.set_text(_clock(names, trajs, float(times[j]), idx))
         return scats + [clock]
 
     update(0)
-    anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
+    anim = animation.FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
     plt.close(fig)
     return anim
 
 
 def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int = 96, interval: int = 250,
-                    side: int = 28):
+                    side: int = 28, spacing: str = "log"):
     """An animation of image-valued particles (e.g. MNIST), one mosaic per scheme, :data:`ANIMATION_WIDTH` inches
-    wide, with the time of the frame above the mosaics. Returns a ``FuncAnimation``."""
+    wide, with the time of the frame above the mosaics; frames at common times (:func:`frame_times`, by default
+    geometrically spaced), each scheme at its last snapshot at or before that time. Returns a ``FuncAnimation``."""
     names = list(trajs)
-    idx = _frame_indices(trajs[names[0]], frames)
+    times = frame_times(trajs, frames, spacing=spacing)
     fig, axes = _animation_figure(len(names), ANIMATION_WIDTH / len(names) + 0.8, dpi)
     for ax, name in zip(axes, names):
         image_mosaic(trajs[name].positions[0], ax=ax, side=side)
         ax.set_title(name, fontsize=11)
     ims = [ax.images[0] for ax in axes]
-    clock = fig.suptitle("", fontsize=13)
+    clock = fig.suptitle("", fontsize=11)
     fig.tight_layout()
-    first = trajs[names[0]]
 
     def update(j):
-        for im, name in zip(ims, names):
-            tr = trajs[name]
-            i = min(idx[j], tr.positions.shape[0] - 1)
-            im.set_data(_mosaic_array(tr.positions[i], side=side))
-        clock.set_text(f"t = {float(first.times[min(idx[j], first.positions.shape[0] - 1)]):.3g}")
+        idx = [_frame_index(trajs[name], float(times[j])) for name in names]
+        for im, name, i in zip(ims, names, idx):
+            im.set_data(_mosaic_array(trajs[name].positions[i], side=side))
+        clock.set_text(_clock(names, trajs, float(times[j]), idx))
         return ims + [clock]
 
     update(0)
-    anim = animation.FuncAnimation(fig, update, frames=len(idx), interval=interval, blit=False)
+    anim = animation.FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
     plt.close(fig)
     return anim
 
@@ -261,3 +287,22 @@ def runs_table(results: Mapping[str, Mapping[str, object]], *, value: str = "$\\
                          f"{float(tr.energies[0]):.3e}", f"{float(tr.energies[-1]):.3e}", f"{tr.wall_time:.1f} s"])
     return Table(["experiment", "scheme", "particles", "final t", "value", "initial", "final", "time"], rows,
                  align=["l", "l", "r", "r", "l", "r", "r", "r"], caption=caption)
+
+
+def held_out_table(scores: Mapping[str, object], *, reference: str = "particle flow", caption: str | None = None) -> Table:
+    r"""``{experiment: HeldOutScores}`` (:func:`mmdflow.experiments.held_out_scores`) as a table: per scheme the final
+    :math:`\mathcal D_K^2` to the training target and its ratio to the ``reference`` scheme's, and the
+    :math:`\mathcal D_K^2` to the held-out sample with its ratio to the two-sample floor (1: as good as an
+    i.i.d. sample of the density)."""
+    rows = []
+    for exp, sc in scores.items():
+        ref = sc.train.get(reference)
+        for scheme in sc.train:
+            rows.append([exp, scheme, f"{sc.train[scheme]:.2e}",
+                         "-" if ref is None else f"{sc.train[scheme] / ref:.1f}",
+                         f"{sc.held_out[scheme]:.2e}", f"{sc.floor:.2e} ± {sc.floor_std:.0e}",
+                         f"{sc.held_out[scheme] / sc.floor:.2f}"])
+    n = {sc.n_held_out for sc in scores.values()}
+    return Table(["experiment", "scheme", "$\\mathcal D_K^2$ to target", f"/ {reference}",
+                  f"to held-out ({'/'.join(map(str, sorted(n)))})", "floor", "/ floor"], rows,
+                 align=["l", "l"] + ["r"] * 5, caption=caption)
