@@ -21,8 +21,8 @@
 #   {cite:t}`gretton2012kernel`, each checked against a closed form.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
-# - **Faithfulness:** every check is exact up to Monte Carlo error; the `paper` profile only takes larger samples
-#   and more repetitions.
+# - **Faithfulness:** every check is exact up to Monte Carlo error; the `book` and `paper` profiles take larger
+#   samples and more repetitions than the `quick` profile of the tests.
 # - **Download:** {download}`notebook (.ipynb) <01_kernels_mmd.ipynb>`,
 #   {download}`Jupytext source (.py) <01_kernels_mmd.py>`.
 # :::
@@ -48,11 +48,11 @@
 # only compares the means $m_\mu, m_\nu$ and vanishes between different measures with equal means.
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"          # "quick": seconds on 2 CPU cores | "paper": larger samples, more repeats
+profile = "quick"          # "quick": seconds on 2 CPU cores | "book": the website (larger) | "paper": larger samples, more repeats
 seed = 0
-n_samples = {"quick": 400, "book": 400, "paper": 2000}     # points per sample in the MMD experiments
-n_repeats = {"quick": 4, "book": 4, "paper": 20}         # independent repetitions per shift
-n_eig = {"quick": 150, "book": 150, "paper": 400}          # points for the eigenvalue check
+n_samples = {"quick": 400, "book": 2000, "paper": 2000}     # points per sample in the MMD experiments
+n_repeats = {"quick": 4, "book": 20, "paper": 20}         # independent repetitions per shift
+n_eig = {"quick": 150, "book": 400, "paper": 400}          # points for the eigenvalue check
 device = None              # None: GPU when present
 
 # %% tags=["hide-input"]

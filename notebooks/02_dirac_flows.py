@@ -22,8 +22,8 @@
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** the closed forms, the JKO recursion and the Frostman checks are exact (up to Monte Carlo
-#   error); the particle flows use the paper's $\tau = 0.05$, and the paper's 2000 particles only in the `paper`
-#   profile.
+#   error); the particle flows use the paper's $\tau = 0.05$, and the paper's 2000 particles in the `book`
+#   (this website) and `paper` profiles (the `quick` profile of the tests: 500).
 # - **Download:** {download}`notebook (.ipynb) <02_dirac_flows.ipynb>`,
 #   {download}`Jupytext source (.py) <02_dirac_flows.py>`.
 # :::
@@ -44,15 +44,15 @@
 # measure $\eta^*$, and only the dilation factor depends on time or on the step size.
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"            # "quick": about a minute on 2 CPU cores | "paper": the paper's 2000 particles
+profile = "quick"            # "quick": about a minute on 2 CPU cores | "book": the website (larger) | "paper": the paper's 2000 particles
 seed = 0
-n_particles = {"quick": 500, "book": 500, "paper": 2000}   # particles of each particle flow
+n_particles = {"quick": 500, "book": 2000, "paper": 2000}   # particles of each particle flow
 tau = 0.05                   # step size of the particle flows (the paper's setting)
-pf_taus = {"quick": [0.05, 0.01, 0.005, 0.002], "book": [0.05, 0.01, 0.005, 0.002], "paper": [0.05, 0.01, 0.005, 0.002, 0.001]}  # steps of the r 1.5 study
+pf_taus = {"quick": [0.05, 0.01, 0.005, 0.002], "book": [0.05, 0.01, 0.005, 0.002, 0.001], "paper": [0.05, 0.01, 0.005, 0.002, 0.001]}  # steps of the r 1.5 study
 t_final = 1.2                # final time of the particle flows (24 steps of 0.05)
 n_repeats = 3                # exact reference samples per metric evaluation
-key_repeats = {"quick": 10, "book": 10, "paper": 20}      # repeats for the key numbers (at time 0.6)
-n_mc = {"quick": 20_000, "book": 20_000, "paper": 100_000}    # Monte Carlo sample for the Frostman potentials
+key_repeats = {"quick": 10, "book": 20, "paper": 20}      # repeats for the key numbers (at time 0.6)
+n_mc = {"quick": 20_000, "book": 100_000, "paper": 100_000}    # Monte Carlo sample for the Frostman potentials
 device = None                # None: GPU when present
 
 # %% tags=["hide-input"]

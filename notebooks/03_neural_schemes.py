@@ -75,7 +75,7 @@
 # | particle flow step (`pf_tau`) | 0.001 | 0.001 | 0.002 |
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"          # "quick": about a minute on 2 CPU cores | "paper": the authors' settings (hours on CPU)
+profile = "quick"          # "quick": about a minute on 2 CPU cores | "book": the website | "paper": the authors' settings
 seed = 0
 n_particles = {"quick": 400, "book": 1000, "paper": 2000}
 iterations = {"quick": 250, "book": 1000, "paper": 5000}      # Adam iterations per time step

@@ -55,12 +55,13 @@
 # profile uses the paper's settings and needs a GPU.
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"          # "quick": minutes on 2 CPU cores | "paper": the paper's settings (GPU, hours)
+profile = "quick"          # "quick": minutes on 2 CPU cores | "book": the website (CPU) | "paper": the paper's settings (GPU)
 seed = 0
 device = None              # None: GPU when present
 image = None               # path to your own picture (PNG/JPEG, dark ink on light paper); None: a house drawn in code
 checkpoint_dir = {"quick": None, "book": "../build/checkpoints/book/04_mmd_targets", "paper": "../build/checkpoints/04_mmd_targets"}  # neural runs resume from here
 n_held_out = 2000          # size of the fresh sample of each picture's density that scores the final particles
+floor_repeats = 30         # i.i.d. samples of N points whose mean D_K^2 to the held-out sample is the floor
 animation_frames = 16      # frames per animation (kept small: the animations are embedded in the page)
 backend = "blocked"        # exact kernel sums of mmdflow.summation ("blocked" beats "dense" already at a few hundred points)
 torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
@@ -77,7 +78,7 @@ drawing = {
     "book":  dict(n=300, smoothing=1.0, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=2.0,
                   backward=dict(tau=2.0, iterations_start=300, iterations=300),
-                  forward=dict(tau=1.0, iterations_start=200, iterations=200)),
+                  forward=dict(tau=0.5, iterations_start=150, iterations=100)),
     "paper": dict(n=6000, smoothing=1.0, t_end=100.0, width=128, hidden_layers=5, lr=1e-3,
                   batch=6000, batch1=2000, nf_batch=6000, pf_tau=0.1, snap_dt=2.0,
                   backward=dict(tau=0.5, iterations_start=20000, iterations=10000),
@@ -92,7 +93,7 @@ smiley = {
     "book":  dict(n=300, smoothing=2.0, t_end=50.0, width=128, hidden_layers=3, lr=3e-3,
                   batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=1.0,
                   backward=dict(tau=1.0, iterations_start=150, iterations=150),
-                  forward=dict(tau=1.0, iterations_start=200, iterations=200)),
+                  forward=dict(tau=0.5, iterations_start=150, iterations=100)),
     "paper": dict(n=2000, smoothing=2.0, t_end=50.0, width=128, hidden_layers=5, lr=1e-3,
                   batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.1, snap_dt=1.0,
                   backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
@@ -202,7 +203,8 @@ runs = results["drawing"] = experiments.run_target("drawing", y_draw, centers, s
 scores["drawing"] = experiments.held_out_scores(
     runs, y_draw, data.image_to_samples(picture, n_held_out, smoothing=s.smoothing,
                                         generator=torch.Generator().manual_seed(seed + 100)),
-    lambda n, g: data.image_to_samples(picture, n, smoothing=drawing.smoothing, generator=g), seed=seed + 200)
+    lambda n, g: data.image_to_samples(picture, n, smoothing=drawing.smoothing, generator=g), repeats=floor_repeats,
+    seed=seed + 200)
 tplots.runs_table({"drawing": runs})
 
 # %% mystnb={"figure": {"caption": "Two point masses flowing into the drawing: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 4, 16, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
@@ -237,7 +239,7 @@ scores["smiley"] = experiments.held_out_scores(
     runs, y_smile, data.image_to_samples(data.smiley_image(100), n_held_out, smoothing=s.smoothing,
                                          generator=torch.Generator().manual_seed(seed + 101)),
     lambda n, g: data.image_to_samples(data.smiley_image(100), n, smoothing=smiley.smoothing, generator=g),
-    seed=seed + 300)
+    repeats=floor_repeats, seed=seed + 300)
 tplots.runs_table({"smiley": runs})
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at increasing times up to t = 50 (grey: target samples).", "name": "fig-targets-smiley"}}

@@ -22,8 +22,9 @@
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** the error and time studies are measurements on this machine, not a copy of the papers'
-#   tables; timings are medians of repeated runs. The `paper` profile uses larger sizes, up to $N = 10^5$ in
-#   $d = 2$ and flows of $10^4$ particles toward $10^4$ MNIST digits.
+#   tables; timings are medians of repeated runs. The `book` profile (this website) goes up to
+#   $N \approx 3\cdot10^4$ in $d = 2$ and flows of 2000 particles toward 2000 MNIST digits; the `paper` profile up
+#   to $N = 10^5$ and flows of $10^4$ particles toward $10^4$ digits.
 # - **Download:** {download}`notebook (.ipynb) <07_fast_summation.ipynb>`,
 #   {download}`Jupytext source (.py) <07_fast_summation.py>`.
 # :::
@@ -102,20 +103,20 @@
 # let their slicing errors cancel as well.
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"            # "quick": about a minute on 2 CPU cores | "paper": larger sizes (many minutes)
+profile = "quick"            # "quick": about a minute on 2 CPU cores | "book": the website (larger) | "paper": larger sizes (many minutes)
 seed = 0
 device = None                # None: GPU when present
 data_dir = None              # MNIST: None -> $MMDFLOW_DATA
-n_error = {"quick": 2000, "book": 2000, "paper": 10_000}       # N = M for the error-vs-P study in d=2
-directions_2d = {"quick": [10, 32, 100, 316, 1000], "book": [10, 32, 100, 316, 1000], "paper": [10, 32, 100, 316, 1000, 3162]}
-n_error_784 = {"quick": 500, "book": 500, "paper": 5000}      # N = M for the error-vs-P study in d=784
-directions_784 = {"quick": [100, 316, 1000], "book": [100, 316, 1000], "paper": [100, 316, 1000, 3162, 10_000]}
-sizes_2d = {"quick": [500, 1000, 2000], "book": [500, 1000, 2000], "paper": [1000, 3162, 10_000, 31_623, 100_000]}
-sizes_784 = {"quick": [250, 500, 1000], "book": [250, 500, 1000], "paper": [1000, 3162, 10_000, 31_623]}
-dense_max = {"quick": 1000, "book": 1000, "paper": 2000}       # largest N for dense in d=2 (it stores N x M x d)
-blocked_max = {"quick": 2000, "book": 2000, "paper": 10_000}
-n_flow = {"quick": 400, "book": 400, "paper": 10_000}         # particles = target digits in the flow
-flow_steps = {"quick": 12, "book": 12, "paper": 60}
+n_error = {"quick": 2000, "book": 10_000, "paper": 10_000}       # N = M for the error-vs-P study in d=2
+directions_2d = {"quick": [10, 32, 100, 316, 1000], "book": [10, 32, 100, 316, 1000, 3162], "paper": [10, 32, 100, 316, 1000, 3162]}
+n_error_784 = {"quick": 500, "book": 2000, "paper": 5000}      # N = M for the error-vs-P study in d=784
+directions_784 = {"quick": [100, 316, 1000], "book": [100, 316, 1000, 3162], "paper": [100, 316, 1000, 3162, 10_000]}
+sizes_2d = {"quick": [500, 1000, 2000], "book": [1000, 3162, 10_000, 31_623], "paper": [1000, 3162, 10_000, 31_623, 100_000]}
+sizes_784 = {"quick": [250, 500, 1000], "book": [1000, 3162, 10_000], "paper": [1000, 3162, 10_000, 31_623]}
+dense_max = {"quick": 1000, "book": 2000, "paper": 2000}       # largest N for dense in d=2 (it stores N x M x d)
+blocked_max = {"quick": 2000, "book": 10_000, "paper": 10_000}
+n_flow = {"quick": 400, "book": 2000, "paper": 10_000}         # particles = target digits in the flow
+flow_steps = {"quick": 12, "book": 60, "paper": 60}
 flow_tau = 2.0
 timing_repeats = 5           # each timing is the median of this many runs
 

@@ -36,11 +36,13 @@
 profile = "quick"     # the profile whose chapter records are scored (this page runs after all other chapters)
 
 # %% tags=["hide-input"]
-from collections import Counter
-
 import mmdflow
 from mmdflow.experiments import scorecard
+from mmdflow.plots import use_style
+from mmdflow.plots.scorecard import plot_verdicts
 from mmdflow.plots.tables import Table, glue_markdown
+
+use_style()
 
 records = mmdflow.runtime.load_records(profile)
 rows = scorecard.scorecard_rows(records)
@@ -51,6 +53,12 @@ glue_markdown(profile=f"`{profile}`")
 # %%
 Table(["paper", "item", "claim", "paper's setting", "chapter", "book's setting (profile)", "measured here",
        "verdict", "why"], rows, align=["l"] * 9)
+
+# %% mystnb={"figure": {"caption": "Verdicts per paper: how many of the claims this book addresses are reproduced, partly reproduced or not, in the profile of this build.", "name": "fig-scorecard-verdicts"}}
+import matplotlib.pyplot as plt
+
+plot_verdicts(rows, title=f"Verdicts per paper ({profile} profile)")
+plt.show()
 
 # %% [markdown]
 # The chapters explain each verdict: chapter 3 the table of Sec. 6.1 and why the particle flow, at a converged step,

@@ -58,7 +58,7 @@ def test_scorecard_verdicts_follow_their_rules():
         == "not reproduced"                                         # the finest particle step counts: 0.9 floors
     assert verdict["Fig. 1", "two Diracs flow into a drawing with all three schemes"] == "reproduced"
     assert verdict["App. F, Ex. 1", "two Diracs flow into a smiley with all three schemes"] == "partly"
-    assert verdict["Sec. 6.3", "25 particles from one grey image flow to MNIST digits with all three schemes"] \
+    assert verdict["Sec. 6.2", "25 particles from one grey image flow to MNIST digits with all three schemes"] \
         == "not run"
 
 
@@ -107,3 +107,13 @@ def test_reading_notes_and_particle_step_table_come_from_the_results():
     assert "5.00" in table and "0.90" in table
     assert "dt = 0.002" not in str(nplots.benchmark_table(res))      # the finest step only
     assert json.dumps(interaction.provenance_summary(res))
+
+
+def test_verdict_bars_count_each_papers_claims():
+    from mmdflow.plots.scorecard import plot_verdicts
+    rows = [["A"] + [""] * 6 + ["reproduced"], ["A"] + [""] * 6 + ["partly"], ["B"] + [""] * 6 + ["reproduced"]]
+    ax = plot_verdicts(rows)
+    widths = sorted((round(p.get_width()), p.get_y()) for p in ax.patches)
+    assert [w for w, _ in widths if w] == [1, 1, 1]      # A: one reproduced, one partly; B: one reproduced
+    with pytest.raises(ValueError, match="'maybe'"):
+        plot_verdicts([["A"] + [""] * 6 + ["maybe"]])
