@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help venv mathjax chromium chapters chapter book test unit clean
+.PHONY: help venv mathjax chromium chapters chapter book test unit clean site-quick site-book site-paper
 
 PROFILE ?= book
 # JOBS: chapters (and test files) executed at the same time; with JOBS > 1 each process uses one thread.
@@ -65,15 +65,23 @@ chapter: venv
 	$(PY) scripts/run_chapters.py --profile $(PROFILE) --chapters $(NB) --force $(PARAMS)
 
 # $(1): profile whose executed chapters to use, $(2): output folder (the site lands in $(2)/_build/html)
+# A site whose inputs (book/, the executed chapters, the chapter sources, _config.yml, MathJax) have not changed since
+# its last build is not rebuilt: a rerun of make book with nothing changed takes seconds.
 define build_site
-	rm -rf build/site-src/$(1) && mkdir -p build/site-src/$(1)/_extra
-	cp -r book/. build/site-src/$(1)/
-	cp -r build/executed/$(1) build/site-src/$(1)/_executed
-	cp notebooks/*.py build/site-src/$(1)/_executed/     # the chapters' Jupytext sources, offered as downloads
-	cp -r build/mathjax build/site-src/$(1)/_extra/mathjax
-	$(BIN)/jupyter-book build build/site-src/$(1) --config _config.yml --path-output $(2) -W --keep-going -q
-	$(PY) scripts/check_site.py $(2)/_build/html
+	@h=$$(cat $$(find book build/executed/$(1) notebooks _config.yml $(MATHJAX) -type f | LC_ALL=C sort) | sha256sum | cut -c1-16); \
+	if [ -f $(2)/_build/html/index.html ] && [ "$$(cat $(2)/_build/.inputs 2>/dev/null)" = "$$h" ]; then \
+	  echo "site up to date ($(2)/_build/html)"; else $(MAKE) --no-print-directory site-$(1) SITE_OUT=$(2) SITE_HASH=$$h; fi
 endef
+
+site-%:
+	rm -rf build/site-src/$* && mkdir -p build/site-src/$*/_extra
+	cp -r book/. build/site-src/$*/
+	cp -r build/executed/$* build/site-src/$*/_executed
+	cp notebooks/*.py build/site-src/$*/_executed/     # the chapters' Jupytext sources, offered as downloads
+	cp -r build/mathjax build/site-src/$*/_extra/mathjax
+	$(BIN)/jupyter-book build build/site-src/$* --config _config.yml --path-output $(SITE_OUT) -W --keep-going -q
+	$(PY) scripts/check_site.py $(SITE_OUT)/_build/html
+	echo $(SITE_HASH) > $(SITE_OUT)/_build/.inputs
 
 book: venv mathjax chapters
 	$(call build_site,$(PROFILE),.)

@@ -300,9 +300,9 @@ def held_out_table(scores: Mapping[str, object], *, reference: str = "particle f
         for scheme in sc.train:
             rows.append([exp, scheme, f"{sc.train[scheme]:.2e}",
                          "-" if ref is None else f"{sc.train[scheme] / ref:.1f}",
-                         f"{sc.held_out[scheme]:.2e}", f"{sc.floor:.2e} ± {sc.floor_std:.0e}",
+                         f"{sc.held_out[scheme]:.2e}", f"{sc.floor:.2e} [{sc.floor_low:.1e}, {sc.floor_high:.1e}]",
                          f"{sc.held_out[scheme] / sc.floor:.2f}"])
     n = {sc.n_held_out for sc in scores.values()}
     return Table(["experiment", "scheme", "$\\mathcal D_K^2$ to target", f"/ {reference}",
-                  f"to held-out ({'/'.join(map(str, sorted(n)))})", "floor", "/ floor"], rows,
+                  f"to held-out ({'/'.join(map(str, sorted(n)))})", "floor: median [quartiles]", "/ floor"], rows,
                  align=["l", "l"] + ["r"] * 5, caption=caption)
