@@ -251,3 +251,21 @@ def test_energy_batch_gradients_match_autograd_of_the_batch_estimates(backend, e
     assert dd.item() == pytest.approx(d_ref.item(), rel=1e-10, abs=1e-13)
     torch.testing.assert_close(h1, h1_ref, rtol=1e-10, atol=1e-13)
     torch.testing.assert_close(h2, h2_ref, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("d, dtype", [(2, torch.float32), (7, torch.float64), (784, torch.float32)])
+def test_coinciding_pairs_match_the_equality_matrix(d, dtype):
+    """The hashed grouping finds exactly the pairs of the [N, M] row-equality matrix (repeats on both sides,
+    -0.0 equal to 0.0), in any order."""
+    gen = torch.Generator().manual_seed(d)
+    a = torch.randint(0, 3, (300, d), generator=gen).to(dtype)      # few values: many equal rows
+    b = torch.randint(0, 3, (200, d), generator=gen).to(dtype)
+    if d > 2:
+        a[:, 2:], b[:, 2:] = 0.0, 0.0
+    a[:20], b[:20] = b[30:50].clone(), b[30:50].clone()
+    a[5, 0], b[31, 0] = -0.0, 0.0
+    b[32, 0] = -0.0
+    ia, ib = dense.coinciding_pairs(a, b)
+    ref = (a[:, None, :] == b[None, :, :]).all(-1).nonzero()
+    assert len(ref) > 100
+    assert sorted(zip(ia.tolist(), ib.tolist())) == sorted(map(tuple, ref.tolist()))

@@ -167,20 +167,41 @@ def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, v
     return (g * wa * _row(vb)).sum() + extra
 
 
+_HASH_MULTIPLIERS: dict = {}
+
+
+def _row_hash(x: torch.Tensor) -> torch.Tensor:
+    """A 64-bit key per row of ``x`` from the bit patterns of its entries (``-0.0`` counted as ``0.0``): equal rows get
+    equal keys; unequal rows get equal keys only by a rare collision, which the caller removes by comparing rows."""
+    x = x.contiguous() + 0.0                           # -0.0 + 0.0 = +0.0: one key for equal values
+    bits = x.view(torch.int32 if x.element_size() == 4 else torch.int64) if x.element_size() in (4, 8) else \
+        x.double().view(torch.int64)
+    bits = bits.to(torch.int64)
+    d = x.shape[1]
+    mult = _HASH_MULTIPLIERS.get((d, x.device))
+    if mult is None:   # fixed odd multipliers (a deterministic generator): the keys do not depend on global state
+        g = torch.Generator().manual_seed(0x5EED + d)
+        mult = (torch.randint(1, 2**62, (d,), generator=g, dtype=torch.int64) * 2 + 1).to(x.device)
+        _HASH_MULTIPLIERS[d, x.device] = mult
+    return (bits * mult).sum(1)                        # wraps modulo 2^64
+
+
 def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), by grouping equal rows (no ``[N, M]``)."""
+    """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), without an ``[N, M]`` matrix: rows are
+    grouped by a 64-bit key of their bit patterns (one sort of ``M`` keys and a binary search per ``xa`` row), and
+    the candidate pairs are checked by comparing the rows themselves."""
     n = xa.shape[0]
-    _, inv = torch.unique(torch.cat([xa, xb]), dim=0, return_inverse=True)
-    ia_group, ib_group = inv[:n], inv[n:]
-    order = torch.argsort(ib_group)
-    sorted_b = ib_group[order]
-    lo = torch.searchsorted(sorted_b, ia_group, right=False)
-    counts = torch.searchsorted(sorted_b, ia_group, right=True) - lo
+    ha, hb = _row_hash(xa), _row_hash(xb)
+    sorted_b, order = torch.sort(hb)
+    lo = torch.searchsorted(sorted_b, ha, right=False)
+    counts = torch.searchsorted(sorted_b, ha, right=True) - lo
     total = int(counts.sum())
     ia = torch.repeat_interleave(torch.arange(n, device=xa.device), counts)
     start = torch.repeat_interleave(lo, counts)
     offset = torch.arange(total, device=xa.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
-    return ia, order[start + offset]
+    ib = order[start + offset]
+    same = (xa[ia] == xb[ib]).all(1)                   # drop hash collisions
+    return ia[same], ib[same]
 
 
 def _profile_and_slope(kernel: RadialKernel, sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
