@@ -23,7 +23,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import torch
 
@@ -35,7 +35,8 @@ from .seeds import run_seeds
 
 __all__ = ["HD_SIGMA", "HD_SIGMA_ALT", "HD_TAU", "MMD_FLOW", "NOISE_AUTHORS", "NOISE_ARBEL", "IFT_WEIGHTED",
            "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd", "run_sweep",
-           "results_to_json", "results_from_json", "stored_results_path", "load_results", "finals_by_size"]
+           "results_to_json", "results_from_json", "stored_results_path", "load_results", "finals_by_size", "as_seed_runs",
+           "DecayRun", "fitted_rate", "decay_support_case", "decay_study", "Ordering", "ordering", "first_size_below"]
 
 #: bandwidth of the training kernel (the authors' :math:`e^{-|x-y|^2/200}`).
 HD_SIGMA = 10.0
@@ -224,3 +225,145 @@ def finals_by_size(runs: Iterable[HDRun], n_steps: int | None = None) -> dict[st
         if n_steps is None or r.n_steps == n_steps:
             out.setdefault(r.label, {}).setdefault(r.n, []).append((r.seed, r.final))
     return {lb: {n: [v for _, v in sorted(out[lb][n])] for n in sorted(out[lb])} for lb in HD_LABELS if lb in out}
+
+
+def as_seed_runs(runs: Iterable[HDRun], n: int, n_steps: int | None = None) -> dict:
+    """The stored runs at ``n`` particles as ``{label: SeedRuns}`` (seeds in increasing order, labels in the order of
+    :data:`HD_LABELS`) for the plots and tables of :mod:`mmdflow.plots.wfr`. No trajectory is stored: ``first`` is
+    ``None``."""
+    from .seeds import SeedRuns
+
+    by: dict[str, list[HDRun]] = {}
+    for r in runs:
+        if r.n == n and (n_steps is None or r.n_steps == n_steps):
+            by.setdefault(r.label, []).append(r)
+    out = {}
+    for lb in HD_LABELS:
+        if lb not in by:
+            continue
+        rs = sorted(by[lb], key=lambda r: r.seed)
+        t = lambda key: torch.tensor([getattr(r, key) for r in rs], dtype=torch.float64)  # noqa: E731
+        out[lb] = SeedRuns(steps=torch.tensor(rs[0].steps, dtype=torch.float64), loss=t("loss"), wall=t("wall"),
+                           first=None, ess=t("ess"), zero_fraction=t("zero_fraction"),
+                           energy_distance=t("energy_distance"), mmd2_alt=t("mmd2_alt"), sigma_alt=HD_SIGMA_ALT)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the decay claim MMD(mu_t, pi) <= e^{-beta t} MMD(mu_0, pi)
+# ----------------------------------------------------------------------------------------------
+class DecayRun(NamedTuple):
+    r"""One run of :func:`decay_study`.
+
+    Attributes:
+        weight_step: ``"prox"`` or ``"pgd"``; beta, tau: :math:`\beta` (with :math:`\eta = \beta h`) and the position
+            step :math:`\tau = \alpha h`; h: the time step.
+        t: times ``[L]`` (:math:`\ell h`); mmd2: :math:`\mathrm{MMD}^2(\mu_{\ell}, \pi)` ``[L]``.
+        rate: fitted rate :func:`fitted_rate` (of :math:`\mathrm{MMD}`, per unit time).
+        holds: whether the implicit-Euler bound :math:`\mathrm{MMD}(\mu_\ell, \pi) \le (1+\beta h)^{-\ell}\mathrm{MMD}(\mu_0, \pi)`
+            holds at every recorded step where the bound is above ``1e-5`` of :math:`\mathrm{MMD}(\mu_0, \pi)` (below,
+            the float64 round-off of the V-statistic dominates; relative slack 1e-9).
+        holds_continuous: the same for :math:`e^{-\beta t}\mathrm{MMD}(\mu_0, \pi)`, the bound of the continuous flow
+            (the limit :math:`h \to 0` of the first; the exact step meets it only up to :math:`O(h)`).
+    """
+
+    weight_step: str
+    beta: float
+    tau: float
+    h: float
+    t: torch.Tensor
+    mmd2: torch.Tensor
+    rate: float
+    holds: bool
+    holds_continuous: bool
+
+
+_DECAY_FLOOR = 1e-5
+
+
+def fitted_rate(t: torch.Tensor, mmd2: torch.Tensor, *, rel_floor: float = 1e-5) -> float:
+    r"""Least-squares rate :math:`\hat\beta` of :math:`\mathrm{MMD}(t)\approx C e^{-\hat\beta t}`: minus the slope of
+    :math:`\tfrac12\log\mathrm{MMD}^2` against ``t`` ``[L]``, over the points with
+    :math:`\mathrm{MMD} > \mathrm{rel\_floor}\cdot\mathrm{MMD}(0)` (below, float64 round-off dominates)."""
+    m = mmd2.double().clamp_min(0).sqrt()
+    keep = m > rel_floor * m[0]
+    tt, lm = t.double()[keep], m[keep].log()
+    if tt.numel() < 2:
+        raise ValueError("fitted_rate needs at least two points above the floor")
+    tc = tt - tt.mean()
+    return -float((tc * (lm - lm.mean())).sum() / (tc * tc).sum())
+
+
+def decay_support_case(dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """The case where the theorem's discrete counterpart holds: 36 particles on the unit grid ``[36, 2]``, the target
+    the uniform measure on 8 of them ``[8, 2]`` (the target lies in the particle support)."""
+    grid = torch.cartesian_prod(*(torch.arange(6, dtype=dtype),) * 2)
+    return grid, grid[[1, 7, 8, 14, 20, 27, 33, 34]].clone()
+
+
+def decay_study(cases: Sequence[tuple[str, float, float]], *, h: float = 0.1, n_steps: int = 40, sigma: float = 0.8,
+                pgd_lr: float = 0.1) -> list[DecayRun]:
+    r"""IFT (``method="ift"``, pure position step) on :func:`decay_support_case`, scored against the target itself,
+    for each ``(weight_step, beta, tau)`` of ``cases``: exact proximal step with :math:`\eta = \beta h`, or one
+    projected-gradient step with ``pgd_lr`` (independent of :math:`\beta`). Returns one :class:`DecayRun` per case."""
+    from ..wfr import run_wfr
+
+    x0, target = decay_support_case()
+    out = []
+    for weight_step, beta, tau in cases:
+        cfg = WFRConfig(n_steps=n_steps, sigma=sigma, tau=tau, eta=beta * h, weight_step=weight_step, pgd_lr=pgd_lr,
+                        qp_tol=1e-14)
+        tr = run_wfr("ift", x0, target, cfg, test_target=target, progress=False)
+        t, m2 = tr.info["loss_steps"] * h, tr.info["loss"].clamp_min(0)
+        m, m0 = m2.sqrt(), m2[0].sqrt()
+        bound, bound_c = m0 * (1 + beta * h) ** (-t / h), m0 * torch.exp(-beta * t)
+        judged = bound > _DECAY_FLOOR * m0        # below, the V-statistic's float64 cancellation dominates
+        holds = bool((m <= bound * (1 + 1e-9))[judged].all())
+        holds_c = bool((m <= bound_c * (1 + 1e-9))[bound_c > _DECAY_FLOOR * m0].all())
+        out.append(DecayRun(weight_step, float(beta), float(tau), float(h), t, m2, fitted_rate(t, m2), holds, holds_c))
+    return out
+
+
+class Ordering(NamedTuple):
+    """Result of :func:`ordering`: one scheme against a baseline at one ``N``, seeds paired (same start, same
+    held-out sample).
+
+    Attributes:
+        n: particles; n_seeds: paired seeds; ratio_min, ratio_max: range over the seeds of the final-loss ratio
+        scheme / baseline; below_every_seed: whether the ratio is below 1 on every seed.
+    """
+
+    n: int
+    n_seeds: int
+    ratio_min: float
+    ratio_max: float
+    below_every_seed: bool
+
+
+def ordering(runs: Iterable[HDRun], method: str, baseline: str, n_steps: int | None = None) -> list[Ordering]:
+    """Per ``N`` (increasing), the final held-out loss of ``method`` against ``baseline`` on the seeds both have."""
+    by = {}
+    for r in runs:
+        if n_steps is None or r.n_steps == n_steps:
+            by[(r.label, r.n, r.seed)] = r.final
+    sizes = sorted({n for (lb, n, _) in by if lb == method})
+    out = []
+    for n in sizes:
+        seeds = sorted(s for (lb, m, s) in by if lb == method and m == n and (baseline, n, s) in by)
+        if not seeds:
+            continue
+        ratios = [by[(method, n, s)] / by[(baseline, n, s)] for s in seeds]
+        out.append(Ordering(n, len(seeds), min(ratios), max(ratios), all(q < 1 for q in ratios)))
+    return out
+
+
+def first_size_below(orders: Sequence[Ordering]) -> int | None:
+    """The smallest ``N`` of ``orders`` from which on (at it and at every larger ``N``) the scheme is below the
+    baseline on every seed; ``None`` if there is none."""
+    first = None
+    for o in orders:
+        if o.below_every_seed:
+            first = o.n if first is None else first
+        else:
+            first = None
+    return first
