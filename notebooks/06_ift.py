@@ -23,9 +23,9 @@
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Faithfulness:** the 2D targets and the start are the paper's; its 2D particle counts, bandwidths and step
 #   sizes are not stated, and the values here are our own (justified below). The `quick` and `book` profiles use
-#   fewer runs than the paper's 50. In 100 dimensions they show stored runs at $N \le$ {glue:md}`hd_nmax` with
-#   {glue:md}`hd_steps` iterations instead of the authors' $N = 10^4$, 9001 iterations and 20 runs (the `paper`
-#   profile's settings); the differences are listed under the results.
+#   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax` particles and
+#   {glue:md}`hd_steps` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
+#   the `paper` profile. The differences are listed under the results.
 # - **Download:** {download}`notebook (.ipynb) <06_ift.ipynb>`,
 #   {download}`Jupytext source (.py) <06_ift.py>`.
 # :::
