@@ -395,7 +395,7 @@ hd = ift.as_seed_runs(hd_runs, hd_show)
 wplots.plot_loss_bands(hd, title=f"100-d mixture, N = {hd_show}, {hd_steps} iterations")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "Weight degeneracy in 100 dimensions at the same size: effective sample size (left, log scale; dotted: $N$) and share of zero-weight particles (right). With the weighted position step most particles lose their weight within the first iterations and never move again; with the pure step IFT keeps most of its particles.", "name": "fig-ift-ess-100d"}}
+# %% mystnb={"figure": {"caption": "Weight degeneracy in 100 dimensions at the same size: effective sample size (left, log scale; dotted: $N$) and share of zero-weight particles (right). With the weighted position step most particles lose their weight within the first iterations and never move again; with the pure step the particles that lost their weight keep moving and regain it.", "name": "fig-ift-ess-100d"}}
 wplots.plot_weight_degeneracy(hd, title=f"100-d mixture, N = {hd_show}", n_particles=hd_show)
 plt.show()
 

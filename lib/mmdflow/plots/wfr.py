@@ -10,6 +10,7 @@ from typing import Mapping, NamedTuple, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import LogLocator
 import torch
 
 from ..experiments.seeds import SeedRuns
@@ -140,6 +141,7 @@ def plot_weight_degeneracy(results: Mapping[str, SeedRuns], *, title: str | None
             ax.plot(steps, vals.mean(0), color=f"C{i}", ls=_STYLES[i % 4], lw=1.5, label=label)
             ax.fill_between(steps, vals.min(0), vals.max(0), color=f"C{i}", alpha=0.2, linewidth=0)
     axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
     axes[0].set(xlabel="iteration", ylabel=r"effective sample size $1/\sum_i w_i^2$")
