@@ -21,9 +21,11 @@
 #   100-dimensional Gaussian mixture of the authors' code, next to a Wasserstein-Fisher-Rao scheme for the
 #   inclusive KL divergence {cite:p}`zhu2024inclusivekl`.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Faithfulness:** the paper does not state its 2D particle counts, bandwidths or step sizes; the values here
-#   are our own (justified below). Both profiles use fewer runs than the paper's 50 and, in 100 dimensions, far
-#   fewer particles and iterations than the authors' code; the differences are listed under the results.
+# - **Faithfulness:** the 2D targets and the start are the paper's; its 2D particle counts, bandwidths and step
+#   sizes are not stated, and the values here are our own (justified below). The `quick` and `book` profiles use
+#   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax` particles and
+#   {glue:md}`hd_steps` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
+#   the `paper` profile. The differences are listed under the results.
 # - **Download:** {download}`notebook (.ipynb) <06_ift.ipynb>`,
 #   {download}`Jupytext source (.py) <06_ift.py>`.
 # :::
@@ -113,6 +115,18 @@
 # * Its weight step is a single projected-gradient step $w\leftarrow P_{\Delta_N}(w+2\,\mathrm{lr}'(b-Kw))$
 #   (`weight_step="pgd"`). This is one warm-started projected-gradient step on the QP. It has no uniform
 #   rate, and it becomes unstable when $\mathrm{lr}'$ is large compared with the spectrum of $K$.
+# * Its noisy MMD flow perturbs the particles, $\tilde x_i = x_i+\epsilon_n u_i$, and takes the gradient of
+#   $\mathrm{MMD}_K^2(\tilde\mu,\nu)$ with $\tilde\mu = \frac1N\sum_j\delta_{\tilde x_j}$: the noisy particles are both
+#   the evaluation points and the measure of the witness, $x_i\leftarrow x_i-\tau\nabla f_{\tilde\mu}(\tilde x_i)$
+#   (`NoiseSchedule(variant="authors")`). {cite:t}`arbel2019mmdflow` evaluate the witness of the un-noised
+#   particles at the noisy points, $x_i\leftarrow x_i-\tau\nabla f_{\mu}(\tilde x_i)$ (`variant="arbel"`).
+# * Its plotting script draws the IFT curves against twice the iteration count. The figures here use the
+#   iteration count for every scheme.
+#
+# The first of these is not a detail. With `position_step="weighted"` a particle whose weight the weight step sets
+# to zero never moves again, and a heavy particle moves $Nw_i$ times faster than the velocity field prescribes.
+# The PDE above moves every particle with $-\alpha\nabla f_\mu$, whatever its weight (`position_step="pure"`).
+# The two steps coincide while the weights are uniform, i.e. in the first iteration.
 #
 # **Relation to the inclusive KL and WFR.** For $F(\mu) = \mathrm{KL}(\nu|\mu)$ on non-negative
 # measures, $\delta F/\delta\mu = 1 - d\nu/d\mu$. Its Fisher-Rao flow is $\partial_t\mu = \nu-\mu$, exactly
@@ -127,25 +141,37 @@
 # the authors' code.
 #
 # **Baselines.** The baselines are the MMD flow with uniform weights and the noisy MMD flow of
-# {cite:t}`arbel2019mmdflow`. In the noisy flow the witness of the un-noised particles is evaluated at
+# {cite:t}`arbel2019mmdflow`. In the 2D experiments the witness of the un-noised particles is evaluated at
 # $x_i+\epsilon_n u_i$, $u_i\sim N(0,I)$, with the noise level $\epsilon_n$ halved every $n_{\rm steps}/6$
-# iterations.
+# iterations; the 100-d experiment, which compares with the authors' code, uses their update.
+#
+# **Scores.** Every run is scored by the squared MMD of the training kernel against a held-out target sample.
+# That metric rewards a measure that matches the target *as the training kernel sees it*. Each final table
+# therefore also reports two scores with other kernels against a second independent sample: the energy
+# distance $2\mathbb E\lVert X-Y\rVert-\mathbb E\lVert X-X'\rVert-\mathbb E\lVert Y-Y'\rVert$ {cite:p}`szekely2013energy`
+# (twice $\mathcal D_K^2$ of the distance kernel $K(x,y) = -\lVert x-y\rVert$) and the squared MMD at a second bandwidth $\sigma'$
+# (`mmdflow.metrics.heldout_scores`), and the weight degeneracy: the effective sample size
+# $\mathrm{ESS} = 1/\sum_i w_i^2$ {cite:p}`kish1965survey` and the share of zero-weight particles (`mmdflow.metrics.weight_statistics`).
 
 # %% tags=["parameters", "hide-input"]
-profile = "quick"        # "quick": about a minute on 2 CPU cores | "paper": larger, more seeds (see the results)
-seeds = {"quick": [0, 1, 2, 3, 4], "book": [0, 1, 2, 3, 4], "paper": list(range(8))}
-n_particles = {"quick": 128, "book": 128, "paper": 200}
-n_steps = {"quick": 200, "book": 200, "paper": 600}
+profile = "quick"        # "quick": about a minute on 2 CPU cores | "book": the website | "paper": the authors' sizes
+seeds = {"quick": [0, 1, 2], "book": list(range(10)), "paper": list(range(50))}
+n_particles = {"quick": 128, "book": 200, "paper": 200}
+n_steps = {"quick": 200, "book": 400, "paper": 600}
 n_test = {"quick": 500, "book": 500, "paper": 2000}        # fixed held-out target sample for the loss
 sigma = 2.0              # Gaussian bandwidth of the 2D experiments
+sigma_alt = 1.0          # second bandwidth sigma' of the held-out scores in 2D (the target's own scale)
 tau = 5.0                # Wasserstein step (alpha h)
-eta = 0.5                # MMD proximal step lambda = beta h
+eta = 0.5                # MMD proximal step lambda (beta times h)
 kl_lr = 1.0              # WFR GD weight step (the authors' value)
 noise0 = 1.0             # initial noise level epsilon_0 of the noisy MMD flow
-# 100-d mixture of the authors' code (their settings: N = 10000, 9001 iterations, 20 seeds)
-hd_seeds = {"quick": [0], "book": [0], "paper": [0, 1]}
-hd_particles = {"quick": 100, "book": 100, "paper": 500}
-hd_steps = {"quick": 100, "book": 100, "paper": 1000}
+decay_betas = [0.5, 1.0, 2.0, 4.0]   # beta of the decay study (time step h: 0.1)
+# 100-d mixture of the authors' code: stored runs ("quick", "book") or computed here ("paper", resumable file)
+hd_results = {"quick": "ift_100d_book.json", "book": "ift_100d_book.json", "paper": "ift_100d_paper.json"}
+hd_recompute = {"quick": False, "book": False, "paper": True}
+hd_sizes = {"quick": None, "book": None, "paper": {n: list(range(20)) for n in (1000, 2000, 5000, 10000)}}
+hd_steps = {"quick": 1000, "book": 1000, "paper": 9001}
+hd_show = {"quick": 500, "book": 500, "paper": 10000}      # N of the loss and weight figures
 device = None            # None: GPU when present
 
 # %% tags=["hide-input"]
@@ -156,103 +182,117 @@ import torch
 
 import mmdflow
 from mmdflow import data, experiments, summation, wfr
+from mmdflow.experiments import ift
 from mmdflow.plots import snapshot_grid, use_style
 from mmdflow.plots import wfr as wplots
 from mmdflow.plots.tables import Table, glue_markdown
 
 # %% tags=["hide-input"]
 t_start = time.perf_counter()
-seeds, n_particles, n_steps, n_test, hd_seeds, hd_particles, hd_steps = mmdflow.for_profile(
-    profile, seeds, n_particles, n_steps, n_test, hd_seeds, hd_particles, hd_steps)
+(seeds, n_particles, n_steps, n_test, hd_results, hd_recompute, hd_sizes, hd_steps, hd_show) = mmdflow.for_profile(
+    profile, seeds, n_particles, n_steps, n_test, hd_results, hd_recompute, hd_sizes, hd_steps, hd_show)
 device = torch.device(device) if device else mmdflow.default_device()
 if device.type == "cpu":
     torch.set_num_threads(1)   # the kernel matrices here are small: one thread avoids oversubscribing shared cores
 use_style()
 print(f"profile={profile}, device={device}, seeds={seeds}, N={n_particles}, steps={n_steps}")
 
+# %% tags=["hide-input"]
+if hd_recompute:   # the paper profile: every (scheme, N, seed) of hd_sizes, stored run by run in hd_results
+    labels = {n: [ift.MMD_FLOW, ift.NOISE_AUTHORS, ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD] for n in hd_sizes}
+    hd_runs = ift.run_sweep(hd_sizes, hd_steps, labels, out=hd_results, device=device, log=print)
+else:
+    hd_runs = [r for r in ift.load_results(hd_results) if r.n_steps == hd_steps]
+hd_ns = sorted({r.n for r in hd_runs})
+hd_hours = sum(r.wall for r in hd_runs) / 3600
+hd_machine = hd_runs[0].provenance.get("machine", "?")
+print(f"100-d runs: {len(hd_runs)} ({'computed here' if hd_recompute else 'stored, ' + hd_results}), N = {hd_ns}, "
+      f"{hd_steps} iterations, {hd_hours:.2f} h of computing on {hd_machine}")
+
 # %% tags=["remove-cell"]
-glue_markdown(profile=f"`{profile}`", settings=f"2D: {len(seeds)} seeds, N = {n_particles} particles, {n_steps} "
-              f"iterations; 100-d: {len(hd_seeds)} seed(s), N = {hd_particles}, {hd_steps} iterations")
+glue_markdown(profile=f"`{profile}`", hd_nmax=f"{max(hd_ns)}", hd_steps=f"{hd_steps}",
+              settings=f"2D: {len(seeds)} seeds, N = {n_particles} particles, {n_steps} iterations; 100-d: "
+              f"N = {', '.join(map(str, hd_ns))}, {hd_steps} iterations, "
+              f"{'computed on this run' if hd_recompute else 'stored runs'}")
 
 # %% [markdown]
-# ## The rate-$\beta$ property of the exact MMD step
+# ## The decay claim
 #
-# First the weight step alone ($\tau = 0$). The target is the uniform measure on 8 of 36 grid
-# particles, so it lies inside the particle support. The exact proximal step must give
-# $\log\mathrm{MMD}_K$ decreasing with slope $-\log(1+\beta h)/h$ in $t = \ell h$. The authors'
-# projected-gradient step has no such rate: it decays fast first and slowly later.
+# The bound $\mathrm{MMD}_K(\mu_t,\nu) \le e^{-\beta t}\mathrm{MMD}_K(\mu_0,\nu)$ is a statement about the flow on
+# measures, where the MMD part creates mass wherever $\nu$ has it. A particle method can only move mass between
+# its particles. Its exact proximal weight step inherits the bound when the target lies in the particle support:
+# then $w^+ = (w^{\rm old}+\beta h\,p)/(1+\beta h)$, the MMD shrinks by $1/(1+\beta h)$ per step, and
+# $\mathrm{MMD}_\ell = (1+\beta h)^{-\ell}\,\mathrm{MMD}_0$. This is the implicit Euler version of $e^{-\beta t}$:
+# its rate $\log(1+\beta h)/h$ is within $\beta^2h/2$ of $\beta$, so the discrete curve lies slightly above
+# $e^{-\beta t}$ and reaches it as $h\to0$ (`tests/test_ift.py` checks both).
+#
+# The case: 36 particles on the unit grid, the target the uniform measure on 8 of them, Gaussian kernel with
+# $\sigma = 0.8$, $h = 0.1$, 40 steps, several $\beta$. Left: the weight step alone ($\tau = 0$), with the exact
+# step and with one projected-gradient step ($\mathrm{lr}' = 0.1$, which does not depend on $\beta$). Right: with
+# transport, which moves the target's atoms out of the support after the first step.
 
 # %%
-grid = torch.cartesian_prod(*(torch.arange(6, dtype=torch.float64),) * 2)
-support_target = grid[[1, 7, 8, 14, 20, 27, 33, 34]]
-h, beta = 0.1, 2.0
-rate_runs = {
-    "exact MMD step": wfr.run_wfr("ift", grid, support_target,
-                                  wfr.WFRConfig(n_steps=40, sigma=0.8, tau=0.0, eta=beta * h), test_target=support_target,
-                                  progress=False),
-    "one PGD step (lr'=0.1)": wfr.run_wfr("ift", grid, support_target,
-                                          wfr.WFRConfig(n_steps=40, sigma=0.8, tau=0.0, weight_step="pgd", pgd_lr=0.1),
-                                          test_target=support_target, progress=False),
-}
-# %%
-slopes = {}
-for name, tr in rate_runs.items():
-    logm = tr.info["loss"].sqrt().log()
-    slopes[name] = float((logm[-1] - logm[0]) / (tr.info["loss_steps"][-1] * h))
-expected_slope = -torch.log1p(torch.tensor(beta * h)).item() / h
-print(f"expected slope -log(1+beta h)/h = {expected_slope:.4f} (beta = {beta}, h = {h})")
-for name, s in slopes.items():
-    print(f"  {name}: measured mean slope {s:.4f}")
+decay_cases = ([("prox", b, 0.0) for b in decay_betas] + [("pgd", 1.0, 0.0)]
+               + [("prox", 1.0, 0.05), ("prox", 1.0, 0.5), ("pgd", 1.0, 0.5)])
+decay = ift.decay_study(decay_cases, h=0.1, n_steps=40)
 
-# %% mystnb={"figure": {"caption": "Weight step alone, with the target inside the particle support. With the exact proximal MMD step, log MMD falls on the straight line of slope $-\\log(1+\\beta h)/h$ (dashed). One projected-gradient step per iteration has no uniform rate.", "name": "fig-ift-rate-beta"}}
-fig, ax = plt.subplots(figsize=(5.5, 3.5))
-for i, (name, tr) in enumerate(rate_runs.items()):
-    ax.plot(tr.info["loss_steps"] * h, tr.info["loss"].sqrt(), color=f"C{i}", label=name)
-t_line = rate_runs["exact MMD step"].info["loss_steps"] * h
-ax.plot(t_line, rate_runs["exact MMD step"].info["loss"][0].sqrt() * torch.exp(expected_slope * t_line), "k--",
-        lw=1, label=r"$(1+\beta h)^{-t/h}$")
-ax.set_yscale("log")
-ax.set(xlabel=r"$t = \ell h$", ylabel="MMD", title=r"Weight step only ($\tau = 0$), target in the support")
-ax.legend()
+# %% mystnb={"figure": {"caption": "The decay claim on a case where the target lies in the particle support. Solid: $\\mathrm{MMD}^2$ of IFT against $t = \\ell h$; dotted, same colour: the implicit-Euler bound $(1+\\beta h)^{-2t/h}\\mathrm{MMD}^2_0$; dashed black (left): $e^{-2\\beta t}\\mathrm{MMD}_0^2$ for the largest $\\beta$. Left, transport off: the exact step follows its bound; one projected-gradient step has a single rate whatever $\\beta$. Right, with transport: the moved particles no longer carry the target, and the curves leave the bound.", "name": "fig-ift-decay"}}
+wplots.plot_decay(decay)
 plt.show()
+
+# %%
+wplots.decay_table(decay)
+
+# %% [markdown]
+# The table gives the fitted rates (least-squares slope of $\log\mathrm{MMD}$ against $t$, down to $10^{-5}$ of
+# the start). With transport off, the exact step's fitted rate is $\log(1+\beta h)/h$ for every $\beta$, and the
+# continuous bound $e^{-\beta t}$ fails only by the $O(h)$ gap of implicit Euler. The projected-gradient step has
+# the same rate for every $\beta$, set by $\mathrm{lr}'$ and the spectrum of $K$, not by $\beta$: for small $\beta$ it
+# is faster than the bound, for large $\beta$ slower. With transport on, the theorem's premise (the MMD step acts on
+# a support that carries the target) is lost after the first step, and neither step keeps the bound for
+# $\beta \ge 1$.
 
 # %% [markdown]
 # ## Two-dimensional targets
 #
-# Both targets are given only as samples:
+# The targets, as in the paper, are given only as samples:
 #
 # * a Gaussian $N(0, [[1,.5],[.5,1]])$;
 # * a 3-component mixture with weights $1/3$, means $(0,0),(3,-1),(1,4)$, and covariances
 #   $[[1,.5],[.5,2]]$, $I$, $[[3,.5],[.5,1]]$.
 #
-# The $N$ initial particles are drawn from $N((5,5), I)$. Every iteration uses a fresh minibatch of $N$
-# target samples for both steps. The loss is the V-statistic $\mathrm{MMD}_K^2$ of the weighted particles
-# against a fixed held-out sample. For each seed all methods share the initial particles and the
-# held-out sample.
+# The $N$ initial particles are drawn from $N((5,5), I)$, as in the paper. Every iteration uses a fresh minibatch
+# of $N$ target samples for both steps. The loss is the V-statistic $\mathrm{MMD}_K^2$ of the weighted particles
+# against a fixed held-out sample. For each seed all methods share the initial particles and the held-out sample.
 #
-# **Choice of hyper-parameters** (fixed before the comparison, the same for all methods; no per-method
-# tuning):
+# **Choice of hyper-parameters.** The paper states neither its 2D kernel bandwidth, nor its step sizes, nor $N$;
+# these are ours, fixed before the comparison, the same for all methods, no per-method tuning:
 #
 # * $\sigma = 2$. The target's scale is about 1 and the particles start about 7 away. With this
 #   bandwidth the initial particles feel the target ($K\approx e^{-49/8}\approx 2\cdot10^{-3}$) while
 #   the target's structure stays resolved.
 # * $\tau = 5$. The Gaussian kernel's gradient is Lipschitz with constant about $1/\sigma^2 = 0.25$, so
-#   explicit steps are stable for $\tau < 2\sigma^2 = 8$.
+#   explicit steps are stable for $\tau < 2\sigma^2 = 8$. With the weighted position step a particle of weight
+#   $w_i$ moves with the step $\tau N w_i$, which exceeds this limit as soon as $w_i > 1.6/N$.
 # * $\lambda = 0.5$. The proximal step is stable for any $\lambda$. Because the minibatch changes every
 #   iteration, $\lambda$ also sets how many batches the weights average over, about $(1+\lambda)/\lambda = 3$.
-# * WFR GD uses $\mathrm{lr} = 1$, as the authors do.
+# * WFR GD uses $\mathrm{lr} = 1$, as the authors do, and the pure position step.
 # * The noisy flow starts at the noise level $\epsilon_0 = 1$, about the target's scale.
+# * $N$ and the number of iterations are those of the box at the top.
 #
-# We use the exact proximal step in 2D. A quick trial showed that the single PGD step with a larger
-# learning rate diverges on the mixture.
+# We use the exact proximal step in 2D, with both position steps. A quick trial showed that the single PGD step
+# with a larger learning rate diverges on the mixture. The second held-out bandwidth is $\sigma' = 1$, the
+# target's own scale.
 
 # %%
-base = dict(n_steps=n_steps, sigma=sigma, tau=tau, n_test=n_test, snapshot_every=max(1, n_steps // 6))
+base = dict(n_steps=n_steps, sigma=sigma, tau=tau, n_test=n_test, snapshot_every=max(1, n_steps // 6),
+            loss_every=max(1, n_steps // 100))
 methods = {
     "MMD flow": ("mmd", wfr.WFRConfig(**base)),
     "MMD flow + noise": ("mmd_noise", wfr.WFRConfig(**base, noise=wfr.NoiseSchedule(beta0=noise0,
                                                                                     halve_every=max(1, n_steps // 6)))),
-    "IFT (exact MMD step)": ("ift", wfr.WFRConfig(**base, eta=eta)),
+    "IFT, pure step": ("ift", wfr.WFRConfig(**base, eta=eta)),
+    "IFT, weighted step": ("ift", wfr.WFRConfig(**base, eta=eta, position_step="weighted")),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
 }
 # %%
@@ -260,7 +300,8 @@ targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
     t0 = time.perf_counter()
-    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device)
+    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device,
+                                           sigma_alt=sigma_alt)
     wall[tname] = time.perf_counter() - t0
     print(f"{tname}: {len(seeds)} seeds x {len(methods)} methods in {wall[tname]:.1f} s")
     for label, r in results[tname].items():
@@ -269,11 +310,15 @@ for tname, target in targets.items():
             extra = f", QP gap <= {r.first.info['qp_gap_max']:.0e}, {r.first.info['qp_iter_mean']:.0f} active-set iterations/step"
         print(f"  {label:22s} run time {r.wall.mean():.2f} s/run{extra}")
 
-# %% mystnb={"figure": {"caption": "Held-out squared MMD against iterations (log scale) for the four schemes on the 2D Gaussian target (left) and the 3-component mixture (right). Lines: mean over the seeds; bands: one standard deviation (lower edge clipped at the smallest run). IFT and WFR GD reweight the particles and fall far below the two MMD flows, which plateau.", "name": "fig-ift-loss-2d"}}
+# %% mystnb={"figure": {"caption": "Held-out squared MMD against iterations (log scale) on the 2D Gaussian target (left) and the 3-component mixture (right). Lines: mean over the seeds; bands: one standard deviation (lower edge clipped at the smallest run). IFT with the pure position step and WFR GD reweight the particles and fall far below the two MMD flows, which plateau. IFT with the weighted position step is unstable at this step size.", "name": "fig-ift-loss-2d"}}
 wplots.plot_loss_comparison(results, suffix=f", N = {n_particles}")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "Particles of the first seed on the Gaussian target (grey: held-out target sample). Rows: MMD flow, noisy MMD flow, IFT and WFR GD. For the weighted schemes, colour and size show each particle's weight relative to the largest; hollow circles have zero weight. The MMD flows collapse onto a segment and leave outliers outside the target. IFT moves the mass onto a few particles inside the target and sets the weight of the rest to zero.", "name": "fig-ift-particles-gauss"}}
+# %% mystnb={"figure": {"caption": "Weight degeneracy on the 2D mixture: effective sample size $1/\\sum_i w_i^2$ (left, log scale; dotted: $N$) and share of zero-weight particles (right) against iterations, mean over the seeds with the range of the seeds as a band. The MMD flows keep uniform weights.", "name": "fig-ift-ess-2d"}}
+wplots.plot_weight_degeneracy(results["mixture"], title=f"2D mixture, N = {n_particles}", n_particles=n_particles)
+plt.show()
+
+# %% mystnb={"figure": {"caption": "Particles of the first seed on the Gaussian target (grey: held-out target sample). Rows: the schemes of the loss figure. For the weighted schemes, colour and size show each particle's weight relative to the largest; hollow circles have zero weight. The MMD flows collapse onto a segment and leave outliers outside the target. IFT with the pure step moves the mass onto a few particles inside the target and sets the weight of the rest to zero; with the weighted step the heavy particles overshoot.", "name": "fig-ift-particles-gauss"}}
 show_t = [0, n_steps // 6, n_steps // 2, n_steps]
 trs = {label: r.first for label, r in results["Gaussian"].items()}
 yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
@@ -288,9 +333,17 @@ snapshot_grid(trs, show_t, target=yt, lim=(-5, 9, -5, 9), s=6.0, time_label="ite
               suptitle="Mixture target: particles, weight-coded")
 plt.show()
 
+# %% [markdown]
+# The final scores of the 2D runs, mean ± standard deviation over the seeds, with the two held-out scores of other
+# kernels and the weight degeneracy; the last column ranks the schemes by the training metric and by the energy
+# distance:
+
 # %%
 summary = {tname: wplots.summarise_final(res) for tname, res in results.items()}
-wplots.comparison_table(results, "IFT (exact MMD step)", "MMD flow")
+wplots.scores_table(results, caption=f"2D targets, N = {n_particles}, {n_steps} iterations, {len(seeds)} seeds")
+
+# %%
+wplots.comparison_table(results, "IFT, pure step", "MMD flow")
 
 # %% [markdown]
 # **The QP solver.** How hard is the proximal weight step? We take the final particles of the first
@@ -315,65 +368,166 @@ for solver, cap in (("active_set", 5000), ("fista", 2000)):
 # The target is a 3-Gaussian mixture in $d = 100$ with equal weights. Each mean is $20\,g/\lVert g\rVert$ and each
 # covariance is $D + PP^\top$, with $D$ diagonal with $U[0.5,5]$ entries and $P\in\mathbb R^{100\times10}$
 # with $U[0,1]$ entries. The source is $N(0, I)$. The kernel is $\exp(-\lVert x-y\rVert^2/200)$, i.e.
-# $\sigma = 10$.
+# $\sigma = 10$; the second held-out bandwidth is $\sigma' = 20$, about the spread of the target.
 #
 # The authors' step sizes are given as learning rates for $N = 10^4$: $\mathrm{lr}=10^4$, i.e.
 # $\tau_{\rm eff} = 2\,\mathrm{lr}/N = 2$, and $\mathrm{lr}' = 10^{-3}$ for the PGD weight step. We keep
 # $\tau_{\rm eff} = 2$ and scale $\mathrm{lr}'$ by $10^4/N$, so that the per-step change of the weight
-# density $Nw_i$ is the same as theirs. We also use their weight-scaled position step for IFT and WFR GD,
-# the KL learning rate 1, and the noise level $\epsilon = 2$ switched off after 4000/9001 of the run.
+# density $Nw_i$ is the same as theirs ("IFT, weighted, lr' = 1e-3" keeps the literal value). The schemes:
+# the MMD flow; the noisy MMD flow with the noise level $\epsilon = 2$ switched off after 4000/9001 of the run, with
+# the authors' update and (at $N = 500$) Arbel et al.'s; IFT with the authors' weight step and their weighted
+# position step, and the same with the pure position step of the PDE; WFR GD with the KL learning rate 1 and the
+# weighted step. All runs use float32; the Gram matrices are formed once per
+# iteration and the held-out scores use exact memory-bounded sums.
 #
-# Their setting ($N = 10^4$, 9001 iterations, 20 seeds) needs GPUs; this page runs the reduced sizes of the box
-# above.
+# The authors' setting ($N = 10^4$, 9001 iterations, 20 runs) needs a GPU. The `quick` and `book` profiles show
+# stored runs of `benchmarks/bench_ift.py` (with their provenance, printed at the top of the page) at the sizes a
+# two-core CPU affords, all with the same number of iterations; the `paper` profile computes the authors' sizes.
+# The stored runs (`benchmarks/results/ift_100d_book.json`, one record per scheme, size and seed, each with its
+# commit, date, machine, threads and wall time) were computed with
+#
+# ```bash
+# python benchmarks/bench_ift.py --profile book --threads 1
+# ```
 
-# %%
-hd_target = data.mixture_100d()
-hd_base = dict(n_steps=hd_steps, sigma=10.0, tau=2.0, n_test=hd_particles, loss_every=max(1, hd_steps // 100),
-               snapshot_every=None)
-hd_methods = {
-    "MMD flow": ("mmd", wfr.WFRConfig(**hd_base)),
-    "MMD flow + noise": ("mmd_noise", wfr.WFRConfig(**hd_base, noise=wfr.NoiseSchedule(
-        beta0=2.0, off_after=int(hd_steps * 4000 / 9001)))),
-    "IFT (authors' PGD step)": ("ift", wfr.WFRConfig(**hd_base, position_step="weighted", weight_step="pgd",
-                                                    pgd_lr=1e-3 * 1e4 / hd_particles)),
-    "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**hd_base, position_step="weighted", kl_lr=1.0)),
-}
-# %%
-t0 = time.perf_counter()
-hd_results = experiments.run_seeds(hd_methods, hd_target, hd_seeds, hd_particles, n_test=hd_particles,
-                                   center=[0.0] * 100, dtype=torch.float32, device=device)
-wall["100-d"] = time.perf_counter() - t0
-print(f"100-d mixture: N = {hd_particles}, {hd_steps} iterations, seeds {hd_seeds}: {wall['100-d']:.1f} s")
-
-# %% mystnb={"figure": {"caption": "100-dimensional 3-Gaussian mixture (authors' construction), with fewer particles and iterations (see the parameters cell). Held-out squared MMD against iterations, mean and spread over the seeds. IFT uses the authors' single projected-gradient weight step and the weight-scaled position step.", "name": "fig-ift-loss-100d"}}
-ax = wplots.plot_loss_bands(hd_results, title=f"100-d mixture, N = {hd_particles}")
+# %% mystnb={"figure": {"caption": "100-dimensional 3-Gaussian mixture at the size of the figure's title: held-out squared MMD against iterations, mean and spread over the seeds. The two IFT runs differ only in the position step.", "name": "fig-ift-loss-100d"}}
+hd = ift.as_seed_runs(hd_runs, hd_show)
+wplots.plot_loss_bands(hd, title=f"100-d mixture, N = {hd_show}, {hd_steps} iterations")
 plt.show()
-hd_summary = wplots.summarise_final(hd_results)
+
+# %% mystnb={"figure": {"caption": "Weight degeneracy in 100 dimensions at the same size: effective sample size (left, log scale; dotted: $N$) and share of zero-weight particles (right). With the weighted position step most particles lose their weight within the first iterations and never move again; with the pure step the particles that lost their weight keep moving and regain it.", "name": "fig-ift-ess-100d"}}
+wplots.plot_weight_degeneracy(hd, title=f"100-d mixture, N = {hd_show}", n_particles=hd_show)
+plt.show()
+
+# %%
+def at_step(r, k, key):
+    """Mean over the seeds of the recorded series ``key`` of SeedRuns ``r`` at the recorded iteration nearest k."""
+    i = int((r.steps - k).abs().argmin())
+    return float(getattr(r, key)[:, i].mean()), int(r.steps[i])
+
+
+y_hd = data.mixture_100d()(1000, torch.Generator().manual_seed(1))
+K_hd = summation.kernel_matrix(y_hd, y_hd, wfr.WFRConfig(n_steps=1, sigma=ift.HD_SIGMA, tau=1.0).kernel)
+print(f"mean kernel value between two distinct target points: {(K_hd.sum() - K_hd.trace()) / (1000 * 999):.4f}")
+for label in (ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD):
+    r = hd[label]
+    z50, k50 = at_step(r, 50, "zero_fraction")
+    e50, _ = at_step(r, 50, "ess")
+    self_term = (1 / r.ess[:, -1]).mean().item()
+    print(f"{label:30s} at iteration {k50}: {z50:.0%} zero weights, ESS {e50:.0f}; at the end: ESS "
+          f"{r.ess[:, -1].mean():.0f}, final MMD^2 {r.final.mean():.4f}, self term 1/ESS = {self_term:.4f} "
+          f"({self_term / r.final.mean():.0%} of it)")
+for label in (ift.NOISE_AUTHORS, ift.NOISE_ARBEL):
+    if label in hd:
+        off = int(hd_steps * 4000 / 9001)
+        print(f"{label:30s} MMD^2 {hd[label].loss[:, 0].mean():.3f} at the start, "
+              f"{at_step(hd[label], off - 1, 'loss')[0]:.3f} at iteration {at_step(hd[label], off - 1, 'loss')[1]} "
+              f"(noise on until {off}), {hd[label].final.mean():.4f} at the end")
+
+# %%
+wplots.scores_table({f"N = {n}": ift.as_seed_runs(hd_runs, n) for n in hd_ns},
+                    caption=f"100-d mixture, {hd_steps} iterations: final scores per N")
+
+# %% [markdown]
+# ### The size dependence
+#
+# The final held-out $\mathrm{MMD}^2$ of every scheme against $N$, with the range over the seeds:
+
+# %% mystnb={"figure": {"caption": "100-d mixture: final held-out $\\mathrm{MMD}^2$ against the number of particles (log-log), the same number of iterations at every $N$. Markers: mean over the seeds; bars: range of the seeds (points slightly offset horizontally).", "name": "fig-ift-size-100d"}}
+finals = ift.finals_by_size(hd_runs)
+wplots.plot_final_vs_size(finals, title=f"100-d mixture, {hd_steps} iterations")
+plt.show()
+
+# %%
+wplots.size_table(finals, ift.MMD_FLOW)
+
+# %%
+answers = {}
+for label in (ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD):
+    orders = ift.ordering(hd_runs, label, ift.MMD_FLOW)
+    answers[label] = ift.first_size_below(orders)
+    print(f"{label} / MMD flow, final loss per seed:")
+    for o in orders:
+        print(f"  N = {o.n:5d} ({o.n_seeds} seed{'s' if o.n_seeds > 1 else ''}): {o.ratio_min:.2f} to {o.ratio_max:.2f}"
+              f", below on every seed: {'yes' if o.below_every_seed else 'no'}")
+    print(f"  -> below the MMD flow on every seed from N = {answers[label]} on" if answers[label] else
+          "  -> not below the MMD flow on every seed at the largest N")
+glue_markdown(**{f"ans_{i}": (f"from $N = {answers[lb]}$ on (of the sizes run)" if answers[lb] else
+                               "at none of the sizes run")
+                 for i, lb in enumerate((ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD))})
 
 # %% [markdown]
 # ## Results
 #
-# The final held-out $\mathrm{MMD}_K^2$ of every scheme on every target of this page's run, mean ± standard
-# deviation over the seeds, and the schemes of the 100-dimensional experiment from the lowest final loss up:
+# **Does IFT beat the MMD flow in 100 dimensions?** It depends on the position step, and the answer is in the
+# lines just above (ratios per seed, the seeds paired by their start and held-out sample):
+#
+# * IFT with the authors' weighted position step and their weight step (the official code's algorithm) is below the
+#   MMD flow on every seed {glue:md}`ans_0`. At small $N$ it ends well above the MMD flow; the ratio of the two
+#   falls steadily as $N$ grows (size table and figure), so the paper's ordering, measured at $N = 10^4$, is a
+#   large-$N$ effect of this scheme, not a property of IFT at every size.
+# * IFT with the pure position step of the PDE is below the MMD flow on every seed {glue:md}`ans_1`. It ends level
+#   with the MMD flow (ratios per seed on both sides of 1, within a few per cent): the pure step removes the weighted
+#   step's handicap at small $N$, but with the authors' weight step it gains nothing measurable over the MMD flow.
+# * WFR GD (the KL weight step) is below on every seed {glue:md}`ans_2`.
+# * With the authors' literal weight rate $\mathrm{lr}' = 10^{-3}$ (not rescaled by $10^4/N$) the weighted IFT run
+#   ends level with the MMD flow at $N = 500$ (size table): the smaller rate zeroes fewer weights.
+# * The noisy MMD flows end above the plain one at every $N$ after the same number of iterations.
+#
+# **Why the weighted step costs so much.** The weight step sets most weights to zero in the first iterations
+# (printed above: the share of zero weights and the ESS at iteration 50), and with the weighted position step
+# those particles freeze. In $d = 100$ two distinct target points have a kernel value of a few thousandths at
+# $\sigma = 10$ (printed above), so the self term $\sum_i w_i^2 = 1/\mathrm{ESS}$ of a measure is hardly offset by
+# anything, and a measure with effective sample size $m$ has $\mathrm{MMD}^2$ of about $1/m$ at least: the printed
+# self term is most of the weighted run's final loss. The pure step keeps moving every
+# particle, and the weight step keeps many more of them.
+#
+# **The noisy flow.** The two noise updates differ while the noise is on (printed above, at the end of the noise
+# phase): the authors' update, whose witness is built from the noisy particles, barely lowers the loss, while
+# Arbel et al.'s falls much further. After the noise is switched off both continue as the plain MMD flow from
+# where they are.
+#
+# **Held-out scores.** The scores tables rank the schemes by the training metric and by the energy distance; the
+# lines below list where the two rankings disagree. The training kernel ($\sigma = 10$ in 100-d) hardly lets
+# distinct particles interact, so it charges a measure with few effective particles the self term $1/\mathrm{ESS}$,
+# whatever their positions. The energy distance and the MMD at $\sigma' = 20$ see the large-scale placement of the
+# mass instead. In 100 dimensions the two views disagree most about IFT with the weighted step: the training metric
+# puts it at or near the bottom at small $N$, while the energy distance and the MMD at $\sigma'$ rank it first
+# (scores table). A likely reason: its few heavy particles move $Nw_i$ times faster than the velocity field and reach
+# the modes early, while all of the MMD flow's particles move at the field's speed. The held-out scores therefore do not say that the weighted step fits the target worse; they say that
+# it fits it with fewer particles, which is what the training kernel penalises. In 2D WFR GD and IFT with the pure
+# step rank first and second by both the training metric and the energy distance. The narrow second kernel
+# ($\sigma' = 1$, the target's own scale) disagrees about IFT on the mixture (2D scores table): there it puts IFT,
+# whose mass sits on about a dozen particles, behind the MMD flows, which keep all theirs. So in 2D it is the kernel
+# *narrower* than the training one that charges the collapse onto few particles, in 100-d the training kernel itself.
 
 # %%
-print("100-d mixture, lowest final loss first:", " < ".join(sorted(hd_summary, key=lambda k: hd_summary[k].mean)))
-wplots.final_loss_table({**summary, "100-d mixture": hd_summary})
+def disagreements(res):
+    """Schemes whose rank by the training metric and by the energy distance differ."""
+    fin = {lb: r.final.mean().item() for lb, r in res.items()}
+    ed = {lb: r.energy_distance.mean().item() for lb, r in res.items()}
+    r1 = {lb: k + 1 for k, lb in enumerate(sorted(fin, key=fin.get))}
+    r2 = {lb: k + 1 for k, lb in enumerate(sorted(ed, key=ed.get))}
+    return [f"{lb} ({r1[lb]} / {r2[lb]})" for lb in res if r1[lb] != r2[lb]]
+
+
+for name, res in {**{f"2D {t}": r for t, r in results.items()},
+                  **{f"100-d N = {n}": ift.as_seed_runs(hd_runs, n) for n in hd_ns}}.items():
+    d = disagreements(res)
+    print(f"{name}: ranks (training / energy distance) differ for " + (", ".join(d) if d else "no scheme"))
 
 # %% [markdown]
-# **Reading the results.**
+# **Reading the 2D results.**
 #
-# * On both 2D targets IFT ends far below the two MMD flows, which plateau (the loss figure); the comparison
-#   table after the particle plots gives the ratio of the final losses of IFT and the MMD flow per seed and
-#   whether IFT is lower on every seed. IFT puts the mass on the particles that have reached the target and sets
-#   most other weights to zero (last column of that table).
+# * On both 2D targets IFT with the pure step ends far below the two MMD flows, which plateau (the loss figure);
+#   the comparison table gives the ratio of the final losses of IFT and the MMD flow per seed and whether IFT is
+#   lower on every seed. IFT puts the mass on the particles that have reached the target and sets most other
+#   weights to zero (last column of that table, and the weight figure).
+# * With the weighted position step the heavy particles take steps $\tau Nw_i$ far beyond the stable range and
+#   overshoot; at these step sizes that variant is not usable in 2D.
 # * WFR GD reweights with the same witness through a multiplicative step; its final loss is of the same order
-#   as that of IFT.
-# * Noise injection changes the MMD flow only a little at this bandwidth: compare the first two columns.
-# * In 100 dimensions the order of the schemes depends on the size of the run. IFT with the authors' single
-#   projected-gradient weight step drops fastest at first (figure above) and then flattens; in a run of the
-#   `paper` profile ($N = 500$, 1000 iterations, 2 seeds) it ended above the MMD flow and WFR GD, which does not
-#   reproduce the paper's ordering. The authors' full size was not run.
+#   as that of IFT, with a larger effective sample size.
+# * Noise injection changes the MMD flow only a little at this bandwidth.
 # * IFT takes the longest per run, because it solves one QP per iteration; the lines printed with the 2D runs
 #   give the time per run and the active-set iterations per step.
 #
@@ -382,21 +536,28 @@ wplots.final_loss_table({**summary, "100-d mixture": hd_summary})
 # * The paper's 2D particle counts, bandwidths and step sizes are not stated. The values above are our own
 #   and are justified in the text.
 # * The paper averages over 50 runs; this chapter uses the seeds of its parameters cell.
-# * The 100-d experiment is reduced from 10,000 particles, 9001 iterations and 20 seeds.
+# * In 100 dimensions the `quick` and `book` profiles use the stored runs at the sizes of the size table, all with
+#   the iterations printed at the top, instead of $N = 10^4$, 9001 iterations and 20 runs.
 # * The mixture's random construction uses torch generators, not the authors' numpy streams.
 
 # %% tags=["hide-input"]
 print(f"chapter run time: {time.perf_counter() - t_start:.1f} s on {device} "
-      f"(2D Gaussian {wall['Gaussian']:.0f} s, 2D mixture {wall['mixture']:.0f} s, 100-d {wall['100-d']:.0f} s)")
+      f"(2D Gaussian {wall['Gaussian']:.0f} s, 2D mixture {wall['mixture']:.0f} s); "
+      f"the stored 100-d runs took {hd_hours:.2f} h")
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"profile={profile}, seeds={seeds}, N={n_particles}, iterations={n_steps}")
-print(f"rate-beta: exact step slope matches -log(1+beta h)/h to 1e-6: {abs(slopes['exact MMD step'] - expected_slope) < 1e-6}")
+for r in decay:
+    print(f"decay {r.weight_step:4s} beta={r.beta:g} tau={r.tau:g}: fitted rate {r.rate:.2f}, discrete bound holds: {r.holds}")
 print("final held-out MMD^2, mean +- std over seeds:")
 for tname, summ in summary.items():
     for label, (m, s) in summ.items():
         print(f"  {tname:8s} {label:22s} {m:.2g} +- {s:.1g}")
     res = results[tname]
-    print(f"  {tname:8s} IFT below MMD flow on every seed: "
-          f"{bool((res['IFT (exact MMD step)'].final < res['MMD flow'].final).all())}")
+    print(f"  {tname:8s} IFT (pure) below MMD flow on every seed: "
+          f"{bool((res['IFT, pure step'].final < res['MMD flow'].final).all())}")
+print("100-d, final MMD^2 mean per N:")
+for label, by_n in finals.items():
+    print(f"  {label:30s} " + ", ".join(f"{n}: {sum(v) / len(v):.3g}" for n, v in by_n.items()))
+print("100-d, below the MMD flow on every seed from N =", {lb: n for lb, n in answers.items()})

@@ -20,17 +20,20 @@ floor**; a scheme is as accurate as the metric can tell when its
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable, NamedTuple
 
 import torch
 
-from ._checks import check_points, check_riesz_exponent
-from .energies import interaction_energy, potential_energy
-from .kernels import Riesz
+from ._checks import check_points, check_positive, check_riesz_exponent, check_weights
+from .energies import energy_distance, interaction_energy, mmd2, potential_energy
+from .kernels import Gaussian, Riesz
 
 __all__ = ["ExactComparison", "FlowErrors", "GradientError", "RadialStatistics", "compare_to_exact", "flow_error",
-           "flow_errors", "expected_noise", "flow_noise_floor", "gradient_error", "radial_statistics"]
+           "flow_errors", "expected_noise", "flow_noise_floor", "gradient_error", "radial_statistics",
+           "WeightStatistics", "weight_statistics", "effective_sample_size", "zero_weight_fraction",
+           "HeldOutScores", "heldout_scores"]
 
 _DISTANCE = Riesz(1.0)
 
@@ -267,3 +270,101 @@ def gradient_error(estimator, reference, x: torch.Tensor, w: torch.Tensor | None
         errs.append(float((estimator.gradient(x, w).double() - ref).norm()) ** 2)
     seconds = (time.perf_counter() - t0) / draws
     return GradientError((sum(errs) / draws) ** 0.5 / norm, seconds, draws)
+
+
+# ----------------------------------------------------------------------------------------------
+# weighted particle measures: weight degeneracy and kernel-independent scores (chapter 6)
+# ----------------------------------------------------------------------------------------------
+class WeightStatistics(NamedTuple):
+    r"""Result of :func:`weight_statistics`.
+
+    Attributes:
+        ess: effective sample size :math:`1/\sum_i w_i^2` (between 1 and N).
+        zero_fraction: share of the particles with weight at most ``atol`` (between 0 and 1).
+    """
+
+    ess: float
+    zero_fraction: float
+
+
+def _simplex_weights(w: torch.Tensor) -> torch.Tensor:
+    if not isinstance(w, torch.Tensor) or w.dim() != 1 or w.shape[0] == 0:
+        raise ValueError(f"w must be a non-empty 1D tensor of weights [N], got "
+                         f"{tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__}")
+    return check_weights(w, w[:, None], "w")
+
+
+def effective_sample_size(w: torch.Tensor) -> float:
+    r"""Kish's effective sample size :math:`\mathrm{ESS}(w) = 1/\sum_i w_i^2 = (\sum_i w_i)^2/\sum_i w_i^2`.
+
+    It is ``N`` for uniform weights, ``k`` for ``k`` equal non-zero weights and 1 for a single atom; for a
+    weighted particle measure :math:`\sum_i w_i\delta_{x_i}` it is the number of equally weighted
+    particles with the same :math:`\sum_i w_i^2` (the self term of :math:`\mathrm{MMD}^2` for a kernel that
+    is 1 on the diagonal and about 0 off it).
+
+    Args:
+        w: weights ``[N]`` on the probability simplex (non-negative, summing to one).
+
+    Returns:
+        a Python float in ``[1, N]`` (computed in float64).
+    """
+    w = _simplex_weights(w).detach().double()
+    return float(w.sum() ** 2 / (w * w).sum())
+
+
+def zero_weight_fraction(w: torch.Tensor, *, atol: float = 0.0) -> float:
+    r"""The share :math:`\#\{i : w_i \le \mathrm{atol}\}/N` of particles that carry no mass.
+
+    Args:
+        w: weights ``[N]`` on the probability simplex; atol: threshold :math:`\ge 0` (0: exactly zero, as the
+            Euclidean simplex projection leaves them).
+    """
+    w = _simplex_weights(w)
+    atol = float(atol)
+    if not math.isfinite(atol) or atol < 0:
+        raise ValueError(f"atol must be a finite non-negative number, got {atol!r}")
+    return float((w.detach() <= atol).double().mean())
+
+
+def weight_statistics(w: torch.Tensor, *, atol: float = 0.0) -> WeightStatistics:
+    """:func:`effective_sample_size` and :func:`zero_weight_fraction` of the weights ``w`` ``[N]``."""
+    return WeightStatistics(effective_sample_size(w), zero_weight_fraction(w, atol=atol))
+
+
+class HeldOutScores(NamedTuple):
+    r"""Result of :func:`heldout_scores`: scores of a weighted particle measure against a held-out sample.
+
+    Attributes:
+        energy_distance: :math:`2E|X-Y| - E|X-X'| - E|Y-Y'|` (twice :math:`\mathcal D_K^2` of the distance kernel).
+        mmd2: :math:`\mathrm{MMD}^2` with the Gaussian kernel of bandwidth ``sigma``.
+        sigma: that bandwidth.
+    """
+
+    energy_distance: float
+    mmd2: float
+    sigma: float
+
+
+def heldout_scores(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = None, *, sigma: float) -> HeldOutScores:
+    r"""Scores of :math:`\mu = \sum_i w_i\delta_{x_i}` against the sample ``y`` with kernels other than the
+    training kernel: the energy distance (the distance kernel :math:`-|x-y|`, Székely and Rizzo) and the
+    V-statistic :math:`\mathrm{MMD}^2` of the Gaussian kernel :math:`e^{-|x-y|^2/(2\sigma^2)}`.
+
+    Both through exact memory-bounded (``"blocked"``) kernel sums (:func:`mmdflow.energies.energy_distance`,
+    :func:`mmdflow.energies.mmd2`), in float64.
+
+    Args:
+        x: particles ``[N, d]``; y: held-out sample ``[M, d]`` (uniform weights); w: ``[N]`` (``None`` = uniform);
+        sigma: bandwidth of the second Gaussian kernel (> 0).
+
+    Returns:
+        :class:`HeldOutScores` of Python floats.
+    """
+    check_points(x, "x")
+    check_points(y, "y")
+    sigma = check_positive(sigma, "sigma")
+    w = check_weights(w, x, "w")
+    xd, yd, wd = x.detach().double(), y.detach().double(), w.detach().double()
+    ed = float(energy_distance(xd, yd, wd, backend="blocked"))
+    m2 = float(mmd2(xd, yd, Gaussian(sigma), wd, backend="blocked"))
+    return HeldOutScores(ed, m2, sigma)

@@ -37,7 +37,8 @@ JKO splitting of the two parts, with time step :math:`h`:
 
 Baselines: the MMD particle flow of Arbel et al. (NeurIPS 2019) (uniform weights, position step
 only) and its noise-injection variant (the gradient evaluated at :math:`x_i + \beta_n u_i`,
-:math:`u_i\sim N(0, I)`, with the witness built from the un-noised particles).
+:math:`u_i\sim N(0, I)`, with the witness built from the un-noised particles; or, ``variant="authors"`` of
+:class:`NoiseSchedule`, the official IFT code's update, whose witness is that of the noisy particles).
 
 The runner :func:`run_wfr` takes targets given only as samples (a callable
 ``sample_target(n, generator)`` or a fixed tensor), optionally with a fresh minibatch per
@@ -78,6 +79,7 @@ __all__ = [
     "inclusive_kl_prox",
     "ift_step",
     "NoiseSchedule",
+    "NOISE_VARIANTS",
     "WFRConfig",
     "METHODS",
     "run_wfr",
@@ -85,6 +87,8 @@ __all__ = [
 
 #: the particle schemes of :func:`run_wfr`.
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
+#: the two noise-injection updates of the noisy MMD flow (:class:`NoiseSchedule`, :func:`position_step`).
+NOISE_VARIANTS = ("arbel", "authors")
 #: :func:`run_wfr` keeps Gram matrices (``[N, N]`` of the particles, ``[N, M]`` against the held-out sample) up
 #: to this many entries; above, the MMD flows compute the held-out loss with memory-bounded ``blocked`` kernel
 #: sums, and IFT/WFR (whose weight step needs the ``[N, N]`` matrix) are refused above the memory budget.
@@ -195,7 +199,8 @@ def authors_lr_to_tau(lr: float, n: int) -> float:
 
 def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: float,
                   w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
-                  scaling: str = "pure", noise: torch.Tensor | None = None) -> torch.Tensor:
+                  scaling: str = "pure", noise: torch.Tensor | None = None,
+                  noise_variant: str = "arbel") -> torch.Tensor:
     r"""One explicit Wasserstein step for :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` on the positions.
 
     * ``scaling="pure"``: :math:`x_i \leftarrow x_i - \tau\nabla f_\mu(x_i + \xi_i)`, the forward Euler
@@ -206,8 +211,10 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
       :math:`\mathrm{lr} = \tau N/2`, see :func:`authors_lr_to_tau`).
 
     ``noise`` :math:`\xi` ``[N, d]`` (``None`` = 0) implements the noise injection of Arbel et al.
-    (2019), Sec. 4 / Eq. (17): the witness is built from the un-noised :math:`\mu`, its gradient is
-    evaluated at the perturbed points.
+    (2019), Sec. 4 / Eq. (17): with ``noise_variant="arbel"`` the witness is built from the un-noised
+    :math:`\mu`, its gradient is evaluated at the perturbed points; with ``noise_variant="authors"`` (the
+    official IFT code) the witness is that of the perturbed measure :math:`\tilde\mu = \sum_j w_j\delta_{x_j+\xi_j}`,
+    :math:`x_i \leftarrow x_i - \tau (Nw_i)^{[\mathrm{weighted}]}\nabla f_{\tilde\mu}(x_i + \xi_i)`.
 
     Args:
         x: positions ``[N, d]``; y: target samples ``[M, d]``; w, v: their weights (``None`` = uniform);
@@ -222,13 +229,15 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
         raise ValueError(f"tau must be a finite non-negative number, got {tau!r}")
     if scaling not in ("pure", "weighted"):
         raise ValueError(f"scaling must be 'pure' or 'weighted', got {scaling!r}")
+    if noise_variant not in NOISE_VARIANTS:
+        raise ValueError(f"noise_variant must be one of {NOISE_VARIANTS}, got {noise_variant!r}")
     w = check_weights(w, x, "w")
     z = x
     if noise is not None:
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
         z = x + noise
-    g = witness_gradient(z, x, y, kernel, w, v)
+    g = witness_gradient(z, z if noise_variant == "authors" else x, y, kernel, w, v)
     if scaling == "weighted":
         g = g * (x.shape[0] * w)[:, None]
     return x - tau * g
@@ -359,14 +368,26 @@ class NoiseSchedule:
     :math:`\beta_n = \beta_0\,2^{-\lfloor n/\mathrm{halve\_every}\rfloor}` (constant when ``halve_every``
     is ``None``), and :math:`\beta_n = 0` from step ``off_after`` on (never when ``None``). Arbel et al.
     halve the level periodically; the IFT code uses :math:`\beta = 2` switched off after 4000 of 9001 steps.
+
+    ``variant`` selects the update (:data:`NOISE_VARIANTS`, see :func:`position_step`):
+
+    * ``"arbel"`` (Arbel et al. 2019, Eq. 17): the witness of the un-noised particles,
+      :math:`x_i \leftarrow x_i - \tau\nabla f_{\mu}(x_i + \beta_n u_i)`;
+    * ``"authors"`` (the official IFT code): the noisy particles are both the evaluation points and the
+      measure of the witness, :math:`x_i \leftarrow x_i - \tau\nabla f_{\tilde\mu}(\tilde x_i)`,
+      :math:`\tilde x_i = x_i + \beta_n u_i`, :math:`\tilde\mu = \sum_j w_j\delta_{\tilde x_j}` (the gradient
+      with respect to :math:`X` of :math:`\mathrm{MMD}^2(w, X + \beta_n U)`).
     """
 
     beta0: float
     halve_every: int | None = None
     off_after: int | None = None
+    variant: str = "arbel"
 
     def __post_init__(self):
         object.__setattr__(self, "beta0", check_positive(self.beta0, "beta0"))
+        if self.variant not in NOISE_VARIANTS:
+            raise ValueError(f"variant must be one of {NOISE_VARIANTS}, got {self.variant!r}")
         if self.halve_every is not None:
             check_int(self.halve_every, "halve_every", 1)
         if self.off_after is not None:
@@ -476,7 +497,8 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     Methods (:data:`METHODS`):
 
     * ``"mmd"``: the MMD particle flow of Arbel et al. (2019), uniform weights, position steps only;
-    * ``"mmd_noise"``: the same with noise injection, :math:`\xi_i = \beta_n u_i` (``config.noise``);
+    * ``"mmd_noise"``: the same with noise injection, :math:`\xi_i = \beta_n u_i` (``config.noise``, whose
+      ``variant`` picks Arbel et al.'s update or the official IFT code's, see :class:`NoiseSchedule`);
     * ``"ift"``: the IFT JKO splitting (Gladin et al. 2024, Algorithm 1): position step, then the MMD weight
       step (``config.weight_step``: exact proximal QP or the authors' projected-gradient step);
     * ``"wfr"``: position step, then the multiplicative KL weight step ("WFR GD").
@@ -592,12 +614,14 @@ class _WFRStep:
         y = _target_batch(self.target, x.shape[0], cfg.batch_size, self.generator, x)
         v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
         if cfg.tau > 0:                                   # Wasserstein (position) step
-            z = x
+            z, src = x, x
             if self.method == "mmd_noise":
                 beta = cfg.noise.level(k)
                 if beta > 0:
                     z = x + beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
-            grad = _witness_gradient(z, x, y, kernel, w, v)
+                    if cfg.noise.variant == "authors":
+                        src = z
+            grad = _witness_gradient(z, src, y, kernel, w, v)
             if self.method in ("ift", "wfr") and cfg.position_step == "weighted":
                 grad = grad * (x.shape[0] * w)[:, None]
             x = x - cfg.tau * grad

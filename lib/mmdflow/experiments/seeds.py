@@ -5,7 +5,10 @@ For each seed ``s`` every scheme starts from the same initial particles
 sample, so the schemes are compared on equal terms (Gladin, Dvurechensky, Mielke, Zhu, NeurIPS 2024: IFT
 against the MMD flow of Arbel et al. 2019, its noisy variant and WFR GD). One scheme is a pair
 ``(method, WFRConfig)`` for :func:`mmdflow.wfr.run_wfr`; its results over the seeds are one
-:class:`SeedRuns` (held-out :math:`\mathrm{MMD}^2` ``[S, L]``, run times ``[S]``, the first seed's trajectory).
+:class:`SeedRuns` (held-out :math:`\mathrm{MMD}^2` ``[S, L]``, the effective sample size and the share of
+zero-weight particles ``[S, L]`` at the same iterations (:func:`mmdflow.metrics.weight_statistics`), optionally the
+final energy distance and :math:`\mathrm{MMD}^2` at a second bandwidth against an independent sample
+(:func:`mmdflow.metrics.heldout_scores`), run times ``[S]``, the first seed's trajectory).
 """
 
 from __future__ import annotations
@@ -14,17 +17,20 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
-from .._checks import check_int
+from .._checks import check_int, check_positive
 from ..data.mixtures import initial_particles
+from ..metrics import heldout_scores, weight_statistics
 from ..trajectory import Trajectory
 from ..wfr import METHODS, WFRConfig, run_wfr
 
-__all__ = ["SeedRuns", "run_seeds", "TEST_SEED_OFFSET", "RUN_SEED_OFFSET"]
+__all__ = ["SeedRuns", "run_seeds", "TEST_SEED_OFFSET", "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
 
 #: the held-out sample of seed ``s`` is drawn with ``torch.Generator().manual_seed(s + TEST_SEED_OFFSET)``.
 TEST_SEED_OFFSET = 10**6
 #: the minibatches and noise of every scheme at seed ``s`` come from the seed ``s + RUN_SEED_OFFSET``.
 RUN_SEED_OFFSET = 2 * 10**6
+#: the independent sample of the second metrics (:func:`mmdflow.metrics.heldout_scores`) of seed ``s``.
+SCORE_SEED_OFFSET = 3 * 10**6
 
 
 class SeedRuns(NamedTuple):
@@ -35,12 +41,22 @@ class SeedRuns(NamedTuple):
         loss: ``[S, L]`` held-out :math:`\mathrm{MMD}^2` per seed (float64).
         wall: ``[S]`` seconds per run (float64).
         first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed.
+        ess: ``[S, L]`` effective sample size :math:`1/\sum_i w_i^2` at ``steps``.
+        zero_fraction: ``[S, L]`` share of zero-weight particles at ``steps``.
+        energy_distance: ``[S]`` final energy distance to an independent target sample (``None`` if not scored).
+        mmd2_alt: ``[S]`` final :math:`\mathrm{MMD}^2` at the bandwidth ``sigma_alt`` to that sample (or ``None``).
+        sigma_alt: the second bandwidth (or ``None``).
     """
 
     steps: torch.Tensor
     loss: torch.Tensor
     wall: torch.Tensor
     first: Trajectory
+    ess: torch.Tensor | None = None
+    zero_fraction: torch.Tensor | None = None
+    energy_distance: torch.Tensor | None = None
+    mmd2_alt: torch.Tensor | None = None
+    sigma_alt: float | None = None
 
     @property
     def final(self) -> torch.Tensor:
@@ -64,7 +80,7 @@ def _check_runs(runs) -> dict[str, tuple[str, WFRConfig]]:
 
 def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds: Sequence[int], n_particles: int, *,
               n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64,
-              device=None, progress: bool = False) -> dict[str, SeedRuns]:
+              device=None, progress: bool = False, sigma_alt: float | None = None) -> dict[str, SeedRuns]:
     r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
 
     For seed ``s``: the initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2I)` ``[N, d]``
@@ -78,6 +94,9 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
         seeds: the seeds (non-empty); n_particles: particles per run.
         n_test, center, scale, dtype, device: held-out sample size and the initial particles.
         progress: a ``tqdm`` bar per run.
+        sigma_alt: when given, score every run's final particles against an independent target sample
+            (``n_test`` points, seed ``s + SCORE_SEED_OFFSET``) with :func:`mmdflow.metrics.heldout_scores`
+            (energy distance and :math:`\mathrm{MMD}^2` at bandwidth ``sigma_alt``).
 
     Returns:
         ``{label: SeedRuns}`` in the order of ``runs``.
@@ -90,21 +109,46 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
     seeds = [check_int(s, "seed") for s in seeds]
     check_int(n_particles, "n_particles", 1)
     check_int(n_test, "n_test", 1)
+    if sigma_alt is not None:
+        sigma_alt = check_positive(sigma_alt, "sigma_alt")
     losses: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
     walls: dict[str, list[float]] = {label: [] for label in runs}
     firsts: dict[str, Trajectory] = {}
     steps: dict[str, torch.Tensor] = {}
+    stats: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
+    scores: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
     for s in seeds:
         x0 = initial_particles(n_particles, torch.Generator().manual_seed(s), center=center, scale=scale,
                                dtype=dtype, device=device)
         yt = target(n_test, torch.Generator().manual_seed(s + TEST_SEED_OFFSET)).to(x0)
+        ys = None if sigma_alt is None else target(n_test, torch.Generator().manual_seed(s + SCORE_SEED_OFFSET))
         for label, (method, cfg) in runs.items():
+            record = [weight_statistics(torch.full((n_particles,), 1.0 / n_particles, dtype=torch.float64))]
+
+            def callback(step, t, state, cfg=cfg, record=record):
+                if step % cfg.loss_every == 0 or step == cfg.n_steps:
+                    record.append(weight_statistics(state.w))
+
             tr = run_wfr(method, x0, target, cfg, test_target=yt,
-                         generator=torch.Generator().manual_seed(s + RUN_SEED_OFFSET), progress=progress)
+                         generator=torch.Generator().manual_seed(s + RUN_SEED_OFFSET), progress=progress,
+                         callback=callback)
             losses[label].append(tr.info["loss"])
             walls[label].append(tr.wall_time)
             steps[label] = tr.info["loss_steps"]
+            stats[label].append(torch.tensor(record, dtype=torch.float64))
+            if ys is not None:
+                final = tr.positions[-1], tr.weights[-1]
+                sc = heldout_scores(final[0], ys.to(final[0]), final[1], sigma=sigma_alt)
+                scores[label].append((sc.energy_distance, sc.mmd2))
             firsts.setdefault(label, tr)
-    return {label: SeedRuns(steps=steps[label], loss=torch.stack(losses[label]),
-                            wall=torch.tensor(walls[label], dtype=torch.float64), first=firsts[label])
-            for label in runs}
+    out = {}
+    for label in runs:
+        st = torch.stack(stats[label])                       # [S, L, 2]
+        sc = torch.tensor(scores[label], dtype=torch.float64) if sigma_alt is not None else None
+        out[label] = SeedRuns(steps=steps[label], loss=torch.stack(losses[label]),
+                              wall=torch.tensor(walls[label], dtype=torch.float64), first=firsts[label],
+                              ess=st[..., 0], zero_fraction=st[..., 1],
+                              energy_distance=None if sc is None else sc[:, 0],
+                              mmd2_alt=None if sc is None else sc[:, 1],
+                              sigma_alt=None if sigma_alt is None else float(sigma_alt))
+    return out

@@ -10,14 +10,20 @@ from typing import Mapping, NamedTuple, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import LogLocator
 import torch
 
 from ..experiments.seeds import SeedRuns
-from .common import COLUMN_WIDTH
+from .common import COLUMN_WIDTH, legend_outside
 from .tables import Table, mean_std
 
 __all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final",
-           "final_loss_table", "comparison_table"]
+           "final_loss_table", "comparison_table", "plot_weight_degeneracy", "scores_table", "plot_final_vs_size",
+           "size_table", "plot_decay", "decay_table"]
+
+
+_STYLES = ["-", "--", "-.", ":"]
+_MARKERS = ["o", "s", "^", "v", "D", "P", "X"]
 
 
 def _np(t):
@@ -56,14 +62,13 @@ def plot_loss_bands(results: Mapping[str, SeedRuns], ax=None, *, title: str | No
     ``"right"`` of the data, ``"inside"`` or ``None``.
     """
     ax = ax or plt.figure(figsize=(COLUMN_WIDTH, 3.4), layout="constrained").gca()
-    styles = ["-", "--", "-.", ":"]
     for i, (label, r) in enumerate(_check_results(results).items()):
         loss = _np(r.loss)
         steps = _np(r.steps)
         mean, std = loss.mean(0), loss.std(0)
         lo = np.maximum(mean - std, loss.min(0))
         n_seeds = loss.shape[0]
-        ax.plot(steps, mean, color=f"C{i}", ls=styles[i % 4], lw=1.6,
+        ax.plot(steps, mean, color=f"C{i}", ls=_STYLES[i % 4], lw=1.6,
                 label=f"{label} ({n_seeds} seed{'s' if n_seeds > 1 else ''})")
         ax.fill_between(steps, lo, mean + std, color=f"C{i}", alpha=0.2, linewidth=0)
     ax.set_yscale("log")
@@ -121,3 +126,145 @@ def comparison_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], me
         rows.append([target, f"{ratio.min():.3f} to {ratio.max():.3f}", "yes" if (ratio < 1).all() else "no", zero])
     return Table(["target", f"final loss, {method} / {baseline}, per seed", "lower on every seed",
                   "zero-weight particles (first seed)"], rows, align=["l", "r", "c", "r"])
+
+
+def plot_weight_degeneracy(results: Mapping[str, SeedRuns], *, title: str | None = None, n_particles: int | None = None):
+    r"""Two panels against iterations: the effective sample size :math:`1/\sum_i w_i^2` (log scale) and the share of
+    zero-weight particles, mean over the seeds with the range of the seeds as a band, for every scheme of
+    ``results`` (``{label: SeedRuns}`` with ``ess`` and ``zero_fraction``). Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.3), layout="constrained")
+    for i, (label, r) in enumerate(_check_results(results).items()):
+        if r.ess is None:
+            raise ValueError(f"results[{label!r}] has no weight statistics (ess)")
+        steps = _np(r.steps)
+        for ax, vals in zip(axes, (_np(r.ess), 100 * _np(r.zero_fraction))):
+            ax.plot(steps, vals.mean(0), color=f"C{i}", ls=_STYLES[i % 4], lw=1.5, label=label)
+            ax.fill_between(steps, vals.min(0), vals.max(0), color=f"C{i}", alpha=0.2, linewidth=0)
+    axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[0].yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[0].yaxis.set_minor_formatter(plt.NullFormatter())
+    axes[0].set(xlabel="iteration", ylabel=r"effective sample size $1/\sum_i w_i^2$")
+    if n_particles:
+        axes[0].axhline(n_particles, color="0.5", lw=0.8, ls=":")
+    axes[1].set(xlabel="iteration", ylabel="zero-weight particles (%)", ylim=(-2, 102))
+    if title:
+        fig.suptitle(title)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2)
+    return fig
+
+
+def scores_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], *, caption: str | None = None) -> Table:
+    r"""Final scores per target and scheme, mean ± std over the seeds: held-out :math:`\mathrm{MMD}^2` of the
+    training kernel, energy distance and :math:`\mathrm{MMD}^2` at the second bandwidth (against an independent
+    sample), effective sample size and zero-weight share; the rank of each scheme by the training metric and by the
+    energy distance (1 = best)."""
+    rows = []
+    for target, res in results_by_target.items():
+        res = _check_results(res)
+        finals = {lb: _np(r.final) for lb, r in res.items()}
+        eds = {lb: _np(r.energy_distance) for lb, r in res.items() if r.energy_distance is not None}
+        rank = {lb: k + 1 for k, lb in enumerate(sorted(finals, key=lambda lb: finals[lb].mean()))}
+        rank_ed = {lb: k + 1 for k, lb in enumerate(sorted(eds, key=lambda lb: eds[lb].mean()))}
+        for lb, r in res.items():
+            ms = lambda a: "n/a" if a is None else mean_std(float(_np(a).mean()), float(_np(a).std()))  # noqa: E731
+            ess = None if r.ess is None else _np(r.ess)[:, -1]
+            zero = None if r.zero_fraction is None else _np(r.zero_fraction)[:, -1]
+            rows.append([target, lb, ms(r.final), ms(r.energy_distance), ms(r.mmd2_alt),
+                         "n/a" if ess is None else f"{ess.mean():.0f}",
+                         "n/a" if zero is None else f"{100 * zero.mean():.0f}%",
+                         f"{rank[lb]} / {rank_ed.get(lb, 'n/a')}"])
+    sig = next((r.sigma_alt for res in results_by_target.values() for r in res.values() if r.sigma_alt), None)
+    alt = r"$\mathrm{MMD}^2$, $\sigma' = " + (f"{sig:g}$" if sig else "?$")
+    return Table(["target", "scheme", r"$\mathrm{MMD}^2$ (training kernel)", "energy distance", alt, "ESS",
+                  "zero weight", "rank: training / energy"], rows, align=["l", "l", "r", "r", "r", "r", "r", "c"],
+                 caption=caption)
+
+
+def plot_final_vs_size(finals: Mapping[str, Mapping[int, Sequence[float]]], ax=None, *, title: str | None = None):
+    r"""Final held-out :math:`\mathrm{MMD}^2` against the number of particles ``N`` (log-log), per scheme: the mean
+    over the seeds (marker and line) and the range of the seeds (error bar). ``finals``: ``{label: {N: [per seed]}}``
+    (:func:`mmdflow.experiments.ift.finals_by_size`)."""
+    ax = ax or plt.figure(figsize=(COLUMN_WIDTH, 3.6), layout="constrained").gca()
+    for i, (label, by_n) in enumerate(finals.items()):
+        ns = np.array(sorted(by_n), dtype=float)
+        vals = [np.asarray(by_n[int(n)], dtype=float) for n in ns]
+        mean = np.array([v.mean() for v in vals])
+        lo = mean - np.array([v.min() for v in vals])
+        hi = np.array([v.max() for v in vals]) - mean
+        jitter = 1.0 + 0.025 * (i - (len(finals) - 1) / 2)            # spread overlapping error bars
+        ax.errorbar(ns * jitter, mean, yerr=[lo, hi], color=f"C{i}", ls=_STYLES[i % 4], marker=_MARKERS[i % 7],
+                    ms=5, lw=1.3, capsize=2, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    sizes = sorted({n for by_n in finals.values() for n in by_n})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.set(xlabel="particles $N$", ylabel=r"final $\mathrm{MMD}^2$ (held-out)")
+    if title:
+        ax.set_title(title)
+    legend_outside(ax)
+    return ax
+
+
+def size_table(finals: Mapping[str, Mapping[int, Sequence[float]]], baseline: str) -> Table:
+    """Per scheme and ``N``: the final loss, mean ± std over the seeds (number of seeds), and its ratio to
+    ``baseline``'s mean at the same ``N``."""
+    sizes = sorted({n for by_n in finals.values() for n in by_n})
+    rows = []
+    for label, by_n in finals.items():
+        row = [label]
+        for n in sizes:
+            if n not in by_n:
+                row.append("")
+                continue
+            v = np.asarray(by_n[n], dtype=float)
+            ratio = v.mean() / np.mean(finals[baseline][n]) if n in finals.get(baseline, {}) else float("nan")
+            row.append(f"{mean_std(v.mean(), v.std())} ({len(v)}), ×{ratio:.2f}")
+        rows.append(row)
+    return Table(["scheme"] + [f"N = {n}" for n in sizes], rows, align=["l"] + ["r"] * len(sizes),
+                 note=f"mean ± std (seeds), ×: ratio to the mean of {baseline}")
+
+
+def plot_decay(runs, *, title: str | None = None):
+    r"""The decay claim: :math:`\mathrm{MMD}^2(\mu_t, \pi)` of :func:`mmdflow.experiments.ift.decay_study` runs
+    (log scale) against :math:`t`, each with its bound :math:`(1+\beta h)^{-2t/h}\mathrm{MMD}^2(\mu_0, \pi)` (thin
+    dotted, same colour; the implicit-Euler counterpart of :math:`e^{-2\beta t}`, black dashed for the largest
+    :math:`\beta` on the left). Left: transport off (:math:`\tau = 0`); right: with transport. Returns the figure."""
+    fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.6), layout="constrained", sharey=True)
+    groups = [[r for r in runs if r.tau == 0], [r for r in runs if r.tau > 0]]
+    for ax, group, name in zip(axes, groups, (r"transport off ($\tau = 0$)", r"with transport ($\tau > 0$)")):
+        for i, r in enumerate(group):
+            t, m2 = _np(r.t), np.maximum(_np(r.mmd2), 1e-30)
+            lab = ("exact step" if r.weight_step == "prox" else "one PGD step") + rf", $\beta$ = {r.beta:g}"
+            if r.tau > 0:
+                lab += rf", $\tau$ = {r.tau:g}"
+            ax.plot(t, m2, color=f"C{i}", ls=_STYLES[i % 4], marker=_MARKERS[i % 7], ms=3, markevery=5, lw=1.4,
+                    label=lab)
+            ax.plot(t, m2[0] * (1 + r.beta * r.h) ** (-2 * t / r.h), color=f"C{i}", ls=":", lw=1.0)
+        if group and group[0].tau == 0:
+            r = max(group, key=lambda r: r.beta)
+            t = _np(r.t)
+            ax.plot(t, _np(r.mmd2)[0] * np.exp(-2 * r.beta * t), "k--", lw=0.9,
+                    label=rf"$e^{{-2\beta t}}\mathrm{{MMD}}_0^2$, $\beta$ = {r.beta:g}")
+        ax.set_yscale("log")
+        ax.set_ylim(1e-12, None)
+        ax.set(xlabel=r"time $t = \ell h$", title=name)
+        ax.legend(fontsize=8.5, loc="lower left")
+    axes[0].set_ylabel(r"$\mathrm{MMD}^2(\mu_t, \pi)$")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def decay_table(runs) -> Table:
+    r"""Per decay run: the weight step, :math:`\beta`, :math:`\tau`, the fitted rate :math:`\hat\beta` of
+    :math:`\mathrm{MMD}`, the implicit-Euler rate :math:`\log(1+\beta h)/h` and whether the discrete and the
+    continuous bounds held at every step."""
+    rows = [["exact (prox)" if r.weight_step == "prox" else "one PGD step", f"{r.beta:g}", f"{r.tau:g}",
+             f"{r.rate:.3f}", f"{np.log1p(r.beta * r.h) / r.h:.3f}" if r.weight_step == "prox" else "n/a",
+             "yes" if r.holds else "no", "yes" if r.holds_continuous else "no"] for r in runs]
+    return Table(["weight step", r"$\beta$", r"$\tau$", r"fitted rate $\hat\beta$", r"$\log(1+\beta h)/h$",
+                  r"$\le (1+\beta h)^{-t/h}\mathrm{MMD}_0$ throughout", r"$\le e^{-\beta t}\mathrm{MMD}_0$ throughout"],
+                 rows, align=["l", "r", "r", "r", "r", "c", "c"])
