@@ -7,16 +7,17 @@
 * :mod:`.fast` -- the fast-summation studies (chapter 7).
 """
 
-from . import fast, interaction, targets
+from . import fast, interaction, scorecard, targets
 from .interaction import InteractionResult, InteractionSettings, interaction_settings, run_interaction_case
 from . import seeds
 from .seeds import SeedRuns, run_seeds
+from . import ift
 from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectories, dirac_starts, format_runs,
                       rescore, run_in_segments, run_neural_segments, run_particle_segments, run_schemes, run_target,
                       target_energies)
 from .targets import HeldOutScores, held_out_scores
 
-__all__ = ["fast", "interaction", "targets", "seeds", "InteractionResult", "InteractionSettings", "interaction_settings",
+__all__ = ["fast", "interaction", "targets", "seeds", "ift", "scorecard", "InteractionResult", "InteractionSettings", "interaction_settings",
            "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
            "format_runs", "run_in_segments", "run_schemes", "run_target", "dirac_starts", "target_energies", "rescore",
            "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds", "HeldOutScores", "held_out_scores"]
