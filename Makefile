@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 .DEFAULT_GOAL := help
-.PHONY: help venv mathjax chromium chapters chapter book test unit clean site-quick site-book site-paper
+.PHONY: help venv mathjax chromium chapters chapter book test unit clean
 
 PROFILE ?= book
 # JOBS: chapters (and test files) executed at the same time; with JOBS > 1 each process uses one thread.
@@ -73,6 +73,7 @@ define build_site
 	  echo "site up to date ($(2)/_build/html)"; else $(MAKE) --no-print-directory site-$(1) SITE_OUT=$(2) SITE_HASH=$$h; fi
 endef
 
+# site-<profile> (not .PHONY: make skips pattern rules for phony targets) builds the site of build/executed/<profile>
 site-%:
 	rm -rf build/site-src/$* && mkdir -p build/site-src/$*/_extra
 	cp -r book/. build/site-src/$*/
