@@ -51,8 +51,11 @@ rows = scorecard.scorecard_rows(records)
 glue_markdown(profile=f"`{profile}`")
 
 # %%
-Table(["paper", "item", "claim", "paper's setting", "chapter", "book's setting (profile)", "measured here",
-       "verdict", "why"], rows, align=["l"] * 9)
+Table(["claim", "paper's setting / book's setting (profile)", "measured here", "verdict"],
+      [[f"**{paper}, {item}** ({chapter}): {claim}", f"{paper_setting} / {book_setting}", measured,
+        f"**{verdict}**: {why}"]
+       for paper, item, claim, paper_setting, chapter, book_setting, measured, verdict, why in rows],
+      align=["l"] * 4)
 
 # %% mystnb={"figure": {"caption": "Verdicts per paper: how many of the claims this book addresses are reproduced, partly reproduced or not, in the profile of this build.", "name": "fig-scorecard-verdicts"}}
 import matplotlib.pyplot as plt
