@@ -25,7 +25,7 @@
 #   {download}`Jupytext source (.py) <08_scorecard.py>`.
 # :::
 #
-# A verdict is *reproduced* when the number measured here meets the rule stated in the column "why", *partly* when it
+# A verdict is *reproduced* when the number measured here meets the rule stated after the verdict, *partly* when it
 # comes close (for instance within ten noise floors where three are asked for), and *not reproduced* otherwise; *not
 # run* means that the chapter did not run in this profile. The rules are part of the library
 # (`mmdflow.experiments.scorecard.CLAIMS`), next to each claim, so that they can be read and rerun. The book's
@@ -50,7 +50,7 @@ rows = scorecard.scorecard_rows(records)
 # %% tags=["remove-cell"]
 glue_markdown(profile=f"`{profile}`")
 
-# %%
+# %% tags=["hide-input"]
 Table(["claim", "paper's setting / book's setting (profile)", "measured here", "verdict"],
       [[f"**{paper}, {item}** ({chapter}): {claim}", f"{paper_setting} / {book_setting}", measured,
         f"**{verdict}**: {why}"]

@@ -73,8 +73,8 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
         within = sum(v <= 3 for v in worst.values())
         target = "gamma(t), the JKO iterate for r != 1" if own_target else "gamma(t)"
         return Verdict(setting, f"worst D_K^2 / noise {w:.1f}; {within}/{len(worst)} cases within 3 floors",
-                       _ratio_verdict(w), f"reproduced: within 3 noise floors at t = 0.4, 0.8, 1.2 in every case, "
-                                          f"partly: within 10; against exact samples of {target}")
+                       _ratio_verdict(w), f"rule: within 3 noise floors (partly: 10) at t = 0.4, 0.8, 1.2 in every "
+                                          f"case, against exact samples of {target}")
     return evaluate
 
 
