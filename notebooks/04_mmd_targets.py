@@ -200,10 +200,10 @@ y_draw = data.image_to_samples(picture, s.n, smoothing=s.smoothing,
 centers = [[-0.5, 0.0], [0.5, 0.0]]
 runs = results["drawing"] = experiments.run_target("drawing", y_draw, centers, s, backend=backend,
                                                    seed=seed, checkpoint_dir=checkpoint_dir, device=device)
-scores["drawing"] = experiments.held_out_scores(
+scores["drawing"] = experiments.target_scores(
     runs, y_draw, data.image_to_samples(picture, n_held_out, smoothing=s.smoothing,
                                         generator=torch.Generator().manual_seed(seed + 100)),
-    lambda n, g: data.image_to_samples(picture, n, smoothing=drawing.smoothing, generator=g), repeats=floor_repeats,
+    lambda n, g: data.image_to_samples(picture, n, smoothing=s.smoothing, generator=g), repeats=floor_repeats,
     seed=seed + 200)
 tplots.runs_table({"drawing": runs})
 
@@ -235,10 +235,10 @@ y_smile = data.image_to_samples(data.smiley_image(100), s.n, smoothing=s.smoothi
 centers = [[-1.0, 0.0], [1.0, 0.0]]
 runs = results["smiley"] = experiments.run_target("smiley", y_smile, centers, s, backend=backend,
                                                   seed=seed, checkpoint_dir=checkpoint_dir, device=device)
-scores["smiley"] = experiments.held_out_scores(
+scores["smiley"] = experiments.target_scores(
     runs, y_smile, data.image_to_samples(data.smiley_image(100), n_held_out, smoothing=s.smoothing,
                                          generator=torch.Generator().manual_seed(seed + 101)),
-    lambda n, g: data.image_to_samples(data.smiley_image(100), n, smoothing=smiley.smoothing, generator=g),
+    lambda n, g: data.image_to_samples(data.smiley_image(100), n, smoothing=s.smoothing, generator=g),
     repeats=floor_repeats, seed=seed + 300)
 tplots.runs_table({"smiley": runs})
 
@@ -340,7 +340,7 @@ display(tplots.animation_html(tplots.animate_particles(runs, frames=animation_fr
 # next to a target sample, i.e. it copies the training set. The second table therefore also scores the final
 # particles against a fresh sample of the same density (`n_held_out` points) and divides by the two-sample floor,
 # the median $\mathcal D_K^2$ between $N$ i.i.d. samples of the density and that held-out sample, over
-# `floor_repeats` samples (`mmdflow.experiments.held_out_scores`; the median, because a few samples with several
+# `floor_repeats` samples (`mmdflow.experiments.target_scores`; the median, because a few samples with several
 # points in the faint background score far above the rest). A ratio near 1 is a scheme that samples the density as well as
 # i.i.d. draws do. In the `quick` profile the neural schemes get too few Adam iterations per step to draw the
 # pictures; the `book` profile gives them enough for the house and the smiley. For the two-Dirac target the

@@ -23,9 +23,11 @@ import ast
 import hashlib
 import json
 import math
+import os
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,8 +242,6 @@ def main(argv=None) -> int:
         return 2
     timings, failures = {}, []
     t_all = time.perf_counter()
-    import os
-
     os.environ["MMDFLOW_RECORDS"] = str(records_folder(args.profile))   # inherited by the kernels
     previous = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
     last = [c for c in chapters if RUN_LAST in (ROOT / "notebooks" / f"{c}.py").read_text()]
@@ -249,8 +249,12 @@ def main(argv=None) -> int:
     done: list[str] = []
 
     def report(name, status, seconds, message):
-        """A progress line: the chapter's result, elapsed wall time and an estimate of what is left (from the
-        previous run's timings where known, else the mean of the chapters done so far)."""
+        """Book a finished chapter and print a progress line: its result, elapsed wall time and an estimate of what
+        is left (from the previous run's timings where known, else the mean of the chapters done so far)."""
+        if status:
+            failures.append(name)
+        else:
+            timings[name] = seconds
         done.append(name)
         elapsed = time.perf_counter() - t_all
         known = [t for c, t in timings.items() if t]
@@ -265,28 +269,15 @@ def main(argv=None) -> int:
         if not wave or failures:
             continue
         if args.jobs > 1 and len(wave) > 1:
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
             os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
             with ProcessPoolExecutor(max_workers=args.jobs) as pool:
                 futures = {pool.submit(run_one, name, out, args.profile, params, args.force): name for name in wave}
                 for fut in as_completed(futures):
-                    name = futures[fut]
-                    status, seconds, message = fut.result()
-                    if status:
-                        failures.append(name)
-                    else:
-                        timings[name] = seconds
-                    report(name, status, seconds, message)
+                    report(futures[fut], *fut.result())
         else:
             for name in wave:
-                status, seconds, message = run_one(name, out, args.profile, params, args.force)
-                if status:
-                    failures.append(name)
-                else:
-                    timings[name] = seconds
-                report(name, status, seconds, message)
-                if status:
+                report(name, *run_one(name, out, args.profile, params, args.force))
+                if failures:
                     break
     if failures:
         print(f"chapter(s) failed: {failures}", file=sys.stderr)

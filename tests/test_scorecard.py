@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmdflow import energies, runtime
-from mmdflow.experiments import HeldOutScores, held_out_scores, interaction, scorecard
+from mmdflow.experiments import TargetScores, target_scores, interaction, scorecard
 from mmdflow.kernels import Riesz
 from mmdflow.metrics import ExactComparison
 from mmdflow.plots import targets as tplots
@@ -62,7 +62,7 @@ def test_scorecard_verdicts_follow_their_rules():
         == "not run"
 
 
-def test_held_out_scores_against_an_independent_computation():
+def test_target_scores_against_an_independent_computation():
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(60, 2, generator=gen, dtype=torch.float64)
     held = torch.rand(200, 2, generator=gen, dtype=torch.float64)
@@ -71,8 +71,8 @@ def test_held_out_scores_against_an_independent_computation():
     def sample(n, g):
         return torch.rand(n, 2, generator=g, dtype=torch.float64)
 
-    sc = held_out_scores(runs, target, held, sample, repeats=5, seed=5)
-    assert isinstance(sc, HeldOutScores) and sc.n_held_out == 200
+    sc = target_scores(runs, target, held, sample, repeats=5, seed=5)
+    assert isinstance(sc, TargetScores) and sc.n_held_out == 200
     assert abs(sc.train["copy"]) < 1e-12                             # copying the training target scores 0
     def dense(a, b):   # D_K^2 from the [N, M] kernel matrices of the textbook formula
         k = Riesz(1.0)

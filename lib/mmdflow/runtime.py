@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+
 import torch
 
 __all__ = ["default_device", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
-           "RECORDS_ENV"]
+           "RECORDS_ENV", "RESULTS_ENV", "find_upward", "stored_results_path"]
 
 #: the execution profiles every chapter understands: ``quick`` (the tests: about a minute per chapter on 2 CPU
 #: cores), ``book`` (what the website shows: the largest faithful settings a 2-core CPU affords) and ``paper``
@@ -53,11 +60,6 @@ def provenance(**extra) -> dict:
     when it has uncommitted changes to tracked files; ``None`` outside a git checkout), ``date`` (UTC, ISO 8601),
     ``machine`` (CPU model, core count, memory and GPU name when present), ``torch`` version and torch ``threads``,
     plus the keyword arguments (e.g. ``wall_time``)."""
-    import datetime
-    import os
-    import platform
-    import subprocess
-
     def git(*args):
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10,
@@ -87,27 +89,44 @@ def provenance(**extra) -> dict:
 
 #: environment variable naming the folder of the chapters' result records (set by ``scripts/run_chapters.py``).
 RECORDS_ENV = "MMDFLOW_RECORDS"
+#: environment variable naming a folder of stored benchmark results (default: ``benchmarks/results`` of the checkout).
+RESULTS_ENV = "MMDFLOW_RESULTS"
 
 
-def records_dir(profile: str | None = None):
+def find_upward(relative: str) -> Path | None:
+    """``<folder>/<relative>`` for the first folder, from the working directory upward, where that path exists (a
+    chapter runs in ``notebooks/`` or in the folder of its executed copy, both inside the checkout), else ``None``."""
+    here = Path.cwd().resolve()
+    return next((p / relative for p in (here, *here.parents) if (p / relative).exists()), None)
+
+
+def stored_results_path(name: str, *, producer: str) -> Path:
+    """The stored results file ``benchmarks/results/<name>``: under ``$MMDFLOW_RESULTS`` when set, else in the first
+    ``benchmarks/results`` folder found from the working directory upward (:func:`find_upward`). A missing file
+    raises ``FileNotFoundError`` naming the script that makes it (``producer``)."""
+    env = os.environ.get(RESULTS_ENV)
+    path = Path(env) / name if env else (find_upward(f"benchmarks/results/{name}")
+                                         or Path("benchmarks") / "results" / name)
+    if not path.exists():
+        raise FileNotFoundError(f"stored results {name!r} not found (looked in ${RESULTS_ENV} and in "
+                                f"benchmarks/results from {Path.cwd()} upward); run {producer}")
+    return path
+
+
+def records_dir(profile: str) -> Path:
     """The folder of the chapters' result records: ``$MMDFLOW_RECORDS`` when set, else ``build/records/<profile>``
-    under the first folder upward from the working directory that has a ``book/_toc.yml`` (the repository)."""
-    import os
-    from pathlib import Path
-
+    of the checkout (the first folder upward from the working directory with a ``book/_toc.yml``)."""
     env = os.environ.get(RECORDS_ENV)
     if env:
         return Path(env)
-    here = Path.cwd().resolve()
-    root = next((p for p in (here, *here.parents) if (p / "book" / "_toc.yml").exists()), here)
-    return root / "build" / "records" / (profile or "quick")
+    toc = find_upward("book/_toc.yml")
+    root = toc.parent.parent if toc is not None else Path.cwd().resolve()
+    return root / "build" / "records" / profile
 
 
 def record_results(chapter: str, values: dict, *, profile: str) -> None:
     """Store a chapter's key results (JSON-ready ``values``) with their profile and :func:`provenance`, in
     ``<records_dir>/<chapter>.json``, for the reproduction scorecard, which reads them with :func:`load_records`."""
-    import json
-
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     folder = records_dir(profile)
@@ -120,8 +139,6 @@ def record_results(chapter: str, values: dict, *, profile: str) -> None:
 
 def load_records(profile: str) -> dict:
     """``{chapter: record}`` of the records written by :func:`record_results` for ``profile`` (empty when none)."""
-    import json
-
     folder = records_dir(profile)
     if not folder.exists():
         return {}

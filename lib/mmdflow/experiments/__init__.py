@@ -15,9 +15,9 @@ from . import ift
 from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectories, dirac_starts, format_runs,
                       rescore, run_in_segments, run_neural_segments, run_particle_segments, run_schemes, run_target,
                       target_energies)
-from .targets import HeldOutScores, held_out_scores
+from .targets import TargetScores, target_scores
 
 __all__ = ["fast", "interaction", "targets", "seeds", "ift", "scorecard", "InteractionResult", "InteractionSettings", "interaction_settings",
            "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
            "format_runs", "run_in_segments", "run_schemes", "run_target", "dirac_starts", "target_energies", "rescore",
-           "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds", "HeldOutScores", "held_out_scores"]
+           "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds", "TargetScores", "target_scores"]

@@ -29,13 +29,13 @@ import torch
 
 from .._checks import check_int
 from ..data.mixtures import mixture_100d
-from ..runtime import provenance
+from ..runtime import provenance, stored_results_path
 from ..wfr import NoiseSchedule, WFRConfig
 from .seeds import run_seeds
 
 __all__ = ["HD_SIGMA", "HD_SIGMA_ALT", "HD_TAU", "MMD_FLOW", "NOISE_AUTHORS", "NOISE_ARBEL", "IFT_WEIGHTED",
            "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd", "run_sweep",
-           "results_to_json", "results_from_json", "stored_results_path", "load_results", "finals_by_size", "as_seed_runs",
+           "results_to_json", "results_from_json", "load_results", "finals_by_size", "as_seed_runs",
            "DecayRun", "fitted_rate", "decay_support_case", "decay_study", "Ordering", "ordering", "first_size_below"]
 
 #: bandwidth of the training kernel (the authors' :math:`e^{-|x-y|^2/200}`).
@@ -194,27 +194,9 @@ def run_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_size: 
     return [r for r in results_from_json(json.loads(out.read_text())) if r.key in keys] if out.exists() else []
 
 
-def stored_results_path(name: str) -> Path:
-    """``benchmarks/results/<name>``: under ``$MMDFLOW_RESULTS`` when set, else in the first ``benchmarks/results``
-    folder found from the working directory upward (a chapter runs in ``notebooks/`` or in the folder of its
-    executed copy)."""
-    env = os.environ.get("MMDFLOW_RESULTS")
-    if env:
-        path = Path(env) / name
-    else:
-        here = Path.cwd().resolve()
-        found = [p / "benchmarks" / "results" / name for p in (here, *here.parents)
-                 if (p / "benchmarks" / "results" / name).exists()]
-        path = found[0] if found else Path("benchmarks") / "results" / name
-    if not path.exists():
-        raise FileNotFoundError(f"stored 100-d results {name!r} not found (looked in $MMDFLOW_RESULTS and in "
-                                f"benchmarks/results from {Path.cwd()} upward); run benchmarks/bench_ift.py")
-    return path
-
-
 def load_results(name: str = "ift_100d_book.json") -> list[HDRun]:
-    """The stored runs (:func:`stored_results_path`) as :class:`HDRun` objects."""
-    return results_from_json(json.loads(stored_results_path(name).read_text()))
+    """The stored runs (:func:`mmdflow.runtime.stored_results_path`) as :class:`HDRun` objects."""
+    return results_from_json(json.loads(stored_results_path(name, producer="benchmarks/bench_ift.py").read_text()))
 
 
 def finals_by_size(runs: Iterable[HDRun], n_steps: int | None = None) -> dict[str, dict[int, list[float]]]:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 
 import torch
 
@@ -25,11 +23,12 @@ from ..flows import ParticleFlowConfig, particle_flow, perturbed_dirac
 from ..kernels import Riesz
 from ..metrics import ExactComparison
 from ..neural import NeuralBackwardConfig, NeuralForwardConfig, neural_backward_flow, neural_forward_flow
+from ..runtime import stored_results_path
 from ..trajectory import Trajectory
 
 __all__ = ["InteractionSettings", "PROFILES", "interaction_settings", "InteractionResult", "BENCH_TIMES",
            "SCHEMES", "run_interaction_case", "interaction_targets", "format_interaction_table",
-           "results_to_json", "results_from_json", "stored_results_path", "load_results", "provenance_summary",
+           "results_to_json", "results_from_json", "load_results", "provenance_summary", "best_runs",
            "reading_notes"]
 
 #: the times at which the benchmark compares a scheme with the analytic curve gamma(t).
@@ -183,27 +182,10 @@ class InteractionResult:
         return cls(**{k: v for k, v in data.items() if k in keep})
 
 
-def stored_results_path(name: str = "interaction_paper.json") -> Path:
-    """The stored benchmark results ``benchmarks/results/<name>``: under ``$MMDFLOW_RESULTS`` when set, else in the
-    first ``benchmarks/results`` folder found from the working directory upward (a chapter runs in
-    ``notebooks/`` or in the folder of its executed copy)."""
-    env = os.environ.get("MMDFLOW_RESULTS")
-    if env:
-        path = Path(env) / name
-    else:
-        here = Path.cwd().resolve()
-        found = [p / "benchmarks" / "results" / name for p in (here, *here.parents)
-                 if (p / "benchmarks" / "results" / name).exists()]
-        path = found[0] if found else Path("benchmarks") / "results" / name
-    if not path.exists():
-        raise FileNotFoundError(f"stored benchmark results {name!r} not found (looked in $MMDFLOW_RESULTS and in "
-                                f"benchmarks/results from {Path.cwd()} upward); run benchmarks/bench_interaction.py")
-    return path
-
-
 def load_results(name: str = "interaction_paper.json") -> list[InteractionResult]:
-    """The stored benchmark results (:func:`stored_results_path`) as :class:`InteractionResult` objects."""
-    return results_from_json(json.loads(stored_results_path(name).read_text()))
+    """The stored benchmark results (:func:`mmdflow.runtime.stored_results_path`) as :class:`InteractionResult` objects."""
+    path = stored_results_path(name, producer="benchmarks/bench_interaction.py")
+    return results_from_json(json.loads(path.read_text()))
 
 
 def results_to_json(results: list[InteractionResult]) -> list[dict]:
@@ -276,12 +258,16 @@ def run_interaction_case(scheme: str, d: int, r: float, settings: InteractionSet
     return out
 
 
-def _best_runs(results: list[InteractionResult]) -> dict:
-    """Of several runs of one (scheme, d, r), the one with the most iterations."""
+def best_runs(results: list[InteractionResult]) -> dict:
+    """``{(scheme, d, r): result}``: of several runs of one case, a neural scheme's run with the most iterations per
+    step, the particle flow's run with the smallest step."""
+    def better(a, b):
+        return a.tau < b.tau if a.scheme == "particle" else (a.iterations or 0) > (b.iterations or 0)
+
     by: dict = {}
     for res in results:
         key = (res.scheme, res.d, res.r)
-        if key not in by or (res.iterations or 0) > (by[key].iterations or 0):
+        if key not in by or better(res, by[key]):
             by[key] = res
     return by
 
@@ -292,9 +278,9 @@ def interaction_targets(results: list[InteractionResult], *, factor: float = 3.0
     * ``r = 1``, ``d`` in {2, 3}: each neural scheme within ``factor`` times the noise floor at every time;
     * ``r = 1.5``, ``d = 2``: the neural backward scheme closer to :math:`\gamma(t)` than the particle flow
       at every time.
-    Missing runs are reported as such; of several runs of one case, the one with the most iterations counts.
+    Missing runs are reported as such; of several runs of one case, :func:`best_runs` picks the one that counts.
     """
-    by = _best_runs(results)
+    by = best_runs(results)
     lines = []
     for d in (2, 3):
         for scheme in ("backward", "forward"):
@@ -372,14 +358,10 @@ def reading_notes(results: list[InteractionResult], *, factor: float = 3.0) -> l
     within ``factor`` noise floors at every time and the worst case, the backward scheme against its JKO
     iterate, the shell fractions in the sphere cases and the particle flow's change with its step."""
     notes = []
-    by = _best_runs([q for q in results if q.scheme != "particle"])
-    finest = {}
-    for q in results:
-        if q.scheme == "particle" and ((q.d, q.r) not in finest or q.tau < finest[q.d, q.r].tau):
-            finest[q.d, q.r] = q
+    by = best_runs(results)
     names = {"backward": "neural backward scheme", "forward": "neural forward scheme", "particle": "particle flow"}
     for scheme in SCHEMES:
-        runs = list(finest.values()) if scheme == "particle" else [q for k, q in by.items() if k[0] == scheme]
+        runs = [q for k, q in by.items() if k[0] == scheme]
         if not runs:
             continue
         worst = [max(q.ratio(t) for t in q.errors) for q in runs]
@@ -388,7 +370,7 @@ def reading_notes(results: list[InteractionResult], *, factor: float = 3.0) -> l
         bad = runs[k_bad]
         its = sorted({q.iterations for q in runs if q.iterations})
         setting = (f" ({'/'.join(map(str, its))} Adam iterations per step)" if its
-                   else f" (step dt = {'/'.join(format(q.tau, 'g') for q in sorted({q.tau: q for q in runs}.values(), key=lambda q: q.tau))})")
+                   else f" (step dt = {'/'.join(format(t, 'g') for t in sorted({q.tau for q in runs}))})")
         notes.append(f"The {names[scheme]}{setting} is within {factor:g} noise floors of $\\gamma(t)$ at every "
                      f"time in {good} of {len(runs)} cases; its worst case is $d = {bad.d}$, $r = {bad.r:g}$ "
                      f"({worst[k_bad]:.1f} floors).")
@@ -397,8 +379,7 @@ def reading_notes(results: list[InteractionResult], *, factor: float = 3.0) -> l
         t = max(q.errors)
         notes.append(f"Neural backward, $d = {q.d}$, $r = {q.r:g}$, $t = {t:g}$: {q.ratio(t):.1f} floors from "
                      f"$\\gamma(t)$, {q.jko_errors[t].d2 / q.jko_errors[t].noise:.1f} from its JKO iterate.")
-    shells = [(k, q) for k, q in list(by.items()) + [(("particle", *dr), q) for dr, q in finest.items()]
-              if analytic.is_sphere_case(q.d, q.r) and q.shell]
+    shells = [(k, q) for k, q in by.items() if analytic.is_sphere_case(q.d, q.r) and q.shell]
     if shells:
         parts = ", ".join(f"{k[0]} $d={q.d}$, $r={q.r:g}$: {q.shell[max(q.shell)][0]:.2f}"
                           for k, q in sorted(shells, key=lambda kq: (kq[1].d, kq[1].r, kq[0][0])))

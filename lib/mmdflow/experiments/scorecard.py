@@ -32,8 +32,9 @@ class Verdict:
 class Claim:
     """One figure, table or statement of a paper, and the rule that judges it from the records.
 
-    ``evaluate(records, stored)`` gets ``{chapter: record values}`` and ``{name: stored results}`` and returns a
-    :class:`Verdict`, or raises ``KeyError`` when a record it needs is missing (verdict "not run").
+    ``evaluate(records, stored)`` gets ``{chapter: record}`` and ``{name: stored results}`` and returns a
+    :class:`Verdict`, or raises ``KeyError`` when a record it needs is missing (verdict "not run"). ``stored``: the
+    claim is judged from stored results made at the paper's settings, not from the chapter's record.
     """
 
     paper: str
@@ -42,6 +43,7 @@ class Claim:
     paper_setting: str
     chapter: str
     evaluate: Callable[[dict, dict], Verdict]
+    stored: bool = False
 
 
 def _ratio_verdict(worst: float, good: float = 3.0, fair: float = 10.0) -> str:
@@ -52,15 +54,10 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
     """Worst ratio to the noise floor over the cases and times; with ``own_target`` the backward scheme at
     ``r != 1`` is measured against its exact time-discrete target, the JKO iterate."""
     def evaluate(records, stored):
-        runs = [q for q in stored["interaction_paper"] if q.scheme == scheme and (q.d, q.r) in cases]
+        runs = [q for (s, d, r), q in interaction.best_runs(stored["interaction_paper"]).items()
+                if s == scheme and (d, r) in cases]
         if not runs:
             raise KeyError("interaction_paper")
-        if scheme == "particle":
-            finest = {}
-            for q in runs:
-                if (q.d, q.r) not in finest or q.tau < finest[q.d, q.r].tau:
-                    finest[q.d, q.r] = q
-            runs = list(finest.values())
         def ratio(q, t):
             e = q.jko_errors[t] if own_target and q.r != 1.0 and q.jko_errors else q.errors[t]
             return e.d2 / e.noise
@@ -79,12 +76,10 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
 
 
 def _sec61_r15(records, stored):
-    res = stored["interaction_paper"]
-    nb = [q for q in res if q.scheme == "backward" and (q.d, q.r) == (2, 1.5)]
-    pf = [q for q in res if q.scheme == "particle" and (q.d, q.r) == (2, 1.5)]
-    if not nb or not pf:
+    best = interaction.best_runs(stored["interaction_paper"])
+    nb, pf = best.get(("backward", 2, 1.5)), best.get(("particle", 2, 1.5))
+    if nb is None or pf is None:
         raise KeyError("interaction_paper")
-    nb, pf = nb[-1], min(pf, key=lambda q: q.tau)
     t = max(nb.errors)
     closer = nb.errors[t].d2 < pf.errors[t].d2
     return Verdict(f"paper settings; particle flow dt = {pf.tau:g}",
@@ -166,15 +161,16 @@ CLAIMS = (
     Claim(AHS, "Sec. 5", "from delta_0 the flow of the interaction energy is a dilation of the proximal measure",
           "analytic", "02_dirac_flows", _chapter2),
     Claim(AHS, "Sec. 6.1, table", "neural backward scheme follows gamma(t) for r = 1 (d = 2, 3)",
-          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("backward", CASES_R1)),
+          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("backward", CASES_R1), stored=True),
     Claim(AHS, "Sec. 6.1, table", "neural forward scheme follows gamma(t) for r = 1 (d = 2, 3)",
-          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("forward", CASES_R1)),
+          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("forward", CASES_R1), stored=True),
     Claim(AHS, "Sec. 6.1, table", "neural backward scheme in all nine (d, r), against its own time-discrete target",
-          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("backward", ALL_CASES, own_target=True)),
+          "m = 2000, tau = 0.05, 5000 its/step", "03_neural_schemes", _sec61("backward", ALL_CASES, own_target=True),
+          stored=True),
     Claim(AHS, "Sec. 6.1, table", "particle flow from a perturbed Dirac", "m = 2000, tau = 0.05",
-          "03_neural_schemes", _sec61("particle", ALL_CASES)),
+          "03_neural_schemes", _sec61("particle", ALL_CASES), stored=True),
     Claim(AHS, "Sec. 6.1, r = 1.5", "the neural backward scheme is closer to gamma(t) than the particle flow",
-          "m = 2000, tau = 0.05", "03_neural_schemes", _sec61_r15),
+          "m = 2000, tau = 0.05", "03_neural_schemes", _sec61_r15, stored=True),
     Claim(AHS, "Fig. 1", "two Diracs flow into a drawing with all three schemes", "6000 particles, 128 x 5, "
           "10000-20000 its/step", "04_mmd_targets", _targets("drawing")),
     Claim(AHS, "App. F, Ex. 1", "two Diracs flow into a smiley with all three schemes", "2000 particles, 128 x 5, "
@@ -212,9 +208,7 @@ def scorecard_rows(records: dict, *, stored: dict | None = None) -> list[list[st
     for c in CLAIMS:
         v = evaluate(c, records, stored)
         rec = records.get(c.chapter)
-        profile = rec["profile"] if rec else ("stored" if c.chapter == "03_neural_schemes" and stored else "-")
-        if c.chapter == "03_neural_schemes" and c.evaluate is not None and "interaction_paper" in stored:
-            profile = "stored, paper settings"
+        profile = "stored, paper settings" if c.stored else (rec["profile"] if rec else "-")
         rows.append([c.paper, c.item, c.claim, c.paper_setting, c.chapter, f"{v.book_setting} ({profile})",
                      v.measured, v.verdict, v.why])
     return rows

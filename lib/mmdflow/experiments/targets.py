@@ -23,7 +23,7 @@ from ..trajectory import Trajectory
 
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
            "SCHEMES", "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore",
-           "HeldOutScores", "held_out_scores"]
+           "TargetScores", "target_scores"]
 
 #: the schemes compared in the target chapters, in display order.
 SCHEMES = ("neural backward", "neural forward", "particle flow")
@@ -287,7 +287,7 @@ def run_particle_segments(energy, x0: torch.Tensor, segments: Sequence[tuple[flo
     return run_in_segments(segment, x0, segments, scheme="particle flow")
 
 
-class HeldOutScores(NamedTuple):
+class TargetScores(NamedTuple):
     r"""Final particles of each scheme scored against the training target and against a fresh sample.
 
     Attributes:
@@ -308,9 +308,9 @@ class HeldOutScores(NamedTuple):
     n_held_out: int
 
 
-def held_out_scores(runs: dict[str, Trajectory], target: torch.Tensor, held_out: torch.Tensor,
-                    sample: Callable[[int, torch.Generator], torch.Tensor], *, repeats: int = 5,
-                    seed: int = 0) -> HeldOutScores:
+def target_scores(runs: dict[str, Trajectory], target: torch.Tensor, held_out: torch.Tensor,
+                  sample: Callable[[int, torch.Generator], torch.Tensor], *, repeats: int = 5,
+                  seed: int = 0) -> TargetScores:
     r""":math:`\mathcal D_K^2` (Riesz ``r = 1``) of each run's final particles to the training ``target`` ``[M, d]``
     and to a fresh ``held_out`` sample ``[H, d]`` of the same density, with the two-sample floor of the latter.
 
@@ -334,4 +334,4 @@ def held_out_scores(runs: dict[str, Trajectory], target: torch.Tensor, held_out:
         floors = torch.tensor([float(e_held.value(sample(n, torch.Generator().manual_seed(seed + k)).double().cpu()))
                                for k in range(repeats)], dtype=torch.float64)
     q = torch.quantile(floors, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
-    return HeldOutScores(train, held, float(q[1]), float(q[0]), float(q[2]), h.shape[0])
+    return TargetScores(train, held, float(q[1]), float(q[0]), float(q[2]), h.shape[0])

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .. import analytic
+from ..experiments.interaction import best_runs
 from .common import legend_outside, plot_ecdf
 from .tables import Table
 
@@ -101,11 +102,8 @@ def benchmark_table(results: list, *, times: Sequence[float] | None = None, capt
     """
     order = {"backward": 0, "forward": 1, "particle": 2}
     if finest_particle_step:
-        finest = {}
-        for q in results:
-            if q.scheme == "particle" and ((q.d, q.r) not in finest or q.tau < finest[q.d, q.r]):
-                finest[q.d, q.r] = q.tau
-        results = [q for q in results if q.scheme != "particle" or q.tau == finest[q.d, q.r]]
+        best = best_runs(results)
+        results = [q for q in results if q.scheme != "particle" or best[q.scheme, q.d, q.r] is q]
     rows_in = sorted(results, key=lambda q: (q.d, q.r, order.get(q.scheme, 3), q.iterations or 0, -q.tau))
     times = sorted({t for q in results for t in q.errors}) if times is None else list(times)
     t_shell = times[-1] if shell_time is None else shell_time

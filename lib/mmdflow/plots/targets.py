@@ -290,7 +290,7 @@ def runs_table(results: Mapping[str, Mapping[str, object]], *, value: str = "$\\
 
 
 def held_out_table(scores: Mapping[str, object], *, reference: str = "particle flow", caption: str | None = None) -> Table:
-    r"""``{experiment: HeldOutScores}`` (:func:`mmdflow.experiments.held_out_scores`) as a table: per scheme the final
+    r"""``{experiment: TargetScores}`` (:func:`mmdflow.experiments.target_scores`) as a table: per scheme the final
     :math:`\mathcal D_K^2` to the training target and its ratio to the ``reference`` scheme's, and the
     :math:`\mathcal D_K^2` to the held-out sample with its ratio to the two-sample floor (1: as good as an
     i.i.d. sample of the density)."""

@@ -140,11 +140,9 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -
     with torch.no_grad():
         sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
         c = 2.0 * kernel.dprofile(sq)
-        cv = c * _row(vb)
-        a = cv.sum(1, keepdim=True) * xa - cv @ xb
+        a, _ = weighted_differences(c * _row(vb), xa, xb, want_b=False)
         if ub is not None:
-            cw = c * wa
-            b = cw.sum(0)[:, None] * xb - cw.T @ xa
+            _, b = weighted_differences(c * wa, xa, xb)
         slope = zero_slope(kernel)
         pairs = (sq == 0).nonzero().T if slope != 0.0 else None
     value = (wa * a * ua).sum()
