@@ -30,6 +30,7 @@ from typing import Callable
 
 import torch
 
+from .energies import check_energy
 from ._checks import check_float_dtype, check_int, check_points, check_positive
 from .trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 
@@ -203,9 +204,7 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
     check_points(x0, "x0")
     if not isinstance(config, ParticleFlowConfig):
         raise TypeError(f"config must be a ParticleFlowConfig, got {type(config).__name__}")
-    for attr in ("gradient", "value"):
-        if not callable(getattr(energy, attr, None)):
-            raise TypeError(f"energy must have a .{attr}(x) method, got {type(energy).__name__}")
+    check_energy(energy, x0, ("gradient", "value") if record_energy else ("gradient",), "particle flow")
     cfg = asdict(config)
     ckpt = None if checkpoint_dir is None else Checkpoint(
         Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": energy_fingerprint(energy),
