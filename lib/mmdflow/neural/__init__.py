@@ -59,6 +59,8 @@ __all__ = [
     "forward_step",
     "neural_backward_flow",
     "neural_forward_flow",
+    "run_backward",
+    "run_forward",
     "explicit_engine_supported",
     "ENGINES",
     "CHECKPOINT_NAME",
@@ -542,3 +544,7 @@ def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *
 
     return _run_flow("forward", energy, x0, config, move, generator=generator, checkpoint_dir=checkpoint_dir,
                      progress=progress, callback=callback)
+
+
+#: the scheme interface ``run(energy, x0, config, *, generator, checkpoint_dir, progress, callback)`` of each scheme.
+run_backward, run_forward = neural_backward_flow, neural_forward_flow

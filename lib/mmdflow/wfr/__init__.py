@@ -54,15 +54,17 @@ The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
+from ..energies import check_energy
 from .._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
 from ..kernels import Gaussian, RadialKernel
 from ..simplex import QPInfo, project_simplex, solve_simplex_qp
 from ..summation import kernel_matrix, kernel_sum, kernel_sum_grad
-from ..trajectory import ParticleState, Trajectory, run_steps
+from ..trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 from .particles import (NOISE_VARIANTS, WITNESS_BACKEND, WeightedParticles, authors_lr_to_tau, position_step,
                         wasserstein_velocity, witness, witness_gradient)
 
@@ -84,6 +86,8 @@ __all__ = [
     "WFRConfig",
     "METHODS",
     "run_wfr",
+    "wfr_flow",
+    "run",
 ]
 
 #: the particle schemes of :func:`run_wfr`.
@@ -258,7 +262,9 @@ class WFRConfig:
 
     Attributes:
         n_steps: number of iterations (one iteration = position step + weight step for IFT/WFR).
-        sigma: bandwidth of the Gaussian kernel :math:`k(x,y) = \exp(-|x-y|^2/(2\sigma^2))`.
+        sigma: bandwidth of the Gaussian kernel :math:`k(x,y) = \exp(-|x-y|^2/(2\sigma^2))` of :func:`run_wfr`
+            (:func:`wfr_flow` takes the kernel of its energy and refuses a ``sigma``).
+        method: the scheme of :func:`wfr_flow`, one of :data:`METHODS` (:func:`run_wfr` takes it as an argument).
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
@@ -278,8 +284,9 @@ class WFRConfig:
     """
 
     n_steps: int
-    sigma: float
+    sigma: float | None = None
     tau: float
+    method: str | None = None
     position_step: str = "pure"
     weight_step: str = "prox"
     eta: float = 1.0
@@ -296,7 +303,10 @@ class WFRConfig:
 
     def __post_init__(self):
         check_int(self.n_steps, "n_steps", 0)
-        object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
+        if self.sigma is not None:
+            object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
+        if self.method is not None and self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} or None, got {self.method!r}")
         tau = self.tau
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
             raise ValueError(f"tau must be a finite non-negative number, got {tau!r}")
@@ -322,6 +332,8 @@ class WFRConfig:
     @property
     def kernel(self) -> Gaussian:
         """The Gaussian kernel of bandwidth ``sigma``."""
+        if self.sigma is None:
+            raise ValueError("this WFRConfig has no sigma: run_wfr needs sigma (wfr_flow takes its energy's kernel)")
         return Gaussian(self.sigma)
 
 
@@ -402,19 +414,24 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     check_points(test_target, "test_target")
     check_same_space(x0, test_target, ("x0", "test_target"))
     yt = test_target.detach()
-    # constant term of the held-out loss: sum_{lm} k(y_l, y_m) / M^2 (computed once, in row blocks)
-    if yt.shape[0] ** 2 <= GRAM_ENTRIES:
-        rows = max(1, 2**22 // yt.shape[0])
-        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
-        kyy /= yt.shape[0] ** 2
-    else:
-        kyy = float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
-
     x = x0.detach().clone()
-    step = _WFRStep(method, config, target, yt, kyy, generator, x)
+    step = _WFRStep(method, config, target, yt, _held_out_constant(yt, kernel), generator, x)
     traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
                      snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
                      name=method, info={"method": method, "config": config, "n_particles": n})
+    return _result_info(traj, step)
+
+
+def _held_out_constant(yt, kernel) -> float:
+    r""":math:`\sum_{lm} k(y_l, y_m) / M^2` of the held-out sample (computed once, in row blocks)."""
+    if yt.shape[0] ** 2 <= GRAM_ENTRIES:
+        rows = max(1, 2**22 // yt.shape[0])
+        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+        return kyy / yt.shape[0] ** 2
+    return float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
+
+
+def _result_info(traj: Trajectory, step) -> Trajectory:
     info = dict(traj.info)
     info["loss_steps"] = torch.tensor(step.loss_steps, dtype=torch.float64)
     info["loss"] = torch.tensor(step.losses, dtype=torch.float64)
@@ -424,14 +441,75 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     return traj._replace(info=info)
 
 
+def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Generator | None = None,
+             checkpoint_dir=None, progress: bool = True, callback=None, w0: torch.Tensor | None = None) -> Trajectory:
+    r"""A weighted-particle scheme (``config.method``, one of :data:`METHODS`) for a discrepancy energy, any kernel.
+
+    The scheme interface of :mod:`mmdflow.schemes`: ``energy`` is a :class:`mmdflow.energies.DiscrepancyEnergy`
+    :math:`F = \mathcal D_K^2(\cdot, \nu)` (its ``kernel``, ``target`` ``[M, d]`` and ``target_weights``); the
+    steps are those of :func:`run_wfr` (:func:`position_step` with the witness of :math:`K`, then the weight step)
+    with :math:`\nu` as the target (``config.batch_size``: a random subset per iteration, uniform target weights
+    only). Times are physical, :math:`t_k = k h` with :math:`h = \tau` (:math:`\alpha = 1`), or :math:`h = \eta`
+    when ``tau = 0``; ``energies`` are ``energy.value(x, w)`` at the snapshots; ``info["loss"]`` the
+    :math:`\mathrm{MMD}^2` against the target (``2 F`` for the library's normalisation).
+
+    Args:
+        energy: the discrepancy; x0: start ``[N, d]``; w0: start weights (``None``: uniform).
+        config: a :class:`WFRConfig` with ``method`` set and ``sigma=None``.
+        generator: source of the minibatches and noise (needed, seeded, with ``checkpoint_dir``).
+        checkpoint_dir: checkpoint after every iteration; a checkpoint of the same run resumes it.
+        progress, callback: as in :func:`mmdflow.trajectory.run_steps`.
+    """
+    if not isinstance(config, WFRConfig):
+        raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")
+    if config.method is None:
+        raise ValueError(f"wfr_flow needs config.method, one of {METHODS}")
+    if config.sigma is not None:
+        raise ValueError(f"wfr_flow takes the kernel of its energy ({getattr(energy, 'kernel', None)!r}); "
+                         f"config.sigma={config.sigma!r} would be ignored: leave it None")
+    method = config.method
+    check_points(x0, "x0")
+    check_energy(energy, x0, ("value",), f"weighted-particle {method}")
+    for attr in ("kernel", "target", "target_weights"):
+        if not hasattr(energy, attr):
+            raise TypeError(f"the weighted-particle schemes need an energy with .{attr} (a DiscrepancyEnergy), "
+                            f"got {type(energy).__name__}")
+    if method == "mmd_noise" and config.noise is None:
+        raise ValueError("method 'mmd_noise' needs config.noise (a NoiseSchedule)")
+    if method in ("mmd", "mmd_noise") and w0 is not None:
+        raise ValueError("the MMD flows use uniform weights; do not pass w0")
+    target, tw = energy.target.to(x0), energy.target_weights.to(x0)
+    uniform = bool((tw == tw[0]).all())
+    if config.batch_size is not None and not uniform:
+        raise ValueError("minibatches (config.batch_size) need uniform target weights")
+    if generator is None and checkpoint_dir is not None:
+        raise ValueError(f"checkpoint_dir={str(checkpoint_dir)!r} needs an explicit, seeded generator")
+    w = check_weights(w0, x0, "w0").clone()
+    x = x0.detach().clone()
+    kernel = energy.kernel
+    step = _WFRStep(method, config, target, target.detach(), _held_out_constant(target.detach(), kernel), generator,
+                    x, kernel=kernel, target_weights=None if uniform else tw)
+    h = config.tau if config.tau > 0 else config.eta
+    ckpt = None if checkpoint_dir is None else Checkpoint(
+        Path(checkpoint_dir), {"scheme": f"wfr_flow:{method}", "config": asdict(config),
+                               "energy": energy_fingerprint(energy), "x0": digest(x0), "w0": digest(w),
+                               "generator": digest(generator), "dtype": str(x0.dtype), "device": x0.device.type})
+    traj = run_steps(step, ParticleState(x, w), times=[k * h for k in range(config.n_steps + 1)],
+                     snapshot_every=config.snapshot_every, measure=lambda st: energy.value(st.x, st.w),
+                     checkpoint=ckpt, progress=progress, callback=callback, name=method,
+                     info={"method": method, "config": config, "n_particles": x0.shape[0], "energy": repr(energy)})
+    return _result_info(traj, step)
+
+
 class _WFRStep:
     """One iteration of :func:`run_wfr` for :func:`mmdflow.trajectory.run_steps`: position step, then weight step,
     on one target batch; keeps the Gram matrix of the current particles and the held-out losses."""
 
-    def __init__(self, method, config, target, yt, kyy, generator, x):
+    def __init__(self, method, config, target, yt, kyy, generator, x, kernel=None, target_weights=None):
         self.method, self.config, self.target, self.yt, self.kyy, self.generator = (
             method, config, target, yt, kyy, generator)
-        self.kernel = config.kernel
+        self.kernel = config.kernel if kernel is None else kernel
+        self.target_weights = target_weights     # None: uniform weights on every target batch
         # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
         self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
         self.K, self.K_of = (kernel_matrix(x, x, self.kernel) if self.dense else None), x   # cached Gram matrix
@@ -462,19 +540,17 @@ class _WFRStep:
         if k == 0:
             self._record(0, state)
         y = _target_batch(self.target, x.shape[0], cfg.batch_size, self.generator, x)
-        v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
+        v = (torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
+             if self.target_weights is None else self.target_weights.to(x))
         if cfg.tau > 0:                                   # Wasserstein (position) step
-            z, src = x, x
+            noise, variant = None, "arbel"
             if self.method == "mmd_noise":
                 beta = cfg.noise.level(k)
                 if beta > 0:
-                    z = x + beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
-                    if cfg.noise.variant == "authors":
-                        src = z
-            grad = _witness_gradient(z, src, y, kernel, w, v)
-            if self.method in ("ift", "wfr") and cfg.position_step == "weighted":
-                grad = grad * (x.shape[0] * w)[:, None]
-            x = x - cfg.tau * grad
+                    noise = beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
+                    variant = cfg.noise.variant
+            scaling = cfg.position_step if self.method in ("ift", "wfr") else "pure"
+            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant)
         if self.method in ("ift", "wfr"):                 # weight step at the new positions, same target batch
             K, b = self.gram(x), kernel_matrix(x, y, kernel) @ v
             if self.method == "wfr":
@@ -492,8 +568,22 @@ class _WFRStep:
             return state, {"loss": self._record(done, state)}
         return state, None
 
+    def state_dict(self) -> dict:
+        """The generator and the records so far, for checkpoints (the Gram matrix is recomputed on resume)."""
+        return {"generator": None if self.generator is None else self.generator.get_state(),
+                "records": [self.losses, self.loss_steps, self.gaps, self.iters]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["generator"] is not None:
+            self.generator.set_state(state["generator"].cpu())
+        self.losses, self.loss_steps, self.gaps, self.iters = (list(r) for r in state["records"])
+
     def _record(self, k, state):
         val = self.loss(state)
         self.loss_steps.append(k)
         self.losses.append(val)
         return val
+
+
+#: the scheme interface ``run(energy, x0, config, *, generator, checkpoint_dir, progress, callback)``.
+run = wfr_flow
