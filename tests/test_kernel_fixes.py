@@ -129,3 +129,15 @@ def test_schemes_name_the_missing_energy_method(missing):
             progress=False)
     with pytest.raises(TypeError, match=r"particle flow.*energy\.gradient"):
         flows.particle_flow(Partial(), torch.zeros(5, 2), flows.ParticleFlowConfig(tau=0.1, n_steps=1), progress=False)
+
+
+def test_one_sliced_discrepancy():
+    """``DiscrepancyEnergy(backend='sliced')`` behaved differently from ``SlicedDiscrepancyEnergy``; only the latter
+    is offered."""
+    from mmdflow.summation import Backend
+
+    target = torch.randn(20, 2)
+    for backend in ("sliced", Backend("sliced", n_directions=10)):
+        with pytest.raises(ValueError, match="SlicedDiscrepancyEnergy"):
+            energies.DiscrepancyEnergy(Riesz(1.0), target, backend=backend)
+    assert energies.SlicedDiscrepancyEnergy(Riesz(1.0), target).backend == "sliced"

@@ -285,6 +285,10 @@ class DiscrepancyEnergy(InteractionEnergy):
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  backend: str = "auto"):
         super().__init__(kernel, backend=backend)
+        if (backend.name if isinstance(backend, Backend) else backend) == "sliced":
+            raise ValueError("DiscrepancyEnergy(backend='sliced') is not offered: use SlicedDiscrepancyEnergy, the one "
+                             "sliced discrepancy (the same directions for the interaction and potential terms, the "
+                             "target's energy exact)")
         self.target = check_points(target, "target")
         self.target_weights = check_weights(target_weights, target, "target_weights")
         self._target_energy = None

@@ -14,6 +14,9 @@ Kernels that are not differentiable at coinciding points (Riesz with
 coinciding points exerts no force, i.e. ``dprofile(0) = 0``. The profile is
 written so that autograd through it never produces NaN at ``s = 0``.
 
+A kernel is one class: the profile, its derivative, the slope at 0 and the fast forms the backends use
+(:meth:`RadialKernel.fast_form`) are defined on it, and a backend never asks ``isinstance``.
+
 Riesz kernel (Altekrüger, Hertrich, Steidl 2023, Sec. 2):
 :math:`K(x, y) = -\|x - y\|^r` with :math:`r \in (0, 2)`; it is conditionally
 positive definite, so the discrepancy :math:`\mathcal D_K` is a metric.
@@ -314,13 +317,18 @@ class Riesz(RadialKernel):
 
 
 @dataclass(frozen=True)
-class Gaussian(RadialKernel):
-    r"""Gaussian kernel :math:`K(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`."""
+class _BandwidthKernel(RadialKernel):
+    """A kernel with one bandwidth ``sigma`` (validated by :func:`check_bandwidth`)."""
 
     sigma: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, "sigma", check_bandwidth(self.sigma))
+
+
+@dataclass(frozen=True)
+class Gaussian(_BandwidthKernel):
+    r"""Gaussian kernel :math:`K(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`."""
 
     def profile(self, s):
         return torch.exp(-s / (2 * self.sigma**2))
@@ -338,13 +346,8 @@ class Gaussian(RadialKernel):
 
 
 @dataclass(frozen=True)
-class InverseMultiquadric(RadialKernel):
+class InverseMultiquadric(_BandwidthKernel):
     r"""Inverse multiquadric :math:`K(x, y) = (1 + \|x - y\|^2/\sigma^2)^{-1/2}`."""
-
-    sigma: float = 1.0
-
-    def __post_init__(self):
-        object.__setattr__(self, "sigma", check_bandwidth(self.sigma))
 
     def profile(self, s):
         return (1 + s / self.sigma**2) ** -0.5
@@ -362,14 +365,10 @@ class InverseMultiquadric(RadialKernel):
 
 
 @dataclass(frozen=True)
-class Laplace(RadialKernel):
+class Laplace(_BandwidthKernel):
     r"""Laplace kernel :math:`K(x, y) = \exp(-\|x - y\|/\sigma)` (not differentiable at 0)."""
 
-    sigma: float = 1.0
     singular_at_zero = True
-
-    def __post_init__(self):
-        object.__setattr__(self, "sigma", check_bandwidth(self.sigma))
 
     def profile(self, s):
         return torch.exp(-_safe_pow(s, 0.5) / self.sigma)

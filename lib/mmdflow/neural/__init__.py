@@ -26,9 +26,10 @@ step is :math:`x_i \leftarrow x_i + \tau\,\max(-\hat D, 0)\,v_\theta(x_i, z_i)/\
 Both schemes keep one network and one Adam optimiser across all time steps (warm start),
 run on the device of the particles (float32 by default), draw every batch and latent from an
 explicit ``torch.Generator``, and can checkpoint after each time step and resume from the last
-checkpoint (``checkpoint_dir``). The functional is duck-typed: the backward scheme needs
-``energy.batch_estimate(x1, x2)``, the forward scheme
-``energy.batch_directional_derivative(x1, u1, x2, u2)`` (see :mod:`mmdflow.energies`).
+checkpoint (``checkpoint_dir``). The functional follows :class:`mmdflow.energies.Energy`, checked once at the
+start (:func:`mmdflow.energies.check_energy`): the backward scheme needs ``energy.batch_estimate(x1, x2)``, the
+forward scheme ``energy.batch_directional_derivative(x1, u1, x2, u2)``, and a target must have the dimension of
+the particles. The networks and the explicit engine's pieces are in :mod:`mmdflow.neural.networks`.
 """
 
 from __future__ import annotations
