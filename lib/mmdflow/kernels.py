@@ -24,6 +24,7 @@ positive definite, so the discrepancy :math:`\mathcal D_K` is a metric.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -182,6 +183,13 @@ def _owner(cls: type, name: str) -> type | None:
     return next((c for c in cls.__mro__ if name in c.__dict__), None)
 
 
+@functools.lru_cache(maxsize=None)
+def _form_applies(cls: type, name: str) -> bool:
+    """The form ``name`` is defined on ``cls`` by the class that defines its profile and derivative, or below it."""
+    owner = _owner(cls, name)
+    return owner is not None and all(issubclass(owner, _owner(cls, m)) for m in ("profile", "dprofile"))
+
+
 class RadialKernel:
     r"""Base class of the radial kernels :math:`K(x, y) = \phi(\|x - y\|^2)`: one class holds everything a backend needs.
 
@@ -224,14 +232,7 @@ class RadialKernel:
         """
         if name not in FAST_FORMS:
             raise ValueError(f"unknown fast form {name!r}; the kernel forms are {FAST_FORMS}")
-        cls = type(self)
-        owner = _owner(cls, name)
-        if owner is None:
-            return None
-        for method in ("profile", "dprofile"):
-            if not issubclass(owner, _owner(cls, method)):
-                return None
-        return getattr(self, name)
+        return getattr(self, name) if _form_applies(type(self), name) else None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Kernel matrix ``[N, M]`` with entries ``K(x_i, y_j)`` (from an ``[N, M, d]`` tensor of differences)."""
