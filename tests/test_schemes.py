@@ -167,3 +167,32 @@ def test_wfr_flow_any_kernel_checkpoints_and_resumes(tmp_path):
                            progress=False)
     torch.testing.assert_close(resumed.positions, full.positions, rtol=0, atol=0)
     torch.testing.assert_close(resumed.info["loss"], full.info["loss"], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_every_registered_scheme_keeps_dtype_calls_back_and_names_a_non_finite_step(name, dtype):
+    """The checks of tests/test_runners.py, through the registry: no adapter per runner, one step size."""
+    scheme = get_scheme(name)
+    energy, x0, _ = _problem(Gaussian(1.0) if name in ("mmd", "mmd_noise", "ift", "wfr") else Riesz(1.0))
+    x0 = x0.to(dtype)
+    energy = DiscrepancyEnergy(energy.kernel, energy.target.to(dtype))
+    settings = dict(SETTINGS[name], n_steps=4, snapshot_every=2)
+    if name.startswith("neural"):
+        settings["dtype"] = "float64" if dtype == torch.float64 else "float32"
+    config = scheme.config(**settings)
+    seen = []
+    traj = scheme.run(energy, x0, config, generator=torch.Generator().manual_seed(0), progress=False,
+                      callback=lambda step, t, state: seen.append((step, round(t, 9))))
+    tau = settings["tau"]
+    assert traj.positions.dtype == dtype and traj.positions.shape == (3,) + tuple(x0.shape)
+    assert seen == [(k, pytest.approx(k * tau)) for k in (1, 2, 3, 4)]
+    torch.testing.assert_close(traj.times, torch.tensor([0.0, 2, 4], dtype=torch.float64) * tau)
+    assert [m["step"] for m in traj.info["step_metrics"]] == [1, 2, 3, 4]
+
+    def poison(step, t, state):
+        if step == 2:
+            state.x[0, 0] = float("nan")
+
+    with pytest.raises((FloatingPointError, ValueError), match="step 3|non-finite|nan"):
+        scheme.run(energy, x0, config, generator=torch.Generator().manual_seed(0), progress=False, callback=poison)
