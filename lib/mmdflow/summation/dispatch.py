@@ -22,7 +22,8 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
 * ``"keops"``: exact, with symbolic KeOps reductions (no ``[N, M]`` matrix in
   memory); available only when ``pykeops`` is installed
   (:mod:`.keops`, imported on first use).
-* ``"auto"``: only *exact* backends. On the CPU in ``d <= 8`` with numba: ``blocked`` (its compiled
+* ``"auto"``: only *exact* backends that evaluate the kernel's own formula (:func:`backends_for`: ``keops``
+  only for a kernel with a ``keops_formula``, see :meth:`mmdflow.kernels.RadialKernel.fast_form`). On the CPU in ``d <= 8`` with numba: ``blocked`` (its compiled
   low-dimensional loop), except ``dense`` under autograd below ``FUSED_AUTOGRAD_PAIRS`` pairs. Otherwise
   ``dense`` while ``N M d <= DENSE_LIMIT``, then ``keops`` when it is installed and the problem is large and
   either on a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
@@ -32,7 +33,8 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
 ``backend`` may be a name or a :class:`Backend` (a name with options), so
 objects that only forward ``backend=`` (the energies) can carry options.
 Every backend is in :data:`BACKENDS` (``name -> (value function, gradient
-function)``); :func:`register_backend` adds one.
+function)``); :func:`register_backend` adds one. Backends ask the kernel for its fast forms, never its type: a
+kernel without a backend's form is refused by that backend with an error naming the backends that can.
 """
 
 from __future__ import annotations
