@@ -132,12 +132,18 @@ def test_schemes_name_the_missing_energy_method(missing):
 
 
 def test_one_sliced_discrepancy():
-    """``DiscrepancyEnergy(backend='sliced')`` behaved differently from ``SlicedDiscrepancyEnergy``; only the latter
-    is offered."""
+    """``DiscrepancyEnergy(backend='sliced')`` behaved differently from ``SlicedDiscrepancyEnergy`` (independent
+    directions for its two terms, a sliced target energy); now it is that energy, with the backend's options."""
     from mmdflow.summation import Backend
 
-    target = torch.randn(20, 2)
+    g = torch.Generator().manual_seed(0)
+    target, x = torch.randn(20, 3, generator=g, dtype=torch.float64), torch.randn(15, 3, generator=g, dtype=torch.float64)
+    dirs = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    dirs /= dirs.norm(dim=1, keepdim=True)
     for backend in ("sliced", Backend("sliced", n_directions=10)):
-        with pytest.raises(ValueError, match="SlicedDiscrepancyEnergy"):
-            energies.DiscrepancyEnergy(Riesz(1.0), target, backend=backend)
-    assert energies.SlicedDiscrepancyEnergy(Riesz(1.0), target).backend == "sliced"
+        energy = energies.DiscrepancyEnergy(Riesz(1.0), target, backend=backend)
+        assert isinstance(energy, energies.SlicedDiscrepancyEnergy)
+    sliced = energies.DiscrepancyEnergy(Riesz(1.0), target, backend=Backend("sliced", directions=dirs))
+    same = energies.SlicedDiscrepancyEnergy(Riesz(1.0), target, directions=dirs)
+    torch.testing.assert_close(sliced.gradient(x), same.gradient(x), rtol=0, atol=0)
+    torch.testing.assert_close(sliced.value(x), same.value(x), rtol=0, atol=0)

@@ -280,15 +280,21 @@ class DiscrepancyEnergy(InteractionEnergy):
     Args:
         kernel: the kernel :math:`K`.
         target: target points ``[M, d]``; target_weights: ``[M]`` or ``None``.
+        backend: the summation backend; ``"sliced"`` (or ``Backend("sliced", **options)``) gives the one sliced
+            discrepancy, a :class:`SlicedDiscrepancyEnergy` with those options.
     """
+
+    def __new__(cls, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
+                backend: str = "auto"):
+        # one sliced discrepancy: the sliced backend (with its options) gives the SlicedDiscrepancyEnergy
+        if cls is DiscrepancyEnergy and (backend.name if isinstance(backend, Backend) else backend) == "sliced":
+            options = dict(backend.options) if isinstance(backend, Backend) else {}
+            return SlicedDiscrepancyEnergy(kernel, target, target_weights, **options)
+        return super().__new__(cls)
 
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  backend: str = "auto"):
         super().__init__(kernel, backend=backend)
-        if (backend.name if isinstance(backend, Backend) else backend) == "sliced":
-            raise ValueError("DiscrepancyEnergy(backend='sliced') is not offered: use SlicedDiscrepancyEnergy, the one "
-                             "sliced discrepancy (the same directions for the interaction and potential terms, the "
-                             "target's energy exact)")
         self.target = check_points(target, "target")
         self.target_weights = check_weights(target_weights, target, "target_weights")
         self._target_energy = None
