@@ -36,6 +36,7 @@ class Cauchy(RadialKernel):
         return -1.0 / self.s**2 / (1.0 + t / self.s**2) ** 2
 
 
+
 @dataclass(frozen=True)
 class SoftRiesz(Riesz):
     r"""A subclass of a library kernel overriding its profile: :math:`1 - (1 + \|x-y\|^2)^{r/2}` (smooth at 0)."""
@@ -53,11 +54,12 @@ class SoftRiesz(Riesz):
 class WideGaussian(Gaussian):
     """A subclass overriding the profile of the Gaussian (the Cauchy formula with the Gaussian's parameter)."""
 
-    def profile(self, t):
-        return 1.0 / (1.0 + t / self.sigma**2)
+    profile = Cauchy.profile
+    dprofile = Cauchy.dprofile
 
-    def dprofile(self, t):
-        return -1.0 / self.sigma**2 / (1.0 + t / self.sigma**2) ** 2
+    @property
+    def s(self):
+        return self.sigma
 
 
 @dataclass(frozen=True)
