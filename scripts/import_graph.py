@@ -4,7 +4,8 @@
 Every ``import`` inside ``lib/mmdflow`` that names another ``mmdflow`` module (module level or inside a
 function) is an edge. Each module belongs to a layer (:data:`LAYERS`, lowest first); the rules
 (:func:`violations`) are: no cycle; no module imports one of a higher layer; no summation backend imports the
-dispatcher; the schemes (``flows``, ``neural``, ``wfr``) never import each other, ``metrics`` or ``experiments``;
+dispatcher; the schemes (the modules the registry ``schemes.py`` imports: ``flows``, ``neural``, ``wfr``) never
+import each other, the registry, ``metrics`` or ``experiments``;
 plots never import a scheme (they take arrays or result objects).
 
     python scripts/import_graph.py                 # print the layers and any violation (exit 1 if there is one)
@@ -28,13 +29,28 @@ LAYERS = [
     ("sums: backends", ["summation.dense", "summation.blocked", "summation.sliced", "summation.keops"]),
     ("sums: dispatcher", ["summation.dispatch", "summation"]),
     ("energies, data, closed forms", ["energies", "functionals", "simplex", "analytic", "closed_forms", "data"]),
-    ("schemes", ["flows", "neural", "wfr"]),
+    ("schemes", None),                     # the modules the scheme registry imports (SCHEMES, below)
+    ("scheme registry", ["schemes"]),
     ("metrics", ["metrics"]),
     ("experiments", ["experiments"]),
     ("plots", ["plots"]),
     ("package", [""]),
 ]
-SCHEMES = ("flows", "neural", "wfr")
+
+
+def registered_scheme_modules() -> tuple[str, ...]:
+    """The scheme modules: those ``schemes.py`` (the registry) imports with ``from . import ...``, read from its
+    source, so that registering a scheme is what puts its module under the sibling rule."""
+    tree = ast.parse((PKG / "schemes.py").read_text())
+    mods = [a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.level == 1 and not node.module
+            for a in node.names]
+    if not mods:
+        raise RuntimeError(f"{PKG / 'schemes.py'} imports no scheme module")
+    return tuple(mods)
+
+
+SCHEMES = registered_scheme_modules()
+LAYERS = [(name, list(SCHEMES) if mods is None else mods) for name, mods in LAYERS]
 BACKENDS = ("summation.dense", "summation.blocked", "summation.sliced", "summation.keops", "summation.sort1d", "summation.fused",
             "summation.directions")
 

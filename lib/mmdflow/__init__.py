@@ -10,7 +10,8 @@ The library behind the mmdflow book. Layers:
   :mod:`~mmdflow.simplex` (the simplex QPs of the weight steps)
 * schemes, siblings that share :mod:`~mmdflow.trajectory` (the one step loop): :mod:`~mmdflow.flows`
   (particle flows), :mod:`~mmdflow.neural` (neural backward/forward schemes), :mod:`~mmdflow.wfr`
-  (weighted particles: IFT, WFR, MMD flows)
+  (weighted particles: IFT, WFR, MMD flows); :mod:`~mmdflow.schemes` (the registry: one record and one
+  ``run(energy, x0, config, ...)`` interface per scheme)
 * references and measures: :mod:`~mmdflow.analytic` (flows from a Dirac), :mod:`~mmdflow.closed_forms`,
   :mod:`~mmdflow.metrics`; data: :mod:`~mmdflow.data` (drawn 2D targets, images, MNIST, mixtures)
 * :mod:`~mmdflow.experiments` (the chapters' runs: schemes + metrics + data) and :mod:`~mmdflow.plots`
@@ -20,10 +21,10 @@ inputs' dtype and device; randomness goes through an explicit ``torch.Generator`
 """
 
 from . import (analytic, closed_forms, data, energies, experiments, flows, functionals, kernels, metrics, neural,
-               simplex, summation, trajectory, wfr)
+               schemes, simplex, summation, trajectory, wfr)
 from .runtime import default_device, for_profile
 from .trajectory import Trajectory
 
-__all__ = ["kernels", "summation", "energies", "functionals", "simplex", "flows", "neural", "wfr", "experiments", "analytic", "closed_forms",
+__all__ = ["kernels", "summation", "energies", "functionals", "simplex", "flows", "neural", "wfr", "schemes", "experiments", "analytic", "closed_forms",
            "metrics", "data", "trajectory", "Trajectory", "default_device", "for_profile"]
 __version__ = "0.1.0"

@@ -27,6 +27,8 @@ and returns tensors on the inputs' device and dtype.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 
 from ._checks import BLOCKED_INSTEAD, check_pairs_memory, check_points, check_same_space, check_weights
@@ -37,6 +39,8 @@ from .trajectory import digest
 from .summation.sliced import check_sliced_kernel, sliced_discrepancy_and_gradient
 
 __all__ = [
+    "Energy",
+    "check_energy",
     "interaction_energy",
     "potential_energy",
     "discrepancy",
@@ -49,6 +53,49 @@ __all__ = [
     "DiscrepancyEnergy",
     "SlicedDiscrepancyEnergy",
 ]
+
+
+@runtime_checkable
+class Energy(Protocol):
+    r"""What a scheme asks of a functional :math:`F` of a weighted point cloud :math:`\mu = \sum_i w_i\delta_{x_i}`.
+
+    Every energy has :meth:`value` and :meth:`fingerprint`; each scheme needs some of the other methods (its
+    runner checks them once at the start with :func:`check_energy`, naming a missing one):
+
+    ============================================  ======================================================
+    method                                        needed by
+    ============================================  ======================================================
+    ``value(x, w=None) -> 0-d``                   every scheme (the recorded energies)
+    ``gradient(x, w=None) -> [N, d]``             particle flows (the Wasserstein gradient
+                                                  :math:`\nabla\frac{\delta F}{\delta\mu}(x_i)`)
+    ``batch_estimate(x1, x2) -> 0-d``             the neural backward scheme (two-batch estimate)
+    ``batch_directional_derivative(x1, u1,        the neural forward scheme
+    x2, u2) -> 0-d``
+    ``fingerprint() -> dict``                     checkpoint keys (type, parameters, data digests)
+    ============================================  ======================================================
+
+    Optional: ``batch_estimate_and_grad`` / ``batch_directional_derivative_and_grad`` (the neural schemes'
+    explicit engine), ``first_variation(z, x, w)``, ``state_dict`` / ``load_state_dict`` (an energy carrying a
+    generator), ``target`` ``[M, d]`` (an energy with a target: its dimension is checked against the start).
+    Shapes: ``x`` ``[N, d]``, ``w`` ``[N]`` (``None``: uniform); batches ``[B, d]``.
+    """
+
+    def value(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def fingerprint(self) -> dict: ...
+
+
+def check_energy(energy, x0: torch.Tensor, needs: tuple[str, ...], scheme: str) -> None:
+    """Check once, at the start of a run, that ``energy`` has the methods ``needs`` of the scheme ``scheme`` and, for an
+    energy with a ``target``, that the target lives in the dimension of the start ``x0`` ``[N, d]``."""
+    for method in needs:
+        if not callable(getattr(energy, method, None)):
+            raise TypeError(f"the {scheme} scheme needs energy.{method}(...), which {type(energy).__name__} does not "
+                            f"have (see mmdflow.energies.Energy)")
+    target = getattr(energy, "target", None)
+    if isinstance(target, torch.Tensor) and target.dim() == 2 and target.shape[1] != x0.shape[1]:
+        raise ValueError(f"the energy's target lives in d={target.shape[1]} but the start x0 has d={x0.shape[1]} "
+                         f"({type(energy).__name__}, {scheme} scheme)")
 
 
 def interaction_energy(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None, *,
@@ -233,7 +280,17 @@ class DiscrepancyEnergy(InteractionEnergy):
     Args:
         kernel: the kernel :math:`K`.
         target: target points ``[M, d]``; target_weights: ``[M]`` or ``None``.
+        backend: the summation backend; ``"sliced"`` (or ``Backend("sliced", **options)``) gives the one sliced
+            discrepancy, a :class:`SlicedDiscrepancyEnergy` with those options.
     """
+
+    def __new__(cls, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
+                backend: str = "auto"):
+        # one sliced discrepancy: the sliced backend (with its options) gives the SlicedDiscrepancyEnergy
+        if cls is DiscrepancyEnergy and (backend.name if isinstance(backend, Backend) else backend) == "sliced":
+            options = dict(backend.options) if isinstance(backend, Backend) else {}
+            return SlicedDiscrepancyEnergy(kernel, target, target_weights, **options)
+        return super().__new__(cls)
 
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  backend: str = "auto"):

@@ -30,10 +30,11 @@ from typing import Callable
 
 import torch
 
+from .energies import check_energy
 from ._checks import check_float_dtype, check_int, check_points, check_positive
 from .trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 
-__all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow"]
+__all__ = ["ParticleFlowConfig", "perturbed_dirac", "particle_flow", "run"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,7 +177,8 @@ class _EulerStep:
 
 def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progress: bool = True,
                   callback: Callable[[int, float, ParticleState], None] | None = None,
-                  record_energy: bool = True, checkpoint_dir=None) -> Trajectory:
+                  record_energy: bool = True, checkpoint_dir=None, generator: torch.Generator | None = None
+                  ) -> Trajectory:
     r"""Explicit Euler particle flow :math:`x \leftarrow x - \Delta t\,\nabla\frac{\delta F}{\delta\mu}(x)`.
 
     Args:
@@ -192,6 +194,8 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         checkpoint_dir: folder for a checkpoint after every step (``None``: none); a checkpoint of the same
             run (config, ``energy.fingerprint()``, start, dtype, device kind) resumes it, one of another run is
             refused (:class:`mmdflow.trajectory.CheckpointError`).
+        generator: accepted for the scheme interface (:mod:`mmdflow.schemes`); the Euler steps draw nothing (an
+            energy that samples, e.g. :class:`mmdflow.energies.SlicedDiscrepancyEnergy`, holds its own).
 
     Returns:
         :class:`mmdflow.trajectory.Trajectory` with snapshots at ``t = 0``, after the steps of
@@ -201,11 +205,11 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
         config as a dict and the energy's repr.
     """
     check_points(x0, "x0")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if not isinstance(config, ParticleFlowConfig):
         raise TypeError(f"config must be a ParticleFlowConfig, got {type(config).__name__}")
-    for attr in ("gradient", "value"):
-        if not callable(getattr(energy, attr, None)):
-            raise TypeError(f"energy must have a .{attr}(x) method, got {type(energy).__name__}")
+    check_energy(energy, x0, ("gradient", "value") if record_energy else ("gradient",), "particle flow")
     cfg = asdict(config)
     ckpt = None if checkpoint_dir is None else Checkpoint(
         Path(checkpoint_dir), {"scheme": "particle_flow", "config": cfg, "energy": energy_fingerprint(energy),
@@ -216,3 +220,7 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
                      progress=progress, callback=callback, name="particle_flow",
                      info={"config": cfg, "energy": repr(energy), "n_particles": x0.shape[0],
                            "dtype": str(x0.dtype), "device": str(x0.device)})
+
+
+#: the scheme interface ``run(energy, x0, config, *, generator, checkpoint_dir, progress, callback)``.
+run = particle_flow

@@ -12,10 +12,10 @@ Layers (each imports only those below it; no backend imports the dispatcher):
 
 from . import blocked, dense, directions, dispatch, sliced, sort1d
 from .dense import kernel_matrix
-from .dispatch import (BACKENDS, BLOCK_ELEMS, DENSE_LIMIT, KEOPS_MIN_PAIRS, Backend, available_backends,
+from .dispatch import (BACKENDS, BLOCK_ELEMS, DENSE_LIMIT, KEOPS_MIN_PAIRS, Backend, available_backends, backends_for,
                        choose_backend, directional_derivative, double_sum, kernel_sum, kernel_sum_and_grad, kernel_sum_grad,
                        pair_sum_and_grads, register_backend)
 
 __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative", "pair_sum_and_grads", "kernel_matrix", "Backend", "BACKENDS",
-           "register_backend", "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS",
+           "register_backend", "available_backends", "backends_for", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS",
            "KEOPS_MIN_PAIRS", "dispatch", "dense", "blocked", "sliced", "directions", "sort1d"]

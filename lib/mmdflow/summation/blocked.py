@@ -17,13 +17,17 @@ import torch
 
 from . import fused as _small_d
 from .._jit import numba as _numba, threaded
-from ..kernels import EXPLICIT_DIFF_MAX_D as _EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances
+from ..kernels import (EXPLICIT_DIFF_MAX_D as _EXPLICIT_DIFF_MAX_D, RadialKernel, centred, pairwise_squared_distances,
+                       riesz_exponent)
 
 __all__ = ["BLOCK_ELEMS", "FUSED_MIN_PAIRS", "blocked_sum", "blocked_grad", "blocked_sum_and_grad",
            "blocked_self_double_sum"]
 
 #: kernel entries per block in the blocked backend.
 BLOCK_ELEMS = 2**22
+#: the fused GEMM pass recomputes a pair's squared distance from explicit differences below
+#: ``_CLOSE eps (|x_i|^2 + |y_j|^2)`` (the level of :func:`mmdflow.kernels.pairwise_squared_distances`).
+_CLOSE = 2.0 ** 10
 
 
 def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
@@ -35,12 +39,18 @@ def _block_sqdist(xb: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | None,
 if _numba is not None:  # optional: a fused elementwise pass for the Riesz kernel (CPU)
 
     @_numba.njit(inline="always", cache=True, fastmath={"reassoc", "contract"})
-    def _riesz_entry(xi, yj, g, tol, r, e):  # pragma: no cover
-        """``(phi, t)`` of one pair from ``|x_i|^2``, ``|y_j|^2`` and ``g = <x_i, y_j>``: ``s = xi + yj - 2 g`` (0 below
-        the rounding level ``tol (xi + yj)``), ``phi = -s^(r/2)``, ``t = s^(r/2 - 1)`` (0 at ``s = 0``); ``e = r/2 - 1``."""
+    def _riesz_entry(xi, yj, g, loose, r, e, xr, yr):  # pragma: no cover
+        """``(phi, t)`` of one pair from ``|x_i|^2``, ``|y_j|^2`` and ``g = <x_i, y_j>``: ``s = xi + yj - 2 g``, recomputed
+        from the explicit differences of the rows ``xr``, ``yr`` when it is below the rounding level
+        ``loose (xi + yj)`` of the GEMM form (the rule of :func:`mmdflow.kernels.pairwise_squared_distances`: close
+        pairs keep their digits, coinciding points get exactly 0); ``phi = -s^(r/2)``, ``t = s^(r/2 - 1)`` (0 at
+        ``s = 0``); ``e = r/2 - 1``."""
         s = (xi + yj) - 2.0 * g
-        if s <= tol * xi + tol * yj:
+        if s <= loose * xi + loose * yj:
             s = 0.0
+            for k in range(xr.shape[0]):
+                dk = np.float64(xr[k]) - np.float64(yr[k])
+                s += dk * dk
         if r == 1.0:
             q = np.sqrt(s)
             return -q, (1.0 / q if s > 0.0 else 0.0)
@@ -48,11 +58,12 @@ if _numba is not None:  # optional: a fused elementwise pass for the Riesz kerne
         return -s * t, t
 
     @threaded(cache=True, fastmath={"reassoc", "contract"})
-    def _riesz_block_fused(gm, xsq, ysq, v, tol, r, want_value, store, phi_out, s_out, row_out):  # pragma: no cover
+    def _riesz_block_fused(gm, xb, yb, xsq, ysq, v, tol, r, want_value, store, phi_out, s_out,
+                           row_out):  # pragma: no cover
         """One pass over ``gm = x_b y^T`` ``[B, M]`` for the Riesz kernel (float64 arithmetic).
 
-        Per entry: ``s = |x_i|^2 + |y_j|^2 - 2 gm_ij``, set to 0 when ``s <= tol (|x_i|^2 + |y_j|^2)``
-        (the rule of :func:`_block_sqdist`); ``phi = -s^(r/2)``; ``w = 2 phi'(s) = -r s^(r/2-1)`` (0 at
+        Per entry: ``s = |x_i|^2 + |y_j|^2 - 2 gm_ij``, recomputed from the explicit differences of the rows
+        ``xb[i]``, ``yb[j]`` when ``s <= tol (|x_i|^2 + |y_j|^2)`` (the rule of :func:`_block_sqdist`); ``phi = -s^(r/2)``; ``w = 2 phi'(s) = -r s^(r/2-1)`` (0 at
         ``s = 0``). Writes the row sums ``s_out[i] = sum_j v_j phi`` (if ``want_value``) and
         ``row_out[i] = sum_j v_j w``, and over ``gm``: ``v_j w`` (``store`` 1), ``w`` (``store`` 2, the
         off-diagonal blocks of ``y is x``, whose column sums the caller takes) or nothing (``store`` 0);
@@ -66,7 +77,7 @@ if _numba is not None:  # optional: a fused elementwise pass for the Riesz kerne
             acc_s = 0.0
             acc_c = 0.0
             for j in range(m):
-                phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e)
+                phi, t = _riesz_entry(xi, np.float64(ysq[j]), np.float64(gm[i, j]), tol, r, e, xb[i], yb[j])
                 w = -r * t
                 vj = np.float64(v[j])
                 acc_s += vj * phi
@@ -97,8 +108,8 @@ def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, 
     n, d = x.shape
     bs = max(1, min(n, int(block_elems ** 0.5)))
     x_sq = (x * x).sum(1)
-    tol = 8 * torch.finfo(x.dtype).eps
-    r = float(kernel.r)
+    tol = _CLOSE * torch.finfo(x.dtype).eps
+    r = riesz_exponent(kernel)
     s = torch.zeros(n, dtype=torch.float64) if want_value else None
     row = torch.zeros(n, dtype=torch.float64)
     gx = torch.zeros(n, d, dtype=x.dtype) if want_grad else None
@@ -115,14 +126,14 @@ def _blocked_pass_symmetric(x, v, kernel, *, want_value: bool, want_grad: bool, 
             s_row = np.zeros(ba)
             r_row = np.zeros(ba)
             if a == b:
-                _riesz_block_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), vb.contiguous().numpy(), tol, r,
-                                   want_value, 1 if want_grad else 0, _no_phi(gm), s_row, r_row)
+                _riesz_block_fused(gm.numpy(), xa.numpy(), xb_.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(),
+                                   vb.contiguous().numpy(), tol, r, want_value, 1 if want_grad else 0, _no_phi(gm), s_row, r_row)
                 if want_grad:
                     gx[sa] -= gm @ xb_                          # gm holds c_ij = v_j w_ij
             else:
                 phi = torch.empty_like(gm) if want_value else None   # for the column sums of the value
-                _riesz_block_fused(gm.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(), vb.contiguous().numpy(), tol, r,
-                                   want_value, 2, phi.numpy() if want_value else _no_phi(gm), s_row, r_row)
+                _riesz_block_fused(gm.numpy(), xa.numpy(), xb_.numpy(), x_sq[sa].numpy(), x_sq[sb].numpy(),
+                                   vb.contiguous().numpy(), tol, r, want_value, 2, phi.numpy() if want_value else _no_phi(gm), s_row, r_row)
                 if want_value:
                     s[sb] += (va @ phi).to(torch.float64)
                 row[sb] += (va @ gm).to(torch.float64)
@@ -144,7 +155,7 @@ FUSED_MIN_PAIRS = 2**16
 def _fused_ok(x, y, v, kernel) -> bool:
     """The fused numba pass applies: Riesz kernel, CPU float32/float64 tensors, GEMM distances, numba present,
     and a problem large enough to pay for the parallel start-up."""
-    return (_numba is not None and isinstance(kernel, Riesz) and x.device.type == "cpu"
+    return (_numba is not None and riesz_exponent(kernel) is not None and x.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and v.dtype == x.dtype
             and x.shape[1] > _EXPLICIT_DIFF_MAX_D and x.shape[0] * y.shape[0] >= FUSED_MIN_PAIRS)
 
@@ -163,8 +174,8 @@ def _profiles(kernel: RadialKernel, sq: torch.Tensor, want_phi: bool, want_dphi:
     For ``r = 1``, ``t = 1/sqrt(s)`` and ``phi = -sqrt(s)`` (``rsqrt``/``sqrt`` instead of a general power).
     ``zero``: the mask of the entries known to be 0 (from :func:`_block_sqdist`), or ``None``.
     """
-    if isinstance(kernel, Riesz):
-        r = kernel.r
+    r = riesz_exponent(kernel)
+    if r is not None:
         if zero is None:
             zero = sq <= 0
         if r == 1.0:
@@ -186,7 +197,7 @@ def _use_small_d(x, y, v, kernel, fused) -> bool:
         return False
     ok = _small_d.supported(x, y, v, kernel)
     if fused is True and not ok:
-        raise ValueError(f"fused=True needs numba, CPU float tensors, d <= {_small_d.MAX_D} and a library kernel; "
+        raise ValueError(f"fused=True needs numba, CPU float tensors, d <= {_small_d.MAX_D} and a kernel with a compiled form; "
                          f"got d={x.shape[1]}, {x.dtype} on {x.device}, {kernel!r}")
     return ok
 
@@ -221,16 +232,18 @@ def _blocked_pass(x, y, v, kernel: RadialKernel, *, want_value: bool, want_grad:
     if fused:
         s64 = np.zeros(rows, np.float64)
         row64 = np.zeros(rows, np.float64)
-        tol = 8 * torch.finfo(x.dtype).eps
+        tol = _CLOSE * torch.finfo(x.dtype).eps
         y_np, v_np = y_sq.detach().numpy(), v.detach().contiguous().numpy()
+        y_rows = y.detach().contiguous().numpy()
     for start in range(0, n, rows):
         xb = x[start:start + rows]
         if fused:
             # one GEMM, one fused elementwise pass (distances, zero rule, phi and phi'), one GEMM for the gradient
             b = xb.shape[0]
             gm = xb @ y.T                                         # (B, M), overwritten with c_ij
-            _riesz_block_fused(gm.numpy(), x_sq[start:start + b].contiguous().numpy(), y_np, v_np, tol,
-                               float(kernel.r), want_value, 1 if want_grad else 0, _no_phi(gm), s64[:b], row64[:b])
+            _riesz_block_fused(gm.numpy(), xb.detach().contiguous().numpy(), y_rows,
+                               x_sq[start:start + b].contiguous().numpy(), y_np, v_np, tol,
+                               riesz_exponent(kernel), want_value, 1 if want_grad else 0, _no_phi(gm), s64[:b], row64[:b])
             if want_value:
                 s[start:start + b] = torch.from_numpy(s64[:b])
             if want_grad:

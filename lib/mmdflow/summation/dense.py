@@ -23,7 +23,8 @@ import math
 import torch
 
 from .._checks import check_pairs_memory, check_points, check_same_space
-from ..kernels import EXPLICIT_DIFF_MAX_D, RadialKernel, Riesz, centred, pairwise_squared_distances, squared_distances
+from ..kernels import (EXPLICIT_DIFF_MAX_D, RadialKernel, centred, pairwise_squared_distances, squared_distances,
+                       riesz_exponent, zero_slope)
 
 __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
            "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs",
@@ -33,13 +34,16 @@ __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_d
 def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Tensor:
     r"""``[N, M]`` matrix :math:`\|x_i - y_j\|^r` from explicit differences, with zero gradient where ``x_i = y_j``.
 
-    ``torch.cdist`` without the GEMM form; for ``r != 1`` the distances are clamped at the smallest normal
-    number before the power, so the gradient at coinciding points is 0 (the convention of
-    :mod:`mmdflow.kernels`).
+    ``torch.cdist`` without the GEMM form; for ``r != 1`` the power is taken only of positive distances
+    (coinciding points give exactly 0 with gradient 0, the convention of :mod:`mmdflow.kernels`; a clamp before
+    the power would give :math:`\text{tiny}^r`, e.g. 0.42 in float32 for ``r = 0.01``).
     """
     check_pairs_memory(x, y, 3, "the dense backend's [N, M] distance matrices")
     dist = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
-    return dist if r == 1.0 else dist.clamp_min(torch.finfo(dist.dtype).tiny) ** r
+    if r == 1.0:
+        return dist
+    pos = dist > 0
+    return torch.where(pos, torch.where(pos, dist, torch.ones_like(dist)) ** r, torch.zeros_like(dist))
 
 
 def reference_sum(x, y, v, kernel: RadialKernel) -> torch.Tensor:
@@ -50,8 +54,9 @@ def reference_sum(x, y, v, kernel: RadialKernel) -> torch.Tensor:
 
 def dense_sum(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
     """``s`` ``[N]``, differentiable in ``x``, ``y`` and ``v`` (Riesz: ``torch.cdist``; else :func:`reference_sum`)."""
-    if isinstance(kernel, Riesz):
-        return -(riesz_distance_power(x, y, kernel.r) @ v)
+    r = riesz_exponent(kernel)
+    if r is not None:
+        return -(riesz_distance_power(x, y, r) @ v)
     return reference_sum(x, y, v, kernel)
 
 
@@ -78,23 +83,6 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> tor
         x, y = centred(x, y)
     sq, _ = pairwise_squared_distances(x, y)
     return kernel.profile(sq)
-
-
-def zero_slope(kernel: RadialKernel) -> float:
-    r"""One-sided slope :math:`c` with :math:`K(0, t w) = K(0, 0) + c\,t\|w\| + o(t)` as :math:`t\downarrow0`.
-
-    Riesz: :math:`-1` for ``r = 1``, ``0`` for ``r > 1``, :math:`-\infty` for ``r < 1``; Laplace:
-    :math:`-1/\sigma`; kernels differentiable at 0 (Gaussian, inverse multiquadric): 0.
-    """
-    from ..kernels import Laplace
-
-    if isinstance(kernel, Riesz):
-        return -1.0 if kernel.r == 1.0 else (0.0 if kernel.r > 1.0 else -float("inf"))
-    if isinstance(kernel, Laplace):
-        return -1.0 / kernel.sigma
-    if kernel.singular_at_zero:
-        raise NotImplementedError(f"no one-sided slope at 0 is known for the kernel {kernel}")
-    return 0.0
 
 
 def _pick(w, idx, like):
@@ -206,9 +194,10 @@ def _profile_and_slope(kernel: RadialKernel, sq: torch.Tensor) -> tuple[torch.Te
     r""":math:`\phi(s)` and :math:`2\phi'(s)` (0 at ``s = 0``) at squared distances ``sq``; for Riesz kernels without
     comparisons or ``where`` (these are slow on small CPU tensors): :math:`2\phi'(s) = -r\,s^{r/2}/(s + \text{tiny})`,
     which is 0 at ``s = 0`` and :math:`-r s^{r/2-1}` to rounding for ``s`` above the smallest normal number."""
-    if isinstance(kernel, Riesz):
-        p = sq.sqrt() if kernel.r == 1.0 else sq.pow(kernel.r / 2)
-        return -p, p.div(sq + torch.finfo(sq.dtype).tiny).mul_(-kernel.r)
+    r = riesz_exponent(kernel)
+    if r is not None:
+        p = sq.sqrt() if r == 1.0 else sq.pow(r / 2)
+        return -p, p.div(sq + torch.finfo(sq.dtype).tiny).mul_(-r)
     return kernel.profile(sq), 2.0 * kernel.dprofile(sq)
 
 

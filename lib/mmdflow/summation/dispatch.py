@@ -22,7 +22,8 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
 * ``"keops"``: exact, with symbolic KeOps reductions (no ``[N, M]`` matrix in
   memory); available only when ``pykeops`` is installed
   (:mod:`.keops`, imported on first use).
-* ``"auto"``: only *exact* backends. On the CPU in ``d <= 8`` with numba: ``blocked`` (its compiled
+* ``"auto"``: only *exact* backends that evaluate the kernel's own formula (:func:`backends_for`: ``keops``
+  only for a kernel with a ``keops_formula``, see :meth:`mmdflow.kernels.RadialKernel.fast_form`). On the CPU in ``d <= 8`` with numba: ``blocked`` (its compiled
   low-dimensional loop), except ``dense`` under autograd below ``FUSED_AUTOGRAD_PAIRS`` pairs. Otherwise
   ``dense`` while ``N M d <= DENSE_LIMIT``, then ``keops`` when it is installed and the problem is large and
   either on a GPU or in low dimension (``d <= 8``), else ``blocked``. ``auto`` never
@@ -32,7 +33,8 @@ For points ``x`` ``[N, d]``, sources ``y`` ``[M, d]`` with weights ``v`` ``[M]``
 ``backend`` may be a name or a :class:`Backend` (a name with options), so
 objects that only forward ``backend=`` (the energies) can carry options.
 Every backend is in :data:`BACKENDS` (``name -> (value function, gradient
-function)``); :func:`register_backend` adds one.
+function)``); :func:`register_backend` adds one. Backends ask the kernel for its fast forms, never its type: a
+kernel without a backend's form is refused by that backend with an error naming the backends that can.
 """
 
 from __future__ import annotations
@@ -45,17 +47,17 @@ from typing import Callable
 import torch
 
 from .._checks import check_finite, check_points, check_same_space, check_weights
-from ..kernels import RadialKernel, Riesz
+from ..kernels import RadialKernel, check_kernel_dtype, riesz_exponent, zero_slope
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
 from .dense import (_pair_geometry as _dense_geometry, coincidence_term, coinciding_pairs, dense_directional_derivative,
-                    dense_grad, dense_pair_sum_and_grads, dense_sum, riesz_distance_power, zero_slope)
+                    dense_grad, dense_pair_sum_and_grads, dense_sum, riesz_distance_power)
 from .dense import _weight_vector, weighted_differences as _weighted_differences
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
 
 __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative",
            "pair_sum_and_grads", "pair_terms", "directional_terms", "Backend", "BACKENDS", "register_backend",
-           "available_backends", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
+           "available_backends", "backends_for", "choose_backend", "DENSE_LIMIT", "BLOCK_ELEMS", "KEOPS_MIN_PAIRS"]
 
 #: ``auto`` uses the dense backend while ``N * M * d`` stays below this.
 DENSE_LIMIT = 2**22
@@ -131,6 +133,22 @@ def available_backends() -> list[str]:
     return [b for b in BACKENDS if b != "keops" or _have_keops()]
 
 
+def _can_evaluate(name: str, kernel: RadialKernel) -> bool:
+    """The built-in backend ``name`` evaluates ``kernel``'s own formula: ``dense`` and ``blocked`` always (their
+    generic paths use only ``profile`` / ``dprofile``), ``keops`` with the kernel's ``keops_formula``, ``sliced``
+    for its own ``-|x - y|`` (``riesz_exponent() == 1``); a registered backend is trusted with any kernel."""
+    if name == "keops":
+        return kernel.fast_form("keops_formula") is not None
+    if name == "sliced":
+        return riesz_exponent(kernel) == 1.0
+    return True
+
+
+def backends_for(kernel: RadialKernel) -> list[str]:
+    """The available backends that evaluate ``kernel`` (exactly, except ``sliced``: an estimate)."""
+    return [b for b in available_backends() if _can_evaluate(b, kernel)]
+
+
 class Backend:
     """A backend name with options, e.g. ``Backend("sliced", n_directions=1000, directions="orthogonal")``.
 
@@ -173,19 +191,26 @@ def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKern
     n, d = x.shape
     m = y.shape[0]
     if backend == "auto":
+        # only backends that evaluate this kernel's own formula exactly
         if fused_supported(x, y, None, kernel):
             return "dense" if (differentiable and n * m < FUSED_AUTOGRAD_PAIRS) else "blocked"
         if n * m * d <= DENSE_LIMIT:
             return "dense"
-        if differentiable and isinstance(kernel, Riesz) and d <= 8 and n * m <= DENSE_AUTOGRAD_PAIRS:
+        if differentiable and riesz_exponent(kernel) is not None and d <= 8 and n * m <= DENSE_AUTOGRAD_PAIRS:
             return "dense"
-        if n * m >= KEOPS_MIN_PAIRS and (x.is_cuda or d <= 8) and _have_keops():
+        if (n * m >= KEOPS_MIN_PAIRS and (x.is_cuda or d <= 8) and _have_keops()
+                and _can_evaluate("keops", kernel)):
             return "keops"
         return "blocked"
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; available: {sorted(BACKENDS) + ['auto']}")
     if backend == "keops" and not _have_keops():
         raise ValueError("backend 'keops' needs pykeops, which is not installed; use 'blocked' (exact) instead")
+    if not _can_evaluate(backend, kernel):
+        why = (f"the keops backend has no formula for {kernel!r} (its class {type(kernel).__name__} defines no "
+               "keops_formula)" if backend == "keops" else
+               f"the sliced backend needs the Riesz kernel with r=1 (its sorting formula), got {kernel!r}")
+        raise ValueError(f"{why}; backends that can evaluate it: {backends_for(kernel) + ['auto']}")
     return backend
 
 
@@ -202,6 +227,8 @@ def _prepare(x, y, v, kernel, *, uniform_ok: bool = False):
     check_points(x, "x", finite=False)
     check_points(y, "y", finite=False)
     check_same_space(x, y)
+    check_kernel_dtype(x, "x")
+    check_kernel_dtype(y, "y")
     check_finite((x, "x")) if y is x else check_finite((x, "x"), (y, "y"))
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
@@ -249,8 +276,9 @@ def double_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.
     if w is not None:
         w = v if same else check_weights(w, x, "w")
     name, options = _resolve(backend, x, y, kernel, options, _needs_grad(x, y, *(t for t in (v, w) if t is not None)))
-    if name == "dense" and w is None and isinstance(kernel, Riesz):
-        p = riesz_distance_power(x, y, kernel.r)
+    r = riesz_exponent(kernel)
+    if name == "dense" and w is None and r is not None:
+        p = riesz_distance_power(x, y, r)
         return -p.mean() if v is None else -(p @ v).mean()
     if name == "blocked" and y is x and (w is v):
         # one weighted cloud against itself: w^T K w, both gradients from one pass (K is symmetric)

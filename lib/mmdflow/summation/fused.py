@@ -27,33 +27,33 @@ import numpy as np
 import torch
 
 from .._jit import numba as _numba, threaded
-from ..kernels import Gaussian, InverseMultiquadric, Laplace, RadialKernel, Riesz
+from ..kernels import RadialKernel
 
-__all__ = ["MAX_D", "supported", "kernel_code", "fused_sum_and_grad"]
+__all__ = ["MAX_D", "FORMULAS", "supported", "kernel_code", "fused_sum_and_grad"]
 
 #: the largest dimension the fused loops serve (above, the GEMM form is faster).
 MAX_D = 8
 
-_RIESZ, _RIESZ_1, _RIESZ_HALF, _RIESZ_3HALF, _GAUSS, _IMQ, _LAPLACE = range(7)
+#: the formulas of the compiled loop, by the name a kernel's ``compiled_form()`` gives (see
+#: :class:`mmdflow.kernels.RadialKernel`); the loop is compiled and cached once per formula.
+FORMULAS = {"riesz": 0, "riesz_1": 1, "riesz_half": 2, "riesz_3half": 3, "gaussian": 4, "imq": 5, "laplace": 6}
 
 
 def kernel_code(kernel: RadialKernel) -> tuple[int, float] | None:
-    """``(kind, parameter)`` of a library kernel for the compiled loop, or ``None`` (not supported)."""
-    if type(kernel) is Riesz:
-        r = float(kernel.r)
-        return {1.0: (_RIESZ_1, r), 0.5: (_RIESZ_HALF, r), 1.5: (_RIESZ_3HALF, r)}.get(r, (_RIESZ, r))
-    if type(kernel) is Gaussian:
-        return _GAUSS, 1.0 / (2.0 * kernel.sigma ** 2)
-    if type(kernel) is InverseMultiquadric:
-        return _IMQ, 1.0 / kernel.sigma ** 2
-    if type(kernel) is Laplace:
-        return _LAPLACE, 1.0 / kernel.sigma
-    return None
+    """``(kind, parameter)`` of the kernel's compiled form, or ``None`` (the kernel has none: generic paths)."""
+    form = kernel.fast_form("compiled_form")
+    if form is None:
+        return None
+    name, p = form()
+    if name not in FORMULAS:
+        raise ValueError(f"{type(kernel).__name__}.compiled_form() names {name!r}, which is not a compiled formula; "
+                         f"known: {sorted(FORMULAS)}")
+    return FORMULAS[name], float(p)
 
 
 def supported(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor | None, kernel: RadialKernel) -> bool:
-    """The fused loop applies: numba present, CPU, float32/float64 throughout, ``d <= MAX_D``, a library kernel
-    (``v = None``: weights of the points' dtype)."""
+    """The fused loop applies: numba present, CPU, float32/float64 throughout, ``d <= MAX_D``, a kernel with a
+    compiled form (``v = None``: weights of the points' dtype)."""
     return (_numba is not None and x.device.type == "cpu" and y.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and (v is None or v.dtype == x.dtype)
             and x.shape[1] <= MAX_D and kernel_code(kernel) is not None)

@@ -10,7 +10,8 @@ This module is imported only when the ``keops`` backend is used (or chosen
 by ``auto`` because ``pykeops`` is installed), so the package does not depend
 on KeOps. Gradients are written out with the same conventions as
 :mod:`mmdflow.kernels`: a coinciding pair exerts no force. KeOps' ``rsqrt``
-returns 0 at 0, which gives :math:`\phi'(0) = 0` for the singular kernels.
+returns 0 at 0, which gives :math:`\phi'(0) = 0` for the singular kernels. The formulas are the kernels' own
+``keops_formula`` methods.
 
 Shapes: ``x`` ``[N, d]``, ``y`` ``[M, d]``, ``v`` ``[M]``; results ``[N]`` and ``[N, d]``.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from ..kernels import Gaussian, InverseMultiquadric, Laplace, RadialKernel, Riesz
+from ..kernels import RadialKernel
 
 __all__ = ["keops_kernel_sum", "keops_kernel_sum_grad"]
 
@@ -31,29 +32,13 @@ except ImportError as err:  # pragma: no cover - depends on the installation
 
 
 def _formulas(kernel: RadialKernel, sq):
-    """Symbolic profile phi(s) and derivative phi'(s) of a kernel at the symbolic squared distances ``sq``."""
-    if isinstance(kernel, Riesz):
-        r = kernel.r
-        inv = sq.rsqrt()                                   # 0 where sq == 0
-        if r in (0.5, 1.0, 1.5):
-            # square roots only: KeOps' general power is accurate to about 1e-6 relative in float64
-            root, quarter = sq.sqrt(), inv.sqrt()           # s^(1/2), s^(-1/4)
-            phi = {0.5: -root.sqrt(), 1.0: -root, 1.5: -(root * root.sqrt())}[r]
-            dphi = {0.5: -0.25 * inv * quarter, 1.0: -0.5 * inv, 1.5: -0.75 * quarter}[r]
-            return phi, dphi
-        return -(sq ** (r / 2)), -(r / 2) * inv ** (2 - r)
-    if isinstance(kernel, Gaussian):
-        a = 1.0 / (2 * kernel.sigma**2)
-        e = (-a * sq).exp()
-        return e, -a * e
-    if isinstance(kernel, InverseMultiquadric):
-        s2 = kernel.sigma**2
-        base = 1 + sq / s2
-        return base.rsqrt(), (-0.5 / s2) * base.rsqrt() ** 3
-    if isinstance(kernel, Laplace):
-        e = (-sq.sqrt() / kernel.sigma).exp()
-        return e, -e * sq.rsqrt() / (2 * kernel.sigma)
-    raise ValueError(f"the keops backend has no formula for {kernel!r}")
+    """Symbolic profile phi(s) and derivative phi'(s) at the symbolic squared distances ``sq``: the kernel's own
+    ``keops_formula`` (:meth:`mmdflow.kernels.RadialKernel.fast_form`); the dispatcher refuses kernels without one."""
+    formula = kernel.fast_form("keops_formula")
+    if formula is None:
+        raise ValueError(f"the keops backend has no formula for {kernel!r} (its class defines no keops_formula); "
+                         "use backend='dense' or 'blocked', which evaluate every kernel")
+    return formula(sq)
 
 
 def _pairs(a, b):

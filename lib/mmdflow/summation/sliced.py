@@ -18,7 +18,7 @@ With :math:`P` directions :math:`\xi_p`,
 
 and for ``r = 1`` each one-dimensional sum and its derivative
 :math:`\sum_k v_k \operatorname{sign}(s_i - t_k)` follow from one sort of the
-projected points (:mod:`mmdflow._sort1d`). The gradient is the back-projection
+projected points (:mod:`mmdflow.summation.sort1d`). The gradient is the back-projection
 :math:`-\frac{c_{d,1}}{P}\sum_p g_{p,i}\,\xi_p`. Cost:
 :math:`O(P (N+M) \log(N+M) + P (N+M) d)` instead of :math:`O(N M d)`; memory is
 bounded by processing the directions in chunks.
@@ -66,7 +66,7 @@ import torch
 
 from . import sort1d as _sort1d
 from .._checks import check_points, check_same_space, check_weights
-from ..kernels import RadialKernel, Riesz
+from ..kernels import RadialKernel, riesz_exponent
 from .directions import directions_for as _directions_for, slicing_constant, span_basis
 
 __all__ = [
@@ -83,7 +83,8 @@ DEFAULT_CHUNK_ELEMS = 2**26
 
 
 def check_sliced_kernel(kernel) -> None:
-    if not isinstance(kernel, Riesz) or kernel.r != 1.0:
+    """The kernel is ``-|x - y|`` (its own ``riesz_exponent()`` is 1): the only kernel with the sorting formula."""
+    if not isinstance(kernel, RadialKernel) or riesz_exponent(kernel) != 1.0:
         raise ValueError("the sliced backend needs the Riesz kernel with r=1 (its sorting formula); "
                          f"got {kernel!r}. Use backend='blocked' (exact) for other kernels")
 

@@ -54,16 +54,19 @@ The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
-from ._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
-from .kernels import Gaussian, RadialKernel
-from .simplex import QPInfo, project_simplex, solve_simplex_qp
-from .summation import kernel_matrix, kernel_sum, kernel_sum_grad
-from .trajectory import ParticleState, Trajectory, run_steps
+from ..energies import check_energy
+from .._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
+from ..kernels import Gaussian, RadialKernel
+from ..simplex import QPInfo, project_simplex, solve_simplex_qp
+from ..summation import kernel_matrix, kernel_sum, kernel_sum_grad
+from ..trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
+from .particles import (NOISE_VARIANTS, WITNESS_BACKEND, WeightedParticles, authors_lr_to_tau, position_step,
+                        wasserstein_velocity, witness, witness_gradient)
 
 __all__ = [
     "WeightedParticles",
@@ -83,165 +86,16 @@ __all__ = [
     "WFRConfig",
     "METHODS",
     "run_wfr",
+    "wfr_flow",
+    "run",
 ]
 
 #: the particle schemes of :func:`run_wfr`.
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
-#: the two noise-injection updates of the noisy MMD flow (:class:`NoiseSchedule`, :func:`position_step`).
-NOISE_VARIANTS = ("arbel", "authors")
 #: :func:`run_wfr` keeps Gram matrices (``[N, N]`` of the particles, ``[N, M]`` against the held-out sample) up
 #: to this many entries; above, the MMD flows compute the held-out loss with memory-bounded ``blocked`` kernel
 #: sums, and IFT/WFR (whose weight step needs the ``[N, N]`` matrix) are refused above the memory budget.
 GRAM_ENTRIES = 2**24
-
-#: summation backend of :func:`witness` and :func:`witness_gradient` (:mod:`mmdflow.summation`). ``"blocked"``
-#: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
-#: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
-#: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
-#: (N = 128-200) and 17x slower for d = 100 (N = 100).
-WITNESS_BACKEND = "blocked"
-
-
-# ----------------------------------------------------------------------------------------------
-# weighted particle measures
-# ----------------------------------------------------------------------------------------------
-class WeightedParticles(NamedTuple):
-    r"""A weighted particle measure :math:`\mu = \sum_i w_i\delta_{x_i}`.
-
-    Attributes:
-        x: positions ``[N, d]``.
-        w: weights ``[N]`` on the probability simplex.
-    """
-
-    x: torch.Tensor
-    w: torch.Tensor
-
-    @classmethod
-    def uniform(cls, x: torch.Tensor) -> "WeightedParticles":
-        """Particles ``x`` ``[N, d]`` with weights ``1/N``."""
-        check_points(x, "x")
-        return cls(x, check_weights(None, x))
-
-    def checked(self) -> "WeightedParticles":
-        """Validate shapes, finiteness and the simplex constraint; returns ``self``."""
-        check_points(self.x, "x")
-        check_weights(self.w, self.x, "w")
-        return self
-
-
-# ----------------------------------------------------------------------------------------------
-# kernels, witness, velocities
-# ----------------------------------------------------------------------------------------------
-def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-            w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
-    r"""The witness :math:`f_\mu(z) = \sum_j w_j k(z, x_j) - \sum_l v_l k(z, y_l)`, the first variation of
-    :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` (Arbel et al. 2019, Sec. 2; Gladin et al. 2024, Sec. 3).
-
-    The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
-
-    Args:
-        z: evaluation points ``[P, d]``; x, w: particles ``[N, d]`` and weights ``[N]``;
-        y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
-
-    Returns:
-        ``[P]``.
-    """
-    w, v = _check_witness_inputs(z, x, y, w, v)
-    return (kernel_sum(z, x, kernel, w, backend=WITNESS_BACKEND)
-            - kernel_sum(z, y, kernel, v, backend=WITNESS_BACKEND))
-
-
-def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-                     w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
-    r""":math:`\nabla f_\mu(z) = \sum_j w_j\nabla_1k(z, x_j) - \sum_l v_l\nabla_1k(z, y_l)`, shape ``[P, d]``.
-
-    The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with backend :data:`WITNESS_BACKEND`
-    (no autograd graph); shapes and weights as in :func:`witness`.
-    """
-    w, v = _check_witness_inputs(z, x, y, w, v)
-    return _witness_gradient(z, x, y, kernel, w, v)
-
-
-def _witness_gradient(z, x, y, kernel, w, v) -> torch.Tensor:
-    """:func:`witness_gradient` for inputs already validated (the runner checks its tensors once)."""
-    return (kernel_sum_grad(z, x, kernel, w, backend=WITNESS_BACKEND)
-            - kernel_sum_grad(z, y, kernel, v, backend=WITNESS_BACKEND))
-
-
-def _check_witness_inputs(z, x, y, w, v) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate ``z``, ``x``, ``y`` (one space); return the weights ``w`` ``[N]``, ``v`` ``[M]`` (``None`` = uniform)."""
-    check_points(z, "z")
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(z, x, ("z", "x"))
-    check_same_space(z, y, ("z", "y"))
-    return check_weights(w, x, "w"), check_weights(v, y, "v")
-
-
-def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-                         w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
-    r"""Velocity of the Wasserstein gradient flow of :math:`\tfrac12\mathrm{MMD}^2`: :math:`-\nabla f_\mu(x_i)`, ``[N, d]``.
-
-    This is the MMD flow of Arbel et al. (2019), Eq. (9), for weighted particles.
-    """
-    return -witness_gradient(x, x, y, kernel, w, v)
-
-
-def authors_lr_to_tau(lr: float, n: int) -> float:
-    r"""The Wasserstein step :math:`\tau_\mathrm{eff} = 2\,\mathrm{lr}/N` equivalent to the authors' learning rate.
-
-    The official IFT code updates :math:`X \leftarrow X - \mathrm{lr}\,\nabla_X\mathrm{MMD}^2(w, X; Y)`
-    and :math:`\partial\mathrm{MMD}^2/\partial x_i = 2w_i\nabla f_\mu(x_i)`; for :math:`w = 1/N` this is a
-    step :math:`2\,\mathrm{lr}/N` along the Wasserstein velocity (``lr = 1e4``, ``N = 1e4`` gives 2).
-    """
-    return 2.0 * check_positive(lr, "lr") / check_positive(n, "n")
-
-
-def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: float,
-                  w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
-                  scaling: str = "pure", noise: torch.Tensor | None = None,
-                  noise_variant: str = "arbel") -> torch.Tensor:
-    r"""One explicit Wasserstein step for :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` on the positions.
-
-    * ``scaling="pure"``: :math:`x_i \leftarrow x_i - \tau\nabla f_\mu(x_i + \xi_i)`, the forward Euler
-      step of :math:`\dot x_i = -\nabla f_\mu(x_i)` (the particle form of the Wasserstein part of IFT,
-      :math:`\tau = \alpha h`).
-    * ``scaling="weighted"``: :math:`x_i \leftarrow x_i - \tau N w_i\nabla f_\mu(x_i + \xi_i)`, the
-      authors' code (a Euclidean gradient step on :math:`\mathrm{MMD}^2(w, X)` with
-      :math:`\mathrm{lr} = \tau N/2`, see :func:`authors_lr_to_tau`).
-
-    ``noise`` :math:`\xi` ``[N, d]`` (``None`` = 0) implements the noise injection of Arbel et al.
-    (2019), Sec. 4 / Eq. (17): with ``noise_variant="arbel"`` the witness is built from the un-noised
-    :math:`\mu`, its gradient is evaluated at the perturbed points; with ``noise_variant="authors"`` (the
-    official IFT code) the witness is that of the perturbed measure :math:`\tilde\mu = \sum_j w_j\delta_{x_j+\xi_j}`,
-    :math:`x_i \leftarrow x_i - \tau (Nw_i)^{[\mathrm{weighted}]}\nabla f_{\tilde\mu}(x_i + \xi_i)`.
-
-    Args:
-        x: positions ``[N, d]``; y: target samples ``[M, d]``; w, v: their weights (``None`` = uniform);
-        tau: step size :math:`\ge 0`.
-
-    Returns:
-        new positions ``[N, d]`` (dtype/device of ``x``).
-    """
-    check_points(x, "x")
-    tau = float(tau)
-    if not math.isfinite(tau) or tau < 0:
-        raise ValueError(f"tau must be a finite non-negative number, got {tau!r}")
-    if scaling not in ("pure", "weighted"):
-        raise ValueError(f"scaling must be 'pure' or 'weighted', got {scaling!r}")
-    if noise_variant not in NOISE_VARIANTS:
-        raise ValueError(f"noise_variant must be one of {NOISE_VARIANTS}, got {noise_variant!r}")
-    w = check_weights(w, x, "w")
-    z = x
-    if noise is not None:
-        if noise.shape != x.shape:
-            raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
-        z = x + noise
-    g = witness_gradient(z, z if noise_variant == "authors" else x, y, kernel, w, v)
-    if scaling == "weighted":
-        g = g * (x.shape[0] * w)[:, None]
-    return x - tau * g
-
 
 # ----------------------------------------------------------------------------------------------
 # weight steps
@@ -408,7 +262,9 @@ class WFRConfig:
 
     Attributes:
         n_steps: number of iterations (one iteration = position step + weight step for IFT/WFR).
-        sigma: bandwidth of the Gaussian kernel :math:`k(x,y) = \exp(-|x-y|^2/(2\sigma^2))`.
+        sigma: bandwidth of the Gaussian kernel :math:`k(x,y) = \exp(-|x-y|^2/(2\sigma^2))` of :func:`run_wfr`
+            (:func:`wfr_flow` takes the kernel of its energy and refuses a ``sigma``).
+        method: the scheme of :func:`wfr_flow`, one of :data:`METHODS` (:func:`run_wfr` takes it as an argument).
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
@@ -428,8 +284,9 @@ class WFRConfig:
     """
 
     n_steps: int
-    sigma: float
+    sigma: float | None = None
     tau: float
+    method: str | None = None
     position_step: str = "pure"
     weight_step: str = "prox"
     eta: float = 1.0
@@ -446,7 +303,10 @@ class WFRConfig:
 
     def __post_init__(self):
         check_int(self.n_steps, "n_steps", 0)
-        object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
+        if self.sigma is not None:
+            object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
+        if self.method is not None and self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS} or None, got {self.method!r}")
         tau = self.tau
         if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau < 0:
             raise ValueError(f"tau must be a finite non-negative number, got {tau!r}")
@@ -472,6 +332,8 @@ class WFRConfig:
     @property
     def kernel(self) -> Gaussian:
         """The Gaussian kernel of bandwidth ``sigma``."""
+        if self.sigma is None:
+            raise ValueError("this WFRConfig has no sigma: run_wfr needs sigma (wfr_flow takes its energy's kernel)")
         return Gaussian(self.sigma)
 
 
@@ -552,19 +414,24 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     check_points(test_target, "test_target")
     check_same_space(x0, test_target, ("x0", "test_target"))
     yt = test_target.detach()
-    # constant term of the held-out loss: sum_{lm} k(y_l, y_m) / M^2 (computed once, in row blocks)
-    if yt.shape[0] ** 2 <= GRAM_ENTRIES:
-        rows = max(1, 2**22 // yt.shape[0])
-        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
-        kyy /= yt.shape[0] ** 2
-    else:
-        kyy = float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
-
     x = x0.detach().clone()
-    step = _WFRStep(method, config, target, yt, kyy, generator, x)
+    step = _WFRStep(method, config, target, yt, _held_out_constant(yt, kernel), generator, x)
     traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
                      snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
                      name=method, info={"method": method, "config": config, "n_particles": n})
+    return _result_info(traj, step)
+
+
+def _held_out_constant(yt, kernel) -> float:
+    r""":math:`\sum_{lm} k(y_l, y_m) / M^2` of the held-out sample (computed once, in row blocks)."""
+    if yt.shape[0] ** 2 <= GRAM_ENTRIES:
+        rows = max(1, 2**22 // yt.shape[0])
+        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+        return kyy / yt.shape[0] ** 2
+    return float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
+
+
+def _result_info(traj: Trajectory, step) -> Trajectory:
     info = dict(traj.info)
     info["loss_steps"] = torch.tensor(step.loss_steps, dtype=torch.float64)
     info["loss"] = torch.tensor(step.losses, dtype=torch.float64)
@@ -574,14 +441,75 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     return traj._replace(info=info)
 
 
+def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Generator | None = None,
+             checkpoint_dir=None, progress: bool = True, callback=None, w0: torch.Tensor | None = None) -> Trajectory:
+    r"""A weighted-particle scheme (``config.method``, one of :data:`METHODS`) for a discrepancy energy, any kernel.
+
+    The scheme interface of :mod:`mmdflow.schemes`: ``energy`` is a :class:`mmdflow.energies.DiscrepancyEnergy`
+    :math:`F = \mathcal D_K^2(\cdot, \nu)` (its ``kernel``, ``target`` ``[M, d]`` and ``target_weights``); the
+    steps are those of :func:`run_wfr` (:func:`position_step` with the witness of :math:`K`, then the weight step)
+    with :math:`\nu` as the target (``config.batch_size``: a random subset per iteration, uniform target weights
+    only). Times are physical, :math:`t_k = k h` with :math:`h = \tau` (:math:`\alpha = 1`), or :math:`h = \eta`
+    when ``tau = 0``; ``energies`` are ``energy.value(x, w)`` at the snapshots; ``info["loss"]`` the
+    :math:`\mathrm{MMD}^2` against the target (``2 F`` for the library's normalisation).
+
+    Args:
+        energy: the discrepancy; x0: start ``[N, d]``; w0: start weights (``None``: uniform).
+        config: a :class:`WFRConfig` with ``method`` set and ``sigma=None``.
+        generator: source of the minibatches and noise (needed, seeded, with ``checkpoint_dir``).
+        checkpoint_dir: checkpoint after every iteration; a checkpoint of the same run resumes it.
+        progress, callback: as in :func:`mmdflow.trajectory.run_steps`.
+    """
+    if not isinstance(config, WFRConfig):
+        raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")
+    if config.method is None:
+        raise ValueError(f"wfr_flow needs config.method, one of {METHODS}")
+    if config.sigma is not None:
+        raise ValueError(f"wfr_flow takes the kernel of its energy ({getattr(energy, 'kernel', None)!r}); "
+                         f"config.sigma={config.sigma!r} would be ignored: leave it None")
+    method = config.method
+    check_points(x0, "x0")
+    check_energy(energy, x0, ("value",), f"weighted-particle {method}")
+    for attr in ("kernel", "target", "target_weights"):
+        if not hasattr(energy, attr):
+            raise TypeError(f"the weighted-particle schemes need an energy with .{attr} (a DiscrepancyEnergy), "
+                            f"got {type(energy).__name__}")
+    if method == "mmd_noise" and config.noise is None:
+        raise ValueError("method 'mmd_noise' needs config.noise (a NoiseSchedule)")
+    if method in ("mmd", "mmd_noise") and w0 is not None:
+        raise ValueError("the MMD flows use uniform weights; do not pass w0")
+    target, tw = energy.target.to(x0), energy.target_weights.to(x0)
+    uniform = bool((tw == tw[0]).all())
+    if config.batch_size is not None and not uniform:
+        raise ValueError("minibatches (config.batch_size) need uniform target weights")
+    if generator is None and checkpoint_dir is not None:
+        raise ValueError(f"checkpoint_dir={str(checkpoint_dir)!r} needs an explicit, seeded generator")
+    w = check_weights(w0, x0, "w0").clone()
+    x = x0.detach().clone()
+    kernel = energy.kernel
+    step = _WFRStep(method, config, target, target.detach(), _held_out_constant(target.detach(), kernel), generator,
+                    x, kernel=kernel, target_weights=None if uniform else tw)
+    h = config.tau if config.tau > 0 else config.eta
+    ckpt = None if checkpoint_dir is None else Checkpoint(
+        Path(checkpoint_dir), {"scheme": f"wfr_flow:{method}", "config": asdict(config),
+                               "energy": energy_fingerprint(energy), "x0": digest(x0), "w0": digest(w),
+                               "generator": digest(generator), "dtype": str(x0.dtype), "device": x0.device.type})
+    traj = run_steps(step, ParticleState(x, w), times=[k * h for k in range(config.n_steps + 1)],
+                     snapshot_every=config.snapshot_every, measure=lambda st: energy.value(st.x, st.w),
+                     checkpoint=ckpt, progress=progress, callback=callback, name=method,
+                     info={"method": method, "config": config, "n_particles": x0.shape[0], "energy": repr(energy)})
+    return _result_info(traj, step)
+
+
 class _WFRStep:
     """One iteration of :func:`run_wfr` for :func:`mmdflow.trajectory.run_steps`: position step, then weight step,
     on one target batch; keeps the Gram matrix of the current particles and the held-out losses."""
 
-    def __init__(self, method, config, target, yt, kyy, generator, x):
+    def __init__(self, method, config, target, yt, kyy, generator, x, kernel=None, target_weights=None):
         self.method, self.config, self.target, self.yt, self.kyy, self.generator = (
             method, config, target, yt, kyy, generator)
-        self.kernel = config.kernel
+        self.kernel = config.kernel if kernel is None else kernel
+        self.target_weights = target_weights     # None: uniform weights on every target batch
         # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
         self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
         self.K, self.K_of = (kernel_matrix(x, x, self.kernel) if self.dense else None), x   # cached Gram matrix
@@ -612,19 +540,17 @@ class _WFRStep:
         if k == 0:
             self._record(0, state)
         y = _target_batch(self.target, x.shape[0], cfg.batch_size, self.generator, x)
-        v = torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
+        v = (torch.full((y.shape[0],), 1.0 / y.shape[0], dtype=x.dtype, device=x.device)
+             if self.target_weights is None else self.target_weights.to(x))
         if cfg.tau > 0:                                   # Wasserstein (position) step
-            z, src = x, x
+            noise, variant = None, "arbel"
             if self.method == "mmd_noise":
                 beta = cfg.noise.level(k)
                 if beta > 0:
-                    z = x + beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
-                    if cfg.noise.variant == "authors":
-                        src = z
-            grad = _witness_gradient(z, src, y, kernel, w, v)
-            if self.method in ("ift", "wfr") and cfg.position_step == "weighted":
-                grad = grad * (x.shape[0] * w)[:, None]
-            x = x - cfg.tau * grad
+                    noise = beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
+                    variant = cfg.noise.variant
+            scaling = cfg.position_step if self.method in ("ift", "wfr") else "pure"
+            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant)
         if self.method in ("ift", "wfr"):                 # weight step at the new positions, same target batch
             K, b = self.gram(x), kernel_matrix(x, y, kernel) @ v
             if self.method == "wfr":
@@ -642,8 +568,22 @@ class _WFRStep:
             return state, {"loss": self._record(done, state)}
         return state, None
 
+    def state_dict(self) -> dict:
+        """The generator and the records so far, for checkpoints (the Gram matrix is recomputed on resume)."""
+        return {"generator": None if self.generator is None else self.generator.get_state(),
+                "records": [self.losses, self.loss_steps, self.gaps, self.iters]}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["generator"] is not None:
+            self.generator.set_state(state["generator"].cpu())
+        self.losses, self.loss_steps, self.gaps, self.iters = (list(r) for r in state["records"])
+
     def _record(self, k, state):
         val = self.loss(state)
         self.loss_steps.append(k)
         self.losses.append(val)
         return val
+
+
+#: the scheme interface ``run(energy, x0, config, *, generator, checkpoint_dir, progress, callback)``.
+run = wfr_flow
