@@ -54,6 +54,7 @@ The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -522,7 +523,9 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         iteration counts, ``weights`` are filled (uniform for the MMD flows), ``energies`` are the held-out
         :math:`\mathrm{MMD}^2` at the snapshots, and
         ``info`` holds ``"loss"`` (``[L]`` held-out :math:`\mathrm{MMD}^2`), ``"loss_steps"`` (``[L]``),
-        ``"qp_gap_max"``/``"qp_iter_mean"`` (prox weight step), ``"method"`` and ``"config"``.
+        ``"qp_gap_max"``/``"qp_iter_mean"``/``"qp_unconverged_steps"`` (prox weight step: the largest duality gap, the
+        mean iteration count, the steps whose QP stopped at ``qp_max_iter`` above ``qp_tol``, with a
+        ``RuntimeWarning`` when there are any), ``"method"`` and ``"config"``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -562,15 +565,28 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
 
     x = x0.detach().clone()
     step = _WFRStep(method, config, target, yt, kyy, generator, x)
+    weight_blame = {"wfr": f"kl_lr={config.kl_lr:g} (the KL weight step)",
+                    "ift": f"pgd_lr={config.pgd_lr:g} (the projected-gradient weight step)"
+                    if config.weight_step == "pgd" else f"eta={config.eta:g} (the proximal weight step)"}
     traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
                      snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
-                     name=method, info={"method": method, "config": config, "n_particles": n})
+                     name=method, info={"method": method, "config": config, "n_particles": n},
+                     blame={"x": f"tau={config.tau:g} (the position step)", "w": weight_blame.get(method, "-")})
     info = dict(traj.info)
     info["loss_steps"] = torch.tensor(step.loss_steps, dtype=torch.float64)
     info["loss"] = torch.tensor(step.losses, dtype=torch.float64)
     if step.gaps:
         info["qp_gap_max"] = max(step.gaps)
         info["qp_iter_mean"] = sum(step.iters) / len(step.iters)
+        # steps (from 1) whose proximal weight QP stopped at qp_max_iter above qp_tol: reported, and warned about
+        info["qp_unconverged_steps"] = [i + 1 for i, ok in enumerate(step.converged) if not ok]
+        if info["qp_unconverged_steps"]:
+            bad = info["qp_unconverged_steps"]
+            warnings.warn(f"{method}: the proximal weight step's QP did not reach qp_tol={config.qp_tol:g} within "
+                          f"qp_max_iter={config.qp_max_iter} iterations in {len(bad)} of {len(step.gaps)} steps "
+                          f"(first at step {bad[0]}; largest duality gap {max(step.gaps):.3g}): its weights are not "
+                          "the exact proximal step; raise qp_max_iter (see info['qp_unconverged_steps'])",
+                          RuntimeWarning, stacklevel=2)
     return traj._replace(info=info)
 
 
@@ -585,7 +601,7 @@ class _WFRStep:
         # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
         self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
         self.K, self.K_of = (kernel_matrix(x, x, self.kernel) if self.dense else None), x   # cached Gram matrix
-        self.losses, self.loss_steps, self.gaps, self.iters = [], [], [], []
+        self.losses, self.loss_steps, self.gaps, self.iters, self.converged = [], [], [], [], []
         self._last = (None, None)
 
     def gram(self, x):
@@ -636,6 +652,7 @@ class _WFRStep:
                                            gram=K, b=b)
                 self.gaps.append(info.gap)
                 self.iters.append(info.n_iter)
+                self.converged.append(info.converged)
         state = ParticleState(x, w)
         done = k + 1
         if done % cfg.loss_every == 0 or done == cfg.n_steps:
