@@ -249,7 +249,12 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
                     f"returns it to the defaults]")
     fp = fingerprint(src, profile, params, records)
     if target.exists() and not force:
-        meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+        try:
+            meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+        except Exception as exc:        # truncated or not a notebook: re-executed (it is replaced only on success)
+            print(f"{name}: the existing output {target} cannot be read ({type(exc).__name__}: {exc}); "
+                  "re-executing it", file=sys.stderr, flush=True)
+            meta = {}
         if meta.get("fingerprint") == fp:
             return 0, meta.get("seconds"), (f"{name}: up to date ({meta.get('seconds', float('nan')):.1f} s when "
                                             f"run){note}")
@@ -338,7 +343,11 @@ def main(argv=None) -> int:
         return 2
 
     out = (args.out or default_out(args.profile)).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"cannot use the output folder {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     all_chapters = toc_chapters(ROOT / "book" / "_toc.yml")
     chapters = args.chapters or all_chapters
     unknown = [c for c in chapters if c not in all_chapters]
@@ -391,7 +400,8 @@ def main(argv=None) -> int:
         if args.jobs > 1 and len(wave) > 1:
             os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
             with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                futures = {pool.submit(run_one, name, out, args.profile, params, args.force, records): name for name in wave}
+                futures = {pool.submit(run_one, name, out, args.profile, params, args.force, records): name
+                           for name in wave}
                 for fut in as_completed(futures):
                     report(futures[fut], *fut.result())
         else:

@@ -35,15 +35,36 @@ def _pf(folder, **kw):
 
 # ------------------------------------------------------------------------------------ item 5: every state field
 
-def test_non_finite_weights_stop_the_run_naming_the_step_the_scheme_and_the_parameter():
-    # before: the KL step with a huge learning rate returned NaN weights and a NaN loss without an error (one step),
-    # or failed one step later with "v contains a non-finite value" (more steps)
-    for n_steps in (1, 3):
-        cfg = wfr.WFRConfig(n_steps=n_steps, sigma=0.1, tau=0.1, kl_lr=1e6, kl_normalise="renormalise")
-        with pytest.raises(FloatingPointError) as info:
-            wfr.run_wfr("wfr", X0, Y, cfg, progress=False)
-        msg = str(info.value)
-        assert "wfr, step 1" in msg and "non-finite weights w" in msg and "kl_lr=1e+06" in msg
+def test_non_finite_weights_stop_the_run_naming_the_step_the_scheme_and_the_parameter(monkeypatch):
+    # before: run_steps checked the positions only, and a weight step that returned NaN weights ended the run with
+    # NaN weights and a NaN loss, without an error
+    def nan_weights(x, w, y, kernel, lr, **kw):
+        return torch.full_like(w, float("nan"))
+
+    monkeypatch.setattr(wfr, "kl_weight_step", nan_weights)
+    with pytest.raises(FloatingPointError) as info:
+        wfr.run_wfr("wfr", X0, Y, wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, kl_lr=3.0), progress=False)
+    msg = str(info.value)
+    assert "wfr, step 1 (t = 1) produced non-finite weights w: 20 of 20 entries" in msg and "kl_lr=3" in msg
+
+
+def test_the_kl_weight_step_is_exact_where_every_exponential_underflows():
+    # before: with kl_lr = 1e6 every w_i exp(lr g_i) underflowed to 0 and "renormalise" returned 0/0 = NaN weights
+    # and a NaN loss from run_wfr, without an error
+    cfg = wfr.WFRConfig(n_steps=1, sigma=0.1, tau=0.0, kl_lr=1e6, kl_normalise="renormalise")
+    traj = wfr.run_wfr("wfr", X0, Y, cfg, progress=False)
+    K, b = wfr.kernel_matrix(X0, X0, cfg.kernel), wfr.kernel_matrix(X0, Y, cfg.kernel).mean(1)
+    w0 = torch.full((20,), 1 / 20, dtype=torch.float64)
+    expected = torch.softmax(torch.log(w0) + 1e6 * (b - K @ w0), dim=0)      # the step in the log domain
+    assert torch.allclose(traj.weights[-1], expected, rtol=0, atol=1e-15) and math.isfinite(traj.info["loss"][-1])
+
+
+def test_an_overflowing_kl_step_names_the_learning_rate():
+    # before: "v contains a non-finite value" (the simplex projection), naming neither the step nor kl_lr
+    with pytest.raises(FloatingPointError) as info:
+        wfr.run_wfr("wfr", X0, Y, wfr.WFRConfig(n_steps=2, sigma=1.0, tau=0.1, kl_lr=1e6), progress=False)
+    msg = str(info.value)
+    assert "wfr, step 1" in msg and "kl_lr=1e+06 (the KL weight step)" in msg and "v contains" in msg
 
 
 def test_an_overflow_inside_a_step_names_the_step_and_the_step_size():
@@ -85,7 +106,8 @@ def test_a_duck_typed_gradient_of_the_wrong_shape_is_refused():
 
         with pytest.raises(ValueError) as info:
             flows.particle_flow(Duck(), X0, CFG, progress=False)
-        assert f"Duck.gradient(x) must return the shape of x (20, 2), got {tuple(shape)!r}" in str(info.value)
+        assert f"Duck.gradient(x) must return a tensor of the shape of x (20, 2), got shape {tuple(shape)!r}" in str(
+            info.value)
         assert "step 1" in "".join(getattr(info.value, "__notes__", []))
 
 

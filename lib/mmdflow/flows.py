@@ -165,8 +165,10 @@ class _EulerStep:
         with torch.no_grad():
             g = self.energy.gradient(state.x)
             if not isinstance(g, torch.Tensor) or g.shape != state.x.shape:   # x - tau * g would broadcast silently
-                raise ValueError(f"{type(self.energy).__name__}.gradient(x) must return the shape of x "
-                                 f"{tuple(state.x.shape)}, got {tuple(getattr(g, 'shape', ())) or type(g).__name__}")
+                got = (f"shape {tuple(g.shape)}" if isinstance(g, torch.Tensor) else f"a {type(g).__name__}"
+                       + (f" of shape {tuple(g.shape)}" if hasattr(g, "shape") else ""))
+                raise ValueError(f"{type(self.energy).__name__}.gradient(x) must return a tensor of the shape of x "
+                                 f"{tuple(state.x.shape)}, got {got}")
             return ParticleState(state.x - self.step_sizes[k] * g), None
 
     def state_dict(self) -> dict:

@@ -15,7 +15,8 @@ import torch
 
 __all__ = ["default_device", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
            "RECORDS_ENV", "RESULTS_ENV", "find_upward", "stored_results_path", "StoredDataError", "load_json",
-           "validate", "load_stored_results", "SCHEMAS", "Optional", "NUMBER", "NUMBER_OR_NAN", "INT", "ANY"]
+           "validate", "load_stored_results", "check_stored", "SCHEMAS", "CHECKS", "Optional", "NUMBER",
+           "NUMBER_OR_NAN", "INT", "ANY"]
 
 #: the execution profiles every chapter understands: ``quick`` (the tests: about a minute per chapter on 2 CPU
 #: cores), ``book`` (what the website shows: the largest faithful settings a 2-core CPU affords) and ``paper``
@@ -272,8 +273,8 @@ def load_json(path, schema=ANY):
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StoredDataError(f"{str(path)!r} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}; "
-                              f"{len(text)} characters): it is truncated or malformed; rerun what writes it, or restore "
-                              "it from git") from exc
+                              f"{len(text)} characters): it is truncated or malformed; rerun what writes it, or "
+                              "restore it from git") from exc
     try:
         validate(data, schema)
     except StoredDataError as err:
@@ -301,10 +302,57 @@ SCHEMAS = {
 }
 
 
+def _same_lengths(*names):
+    """A check of each run of a list: the lists ``names`` have one length (one entry per recorded step)."""
+    def check(data):
+        for i, run in enumerate(data):
+            lengths = {k: len(run[k]) for k in names}
+            if len(set(lengths.values())) > 1:
+                raise StoredDataError(f"field [{i}]: the lists {', '.join(names)} must have one length (one entry per "
+                                      f"recorded step), got {lengths}")
+    return check
+
+
+def _pairs(*names):
+    """A check of each run of a list: every entry of the ``{time: [a, b]}`` objects ``names`` is a pair, and the
+    times are numbers."""
+    def check(data):
+        for i, run in enumerate(data):
+            for k in names:
+                for t, v in run[k].items():
+                    try:
+                        float(t)
+                    except ValueError:
+                        raise StoredDataError(f"field [{i}].{k}: the key {t!r} is not a time") from None
+                    if isinstance(v, list) and len(v) != 2:
+                        raise StoredDataError(f"field [{i}].{k}.{t}: expected a pair [value, reference], got "
+                                              f"{len(v)} numbers")
+    return check
+
+
+#: checks beyond the schema (consistency between fields), by kind.
+CHECKS = {"ift_100d": _same_lengths("steps", "loss", "ess", "zero_fraction"),
+          "interaction": _pairs("radius", "shell", "errors", "jko_errors")}
+
+
 def load_stored_results(name: str, *, producer: str, kind: str):
     """The parsed, validated stored results ``benchmarks/results/<name>`` (:func:`stored_results_path`,
-    :func:`load_json` with ``SCHEMAS[kind]``)."""
-    return load_json(stored_results_path(name, producer=producer), SCHEMAS[kind])
+    :func:`load_json` with ``SCHEMAS[kind]``, then the consistency checks ``CHECKS[kind]``); a file without any
+    run is refused too (:class:`StoredDataError`, naming the file)."""
+    path = stored_results_path(name, producer=producer)
+    return check_stored(path, load_json(path, SCHEMAS[kind]), kind)
+
+
+def check_stored(path, data, kind: str):
+    """``data`` (from ``path``) after the consistency checks of ``kind``: :class:`StoredDataError` naming the file."""
+    try:
+        if isinstance(data, list) and not data:
+            raise StoredDataError("holds no runs (an empty list)")
+        if kind in CHECKS:
+            CHECKS[kind](data)
+    except StoredDataError as err:
+        raise StoredDataError(f"{str(path)!r}: {err}") from None
+    return data
 
 
 def records_dir(profile: str) -> Path:
@@ -326,13 +374,15 @@ def record_results(chapter: str, values: dict, *, profile: str) -> None:
     would be skipped by ``max()`` and similar reductions and could turn into a verdict)."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-    data = {"chapter": chapter, "profile": profile, "provenance": provenance(), "values": values}
-    data = json.loads(json.dumps(data, default=float))      # what a reader will load (numpy/torch numbers as floats)
     try:
+        data = {"chapter": chapter, "profile": profile, "provenance": provenance(), "values": _plain(values, "values")}
         validate(data, SCHEMAS["record"])
     except StoredDataError as err:
         raise ValueError(f"the record of {chapter!r} cannot be stored: {err}") from None
     folder = records_dir(profile)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"the records folder {str(folder)!r} is a file: remove it, or point ${RECORDS_ENV} "
+                                 "at a folder")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{chapter}.json.", suffix=".tmp", dir=folder)   # unique: parallel writers
     try:
@@ -344,6 +394,25 @@ def record_results(chapter: str, values: dict, *, profile: str) -> None:
         raise
 
 
+def _plain(value, where: str):
+    """``value`` as plain JSON data: dicts (string keys), lists, strings, booleans, ``None`` and numbers; NumPy and
+    torch scalars become numbers; anything else raises :class:`StoredDataError` naming the field."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    size = getattr(value, "numel", None) or getattr(value, "size", None)
+    size = size() if callable(size) else size
+    if hasattr(value, "item") and size == 1:          # NumPy and torch scalars, one-element arrays
+        return _plain(value.item(), where)
+    shape = tuple(getattr(value, "shape", ()))
+    raise StoredDataError(f"field {where}: expected a JSON value (number, string, boolean, null, list or object), "
+                          f"got a {type(value).__name__}" + (f" of shape {shape}: convert it with .tolist()"
+                                                             if shape else ""))
+
+
 def load_records(profile: str) -> dict:
     """``{chapter: record}`` of the records written by :func:`record_results` for ``profile`` (empty when none).
 
@@ -353,6 +422,9 @@ def load_records(profile: str) -> dict:
     folder = records_dir(profile)
     if not folder.exists():
         return {}
+    if not folder.is_dir():
+        raise NotADirectoryError(f"the records folder {str(folder)!r} is a file, not a folder of records: remove "
+                                 f"it, or point ${RECORDS_ENV} at a folder")
     out = {}
     for p in sorted(folder.glob("*.json")):
         rec = load_json(p, SCHEMAS["record"])

@@ -16,6 +16,7 @@ energy's :meth:`fingerprint`, a digest of the start, the generator's initial sta
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -345,7 +346,8 @@ def _save_atomic(obj: dict, path: Path, step: int) -> None:
         except OSError:
             pass
         if isinstance(exc, (OSError, RuntimeError)):
-            kept = f"the checkpoint of an earlier step stays in {str(path)!r}" if path.exists() else "no checkpoint was kept"
+            kept = (f"the checkpoint of an earlier step stays in {str(path)!r}" if path.exists()
+                    else "no checkpoint was kept")
             raise CheckpointError(f"writing the checkpoint after step {step} into the folder {str(path.parent)!r} "
                                   f"failed ({_describe_os_error(exc)}); {kept}; free space or make the folder "
                                   "writable, then rerun to resume") from exc
@@ -386,6 +388,25 @@ def _check_state(name: str, k: int, t: float, before: ParticleState, state, metr
     if isinstance(loss, Real) and not math.isfinite(loss):
         raise FloatingPointError(f"{where} produced a non-finite loss {loss} with finite positions and weights; most "
                                  f"likely responsible: {blame.get('loss', blame.get('x', _DEFAULT_BLAME['x']))}")
+
+
+@contextlib.contextmanager
+def _in_step(name: str, k: int, t: float, blame: dict, weighted: bool, what: str):
+    """Errors raised in step ``k + 1`` (or while measuring its result): one that reports a non-finite or
+    overflowing value becomes a ``FloatingPointError`` naming the step and the parameter most likely responsible;
+    any other gets a note naming the step and the scheme."""
+    try:
+        yield
+    except (ValueError, FloatingPointError, RuntimeError) as exc:
+        text = str(exc)
+        if "non-finite" in text or "overflow" in text:
+            field = "w" if weighted and (text[:2] in ("w ", "v ") or "weight" in text) else "x"
+            raise FloatingPointError(
+                f"{name}, step {k + 1} (t = {t:.4g}): a non-finite or overflowing value arose in {what} "
+                f"({type(exc).__name__}: {exc}); most likely responsible: {blame.get(field, _DEFAULT_BLAME[field])}: "
+                "try a smaller value") from exc
+        exc.add_note(f"(raised in step {k + 1}, t = {t:.4g}, of {name})")
+        raise
 
 
 def run_steps(step: Callable[[int, ParticleState], tuple[ParticleState, dict]], state: ParticleState, *,
@@ -481,19 +502,8 @@ def _run(step, state, times, n_steps, snapshot_every, snapshot_steps, measure, c
         for k in range(start, n_steps):
             t0 = time.perf_counter()
             before = state
-            try:
+            with _in_step(name, k, times[k + 1], blame, weighted, "the step"):
                 state, metrics = step(k, state)
-            except (ValueError, FloatingPointError, RuntimeError) as exc:
-                text = str(exc)
-                if "non-finite" in text or "overflow" in text:
-                    field = "w" if weighted and (text[:2] in ("w ", "v ") or "weight" in text) else "x"
-                    raise FloatingPointError(
-                        f"{name}, step {k + 1} (t = {times[k + 1]:.4g}): a non-finite or overflowing value arose inside "
-                        f"the step "
-                        f"({type(exc).__name__}: {exc}); most likely responsible: "
-                        f"{blame.get(field, _DEFAULT_BLAME[field])}: try a smaller value") from exc
-                exc.add_note(f"(raised in step {k + 1}, t = {times[k + 1]:.4g}, of {name})")
-                raise
             if cuda:
                 torch.cuda.synchronize(state.x.device)
             wall += time.perf_counter() - t0
@@ -506,7 +516,8 @@ def _run(step, state, times, n_steps, snapshot_every, snapshot_steps, measure, c
                 snap_x.append(state.x.clone())
                 if weighted:
                     snap_w.append(state.w.clone())
-                snap_e.append(value(state))
+                with _in_step(name, k, times[k + 1], blame, weighted, "the energy of the step's result"):
+                    snap_e.append(value(state))
             if checkpoint is not None and ((k + 1) % checkpoint.every == 0 or last):
                 _save_atomic({"format": CHECKPOINT_FORMAT, "key": checkpoint.key, "step": k + 1, "x": state.x.cpu(),
                               "w": state.w.cpu() if weighted else None,

@@ -328,8 +328,14 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
     if normalise not in ("project", "renormalise"):
         raise ValueError(f"normalise must be 'project' or 'renormalise', got {normalise!r}")
     K, b = _gram_and_b(x, y, kernel, v, gram, b)
-    u = w * torch.exp(lr * (b - K @ w))
-    return project_simplex(u) if normalise == "project" else u / u.sum()
+    g = lr * (b - K @ w)
+    u = w * torch.exp(g)
+    if normalise == "project":
+        return project_simplex(u)
+    total = float(u.sum())
+    if not (0.0 < total < math.inf):   # every exp under- or overflowed: the same step in the log domain (softmax)
+        return torch.softmax(torch.log(w) + g, dim=0)
+    return u / total
 
 
 def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch.Tensor:

@@ -68,9 +68,9 @@ class InteractionSettings:
     def __post_init__(self):
         for name in ("n_particles", "n_steps", "width", "hidden_layers", "batch_size", "batch1", "snapshot_every"):
             check_int(getattr(self, name), name, 1)
-        check_int(self.iterations, "iterations", 0)
+        check_int(self.iterations, "iterations", 1)
         if self.iterations_start is not None:
-            check_int(self.iterations_start, "iterations_start", 0)
+            check_int(self.iterations_start, "iterations_start", 1)
         check_positive(self.tau, "tau")
         check_positive(self.lr, "lr")
         check_positive(self.pf_tau, "pf_tau")
