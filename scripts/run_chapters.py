@@ -36,6 +36,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -157,6 +158,9 @@ def source_cell(src: Path, source: str) -> int | None:
     return None
 
 
+#: the environment variable where a chapter's records are written first (``mmdflow.runtime.STAGING_ENV``)
+STAGING_ENV = "MMDFLOW_RECORDS_STAGING"
+
 #: a chapter whose source contains this line runs after all others (it reads their records: the scorecard)
 RUN_LAST = "# mmdflow: run-last"
 
@@ -190,6 +194,12 @@ def fingerprint(src: Path, profile: str, params: dict, records: Path | None = No
                 h.update(f.read_bytes())
     h.update(json.dumps([profile, params], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _overrides(params: dict) -> dict:
@@ -264,7 +274,12 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
     os.close(fd)
     jupytext.write(jupytext.read(src), nb_src)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".running.ipynb", dir=out)
+    os.fchmod(fd, 0o666 & ~_umask())          # mkstemp makes 0600 files: the usual permissions for the site
     os.close(fd)
+    records = records or records_folder(profile, out)
+    records.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=records))
+    os.environ[STAGING_ENV] = str(staging)       # the chapter's records join the others only if it succeeds
     print(f"{name}: running (profile {profile}{', overrides ' + _show(params) if _overrides(params) else ''}) ..."
           f"{note}", flush=True)
     t0 = time.perf_counter()
@@ -278,7 +293,9 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
             Path(tmp).unlink(missing_ok=True)
             where = "no partial notebook was written"
         kept = f"; the last good output {target} is kept" if target.exists() else ""
-        return f"({where}{kept})"
+        dropped = sorted(p.name for p in staging.glob("*.json"))
+        dropped = f"; its records {dropped} were not stored" if dropped else ""
+        return f"({where}{kept}{dropped})"
 
     try:
         pm.execute_notebook(nb_src, tmp, parameters=params, kernel_name="python3",
@@ -300,6 +317,9 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
         raise
     finally:
         Path(nb_src).unlink(missing_ok=True)
+        os.environ.pop(STAGING_ENV, None)
+        if not Path(tmp).exists():           # failed or interrupted (keep_failed moved it): drop its records
+            shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - t0
     nb = nbformat.read(tmp, as_version=4)
     for cell in nb.cells:   # papermill's cell of overrides: the page's box states the profile instead
@@ -309,6 +329,9 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
                               "parameters": params}
     nbformat.write(nb, tmp)
     os.replace(tmp, target)
+    for rec in staging.glob("*.json"):       # the chapter succeeded: its records join the others
+        os.replace(rec, records / rec.name)
+    shutil.rmtree(staging, ignore_errors=True)
     failed.unlink(missing_ok=True)          # an earlier failure's notebook is stale now
     return 0, round(seconds, 1), f"{name}: done in {seconds:.1f} s{note}"
 
@@ -413,6 +436,7 @@ def main(argv=None) -> int:
         print(f"chapter(s) failed: {failures}", file=sys.stderr)
         return 1
     fd, tmp = tempfile.mkstemp(prefix=".timings.", suffix=".json", dir=out)
+    os.fchmod(fd, 0o666 & ~_umask())
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps({**previous, **timings}, indent=1))
     os.replace(tmp, out / "timings.json")

@@ -120,12 +120,12 @@ record = False
 
 # %%
 seed = seed[profile] if isinstance(seed, dict) else seed
-if fail:
-    raise RuntimeError("asked to fail")
 if record:            # imports torch: seconds, so only where a test needs the record
     import mmdflow.runtime
     mmdflow.runtime.record_results("98_good", {"seed": seed}, profile=profile)
 print("seed is", seed)
+if fail:
+    raise RuntimeError("asked to fail")
 '''
 
 
@@ -156,11 +156,15 @@ def test_a_failing_run_keeps_the_last_good_output_and_the_failed_one_beside_it(g
     out = good_book / "build" / "executed" / "quick"
     assert rc.main(["--chapters", "98_good", "-p", "seed", "5"]) == 0
     good = (out / "98_good.ipynb").read_bytes()
-    assert rc.main(["--chapters", "98_good", "-p", "fail", "True"]) == 1
+    # the failing run records its result before it fails: the record is dropped with the run
+    assert rc.main(["--chapters", "98_good", "-p", "fail", "True", "-p", "record", "True"]) == 1
     err = capsys.readouterr().err
     assert (out / "98_good.ipynb").read_bytes() == good
     assert "RuntimeError: asked to fail" in _seed_printed(out / "98_good.failed.ipynb")
     assert f"partially executed notebook: {out / '98_good.failed.ipynb'}" in err and "is kept" in err
+    assert "its records ['98_good.json'] were not stored" in err
+    records = good_book / "build" / "records" / "quick"
+    assert list(records.iterdir()) == []                                     # nor a staging folder left
     assert not [p for p in out.iterdir() if p.name.startswith(".")]          # no temporary file left
     assert rc.main(["--chapters", "98_good", "--force"]) == 0                  # a success removes the stale failure
     assert not (out / "98_good.failed.ipynb").exists()

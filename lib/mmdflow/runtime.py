@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["default_device", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
-           "RECORDS_ENV", "RESULTS_ENV", "find_upward", "stored_results_path", "StoredDataError", "load_json",
+           "RECORDS_ENV", "STAGING_ENV", "RESULTS_ENV", "find_upward", "stored_results_path", "StoredDataError", "load_json",
            "validate", "load_stored_results", "check_stored", "SCHEMAS", "CHECKS", "Optional", "NUMBER",
            "NUMBER_OR_NAN", "INT", "ANY"]
 
@@ -93,6 +93,9 @@ def provenance(**extra) -> dict:
 
 #: environment variable naming the folder of the chapters' result records (set by ``scripts/run_chapters.py``).
 RECORDS_ENV = "MMDFLOW_RECORDS"
+#: environment variable naming a folder where :func:`record_results` writes instead (set by the chapter runner for
+#: each chapter: its records join the others only when the chapter succeeds).
+STAGING_ENV = "MMDFLOW_RECORDS_STAGING"
 #: environment variable naming a folder of stored benchmark results (default: ``benchmarks/results`` of the checkout).
 RESULTS_ENV = "MMDFLOW_RESULTS"
 
@@ -368,7 +371,8 @@ def records_dir(profile: str) -> Path:
 
 def record_results(chapter: str, values: dict, *, profile: str) -> None:
     """Store a chapter's key results (JSON-ready ``values``) with their profile and :func:`provenance`, in
-    ``<records_dir>/<chapter>.json``, for the reproduction scorecard, which reads them with :func:`load_records`.
+    ``<records_dir>/<chapter>.json``, for the reproduction scorecard, which reads them with :func:`load_records`
+    (under ``$MMDFLOW_RECORDS_STAGING`` when set: the chapter runner moves them into place when the chapter succeeds).
 
     Every number in ``values`` must be finite: a NaN or an infinity raises ``ValueError`` naming the field (a NaN
     would be skipped by ``max()`` and similar reductions and could turn into a verdict)."""
@@ -379,13 +383,16 @@ def record_results(chapter: str, values: dict, *, profile: str) -> None:
         validate(data, SCHEMAS["record"])
     except StoredDataError as err:
         raise ValueError(f"the record of {chapter!r} cannot be stored: {err}") from None
-    folder = records_dir(profile)
+    folder = Path(os.environ[STAGING_ENV]) if os.environ.get(STAGING_ENV) else records_dir(profile)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"the records folder {str(folder)!r} is a file: remove it, or point ${RECORDS_ENV} "
                                  "at a folder")
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{chapter}.json.", suffix=".tmp", dir=folder)   # unique: parallel writers
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)           # mkstemp makes 0600 files: the usual permissions
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(data, indent=1))
         os.replace(tmp, folder / f"{chapter}.json")

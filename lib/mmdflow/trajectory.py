@@ -329,12 +329,19 @@ class _FolderLock:
         return False
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _save_atomic(obj: dict, path: Path, step: int) -> None:
     """Write ``obj`` (with its checksum) to a uniquely named temporary file beside ``path``, then rename it over
     ``path``: an interrupted or failed write leaves the previous checkpoint intact and no temporary file."""
     obj = dict(obj, checksum=_checksum(obj))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())      # mkstemp makes 0600 files: the usual permissions, as torch.save gives
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
