@@ -11,7 +11,14 @@ which the loop stores in its checkpoints.
 A checkpoint carries a *key*: a fingerprint of everything that determines the run (scheme, config, the
 energy's :meth:`fingerprint`, a digest of the start, the generator's initial state, dtype, device kind; see
 :func:`digest`). Resuming with another key, or from a file that is not a readable checkpoint, raises
-:class:`CheckpointError` naming the differing fields, the folder and what to do.
+:class:`CheckpointError` naming the differing fields, the folder and what to do. Every checkpoint also carries a
+checksum of its contents (a digest of the positions, weights, snapshots and the step's state), checked on load: a
+file changed on disk (a flipped byte in the tensor data) is refused. The folder is checked for writing before the
+first step, held under an exclusive lock during the run (a second writer is refused), and each checkpoint is written
+to a uniquely named temporary file and renamed over the previous one.
+
+After every step the loop checks every field of the state (positions, weights, a ``loss`` metric) and raises an
+error naming the step, the time, the scheme and the parameter most likely responsible (the scheme's ``blame``).
 """
 
 from __future__ import annotations
