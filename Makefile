@@ -34,6 +34,7 @@ help:
 	@echo "                                  book (default): the website's settings, quick: a preview of a few minutes"
 	@echo "make test                         unit tests, nbval re-execution, site build and browser check"
 	@echo "make chapter NB=02_dirac_flows PARAMS='-p seed 3' [PROFILE=...]   rerun one chapter with overrides"
+	@echo "                                  (they stay in later make book runs; without PARAMS: back to the defaults)"
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: environment.yml lib/pyproject.toml scripts/requirements.sh

@@ -27,14 +27,14 @@ from pathlib import Path
 import torch
 
 from mmdflow import default_device
-from mmdflow.runtime import provenance
+from mmdflow.runtime import SCHEMAS, load_json, provenance
 from mmdflow.experiments import interaction
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _read(out: Path) -> list:
-    return interaction.results_from_json(json.loads(out.read_text())) if out.exists() else []
+    return interaction.results_from_json(load_json(out, SCHEMAS["interaction"])) if out.exists() else []
 
 
 def _store(out: Path, res, key_of) -> list:

@@ -8,7 +8,18 @@ re-runs it). A failing chapter stops the run and prints the failing cell and its
 
 Overrides (``-p NAME VALUE``) are checked before anything runs: NAME must be assigned in the chapter's
 ``parameters`` cell (the error lists the chapter's parameters), VALUE must have the type of the default
-(an integer for an integer parameter, ...) and obey :data:`PARAMETER_RULES` (e.g. sizes >= 1).
+(an integer for an integer parameter, ...) and obey :data:`PARAMETER_RULES` (e.g. sizes >= 1). The profile is
+chosen with ``--profile`` only (``-p profile ...`` is refused: it would file one profile's run under another).
+
+Overrides stay: a chapter executed with overrides (``make chapter NB=... PARAMS="-p seed 3"``) keeps them in a
+later run without overrides and without ``--force`` (``make book``), which says so; it is re-executed with the
+same overrides when its source or the library changed. ``--force`` without overrides (``make chapter NB=...``)
+returns it to the defaults.
+
+A chapter is executed into a temporary file beside its output and moved into place only when it succeeds: a
+failing or interrupted run keeps the last good output and leaves the partial notebook as ``NAME.failed.ipynb``.
+The chapters' result records go to ``build/records/PROFILE`` for the default output folder, and to
+``OUT/records`` with ``--out OUT`` (a scratch run never changes the book's scorecard).
 
 Examples::
 
@@ -25,7 +36,9 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -145,16 +158,27 @@ def source_cell(src: Path, source: str) -> int | None:
     return None
 
 
+#: the environment variable where a chapter's records are written first (``mmdflow.runtime.STAGING_ENV``)
+STAGING_ENV = "MMDFLOW_RECORDS_STAGING"
+
 #: a chapter whose source contains this line runs after all others (it reads their records: the scorecard)
 RUN_LAST = "# mmdflow: run-last"
 
 
-def records_folder(profile: str) -> Path:
-    """Where the chapters of a profile write their result records (``mmdflow.runtime.record_results``)."""
-    return ROOT / "build" / "records" / profile
+def default_out(profile: str) -> Path:
+    """The output folder of a profile's executed chapters (the one the site is built from)."""
+    return ROOT / "build" / "executed" / profile
 
 
-def fingerprint(src: Path, profile: str, params: dict) -> str:
+def records_folder(profile: str, out: Path | None = None) -> Path:
+    """Where the chapters write their result records (``mmdflow.runtime.record_results``): ``build/records/PROFILE``
+    for the default output folder, ``OUT/records`` for another one (records go with the output)."""
+    if out is None or Path(out).resolve() == default_out(profile).resolve():
+        return ROOT / "build" / "records" / profile
+    return Path(out).resolve() / "records"
+
+
+def fingerprint(src: Path, profile: str, params: dict, records: Path | None = None) -> str:
     """Hash of what a chapter's output depends on: its source, the library, the stored benchmark results, the
     profile and the overrides, and for a run-last chapter the other chapters' records."""
     h = hashlib.sha256()
@@ -162,15 +186,56 @@ def fingerprint(src: Path, profile: str, params: dict) -> str:
     for f in sorted((ROOT / "lib" / "mmdflow").rglob("*.py")) + sorted((ROOT / "benchmarks" / "results").glob("*.json")):
         h.update(f.read_bytes())
     if RUN_LAST in src.read_text():
-        for f in sorted(records_folder(profile).glob("*.json")):
+        for f in sorted((records or records_folder(profile)).glob("*.json")):
             h.update(f.name.encode())
-            h.update(json.dumps(json.loads(f.read_text()).get("values"), sort_keys=True).encode())
+            try:
+                h.update(json.dumps(json.loads(f.read_text()).get("values"), sort_keys=True).encode())
+            except (ValueError, AttributeError):   # malformed: the chapter's own load names the file
+                h.update(f.read_bytes())
     h.update(json.dumps([profile, params], sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 
-def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tuple[int, float | None, str]:
-    """Execute one chapter. Returns (status, seconds, message); status 0 = ok/up to date, 1 = failed, 2 = missing."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _overrides(params: dict) -> dict:
+    """The overrides of a parameter set (everything but the profile)."""
+    return {k: v for k, v in params.items() if k != "profile"}
+
+
+def _show(params: dict) -> str:
+    return " ".join(f"-p {k} {v}" for k, v in _overrides(params).items())
+
+
+def kept_overrides(name: str, target: Path, profile: str) -> dict:
+    """The parameters of the existing output ``target`` when it was executed with overrides in this profile, else
+    ``{}``: a run without overrides keeps them (``make chapter ... PARAMS=...`` then ``make book``)."""
+    import nbformat
+
+    if not target.exists():
+        return {}
+    try:
+        meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+    except Exception:        # an unreadable output is re-executed with the defaults
+        return {}
+    params = meta.get("parameters") or {}
+    if meta.get("profile") != profile or not isinstance(params, dict) or not _overrides(params):
+        return {}
+    return dict(params)
+
+
+def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
+            records: Path | None = None) -> tuple[int, float | None, str]:
+    """Execute one chapter. Returns (status, seconds, message); status 0 = ok/up to date, 1 = failed, 2 = missing.
+
+    Without overrides and without ``force``, overrides of the existing output are kept (:func:`kept_overrides`).
+    The chapter is executed into a temporary file in ``out`` and moved to ``out/NAME.ipynb`` only on success; on
+    failure or interruption the partial notebook is kept as ``out/NAME.failed.ipynb`` and the last good output
+    stays."""
     import jupytext
     import nbformat
     import papermill as pm
@@ -179,19 +244,61 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
     if not src.exists():
         return 2, None, f"{name}: missing source {src}"
     target = out / f"{name}.ipynb"
-    fp = fingerprint(src, profile, params)
+    failed = out / f"{name}.failed.ipynb"
+    note = ""
+    if not force and not _overrides(params):
+        kept = kept_overrides(name, target, profile)
+        if kept:
+            problems = check_parameters(name, src, kept)
+            if problems:
+                return 1, None, (f"{name}: its output was executed with the overrides {_show(kept)}, which no longer "
+                                 f"fit the chapter ({'; '.join(problems)}); run `make chapter NB={name}` (defaults) "
+                                 f"or `make chapter NB={name} PARAMS=\"...\"` (new overrides)")
+            params = kept
+            note = (f" [keeps the overrides {_show(kept)} of its last run; `make chapter NB={name}` without PARAMS "
+                    f"returns it to the defaults]")
+    fp = fingerprint(src, profile, params, records)
     if target.exists() and not force:
-        meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+        try:
+            meta = nbformat.read(target, as_version=4).metadata.get("mmdflow", {})
+        except Exception as exc:        # truncated or not a notebook: re-executed (it is replaced only on success)
+            print(f"{name}: the existing output {target} cannot be read ({type(exc).__name__}: {exc}); "
+                  "re-executing it", file=sys.stderr, flush=True)
+            meta = {}
         if meta.get("fingerprint") == fp:
-            return 0, meta.get("seconds"), f"{name}: up to date ({meta.get('seconds', float('nan')):.1f} s when run)"
+            return 0, meta.get("seconds"), (f"{name}: up to date ({meta.get('seconds', float('nan')):.1f} s when "
+                                            f"run){note}")
     work = ROOT / "build" / "sources"
     work.mkdir(parents=True, exist_ok=True)
-    nb_src = work / f"{name}.ipynb"
+    fd, nb_src = tempfile.mkstemp(prefix=f"{name}.", suffix=".ipynb", dir=work)   # unique: parallel runners
+    os.close(fd)
     jupytext.write(jupytext.read(src), nb_src)
-    print(f"{name}: running (profile {profile}) ...", flush=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".running.ipynb", dir=out)
+    os.fchmod(fd, 0o666 & ~_umask())          # mkstemp makes 0600 files: the usual permissions for the site
+    os.close(fd)
+    records = records or records_folder(profile, out)
+    records.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".staging", dir=records))
+    os.environ[STAGING_ENV] = str(staging)       # the chapter's records join the others only if it succeeds
+    print(f"{name}: running (profile {profile}{', overrides ' + _show(params) if _overrides(params) else ''}) ..."
+          f"{note}", flush=True)
     t0 = time.perf_counter()
+
+    def keep_failed() -> str:
+        """Move the partial notebook beside the output; say what is where."""
+        if Path(tmp).exists() and Path(tmp).stat().st_size > 0:
+            os.replace(tmp, failed)
+            where = f"partially executed notebook: {failed}"
+        else:
+            Path(tmp).unlink(missing_ok=True)
+            where = "no partial notebook was written"
+        kept = f"; the last good output {target} is kept" if target.exists() else ""
+        dropped = sorted(p.name for p in staging.glob("*.json"))
+        dropped = f"; its records {dropped} were not stored" if dropped else ""
+        return f"({where}{kept}{dropped})"
+
     try:
-        pm.execute_notebook(str(nb_src), str(target), parameters=params, kernel_name="python3",
+        pm.execute_notebook(nb_src, tmp, parameters=params, kernel_name="python3",
                             cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as err:
         # err.source is the failing cell's code; its index err.cell_index counts papermill's injected-parameters
@@ -202,16 +309,42 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
         where = f"cell {k} of {src.name} (counting from 0)" if k is not None else "the injected parameters cell"
         return 1, None, (f"\n{name}: FAILED in {where} (execution count {err.exec_count}): "
                          f"{err.ename}: {err.evalue}\n---- failing cell source ----\n{err.source}"
-                         f"\n---- traceback ----\n{tb}\n(partially executed notebook: {target})")
+                         f"\n---- traceback ----\n{tb}\n{keep_failed()}")
+    except Exception as exc:      # the kernel died, could not start, ...
+        return 1, None, f"\n{name}: FAILED ({type(exc).__name__}: {exc}) {keep_failed()}"
+    except BaseException:         # Ctrl-C: keep the partial notebook and the last good output, then stop
+        print(f"{name}: interrupted {keep_failed()}", file=sys.stderr, flush=True)
+        raise
+    finally:
+        Path(nb_src).unlink(missing_ok=True)
+        os.environ.pop(STAGING_ENV, None)
+        if not Path(tmp).exists():           # failed or interrupted (keep_failed moved it): drop its records
+            shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - t0
-    nb = nbformat.read(target, as_version=4)
+    nb = nbformat.read(tmp, as_version=4)
     for cell in nb.cells:   # papermill's cell of overrides: the page's box states the profile instead
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.metadata["tags"].append("remove-cell")
     nb.metadata["mmdflow"] = {"fingerprint": fp, "seconds": round(seconds, 1), "profile": profile,
                               "parameters": params}
-    nbformat.write(nb, target)
-    return 0, round(seconds, 1), f"{name}: done in {seconds:.1f} s"
+    nbformat.write(nb, tmp)
+    os.replace(tmp, target)
+    for rec in staging.glob("*.json"):       # the chapter succeeded: its records join the others
+        os.replace(rec, records / rec.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    failed.unlink(missing_ok=True)          # an earlier failure's notebook is stale now
+    return 0, round(seconds, 1), f"{name}: done in {seconds:.1f} s{note}"
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1 (chapters executed at the same time), got {text!r}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -222,12 +355,22 @@ def main(argv=None) -> int:
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="override a notebook parameter (repeatable)")
     ap.add_argument("--force", action="store_true", help="re-run chapters even when up to date")
-    ap.add_argument("--jobs", type=int, default=1,
+    ap.add_argument("--jobs", type=_jobs, default=1,
                     help="chapters executed at the same time (each kernel then gets OMP_NUM_THREADS=1)")
     args = ap.parse_args(argv)
+    if any(k == "profile" for k, _ in args.parameter):
+        value = next(v for k, v in args.parameter if k == "profile")
+        print(f"-p profile {value} is refused: the profile is chosen with --profile (the output folder, the "
+              f"records and the run's settings follow it; -p profile would run one profile and file it under "
+              f"--profile {args.profile}); use --profile {value}, or PROFILE={value} with make", file=sys.stderr)
+        return 2
 
-    out = (args.out or ROOT / "build" / "executed" / args.profile).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = (args.out or default_out(args.profile)).resolve()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"cannot use the output folder {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     all_chapters = toc_chapters(ROOT / "book" / "_toc.yml")
     chapters = args.chapters or all_chapters
     unknown = [c for c in chapters if c not in all_chapters]
@@ -242,8 +385,17 @@ def main(argv=None) -> int:
         return 2
     timings, failures = {}, []
     t_all = time.perf_counter()
-    os.environ["MMDFLOW_RECORDS"] = str(records_folder(args.profile))   # inherited by the kernels
-    previous = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
+    records = records_folder(args.profile, out)
+    os.environ["MMDFLOW_RECORDS"] = str(records)   # inherited by the kernels: records go with the output
+    previous = {}
+    if (out / "timings.json").exists():       # only for the time estimates: an unreadable file is reported, not fatal
+        try:
+            previous = json.loads((out / "timings.json").read_text())
+            if not isinstance(previous, dict):
+                raise ValueError(f"expected an object, got {type(previous).__name__}")
+        except ValueError as exc:
+            print(f"ignoring {out / 'timings.json'} (previous run times, for the estimates): {exc}", file=sys.stderr)
+            previous = {}
     last = [c for c in chapters if RUN_LAST in (ROOT / "notebooks" / f"{c}.py").read_text()]
     waves = [[c for c in chapters if c not in last], last]
     done: list[str] = []
@@ -271,20 +423,25 @@ def main(argv=None) -> int:
         if args.jobs > 1 and len(wave) > 1:
             os.environ["OMP_NUM_THREADS"] = "1"          # inherited by the kernels: no oversubscription
             with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-                futures = {pool.submit(run_one, name, out, args.profile, params, args.force): name for name in wave}
+                futures = {pool.submit(run_one, name, out, args.profile, params, args.force, records): name
+                           for name in wave}
                 for fut in as_completed(futures):
                     report(futures[fut], *fut.result())
         else:
             for name in wave:
-                report(name, *run_one(name, out, args.profile, params, args.force))
+                report(name, *run_one(name, out, args.profile, params, args.force, records))
                 if failures:
                     break
     if failures:
         print(f"chapter(s) failed: {failures}", file=sys.stderr)
         return 1
-    (out / "timings.json").write_text(json.dumps({**previous, **timings}, indent=1))
+    fd, tmp = tempfile.mkstemp(prefix=".timings.", suffix=".json", dir=out)
+    os.fchmod(fd, 0o666 & ~_umask())
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps({**previous, **timings}, indent=1))
+    os.replace(tmp, out / "timings.json")
     total = sum(t for t in timings.values() if t)
-    print(f"executed chapters in {out}: run times {timings} (sum {total:.1f} s, "
+    print(f"executed chapters in {out} (records in {records}): run times {timings} (sum {total:.1f} s, "
           f"wall {time.perf_counter() - t_all:.1f} s with {args.jobs} job(s))")
     return 0
 

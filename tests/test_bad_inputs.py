@@ -12,7 +12,8 @@ import torch
 
 from mmdflow import _checks, analytic, energies, flows, metrics, neural, runtime, trajectory, wfr
 from mmdflow.data import images, mnist
-from mmdflow.experiments import interaction, targets
+from mmdflow.experiments import ift as ift_exp
+from mmdflow.experiments import interaction, scorecard, targets
 from mmdflow.kernels import Gaussian, InverseMultiquadric, Laplace, Riesz
 from mmdflow.summation import (Backend, directional_derivative, double_sum, kernel_matrix, kernel_sum,
                                kernel_sum_grad, register_backend)
@@ -266,7 +267,220 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("call,error,text", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+# ---------------------------------------------------------------------------------------- third round (issue 23):
+# the step loop, checkpoint integrity and folders, stored results and records, the weight steps
+
+def _steps(bad_at, field, value, n=4, weighted=True):
+    """run_steps with a step that puts ``value`` into ``field`` at step ``bad_at``."""
+    def step(k, s):
+        x, w = s.x + 0.01, s.w
+        if k + 1 == bad_at:
+            x, w = (x.clone(), w) if field == "x" else (x, w.clone())
+            (x.__setitem__((3, 1), value) if field == "x" else w.__setitem__(2, value))
+        return trajectory.ParticleState(x, w), {"loss": 1.0}
+    return trajectory.run_steps(step, trajectory.ParticleState(X, torch.full((6,), 1 / 6, dtype=torch.float64)
+                                                               if weighted else None),
+                                times=range(n + 1), progress=False, name="mine", blame={"w": "lr=5 (mine)"})
+
+
+class _Duck:
+    def __init__(self, g):
+        self.g, self.calls = g, 0
+
+    def gradient(self, x):
+        self.calls += 1
+        return self.g(x, self.calls)
+
+    def value(self, x):
+        return x.sum() * 0
+
+
+def _corrupt(p, how):
+    """A finished particle-flow checkpoint in ``p``, then corrupted: ``x`` (a byte of the positions' data),
+    ``checksum`` (the stored checksum), ``nochecksum`` (the entry removed)."""
+    done = _pf(p)
+    path = p / trajectory.CHECKPOINT_NAME
+    if how == "x":
+        data = bytearray(path.read_bytes())
+        i = bytes(data).find(done.positions[-1].numpy().tobytes()[:24])
+        data[i + 5] ^= 0x10
+        path.write_bytes(bytes(data))
+    else:
+        saved = torch.load(path, weights_only=True)
+        saved.pop("checksum") if how == "nochecksum" else saved.update(checksum="0" * 32)
+        torch.save(saved, path)
+    return p
+
+
+def _disk_full(p, m):
+    real = torch.save
+
+    def save(obj, f, *a, **k):
+        if isinstance(obj, dict) and obj.get("step") == 2:
+            raise OSError(28, "No space left on device")
+        return real(obj, f, *a, **k)
+    m.setattr(torch, "save", save)
+    return _pf(p)
+
+
+def _second_writer(p):
+    flows.particle_flow(energies.InteractionEnergy(K), X, PF_CFG, progress=False, checkpoint_dir=p,
+                        callback=lambda k, t, s: _pf(p))
+
+
+_STORED = {}
+
+
+def _stored(p, m, name, edit=None, text=None):
+    """Load ``name`` from a copy of the stored results in ``p``, edited by ``edit(data)`` or replaced by ``text``."""
+    if name not in _STORED:
+        _STORED[name] = runtime.stored_results_path(name, producer="-").read_text()
+    if text is None:
+        import json
+        data = json.loads(_STORED[name])
+        edit(data)
+        text = json.dumps(data)
+    (p / name).write_text(text)
+    m.setenv(runtime.RESULTS_ENV, str(p))
+    return (interaction if name.startswith("interaction") else ift_exp).load_results(name)
+
+
+def _record(p, m, edit=None, text=None):
+    """Load the records of a folder holding one record of 02_dirac_flows, edited by ``edit(text)``."""
+    m.setenv(runtime.RECORDS_ENV, str(p))
+    runtime.record_results("02_dirac_flows", {"a": 1.0}, profile="book")
+    path = p / "02_dirac_flows.json"
+    path.write_text(edit(path.read_text()))
+    return runtime.load_records("book")
+
+
+def _nan_d2(d):
+    d[4]["errors"]["1.2"]["d2"] = float("nan")
+
+
+ROUND3 = [
+    # ------------------------------------------------------------------ the step loop: every state field
+    ("steps-nan-weight", lambda p, m: _steps(3, "w", float("nan")), FloatingPointError,
+     "mine, step 3 (t = 3) produced non-finite weights w: 1 of 6 entries"),                          # silent before
+    ("steps-inf-weight-blame", lambda p, m: _steps(1, "w", float("inf")), FloatingPointError, "lr=5 (mine)"),  # silent before
+    ("steps-minus-inf-position", lambda p, m: _steps(2, "x", -float("inf"), weighted=False), FloatingPointError,
+     "step 2 (t = 2) produced non-finite positions x: 1 of 12 entries (the first -inf at index (3, 1))"),
+    ("steps-inf-loss", lambda p, m: trajectory.run_steps(lambda k, s: (s, {"loss": float("inf")}),
+                                                         trajectory.ParticleState(X), times=range(3), progress=False),
+     FloatingPointError, "non-finite loss inf"),                                                       # silent before
+    ("steps-not-a-state", lambda p, m: trajectory.run_steps(lambda k, s: ((s.x, None), None),
+                                                            trajectory.ParticleState(X), times=range(3),
+                                                            progress=False),
+     TypeError, "must return (ParticleState, metrics), got a tuple"),
+    ("steps-drops-weights", lambda p, m: trajectory.run_steps(
+        lambda k, s: (trajectory.ParticleState(s.x), None), trajectory.ParticleState(X, torch.full((6,), 1 / 6,
+                                                                                                   dtype=torch.float64)),
+        times=range(3), progress=False), ValueError, "the step dropped the weights w"),                 # raw before
+    ("steps-shrinks-weights", lambda p, m: trajectory.run_steps(
+        lambda k, s: (trajectory.ParticleState(s.x, s.w[:-1]), None),
+        trajectory.ParticleState(X, torch.full((6,), 1 / 6, dtype=torch.float64)), times=range(3), progress=False),
+     ValueError, "weights w of shape (5,), expected (6,)"),                                           # raw before
+    ("pf-gradient-broadcast-column", lambda p, m: flows.particle_flow(
+        _Duck(lambda x, c: torch.zeros(x.shape[0], 1, dtype=x.dtype)), X, PF_CFG, progress=False), ValueError,
+     "must return a tensor of the shape of x (6, 2), got shape (6, 1)"),                              # silent before
+    ("pf-gradient-broadcast-row", lambda p, m: flows.particle_flow(
+        _Duck(lambda x, c: torch.zeros(x.shape[1], dtype=x.dtype)), X, PF_CFG, progress=False), ValueError,
+     "got shape (2,)"),                                                                               # silent before
+    ("pf-gradient-numpy", lambda p, m: flows.particle_flow(_Duck(lambda x, c: x.numpy()), X, PF_CFG, progress=False),
+     ValueError, "got a ndarray of shape (6, 2)"),
+    ("pf-gradient-nan-at-step-2", lambda p, m: flows.particle_flow(
+        _Duck(lambda x, c: torch.full_like(x, float("nan")) if c == 2 else x), X, PF_CFG, progress=False),
+     FloatingPointError, "particle_flow, step 2 (t = 0.2) produced non-finite positions x"),
+    ("pf-step-overflows", lambda p, m: flows.particle_flow(
+        energies.DiscrepancyEnergy(K, Y), X, flows.ParticleFlowConfig(tau=1e308, n_steps=2), progress=False),
+     FloatingPointError, "most likely responsible: tau=1e+308 (the Euler step"),                      # misleading before
+    ("mmd-step-overflows", lambda p, m: wfr.run_wfr("mmd", X, Y, wfr.WFRConfig(n_steps=3, sigma=1.0, tau=1e300),
+                                                    progress=False),
+     FloatingPointError, "mmd, step 2 (t = 2): a non-finite or overflowing value arose in the step"),  # misleading before
+    ("wfr-kl-step-overflows", lambda p, m: wfr.run_wfr("wfr", X, Y, wfr.WFRConfig(n_steps=2, sigma=1.0, tau=0.1,
+                                                                                  kl_lr=1e6), progress=False),
+     FloatingPointError, "kl_lr=1e+06 (the KL weight step)"),                                          # misleading before
+    ("nb-iterations-0", lambda p, m: neural.NeuralBackwardConfig(iterations=0), ValueError, "iterations=0"),  # silent before
+    ("nf-iterations-start-0", lambda p, m: neural.NeuralForwardConfig(iterations=5, iterations_start=0), ValueError,
+     "iterations_start=0"),                                                                             # silent before
+    ("schedule-iterations-0", lambda p, m: targets.NeuralSchedule(tau=0.1, iterations=0), ValueError,
+     "iterations=0"),                                                                                   # silent before
+    ("interaction-iterations-0", lambda p, m: interaction.interaction_settings("quick", iterations=0), ValueError,
+     "iterations=0"),                                                                                   # silent before
+    # ------------------------------------------------------------------ checkpoints: integrity, folders, writers
+    ("checkpoint-flipped-byte", lambda p, m: _pf(_corrupt(p, "x")), CheckpointError, "is corrupted"),  # silent before
+    ("checkpoint-checksum-altered", lambda p, m: _pf(_corrupt(p, "checksum")), CheckpointError, "'000000"),
+    ("checkpoint-checksum-removed", lambda p, m: _pf(_corrupt(p, "nochecksum")), CheckpointError,
+     "lacks the entries ['checksum']"),
+    ("checkpoint-file-is-a-folder", lambda p, m: (p.joinpath(trajectory.CHECKPOINT_NAME).mkdir(), _pf(p)),
+     CheckpointError, "IsADirectoryError"),
+    ("checkpoint-folder-is-a-file", lambda p, m: (p.joinpath("f").write_text("x"), _pf(p / "f")), CheckpointError,
+     "nothing was computed"),                                                                           # raw before
+    ("checkpoint-folder-under-a-file", lambda p, m: (p.joinpath("f").write_text("x"), _pf(p / "f" / "sub")),
+     CheckpointError, "Not a directory"),                                                               # raw before
+    ("checkpoint-disk-full", _disk_full, CheckpointError, "No space left on device"),                   # raw before
+    ("checkpoint-second-writer", lambda p, m: _second_writer(p), CheckpointError,
+     "is being written by another run"),                                                                # lost before
+    # ------------------------------------------------------------------ stored results
+    ("stored-nan", lambda p, m: _stored(p, m, "interaction_paper.json", _nan_d2), runtime.StoredDataError,
+     "field [4].errors.1.2.d2: expected a finite number, got nan"),                                    # silent before
+    ("stored-inf", lambda p, m: _stored(p, m, "interaction_paper.json",
+                                        lambda d: d[4]["errors"]["1.2"].update(noise=float("inf"))),
+     runtime.StoredDataError, "errors.1.2.noise: expected a finite number, got inf"),                 # silent before
+    ("stored-missing-field", lambda p, m: _stored(p, m, "interaction_paper.json", lambda d: d[2].pop("radius")),
+     runtime.StoredDataError, "field [2].radius is missing"),                                          # silent before
+    ("stored-unknown-field", lambda p, m: _stored(p, m, "interaction_paper.json", lambda d: d[2].update(colour=1)),
+     runtime.StoredDataError, "field [2].colour is not expected here"),                                # silent before
+    ("stored-string-number", lambda p, m: _stored(p, m, "interaction_paper.json",
+                                                  lambda d: d[-1].update(iterations="5000")),
+     runtime.StoredDataError, "iterations: expected an integer or null, got a string"),
+    ("stored-bool-int", lambda p, m: _stored(p, m, "interaction_paper.json", lambda d: d[0].update(d=True)),
+     runtime.StoredDataError, "field [0].d: expected an integer, got a boolean"),                      # silent before
+    ("stored-empty-list", lambda p, m: _stored(p, m, "interaction_paper.json", lambda d: d.clear()),
+     runtime.StoredDataError, "holds no runs"),                                                        # silent before
+    ("stored-truncated", lambda p, m: _stored(p, m, "interaction_paper.json", text='[{"scheme": "particle", "d"'),
+     runtime.StoredDataError, "is not valid JSON"),                                                    # raw before
+    ("stored-empty-file", lambda p, m: _stored(p, m, "interaction_paper.json", text=""), runtime.StoredDataError,
+     "is empty"),                                                                                       # raw before
+    ("stored-not-a-list", lambda p, m: _stored(p, m, "interaction_paper.json", text="{}"), runtime.StoredDataError,
+     "field (top level): expected a list, got an object"),                                             # raw before
+    ("stored-radius-not-a-pair", lambda p, m: _stored(p, m, "interaction_paper.json",
+                                                      lambda d: d[0]["radius"]["0.4"].append(1.0)),
+     runtime.StoredDataError, "field [0].radius.0.4: expected a pair"),                                # accepted before
+    ("stored-ift-nan", lambda p, m: _stored(p, m, "ift_100d_book.json", lambda d: d[7]["loss"].__setitem__(-1, 1e999)),
+     runtime.StoredDataError, "field [7].loss[200]: expected a finite number, got inf"),              # silent before
+    ("stored-ift-missing", lambda p, m: _stored(p, m, "ift_100d_book.json", lambda d: d[7].pop("ess")),
+     runtime.StoredDataError, "field [7].ess is missing"),                                             # raw before
+    ("stored-ift-lengths", lambda p, m: _stored(p, m, "ift_100d_book.json", lambda d: d[7]["loss"].pop()),
+     runtime.StoredDataError, "must have one length"),                                                 # silent before
+    # ------------------------------------------------------------------ chapter records
+    ("record-nan", lambda p, m: (m.setenv(runtime.RECORDS_ENV, str(p)),
+                                 runtime.record_results("x", {"r": float("nan")}, profile="book")), ValueError,
+     "field values.r: expected a finite number, got nan"),                                             # silent before
+    ("record-inf-in-list", lambda p, m: (m.setenv(runtime.RECORDS_ENV, str(p)),
+                                         runtime.record_results("x", {"r": [1.0, -1e999]}, profile="book")),
+     ValueError, "field values.r[1]: expected a finite number, got -inf"),                             # silent before
+    ("record-tensor", lambda p, m: (m.setenv(runtime.RECORDS_ENV, str(p)),
+                                    runtime.record_results("x", {"r": torch.ones(3)}, profile="book")),
+     ValueError, "got a Tensor of shape (3,)"),                                                         # raw before
+    ("record-truncated", lambda p, m: _record(p, m, lambda t: t[:30]), runtime.StoredDataError,
+     "02_dirac_flows.json' is not valid JSON"),                                                        # raw before
+    ("record-nan-by-hand", lambda p, m: _record(p, m, lambda t: t.replace("1.0", "NaN")), runtime.StoredDataError,
+     "field values.a: expected a finite number, got nan"),                                             # silent before
+    ("record-other-profile", lambda p, m: _record(p, m, lambda t: t.replace('"book"', '"quick"')),
+     runtime.StoredDataError, "field profile is 'quick'"),                                              # accepted before
+    ("record-misspelt-field", lambda p, m: _record(p, m, lambda t: t.replace('"values"', '"valuez"')),
+     runtime.StoredDataError, "field values is missing"),                                               # silent before
+    ("records-folder-is-a-file", lambda p, m: (m.setenv(runtime.RECORDS_ENV, str(p / "f")),
+                                               p.joinpath("f").write_text("x"), runtime.load_records("book")),
+     NotADirectoryError, "is a file"),                                                                  # silent before
+    ("scorecard-record-lacks-a-field", lambda p, m: scorecard.scorecard_rows(
+        {"02_dirac_flows": {"profile": "book", "values": {"n_particles": 5}}}, stored={}), ValueError,
+     "lacks the field 'prox_radius_error_d2r1'"),                                                      # silent before
+]
+
+
+@pytest.mark.parametrize("call,error,text", [c[1:] for c in CASES + ROUND3], ids=[c[0] for c in CASES + ROUND3])
 def test_bad_input_is_refused_with_a_message_naming_it(call, error, text, tmp_path, monkeypatch):
     monkeypatch.delenv("MMDFLOW_MEMORY_BUDGET", raising=False)
     with pytest.raises(error) as info:
@@ -275,8 +489,8 @@ def test_bad_input_is_refused_with_a_message_naming_it(call, error, text, tmp_pa
 
 
 def test_the_matrix_is_large_enough():
-    assert len(CASES) >= 80
-    assert len({c[0] for c in CASES}) == len(CASES)
+    assert len(CASES) >= 80 and len(ROUND3) >= 45
+    assert len({c[0] for c in CASES + ROUND3}) == len(CASES + ROUND3)
 
 
 # ---------------------------------------------------------------------------------------- edge inputs that work

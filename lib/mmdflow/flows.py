@@ -164,7 +164,13 @@ class _EulerStep:
 
     def __call__(self, k: int, state: ParticleState):
         with torch.no_grad():
-            return ParticleState(state.x - self.step_sizes[k] * self.energy.gradient(state.x)), None
+            g = self.energy.gradient(state.x)
+            if not isinstance(g, torch.Tensor) or g.shape != state.x.shape:   # x - tau * g would broadcast silently
+                got = (f"shape {tuple(g.shape)}" if isinstance(g, torch.Tensor) else f"a {type(g).__name__}"
+                       + (f" of shape {tuple(g.shape)}" if hasattr(g, "shape") else ""))
+                raise ValueError(f"{type(self.energy).__name__}.gradient(x) must return a tensor of the shape of x "
+                                 f"{tuple(state.x.shape)}, got {got}")
+            return ParticleState(state.x - self.step_sizes[k] * g), None
 
     def state_dict(self) -> dict:
         """The energy's own state (e.g. the generator of a sliced energy), checkpointed with the particles."""
@@ -218,6 +224,7 @@ def particle_flow(energy, x0: torch.Tensor, config: ParticleFlowConfig, *, progr
                      times=config.times(), snapshot_every=None, snapshot_steps=set(config.snapshot_steps()),
                      measure=(lambda s: energy.value(s.x)) if record_energy else None, checkpoint=ckpt,
                      progress=progress, callback=callback, name="particle_flow",
+                     blame={"x": f"tau={config.tau:g} (the Euler step; slow_start={config.slow_start})"},
                      info={"config": cfg, "energy": repr(energy), "n_particles": x0.shape[0],
                            "dtype": str(x0.dtype), "device": str(x0.device)})
 

@@ -46,6 +46,11 @@ def project_simplex(v: torch.Tensor) -> torch.Tensor:
     if not bool(torch.isfinite(v).all()):
         raise ValueError("v contains a non-finite value")
     n = v.shape[-1]
+    if float(v.detach().abs().max()) > 1e3:
+        # large entries: the "- 1" of the running sums below would be lost to rounding (and the sums may overflow).
+        # The projection is invariant to a common shift, and an entry below max(v) - 1 is zero in it
+        # (theta >= max(v) - 1), so shift by the maximum and clamp the far entries to -2: the same projection
+        v = (v - v.amax(dim=-1, keepdim=True)).clamp_min(-2.0)
     u, _ = torch.sort(v, dim=-1, descending=True)
     css = torch.cumsum(u, dim=-1) - 1.0
     j = torch.arange(1, n + 1, dtype=v.dtype, device=v.device)

@@ -29,7 +29,7 @@ import torch
 
 from .._checks import check_int
 from ..data.mixtures import mixture_100d
-from ..runtime import provenance, stored_results_path
+from ..runtime import SCHEMAS, load_json, load_stored_results, provenance
 from ..wfr import NoiseSchedule, WFRConfig
 from .seeds import run_seeds
 
@@ -164,7 +164,7 @@ def results_from_json(data: list[dict]) -> list[HDRun]:
 
 
 def _store(path: Path, run: HDRun) -> list[HDRun]:
-    runs = results_from_json(json.loads(path.read_text())) if path.exists() else []
+    runs = results_from_json(load_json(path, SCHEMAS["ift_100d"])) if path.exists() else []
     runs = [r for r in runs if r.key != run.key] + [run]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -179,7 +179,7 @@ def run_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_size: 
     does not hold yet, storing each run in the JSON file ``out`` as soon as it ends (so an interrupted sweep
     resumes). Returns the runs of ``out`` for these keys. ``log``: ``print``-like, called after every run."""
     out = Path(out)
-    done = {r.key for r in (results_from_json(json.loads(out.read_text())) if out.exists() else [])}
+    done = {r.key for r in (results_from_json(load_json(out, SCHEMAS["ift_100d"])) if out.exists() else [])}
     for n, seeds in sizes.items():
         for seed in seeds:
             for label in labels_by_size[n]:
@@ -191,12 +191,12 @@ def run_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_size: 
                     log(f"N={n} seed={seed} {label}: final MMD^2 {run.final:.4g}, ESS {run.ess[-1]:.0f}, "
                         f"{run.wall:.0f} s")
     keys = {(lb, n, s, n_steps) for n, seeds in sizes.items() for s in seeds for lb in labels_by_size[n]}
-    return [r for r in results_from_json(json.loads(out.read_text())) if r.key in keys] if out.exists() else []
+    return [r for r in results_from_json(load_json(out, SCHEMAS["ift_100d"])) if r.key in keys] if out.exists() else []
 
 
 def load_results(name: str = "ift_100d_book.json") -> list[HDRun]:
     """The stored runs (:func:`mmdflow.runtime.stored_results_path`) as :class:`HDRun` objects."""
-    return results_from_json(json.loads(stored_results_path(name, producer="benchmarks/bench_ift.py").read_text()))
+    return results_from_json(load_stored_results(name, producer="benchmarks/bench_ift.py", kind="ift_100d"))
 
 
 def finals_by_size(runs: Iterable[HDRun], n_steps: int | None = None) -> dict[str, dict[int, list[float]]]:

@@ -10,7 +10,6 @@ Results are :class:`InteractionResult` objects; :func:`format_interaction_table`
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -23,7 +22,7 @@ from ..flows import ParticleFlowConfig, particle_flow, perturbed_dirac
 from ..kernels import Riesz
 from ..metrics import ExactComparison
 from ..neural import NeuralBackwardConfig, NeuralForwardConfig, neural_backward_flow, neural_forward_flow
-from ..runtime import stored_results_path
+from ..runtime import load_stored_results
 from ..trajectory import Trajectory
 
 __all__ = ["InteractionSettings", "PROFILES", "interaction_settings", "InteractionResult", "BENCH_TIMES",
@@ -69,9 +68,9 @@ class InteractionSettings:
     def __post_init__(self):
         for name in ("n_particles", "n_steps", "width", "hidden_layers", "batch_size", "batch1", "snapshot_every"):
             check_int(getattr(self, name), name, 1)
-        check_int(self.iterations, "iterations", 0)
+        check_int(self.iterations, "iterations", 1)
         if self.iterations_start is not None:
-            check_int(self.iterations_start, "iterations_start", 0)
+            check_int(self.iterations_start, "iterations_start", 1)
         check_positive(self.tau, "tau")
         check_positive(self.lr, "lr")
         check_positive(self.pf_tau, "pf_tau")
@@ -184,8 +183,7 @@ class InteractionResult:
 
 def load_results(name: str = "interaction_paper.json") -> list[InteractionResult]:
     """The stored benchmark results (:func:`mmdflow.runtime.stored_results_path`) as :class:`InteractionResult` objects."""
-    path = stored_results_path(name, producer="benchmarks/bench_interaction.py")
-    return results_from_json(json.loads(path.read_text()))
+    return results_from_json(load_stored_results(name, producer="benchmarks/bench_interaction.py", kind="interaction"))
 
 
 def results_to_json(results: list[InteractionResult]) -> list[dict]:

@@ -191,7 +191,12 @@ def evaluate(claim: Claim, records: dict, stored: dict) -> Verdict:
     try:
         return claim.evaluate(records, stored)
     except KeyError as err:
-        return Verdict("-", "-", NOT_RUN, f"no record of {err.args[0]} in this profile")
+        name = err.args[0] if err.args else None
+        if not claim.stored and claim.chapter in records and name not in (claim.chapter, "interaction_paper"):
+            # the chapter's record is there but lacks a field: an error naming it, never a silent "not run"
+            raise ValueError(f"the record of {claim.chapter} ({records[claim.chapter].get('profile')} profile) lacks "
+                             f"the field {name!r} that the claim {claim.item!r} needs: rerun the chapter") from err
+        return Verdict("-", "-", NOT_RUN, f"no record of {name} in this profile")
 
 
 def scorecard_rows(records: dict, *, stored: dict | None = None) -> list[list[str]]:

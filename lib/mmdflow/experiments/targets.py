@@ -45,9 +45,9 @@ class NeuralSchedule:
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
-        check_int(self.iterations, "iterations", 0)
+        check_int(self.iterations, "iterations", 1)
         if self.iterations_start is not None:
-            check_int(self.iterations_start, "iterations_start", 0)
+            check_int(self.iterations_start, "iterations_start", 1)
 
     @classmethod
     def of(cls, value, name: str = "schedule") -> "NeuralSchedule":

@@ -98,14 +98,14 @@ class _NeuralConfig:
         check_int(self.n_steps, "n_steps", 1)
         check_int(self.width, "width", 1)
         check_int(self.hidden_layers, "hidden_layers", 1)
-        check_int(self.iterations, "iterations", 0)
+        check_int(self.iterations, "iterations", 1)   # 0: an untrained network would move the particles
         check_int(self.batch_size, "batch_size", 1)
         check_int(self.snapshot_every, "snapshot_every", 1)
         check_int(self.checkpoint_every, "checkpoint_every", 1)
         if self.latent_dim is not None:
             check_int(self.latent_dim, "latent_dim", 1)
         if self.iterations_start is not None:
-            check_int(self.iterations_start, "iterations_start", 0)
+            check_int(self.iterations_start, "iterations_start", 1)
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if self.engine not in ENGINES:
@@ -487,6 +487,7 @@ def _run_flow(scheme: str, energy, x0: torch.Tensor, config, move, *, generator,
     traj = run_steps(step, ParticleState(x), times=times, snapshot_every=config.snapshot_every,
                      measure=lambda s: _energy_value(energy, s), checkpoint=ckpt, progress=progress,
                      callback=callback, name=f"neural {scheme}",
+                     blame={"x": f"tau={config.tau:g} or lr={config.lr:g} (the network's training)"},
                      info={"config": cfg, "device": str(device), "network": net})
     return traj._replace(positions=traj.positions.to(x0.dtype))
 

@@ -54,8 +54,10 @@ The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -181,8 +183,14 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
     if normalise not in ("project", "renormalise"):
         raise ValueError(f"normalise must be 'project' or 'renormalise', got {normalise!r}")
     K, b = _gram_and_b(x, y, kernel, v, gram, b)
-    u = w * torch.exp(lr * (b - K @ w))
-    return project_simplex(u) if normalise == "project" else u / u.sum()
+    g = lr * (b - K @ w)
+    u = w * torch.exp(g)
+    if normalise == "project":
+        return project_simplex(u)
+    total = float(u.sum())
+    if not (0.0 < total < math.inf):   # every exp under- or overflowed: the same step in the log domain (softmax)
+        return torch.softmax(torch.log(w) + g, dim=0)
+    return u / total
 
 
 def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch.Tensor:
@@ -384,7 +392,9 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         iteration counts, ``weights`` are filled (uniform for the MMD flows), ``energies`` are the held-out
         :math:`\mathrm{MMD}^2` at the snapshots, and
         ``info`` holds ``"loss"`` (``[L]`` held-out :math:`\mathrm{MMD}^2`), ``"loss_steps"`` (``[L]``),
-        ``"qp_gap_max"``/``"qp_iter_mean"`` (prox weight step), ``"method"`` and ``"config"``.
+        ``"qp_gap_max"``/``"qp_iter_mean"``/``"qp_unconverged_steps"`` (prox weight step: the largest duality gap, the
+        mean iteration count, the steps whose QP stopped at ``qp_max_iter`` above ``qp_tol``, with a
+        ``RuntimeWarning`` when there are any), ``"method"`` and ``"config"``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -418,8 +428,17 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
     step = _WFRStep(method, config, target, yt, _held_out_constant(yt, kernel), generator, x)
     traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
                      snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
-                     name=method, info={"method": method, "config": config, "n_particles": n})
+                     name=method, info={"method": method, "config": config, "n_particles": n},
+                     blame=_blame(method, config))
     return _result_info(traj, step)
+
+
+def _blame(method: str, config: "WFRConfig") -> dict:
+    """The parameter most likely responsible for a non-finite position (``x``) or weight (``w``) after a step."""
+    weight_blame = {"wfr": f"kl_lr={config.kl_lr:g} (the KL weight step)",
+                    "ift": f"pgd_lr={config.pgd_lr:g} (the projected-gradient weight step)"
+                    if config.weight_step == "pgd" else f"eta={config.eta:g} (the proximal weight step)"}
+    return {"x": f"tau={config.tau:g} (the position step)", "w": weight_blame.get(method, "-")}
 
 
 def _held_out_constant(yt, kernel) -> float:
@@ -432,12 +451,22 @@ def _held_out_constant(yt, kernel) -> float:
 
 
 def _result_info(traj: Trajectory, step) -> Trajectory:
+    method, config = step.method, step.config
     info = dict(traj.info)
     info["loss_steps"] = torch.tensor(step.loss_steps, dtype=torch.float64)
     info["loss"] = torch.tensor(step.losses, dtype=torch.float64)
     if step.gaps:
         info["qp_gap_max"] = max(step.gaps)
         info["qp_iter_mean"] = sum(step.iters) / len(step.iters)
+        # steps (from 1) whose proximal weight QP stopped at qp_max_iter above qp_tol: reported, and warned about
+        info["qp_unconverged_steps"] = [i + 1 for i, ok in enumerate(step.converged) if not ok]
+        if info["qp_unconverged_steps"]:
+            bad = info["qp_unconverged_steps"]
+            warnings.warn(f"{method}: the proximal weight step's QP did not reach qp_tol={config.qp_tol:g} within "
+                          f"qp_max_iter={config.qp_max_iter} iterations in {len(bad)} of {len(step.gaps)} steps "
+                          f"(first at step {bad[0]}; largest duality gap {max(step.gaps):.3g}): its weights are not "
+                          "the exact proximal step; raise qp_max_iter (see info['qp_unconverged_steps'])",
+                          RuntimeWarning, stacklevel=2)
     return traj._replace(info=info)
 
 
@@ -497,7 +526,8 @@ def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Ge
     traj = run_steps(step, ParticleState(x, w), times=[k * h for k in range(config.n_steps + 1)],
                      snapshot_every=config.snapshot_every, measure=lambda st: energy.value(st.x, st.w),
                      checkpoint=ckpt, progress=progress, callback=callback, name=method,
-                     info={"method": method, "config": config, "n_particles": x0.shape[0], "energy": repr(energy)})
+                     info={"method": method, "config": config, "n_particles": x0.shape[0], "energy": repr(energy)},
+                     blame=_blame(method, config))
     return _result_info(traj, step)
 
 
@@ -513,7 +543,7 @@ class _WFRStep:
         # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
         self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
         self.K, self.K_of = (kernel_matrix(x, x, self.kernel) if self.dense else None), x   # cached Gram matrix
-        self.losses, self.loss_steps, self.gaps, self.iters = [], [], [], []
+        self.losses, self.loss_steps, self.gaps, self.iters, self.converged = [], [], [], [], []
         self._last = (None, None)
 
     def gram(self, x):
@@ -562,6 +592,7 @@ class _WFRStep:
                                            gram=K, b=b)
                 self.gaps.append(info.gap)
                 self.iters.append(info.n_iter)
+                self.converged.append(info.converged)
         state = ParticleState(x, w)
         done = k + 1
         if done % cfg.loss_every == 0 or done == cfg.n_steps:
