@@ -61,8 +61,11 @@ def plot_error_lines(series: dict, ax=None, *, xlabel: str, ylabel: str, title: 
     for order, (x0, y0) in (slopes or {}).items():
         xs = np.array(sorted({float(v) for _, (xx, _) in series.items() for v in _np(xx)}))
         ax.loglog(xs, 0.5 * y0 * (xs / x0) ** order, color="0.4", ls=":", lw=1.2, label=f"slope {order:g}")
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    # minor tick labels crowd a log axis spanning a decade or more; below a decade they are the only labels
+    for axis, k in ((ax.xaxis, 0), (ax.yaxis, 1)):
+        vals = [float(v) for pair in series.values() for v in _np(pair[k]) if float(v) > 0]
+        if vals and max(vals) / min(vals) >= 10:
+            axis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
