@@ -38,3 +38,25 @@ def test_exact_w2_of_the_exact_midpoints_is_the_quantisation_floor():
     # Q(1, .) is affine in s with slope 1 - exp(-2): W2 = slope / (N sqrt 12)
     slope = 1 - torch.exp(torch.tensor(-2.0, dtype=torch.float64))
     assert abs(exact.w2(q, 1.0) - float(slope) / (n * 12 ** 0.5)) < 1e-12
+
+
+def _record(order_tau=1.0, nodal=1e-3, best=0.02, floor=0.03, to_kl=(0.2, 0.21), to_limit=(0.01, 0.05)):
+    sig = {"0.1": [to_limit[0], to_kl[0]], "0.5": [to_limit[1], to_kl[1]]}
+    return {"06b_line_flows": {"profile": "quick", "values": {
+        "settings": {"taus": [0.02, 0.01], "n_particles": 100, "n_target": 1000, "nn_n": 100, "nn_its": [10],
+                     "nn_taus": [0.2]},
+        "particle": {"order_tau": order_tau, "order_n": -1.0, "targets": {"a": {"nodal": nodal}}},
+        "neural": {"backward": {"best_w2": best}, "forward": {"best_w2": best}}, "random_floor": floor,
+        "kl": {"n_particles": 100, "sigma_study": {m: sig for m in ("mmd", "ift", "wfr")},
+               "sigma_orders": {m: 2.0 for m in ("mmd", "ift", "wfr")}}}}}
+
+
+def test_scorecard_rows_of_the_line_chapter_follow_their_rules():
+    from mmdflow.experiments import scorecard
+    claims = [c for c in scorecard.CLAIMS if c.chapter == "06b_line_flows"]
+    assert len(claims) == 6
+    verdicts = lambda rec: [scorecard.evaluate(c, rec, {}).verdict for c in claims]   # noqa: E731
+    assert verdicts(_record()) == ["reproduced"] * 3 + ["not reproduced"] * 3
+    good_kernel = _record(to_kl=(0.02, 0.2), order_tau=0.6, nodal=0.5, best=0.08)
+    assert verdicts(good_kernel) == ["partly", "partly", "partly"] + ["reproduced"] * 3
+    assert scorecard.evaluate(claims[0], {}, {}).verdict == "not run"
