@@ -81,7 +81,7 @@ print(f"profile={profile}: particle flow N={pf_n}, taus={pf_taus}; neural N={nn_
 
 # %% tags=["remove-cell"]
 glue_markdown(profile=f"`{profile}`",
-              settings=f"particle flow with N = {pf_n} and tau down to {min(pf_taus)}, neural schemes with "
+              settings=f"particle flow with N = {pf_n} and steps down to {min(pf_taus)}, neural schemes with "
                        f"N = {nn_n} and up to {max(nn_its)} Adam iterations per step, grid of "
                        f"{kl_settings.n_cells} cells, particle KL runs with N = {kl_settings.n_particles}")
 
@@ -203,7 +203,7 @@ quant_floor = {name: line.ExactLineFlow(t, x0).w2(line.ExactLineFlow(t, x0).quan
     (torch.arange(pf_n, dtype=torch.float64) + 0.5) / pf_n, [T_END])[0], T_END) for name, t in line.TARGETS.items()}
 Table(["target", "nodal error, t = 0.2", "nodal error, t = 1", "$W_2$ to $\\mu_1$", "$W_2$ floor ($N$ exact points)"],
       [[name, r.nodal[0.2], r.nodal[1.0], r.w2[1.0], quant_floor[name]] for name, r in pf_rows.items()],
-      formats=".2e", caption=f"Particle flow, N = {pf_n}, tau = {min(pf_taus)}, M = {n_target}")
+      formats=".2e", caption=f"Particle flow, $N$ = {pf_n}, $\\tau$ = {min(pf_taus)}, $M$ = {n_target}")
 
 # %% [markdown]
 # The "floor" is $W_2$ between the exact $\mu_1$ and the $N$ points $Q(1, s_i)$ of the exact flow itself: no
@@ -227,9 +227,9 @@ floors_n = [exact_mix.w2(exact_mix.quantiles((torch.arange(n, dtype=torch.float6
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 3.0), layout="constrained")
 lplots.plot_error_lines({"nodal error": (pf_taus, [r.nodal[1.0] for r in tau_rows]),
                          "$W_2$": (pf_taus, [r.w2[1.0] for r in tau_rows])}, ax1, xlabel=r"step $\tau$",
-                        ylabel="error at t = 1", title=f"N = {pf_n}", slopes={1: (pf_taus[0], tau_rows[0].nodal[1.0])})
+                        ylabel="error at t = 1", title=f"$N$ = {pf_n}", slopes={1: (pf_taus[0], tau_rows[0].nodal[1.0])})
 lplots.plot_error_lines({"$W_2$": (pf_ns, [r.w2[1.0] for r in n_rows]), "floor": (pf_ns, floors_n)}, ax2,
-                        xlabel="particles N", ylabel="$W_2$ at t = 1", title=f"tau = {min(pf_taus)}",
+                        xlabel="particles $N$", ylabel="$W_2$ at t = 1", title=f"$\\tau$ = {min(pf_taus)}",
                         slopes={-1: (pf_ns[0], n_rows[0].w2[1.0])})
 plt.show()
 
@@ -245,9 +245,9 @@ display(Markdown(
 # **At an atom.** The exact flow merges the levels in $(F_\nu(a^-), F_\nu(a))$ into the atom at $a = 0.75$ in
 # finite time. The particle code has no such mechanism: a particle exactly at $a$ feels the target's atom with the
 # convention $\mathrm{sign}(0) = 0$, i.e. the *average* $\frac12(F_\nu(a^-)+F_\nu(a))$, and an explicit step
-# overshoots. So the particles that should sit at $a$ oscillate around it within about $2\tau$ (the largest
-# velocity near the atom times $\tau$), which is the nodal error of the atom row above. The fraction of particles
-# within $2\tau$ of the atom at $t = 1$, against the exact merged mass:
+# overshoots. So the particles that should sit at $a$ oscillate around it, within $2\tau$ (every speed is at most
+# 2), which is the nodal error of the atom row above. The fraction of particles within $2\tau$ of the atom at
+# $t = 1$, against the exact merged mass (the band also holds levels that are still on their way in):
 
 # %%
 atom_exact = line.ExactLineFlow(line.TARGETS["atom"], x0)
@@ -255,8 +255,10 @@ lv_atom = (torch.arange(pf_n, dtype=torch.float64) + 0.5) / pf_n
 merged_exact = float((atom_exact.quantiles(lv_atom, [T_END])[0] == 0.75).double().mean())
 atom_run = line.particle_study("atom", x0=x0, runs=[(pf_n, min(pf_taus))], t_final=T_END, times=(T_END,),
                                n_target=n_target, seed=seed)[0]
-print(f"levels merged into the atom at t = 1 (exact): {merged_exact:.3f}; "
-      f"largest particle error near the atom: {atom_run.nodal[T_END]:.2e} (tau = {min(pf_taus)})")
+near_atom = float(((atom_run.final - 0.75).abs() <= 2 * min(pf_taus)).double().mean())
+display(Markdown(f"Levels merged into the atom at $t = 1$ (exact): **{merged_exact:.3f}**; particles within "
+                 f"$2\\tau$ = {2 * min(pf_taus):g} of it: **{near_atom:.3f}**; largest particle error at $t = 1$: "
+                 f"{atom_run.nodal[T_END]:.2e}."))
 
 # %% [markdown]
 # ### The neural schemes against the exact flow
@@ -283,7 +285,8 @@ glue_markdown(nn_width=str(nn_width))
 Table(["scheme", "$\\tau$", "iterations / step", "$W_2$, t = 0.2", "$W_2$, t = 0.6", "$W_2$, t = 1", "seconds"],
       [[s, r.tau, r.iterations, r.w2[0.2], r.w2[0.6], r.w2[1.0], r.wall_time] for s, rows in neural_rows.items()
        for r in rows], formats=[None, "g", "d", ".2e", ".2e", ".2e", ".0f"],
-      caption=f"Neural schemes toward the mixture, N = {nn_n}; W2 of N random exact samples: {random_floor:.2e}")
+      caption=f"Neural schemes toward the mixture, $N$ = {nn_n}; $W_2$ of $N$ independent exact samples: "
+              f"{random_floor:.2e}")
 
 # %% mystnb={"figure": {"caption": "Neural backward (NB) and forward (NF) schemes toward the two-component mixture: $W_2$ to the exact flow at $t = 1$ against the Adam iterations per step (left, largest $\\tau$) and against $\\tau$ (right, middle iteration count). The grey dotted line is the mean $W_2$ of $N$ independent exact samples.", "name": "fig-line-neural"}}
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 3.0), layout="constrained")
@@ -292,7 +295,7 @@ by_its = {f"N{s[0].upper()}": (nn_its, [r.w2[1.0] for r in rows if r.tau == max(
 by_tau = {f"N{s[0].upper()}": (nn_taus, [next(r.w2[1.0] for r in rows if r.tau == tau and r.iterations ==
                                               nn_its[1]) for tau in nn_taus]) for s, rows in neural_rows.items()}
 lplots.plot_error_lines(by_its, ax1, xlabel="Adam iterations per step", ylabel="$W_2$ at t = 1",
-                        title=f"tau = {max(nn_taus)}")
+                        title=f"$\\tau$ = {max(nn_taus)}")
 lplots.plot_error_lines(by_tau, ax2, xlabel=r"step $\tau$", ylabel="$W_2$ at t = 1",
                         title=f"{nn_its[1]} iterations per step")
 for ax in (ax1, ax2):
@@ -426,7 +429,7 @@ Table(["scheme", "$\\sigma$", "$\\mathrm{KL}(\\nu|\\hat\\mu_T)$ (KDE)", "$W_2$ t
        "$W_2$ to its $\\sigma\\to0$ limit", "$W_2$ to the KL flow", "$W_2$ at $t=0$ (floor)", "seconds"],
       [[r.method, r.sigma, r.kl[-1], r.w2_kernel[-1], r.w2_limit[-1], r.w2_kl[-1], r.w2_kernel[0], r.wall_time]
        for r in kl_runs], formats=[None, "g", ".3f", ".3f", ".3f", ".3f", ".3f", ".1f"],
-      caption=f"Particle schemes at t = {kl_settings.t_final:g}, N = {kl_settings.n_particles} "
+      caption=f"Particle schemes at t = {kl_settings.t_final:g}, $N$ = {kl_settings.n_particles} "
               "(the KL flow: Wasserstein for the MMD flow, WFR for IFT and WFR-GD)")
 
 # %%
@@ -486,6 +489,7 @@ mmdflow.runtime.record_results("06b_line_flows", {
                  "w2_by_n": [r.w2[1.0] for r in n_rows], "order_n": order_n, "floors_n": floors_n,
                  "targets": {k: {"nodal": r.nodal[1.0], "w2": r.w2[1.0], "floor": quant_floor[k]}
                              for k, r in pf_rows.items()},
+                 "atom_merged_exact": merged_exact, "atom_particles_near": near_atom,
                  "sliced_minus_exact": max(abs(sliced_row.nodal[t] - pf_rows["mixture"].nodal[t]) for t in TIMES)},
     "neural": {s: {"best_w2": best_neural[s], "order_its": orders_its[s], "order_tau": orders_tau[s],
                    "rows": [r.to_json() for r in rows]} for s, rows in neural_rows.items()},

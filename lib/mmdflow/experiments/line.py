@@ -80,6 +80,7 @@ class ErrorRow:
     w2: dict = field(default_factory=dict)
     nodal: dict = field(default_factory=dict)
     wall_time: float = float("nan")
+    final: torch.Tensor | None = None     # the positions at the last time of ``times`` (not serialised)
 
     def to_json(self) -> dict:
         return {"scheme": self.scheme, "target": self.target, "n_particles": self.n_particles, "tau": self.tau,
@@ -117,6 +118,7 @@ def particle_study(target_name: str, *, x0: float, runs, t_final: float, times, 
             x = traj.at(t)
             row.w2[t] = exact.w2(x, t)
             row.nodal[t] = exact.nodal_error(x, t)
+        row.final = traj.at(max(times)).reshape(-1)
         out.append(row)
     return out
 
