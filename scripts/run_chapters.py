@@ -22,10 +22,12 @@ import argparse
 import ast
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -169,6 +171,26 @@ def fingerprint(src: Path, profile: str, params: dict) -> str:
     return h.hexdigest()[:16]
 
 
+class _UnparsedParameterLines(logging.Filter):
+    """Drops papermill's "Unable to parse line ..." warnings: its parameter inspector cannot read a default that
+    spans lines or carries a comment, which only affects papermill's own listing of the parameters, never the run
+    (:func:`check_parameters` reads them itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unable to parse line")
+
+
+def kernel_config():
+    """papermill/nbclient configuration of the chapters' kernels: IPC sockets in a private temporary folder instead of
+    TCP ports on localhost (no "running over TCP without encryption" notice per chapter, and no port taken by a
+    concurrent kernel: "Address already in use")."""
+    from traitlets.config import Config
+
+    logging.getLogger("papermill.translators").addFilter(_UnparsedParameterLines())
+    folder = tempfile.mkdtemp(prefix="mmdflow-kernel-")
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+
+
 def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tuple[int, float | None, str]:
     """Execute one chapter. Returns (status, seconds, message); status 0 = ok/up to date, 1 = failed, 2 = missing."""
     import jupytext
@@ -192,7 +214,8 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tu
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(nb_src), str(target), parameters=params, kernel_name="python3",
-                            cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
+                            cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False,
+                            config=kernel_config())
     except pm.PapermillExecutionError as err:
         # err.source is the failing cell's code; its index err.cell_index counts papermill's injected-parameters
         # cell, and the notebook written on failure also starts with papermill's error banner: neither index is
