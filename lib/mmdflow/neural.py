@@ -255,8 +255,11 @@ def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1:
     :math:`\tau` times the JKO objective :math:`\frac1{2\tau}W_\pi + F`.
 
     Args:
-        net: callable ``(x, z) -> X``; energy: an object with ``batch_estimate(x1, x2)``.
-        x1, x2: particle batches ``[B, d]``; z1, z2: latents ``[B, d_z]``; tau: time step.
+        net: callable ``(x, z) -> X``.
+        energy: an object with ``batch_estimate(x1, x2)``.
+        x1, x2: particle batches ``[B, d]``.
+        z1, z2: latents ``[B, d_z]``.
+        tau: time step.
 
     Returns:
         ``(loss, metrics)``: the 0-d loss (differentiable in the network's parameters) and a dict

@@ -140,7 +140,8 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
     The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
 
     Args:
-        z: evaluation points ``[P, d]``; x, w: particles ``[N, d]`` and weights ``[N]``;
+        z: evaluation points ``[P, d]``.
+        x, w: particles ``[N, d]`` and weights ``[N]``.
         y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
 
     Returns:
@@ -217,7 +218,9 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
     :math:`x_i \leftarrow x_i - \tau (Nw_i)^{[\mathrm{weighted}]}\nabla f_{\tilde\mu}(x_i + \xi_i)`.
 
     Args:
-        x: positions ``[N, d]``; y: target samples ``[M, d]``; w, v: their weights (``None`` = uniform);
+        x: positions ``[N, d]``.
+        y: target samples ``[M, d]``.
+        w, v: their weights (``None`` = uniform).
         tau: step size :math:`\ge 0`.
 
     Returns:
@@ -281,8 +284,12 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     :math:`Q = (1 + 1/\eta)K`, :math:`c = -b - Kw^\mathrm{old}/\eta`.
 
     Args:
-        x: support ``[N, d]``; w_old: ``[N]``; y, v: target samples ``[M, d]`` and weights;
-        eta: step :math:`> 0`; tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`); gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
+        x: support ``[N, d]``.
+        w_old: ``[N]``.
+        y, v: target samples ``[M, d]`` and weights.
+        eta: step :math:`> 0`.
+        tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`).
+        gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
 
     Returns:
         ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
@@ -510,7 +517,8 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
 
     Args:
         method: one of :data:`METHODS`.
-        x0: initial particles ``[N, d]``; w0: initial weights (``None`` = uniform).
+        x0: initial particles ``[N, d]``.
+        w0: initial weights (``None`` = uniform).
         target: ``sample_target(n, generator) -> [n, d]`` or a fixed tensor ``[M, d]``.
         config: a :class:`WFRConfig`.
         generator: source of all randomness (held-out sample, minibatches, noise).

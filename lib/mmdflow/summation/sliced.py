@@ -208,7 +208,10 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
     sorted once per direction.
 
     Args:
-        x: ``[N, d]``; y: ``[M, d]``; kernel: must be ``Riesz(1.0)``; v: ``[M]`` or ``None`` (uniform).
+        x: ``[N, d]``.
+        y: ``[M, d]``.
+        kernel: must be ``Riesz(1.0)``.
+        v: ``[M]`` or ``None`` (uniform).
         n_directions: ``P`` (default :func:`default_n_directions`).
         directions: a rule of :data:`DIRECTION_RULES` or a ``[P, d]`` tensor of unit vectors.
         generator: randomness for the directions.
