@@ -186,7 +186,9 @@ def kernel_config():
     concurrent kernel: "Address already in use")."""
     from traitlets.config import Config
 
-    logging.getLogger("papermill.translators").addFilter(_UnparsedParameterLines())
+    translators = logging.getLogger("papermill.translators")
+    if not any(isinstance(f, _UnparsedParameterLines) for f in translators.filters):
+        translators.addFilter(_UnparsedParameterLines())
     folder = tempfile.mkdtemp(prefix="mmdflow-kernel-")
     return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
 
