@@ -88,6 +88,7 @@ site-%:
 	@cp -r build/mathjax build/site-src/$*/_extra/mathjax
 	@PYTHONPATH=$(abspath lib) $(PY) scripts/stage_site.py $* build/site-src/$* 2>&1 | sed '/^\[KeOps\] Warning : CUDA libraries not found/d'
 	@echo "site ($*): jupyter-book build (log: build/site-src/$*.log)"
+	@rm -rf $(SITE_OUT)/_build/html/_downloads     # downloads of earlier builds (another commit's archive)
 	@PYTHONPATH=$(abspath lib) $(BIN)/jupyter-book build build/site-src/$* --config _config.yml --path-output $(SITE_OUT) \
 	  -W --keep-going -q > build/site-src/$*.log 2>&1 || { sed 's/\x1b\[[0-9;]*m//g' build/site-src/$*.log; exit 1; }
 	@$(PY) scripts/check_site.py $(SITE_OUT)/_build/html
