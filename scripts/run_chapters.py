@@ -183,14 +183,18 @@ class _UnparsedParameterLines(logging.Filter):
 def kernel_config():
     """papermill/nbclient configuration of the chapters' kernels: IPC sockets in a private temporary folder instead of
     TCP ports on localhost (no "running over TCP without encryption" notice per chapter, and no port taken by a
-    concurrent kernel: "Address already in use")."""
+    concurrent kernel: "Address already in use"); the kernel application logs only critical errors."""
     from traitlets.config import Config
 
     translators = logging.getLogger("papermill.translators")
     if not any(isinstance(f, _UnparsedParameterLines) for f in translators.filters):
         translators.addFilter(_UnparsedParameterLines())
     folder = tempfile.mkdtemp(prefix="mmdflow-kernel-")
-    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+    # the kernel's own log shows errors only: jupyter_client interrupts a kernel before shutting it down, which
+    # ipykernel sometimes reports as "KeyboardInterrupt caught in kernel" (warnings of a chapter's code go to its
+    # notebook, not to this log)
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")},
+                   "NotebookClient": {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}})
 
 
 def run_one(name: str, out: Path, profile: str, params: dict, force: bool) -> tuple[int, float | None, str]:

@@ -26,6 +26,7 @@ def test_kernel_config_uses_private_ipc_sockets():
     a, b = run_chapters.kernel_config(), run_chapters.kernel_config()
     assert a.KernelManager.transport == "ipc"
     assert Path(a.KernelManager.ip).parent.is_dir() and a.KernelManager.ip != b.KernelManager.ip
+    assert "--IPKernelApp.log_level=CRITICAL" in a.NotebookClient.extra_arguments
 
 
 @pytest.mark.slow
