@@ -423,8 +423,10 @@ def summary_markdown(profile: str, chapters: list[str]) -> str:
         text = f"chapter {number.group(1)}" if number else chapter
         return f"{{doc}}`{text} </_executed/{chapter}>`" if chapter in chapters else text
 
+    stored = any("stored" in str(r.get("book_setting", "")) for r in rows)
     out = [f"The {{doc}}`scorecard </{card}>` judges {len(rows)} figures, tables and claims of the papers from "
-           f"the runs of this build (`{profile}` profile) and the stored runs at the papers' settings:", "",
+           f"the runs of this build (`{profile}` profile)"
+           + (" and from runs at the papers' settings stored with the source:" if stored else ":"), "",
            "| paper | " + " | ".join(verdicts) + " |", "|---|" + "---|" * len(verdicts)]
     for p in papers:
         out.append(f"| {p} | " + " | ".join(str(sum(r['paper'] == p and r['verdict'] == v for r in rows))

@@ -50,7 +50,9 @@ def fresh_venv(path: Path) -> Path:
 
 
 def clean_env(venv_python: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV")}
+    # nothing of the checkout's environment: no PYTHONPATH to its lib/, no variables of an enclosing make (make test)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV",
+                                                            "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MMDFLOW_RECORDS")}
     env["PATH"] = f"{venv_python.parent}{os.pathsep}{env.get('PATH', '')}"
     env["PIP_NO_INDEX"] = "1"          # nothing is downloaded
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
