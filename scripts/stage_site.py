@@ -94,19 +94,26 @@ def _git(*args: str, **kw) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, **kw).stdout.strip()
 
 
+def in_checkout() -> bool:
+    """Whether ROOT is the top of a git checkout (not, e.g., an unpacked archive, even inside another checkout)."""
+    try:
+        return Path(_git("rev-parse", "--show-toplevel")).resolve() == ROOT.resolve()
+    except (OSError, subprocess.CalledProcessError):
+        return False
+
+
 def source_state() -> dict:
     """``{"commit", "dirty"}`` of the checkout (``dirty``: tracked files differ from the commit); outside a git
-    checkout (a site built from an unpacked archive) the ``SOURCE.json`` the archive carries."""
-    try:
-        commit = _git("rev-parse", "--short=12", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
-        return {"commit": commit, "dirty": dirty}
-    except (OSError, subprocess.CalledProcessError):
-        shipped = ROOT / "SOURCE.json"
-        if shipped.exists():
-            data = json.loads(shipped.read_text())
-            return {"commit": data["commit"], "dirty": data.get("dirty", False)}
-        raise RuntimeError("the site's downloads need a git checkout or the SOURCE.json of a source archive")
+    checkout (a site built from an unpacked archive) those of the ``SOURCE.json`` the archive carries."""
+    if in_checkout():
+        return {"commit": _git("rev-parse", "--short=12", "HEAD"),
+                "dirty": bool(_git("status", "--porcelain", "--untracked-files=no"))}
+    shipped = ROOT / "SOURCE.json"
+    if not shipped.exists():
+        raise RuntimeError(f"{ROOT} is neither a git checkout nor an unpacked source archive (no SOURCE.json): "
+                           "the site's downloads cannot name the source they are made of")
+    data = json.loads(shipped.read_text())
+    return {"commit": data["commit"], "dirty": data.get("dirty", False)}
 
 
 #: paths left out of an archive made without git (build outputs, the environment)
@@ -114,16 +121,17 @@ _NOT_SOURCE = {".git", ".venv", "build", "_build", "__pycache__", ".ipynb_checkp
 
 
 def _export_tree(dest: Path) -> None:
-    """The source tree into ``dest``: ``git archive`` of the working tree's tracked files (``git stash create``
-    makes a commit of them when they differ from ``HEAD``, without touching the checkout), else a copy."""
-    try:
+    """The source tree into ``dest``: in a git checkout ``git archive`` of the working tree's tracked files
+    (``git stash create`` makes a commit of them when they differ from ``HEAD``, without touching the checkout);
+    in an unpacked archive a copy without build outputs."""
+    if in_checkout():
         tree = _git("stash", "create") or "HEAD"
         data = subprocess.run(["git", "archive", "--format=tar", tree], cwd=ROOT, capture_output=True,
                               check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest, filter="data")
-    except (OSError, subprocess.CalledProcessError):
-        shutil.copytree(ROOT, dest, dirs_exist_ok=True,
+    else:
+        shutil.copytree(ROOT, dest, symlinks=True,
                         ignore=lambda d, names: [n for n in names if n in _NOT_SOURCE or n.endswith(".egg-info")])
 
 
@@ -131,10 +139,10 @@ def make_downloads(folder: Path) -> dict:
     """Write the source archive and the wheel into ``folder``; returns their names, sizes, version and commit."""
     version, state = library_version(), source_state()
     stem = f"mmdflow-{version}-{state['commit'][:7]}{'-dirty' if state['dirty'] else ''}"
-    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / stem
         _export_tree(src)
+        folder.mkdir(parents=True, exist_ok=True)   # after the export: an output folder inside ROOT is not source
         stored = sorted(p.name for p in (src / "benchmarks" / "results").glob("*.json"))
         (src / "SOURCE.json").write_text(json.dumps(
             {"version": version, **state, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -143,6 +143,18 @@ def test_source_archive_reruns_a_chapter(downloads, tmp_path):
     record = json.loads((src / "build" / "records" / "quick" / f"{CHEAP_CHAPTER}.json").read_text())
     assert record["profile"] == "quick"
 
+    # the unpacked archive (no git) makes the same downloads for its own site, naming the same commit
+    res = subprocess.run([python, "-c", "import json, sys; sys.path.insert(0, 'scripts'); import stage_site;"
+                          "from pathlib import Path; print(json.dumps(stage_site.make_downloads(Path('again'))))"],
+                         cwd=src, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    again = json.loads(res.stdout.strip().splitlines()[-1])
+    assert again["commit"] == info["commit"] and again["stem"] == info["stem"]
+    with tarfile.open(src / "again" / again["archive"]) as tar:
+        names_again = tar.getnames()
+    assert f"{info['stem']}/notebooks/{CHEAP_CHAPTER}.py" in names_again
+    assert not any(n.split("/")[1] in ("build", ".venv", "again") for n in names_again if n.count("/") >= 1)
+
 
 # ------------------------------------------------------------------------------------------------ parameter tables
 def write_chapter(path: Path, parameters: str) -> Path:
