@@ -66,24 +66,34 @@ chapter: venv
 	$(PY) scripts/run_chapters.py --profile $(PROFILE) --chapters $(NB) --force $(PARAMS)
 
 # $(1): profile whose executed chapters to use, $(2): output folder (the site lands in $(2)/_build/html)
-# A site whose inputs (book/, the executed chapters, the chapter sources, _config.yml, MathJax) have not changed since
-# its last build is not rebuilt: a rerun of make book with nothing changed takes seconds.
+# A site whose inputs (book/, the executed chapters and their records, the chapter sources, the library and scripts,
+# _config.yml, MathJax, the commit and uncommitted changes: the downloads carry the source) have not changed since its
+# last build is not rebuilt: a rerun of make book with nothing changed takes seconds.
 define build_site
-	@h=$$(cat $$(find book build/executed/$(1) notebooks _config.yml $(MATHJAX) -type f | LC_ALL=C sort) | sha256sum | cut -c1-16); \
+	@h=$$( { cat $$(find book build/executed/$(1) notebooks _config.yml $(MATHJAX) LICENSE CITATION.cff -type f; \
+	  find lib/mmdflow scripts benchmarks/results build/records/$(1) -name '*.py' -o -name '*.json' -o -name '*.toml' \
+	  | LC_ALL=C sort); git rev-parse HEAD 2>/dev/null; git diff HEAD 2>/dev/null; } | sha256sum | cut -c1-16); \
 	if [ -f $(2)/_build/html/index.html ] && [ "$$(cat $(2)/_build/.inputs 2>/dev/null)" = "$$h" ]; then \
 	  echo "site up to date ($(2)/_build/html)"; else $(MAKE) --no-print-directory site-$(1) SITE_OUT=$(2) SITE_HASH=$$h; fi
 endef
 
-# site-<profile> (not .PHONY: make skips pattern rules for phony targets) builds the site of build/executed/<profile>
+# site-<profile> (not .PHONY: make skips pattern rules for phony targets) builds the site of build/executed/<profile>.
+# Quiet: one line per stage; jupyter-book's own output goes to build/site-src/<profile>.log and is printed only when
+# the build fails (-W: any warning fails it). pykeops' notice that this machine has no CUDA is not shown.
 site-%:
-	rm -rf build/site-src/$* && mkdir -p build/site-src/$*/_extra
-	cp -r book/. build/site-src/$*/
-	cp -r build/executed/$* build/site-src/$*/_executed
-	cp notebooks/*.py build/site-src/$*/_executed/     # the chapters' Jupytext sources, offered as downloads
-	cp -r build/mathjax build/site-src/$*/_extra/mathjax
-	$(BIN)/jupyter-book build build/site-src/$* --config _config.yml --path-output $(SITE_OUT) -W --keep-going -q
-	$(PY) scripts/check_site.py $(SITE_OUT)/_build/html
-	echo $(SITE_HASH) > $(SITE_OUT)/_build/.inputs
+	@echo "site ($*): staging book/, the executed chapters, the downloads, parameter tables and reference pages"
+	@rm -rf build/site-src/$* && mkdir -p build/site-src/$*/_extra
+	@cp -r book/. build/site-src/$*/
+	@cp -r build/executed/$* build/site-src/$*/_executed
+	@cp notebooks/*.py build/site-src/$*/_executed/     # the chapters' Jupytext sources, offered as downloads
+	@cp -r build/mathjax build/site-src/$*/_extra/mathjax
+	@PYTHONPATH=$(abspath lib) $(PY) scripts/stage_site.py $* build/site-src/$* 2>&1 | sed '/^\[KeOps\] Warning : CUDA libraries not found/d'
+	@echo "site ($*): jupyter-book build (log: build/site-src/$*.log)"
+	@rm -rf $(SITE_OUT)/_build/html/_downloads     # downloads of earlier builds (another commit's archive)
+	@PYTHONPATH=$(abspath lib) $(BIN)/jupyter-book build build/site-src/$* --config _config.yml --path-output $(SITE_OUT) \
+	  -W --keep-going -q > build/site-src/$*.log 2>&1 || { sed 's/\x1b\[[0-9;]*m//g' build/site-src/$*.log; exit 1; }
+	@$(PY) scripts/check_site.py $(SITE_OUT)/_build/html
+	@echo $(SITE_HASH) > $(SITE_OUT)/_build/.inputs
 
 book: venv mathjax chapters
 	$(call build_site,$(PROFILE),.)

@@ -15,6 +15,39 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from run_chapters import toc_chapters  # noqa: E402
 
 
+def downloads_problems(site: Path, chapters: list[str]) -> list[str]:
+    """The source archive and the wheel are in the site and linked from the landing page and every chapter."""
+    files = sorted(p.relative_to(site).as_posix() for p in site.glob("_downloads/*/mmdflow-*")
+                   if p.name.endswith((".tar.gz", ".whl")))
+    if len(files) != 2:
+        return [f"expected the source archive and the wheel in _downloads/, found {files}"]
+    problems = [f"intro.html (the landing page) does not link {f}" for f in files
+                if f'href="{f}"' not in (site / "intro.html").read_text(errors="replace")]
+    for name in chapters:
+        page = site / "_executed" / f"{name}.html"
+        if page.exists():
+            html = page.read_text(errors="replace")
+            problems += [f"{name}: does not link {f}" for f in files if f'href="../{f}"' not in html]
+    return problems
+
+
+def reference_problems(site: Path) -> list[str]:
+    """The library reference: one page per layer with entries, and an index of the names."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from stage_site import API_PAGES
+
+    problems = []
+    for page in API_PAGES:
+        f = site / "api" / f"{page}.html"
+        if not f.exists() or 'class="sig sig-object py"' not in f.read_text(errors="replace"):
+            problems.append(f"reference page api/{page}.html missing or without entries")
+    index = site / "genindex.html"
+    entries = len(re.findall(r"<li><a href=", index.read_text(errors="replace"))) if index.exists() else 0
+    if entries < 100:
+        problems.append(f"genindex.html lists {entries} names")
+    return problems
+
+
 def main(site: Path) -> int:
     problems = []
     chapters = toc_chapters(ROOT / "book" / "_toc.yml")
@@ -34,6 +67,7 @@ def main(site: Path) -> int:
     for page in site.rglob("*.html"):
         for src in re.findall(r'<script[^>]*src="(https?://[^"]+)"', page.read_text(errors="replace")):
             problems.append(f"{page.relative_to(site)}: loads a remote script {src} (the site must work offline)")
+    problems += downloads_problems(site, chapters) + reference_problems(site)
     if not (site / "mathjax" / "tex-mml-chtml.js").exists():
         problems.append("offline MathJax copy missing (mathjax/tex-mml-chtml.js)")
     for p in problems:

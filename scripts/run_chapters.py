@@ -33,6 +33,7 @@ import argparse
 import ast
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -196,6 +197,32 @@ def fingerprint(src: Path, profile: str, params: dict, records: Path | None = No
     return h.hexdigest()[:16]
 
 
+class _UnparsedParameterLines(logging.Filter):
+    """Drops papermill's "Unable to parse line ..." warnings: its parameter inspector cannot read a default that
+    spans lines or carries a comment, which only affects papermill's own listing of the parameters, never the run
+    (:func:`check_parameters` reads them itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unable to parse line")
+
+
+def kernel_config():
+    """papermill/nbclient configuration of the chapters' kernels: IPC sockets in a private temporary folder instead of
+    TCP ports on localhost (no "running over TCP without encryption" notice per chapter, and no port taken by a
+    concurrent kernel: "Address already in use"); the kernel application logs only critical errors."""
+    from traitlets.config import Config
+
+    translators = logging.getLogger("papermill.translators")
+    if not any(isinstance(f, _UnparsedParameterLines) for f in translators.filters):
+        translators.addFilter(_UnparsedParameterLines())
+    folder = tempfile.mkdtemp(prefix="mmdflow-kernel-")
+    # the kernel's own log shows errors only: jupyter_client interrupts a kernel before shutting it down, which
+    # ipykernel sometimes reports as "KeyboardInterrupt caught in kernel" (warnings of a chapter's code go to its
+    # notebook, not to this log)
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")},
+                   "NotebookClient": {"extra_arguments": ["--IPKernelApp.log_level=CRITICAL"]}})
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -299,7 +326,8 @@ def run_one(name: str, out: Path, profile: str, params: dict, force: bool,
 
     try:
         pm.execute_notebook(nb_src, tmp, parameters=params, kernel_name="python3",
-                            cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False)
+                            cwd=str(ROOT / "notebooks"), progress_bar=False, log_output=False,
+                            config=kernel_config())
     except pm.PapermillExecutionError as err:
         # err.source is the failing cell's code; its index err.cell_index counts papermill's injected-parameters
         # cell, and the notebook written on failure also starts with papermill's error banner: neither index is

@@ -57,6 +57,12 @@ def book(tmp_path, monkeypatch):
     (tmp_path / "notebooks" / "99_test.py").write_text(CHAPTER)
     (tmp_path / "book" / "_toc.yml").write_text("chapters:\n  - file: _executed/99_test\n")
     monkeypatch.setattr(rc, "ROOT", tmp_path)
+    # main() exports these for the kernels it starts; restored after the test, so that a notebook that nbval runs
+    # later in the same pytest worker does not read the records of this temporary book
+    for var in ("MMDFLOW_RECORDS", "MMDFLOW_RECORDS_STAGING", "OMP_NUM_THREADS"):
+        monkeypatch.setenv(var, os.environ.get(var, ""))
+        if not os.environ.get(var):
+            monkeypatch.delenv(var)
     return tmp_path
 
 

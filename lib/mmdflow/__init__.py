@@ -27,4 +27,5 @@ from .trajectory import Trajectory
 
 __all__ = ["kernels", "summation", "energies", "functionals", "simplex", "flows", "neural", "wfr", "schemes", "experiments", "analytic", "closed_forms",
            "metrics", "data", "trajectory", "Trajectory", "default_device", "for_profile"]
+#: the version of the library and of the book (the one place it is written; lib/pyproject.toml reads it)
 __version__ = "0.1.0"

@@ -103,7 +103,8 @@ def interaction_energy(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | 
     r"""Interaction energy :math:`\mathcal E_K(\mu) = \frac12\sum_{ij} w_i w_j K(x_i, x_j)`.
 
     Args:
-        x: particles ``[N, d]``; w: weights ``[N]`` or ``None`` (uniform).
+        x: particles ``[N, d]``.
+        w: weights ``[N]`` or ``None`` (uniform).
 
     Returns:
         0-d tensor. For the Riesz kernel this is :math:`-\frac12\iint|x-y|^r d\mu d\mu`.
@@ -117,7 +118,8 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: 
     r"""Potential energy :math:`\mathcal V_{K,\nu}(\mu) = -\sum_{i,j} w_i v_j K(x_i, y_j)`.
 
     Args:
-        x: particles ``[N, d]`` of :math:`\mu`; y: target points ``[M, d]`` of :math:`\nu`.
+        x: particles ``[N, d]`` of :math:`\mu`.
+        y: target points ``[M, d]`` of :math:`\nu`.
         w, v: their weights (``None`` = uniform).
     """
     w = check_weights(w, check_points(x, "x"), "w")
@@ -279,7 +281,8 @@ class DiscrepancyEnergy(InteractionEnergy):
 
     Args:
         kernel: the kernel :math:`K`.
-        target: target points ``[M, d]``; target_weights: ``[M]`` or ``None``.
+        target: target points ``[M, d]``.
+        target_weights: ``[M]`` or ``None``.
         backend: the summation backend; ``"sliced"`` (or ``Backend("sliced", **options)``) gives the one sliced
             discrepancy, a :class:`SlicedDiscrepancyEnergy` with those options.
     """

@@ -60,7 +60,8 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Exact squared distances ``|x_i - y_j|^2`` from explicit differences.
 
     Args:
-        x: ``[N, d]``; y: ``[M, d]``.
+        x: ``[N, d]``.
+        y: ``[M, d]``.
 
     Returns:
         ``[N, M]`` tensor. Uses ``O(N M d)`` memory; the blocked backend in
@@ -85,7 +86,9 @@ def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.
       so that few entries need it.
 
     Args:
-        x: ``[N, d]``; y: ``[M, d]``; x_sq, y_sq: precomputed ``|x_i|^2`` ``[N]``, ``|y_j|^2`` ``[M]`` (GEMM form).
+        x: ``[N, d]``.
+        y: ``[M, d]``.
+        x_sq, y_sq: precomputed ``|x_i|^2`` ``[N]``, ``|y_j|^2`` ``[M]`` (GEMM form).
         exact: force explicit differences (``True``) or the GEMM (``False``); ``None`` chooses by ``d``.
     """
     if exact is None:

@@ -316,7 +316,8 @@ def zero_weight_fraction(w: torch.Tensor, *, atol: float = 0.0) -> float:
     r"""The share :math:`\#\{i : w_i \le \mathrm{atol}\}/N` of particles that carry no mass.
 
     Args:
-        w: weights ``[N]`` on the probability simplex; atol: threshold :math:`\ge 0` (0: exactly zero, as the
+        w: weights ``[N]`` on the probability simplex.
+        atol: threshold :math:`\ge 0` (0: exactly zero, as the
             Euclidean simplex projection leaves them).
     """
     w = _simplex_weights(w)
@@ -354,7 +355,9 @@ def heldout_scores(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = No
     :func:`mmdflow.energies.mmd2`), in float64.
 
     Args:
-        x: particles ``[N, d]``; y: held-out sample ``[M, d]`` (uniform weights); w: ``[N]`` (``None`` = uniform);
+        x: particles ``[N, d]``.
+        y: held-out sample ``[M, d]`` (uniform weights).
+        w: ``[N]`` (``None`` = uniform).
         sigma: bandwidth of the second Gaussian kernel (> 0).
 
     Returns:

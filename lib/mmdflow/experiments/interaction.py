@@ -276,6 +276,7 @@ def interaction_targets(results: list[InteractionResult], *, factor: float = 3.0
     * ``r = 1``, ``d`` in {2, 3}: each neural scheme within ``factor`` times the noise floor at every time;
     * ``r = 1.5``, ``d = 2``: the neural backward scheme closer to :math:`\gamma(t)` than the particle flow
       at every time.
+
     Missing runs are reported as such; of several runs of one case, :func:`best_runs` picks the one that counts.
     """
     by = best_runs(results)

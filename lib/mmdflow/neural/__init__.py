@@ -204,8 +204,11 @@ def backward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1:
     :math:`\tau` times the JKO objective :math:`\frac1{2\tau}W_\pi + F`.
 
     Args:
-        net: callable ``(x, z) -> X``; energy: an object with ``batch_estimate(x1, x2)``.
-        x1, x2: particle batches ``[B, d]``; z1, z2: latents ``[B, d_z]``; tau: time step.
+        net: callable ``(x, z) -> X``.
+        energy: an object with ``batch_estimate(x1, x2)``.
+        x1, x2: particle batches ``[B, d]``.
+        z1, z2: latents ``[B, d_z]``.
+        tau: time step.
 
     Returns:
         ``(loss, metrics)``: the 0-d loss (differentiable in the network's parameters) and a dict
@@ -307,8 +310,7 @@ abla_{X_k}\hat F` (:meth:`batch_estimate_and_grad`), then the MLP's backward pas
 
 def _explicit_forward_terms(mlp, energy, x1, x2, z1, z2, eps):
     r"""Loss, metrics and parameter gradients of :func:`forward_loss`: with :math:`n = \|\hat v\|`,
-    :math:`\partial L/\partial u_k = 
-abla_{u_k}\hat D/(n+arepsilon) - \hat D\,u_k/ig(2B\,n\,(n+arepsilon)^2ig)`."""
+    :math:`\partial L/\partial u_k = \nabla_{u_k}\hat D/(n+\varepsilon) - \hat D\,u_k/\big(2B\,n\,(n+\varepsilon)^2\big)`."""
     b1 = x1.shape[0]
     u, acts = mlp.forward(torch.cat([torch.cat([x1, x2]), torch.cat([z1, z2])], 1))
     deriv, g1, g2 = energy.batch_directional_derivative_and_grad(x1, u[:b1], x2, u[b1:])

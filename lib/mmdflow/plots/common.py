@@ -151,7 +151,8 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
         times: the times of the columns.
         target: optional ``[M, 2]`` target points drawn faintly behind the particles.
         lim: ``(xmin, xmax, ymin, ymax)``, a half-width, or ``None`` (from the shown points' 0.2-99.8% range).
-        s: marker size; panel: panel size in inches.
+        s: marker size.
+        panel: panel size in inches.
         overlay: optional ``overlay(ax, t)`` drawn on every panel (e.g. :func:`support_circle`).
         axes: an existing ``[rows, len(times)]`` array of Axes (default: a new figure).
         time_label: format of the panel titles, given the snapshot's time (e.g. ``"iteration {:.0f}"``).

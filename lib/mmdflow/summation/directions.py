@@ -153,7 +153,8 @@ def span_basis(x: torch.Tensor, y: torch.Tensor | None = None, *, subspace="auto
     :math:`O(n d^2)` and rarely reduce anything).
 
     Args:
-        x: ``[N, d]``; y: ``[M, d]`` or ``None``.
+        x: ``[N, d]``.
+        y: ``[M, d]`` or ``None``.
         subspace: ``"auto"``, ``True`` (always compute the span) or ``False``.
         directions: the directions argument of the sliced functions.
 

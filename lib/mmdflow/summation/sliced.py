@@ -209,7 +209,10 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
     sorted once per direction.
 
     Args:
-        x: ``[N, d]``; y: ``[M, d]``; kernel: must be ``Riesz(1.0)``; v: ``[M]`` or ``None`` (uniform).
+        x: ``[N, d]``.
+        y: ``[M, d]``.
+        kernel: must be ``Riesz(1.0)``.
+        v: ``[M]`` or ``None`` (uniform).
         n_directions: ``P`` (default :func:`default_n_directions`).
         directions: a rule of :data:`DIRECTION_RULES` or a ``[P, d]`` tensor of unit vectors.
         generator: randomness for the directions.
@@ -267,9 +270,14 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     where the two forces balance, near the target.
 
     Args:
-        x: particles ``[N, d]`` with weights ``w`` ``[N]``; y: target ``[M, d]`` with weights ``v`` ``[M]``.
-        Other options as in :func:`sliced_kernel_sum` (``subspace`` included: with ``N + M < d``
-        the particles and the target are sliced in their common span); ``want_value=False`` skips the value.
+        x: particles ``[N, d]``.
+        y: target ``[M, d]``.
+        w: weights ``[N]`` of ``x`` (``None``: uniform).
+        v: weights ``[M]`` of ``y`` (``None``: uniform).
+        want_value: ``False`` skips the value.
+        n_directions, directions, generator, engine, chunk_elems, subspace: as in :func:`sliced_kernel_sum`
+            (``subspace`` included: with ``N + M < d`` the particles and the target are sliced in their common
+            span).
 
     Returns:
         ``(value, gradient)``: a 0-d tensor (or ``None``) and ``[N, d]``.

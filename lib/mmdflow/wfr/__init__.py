@@ -137,8 +137,12 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     :math:`Q = (1 + 1/\eta)K`, :math:`c = -b - Kw^\mathrm{old}/\eta`.
 
     Args:
-        x: support ``[N, d]``; w_old: ``[N]``; y, v: target samples ``[M, d]`` and weights;
-        eta: step :math:`> 0`; tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`); gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
+        x: support ``[N, d]``.
+        w_old: ``[N]``.
+        y, v: target samples ``[M, d]`` and weights.
+        eta: step :math:`> 0`.
+        tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`).
+        gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
 
     Returns:
         ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
@@ -380,7 +384,8 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
 
     Args:
         method: one of :data:`METHODS`.
-        x0: initial particles ``[N, d]``; w0: initial weights (``None`` = uniform).
+        x0: initial particles ``[N, d]``.
+        w0: initial weights (``None`` = uniform).
         target: ``sample_target(n, generator) -> [n, d]`` or a fixed tensor ``[M, d]``.
         config: a :class:`WFRConfig`.
         generator: source of all randomness (held-out sample, minibatches, noise).

@@ -66,7 +66,8 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
     The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
 
     Args:
-        z: evaluation points ``[P, d]``; x, w: particles ``[N, d]`` and weights ``[N]``;
+        z: evaluation points ``[P, d]``.
+        x, w: particles ``[N, d]`` and weights ``[N]``.
         y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
 
     Returns:
@@ -143,7 +144,9 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
     :math:`x_i \leftarrow x_i - \tau (Nw_i)^{[\mathrm{weighted}]}\nabla f_{\tilde\mu}(x_i + \xi_i)`.
 
     Args:
-        x: positions ``[N, d]``; y: target samples ``[M, d]``; w, v: their weights (``None`` = uniform);
+        x: positions ``[N, d]``.
+        y: target samples ``[M, d]``.
+        w, v: their weights (``None`` = uniform).
         tau: step size :math:`\ge 0`.
 
     Returns:
