@@ -246,7 +246,13 @@ Table(["quantity at $t = 1.2$", "value"],
 # $r = 1.5$ instead (stored tables at the end of the page).
 
 # %%
-nplots.benchmark_table(results)
+nplots.scheme_table(results, "backward")
+
+# %%
+nplots.scheme_table(results, "forward")
+
+# %%
+nplots.scheme_table(results, "particle")
 
 # %% mystnb={"figure": {"caption": "Ratio of $\\mathcal D_K^2$ to the expected noise floor $\\mathbb E\\lVert X-X'\\rVert/N$ (from $2\\cdot10^4$ exact pairs, as in chapter 2) for every run of this profile (solid: neural backward, dashed: neural forward, dotted: particle flow with its step $dt$; colour: $r$; marker: $d$). The dashed horizontal line marks a ratio of 3.", "name": "fig-neural-ratios"}}
 nplots.plot_benchmark_ratios(results, title=f"Distance to $\\gamma(t)$ over the expected floor ({profile} profile)")
