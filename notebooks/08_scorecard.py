@@ -54,7 +54,7 @@ glue_markdown(profile=f"`{profile}`", rule=scorecard.RULE)
 
 # %% tags=["hide-input"]
 def _converged(row):
-    return "" if row.converged == "-" else f" **Converged:** {row.converged}."
+    return "" if row.converged == "-" else f" **At the converged or corrected setting:** {row.converged}."
 
 
 Table(["claim", "paper's setting and numbers / this book's setting", "measured here", "verdict"],

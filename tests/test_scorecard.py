@@ -81,7 +81,7 @@ def test_particle_flow_row_is_judged_at_the_paper_step_first():
     stored = {"interaction_paper": _pf_pair(2, 1.0, 1.1, 1.0) + _pf_pair(2, 1.5, 50.0, 0.9)}
     row = _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow")
     assert row.verdict == "not reproduced"                          # 50 floors at dt = 0.05
-    assert "criterion: reproduced" in row.converged                  # 0.9 at dt = 0.001, shown next to it
+    assert "criterion met" in row.converged                  # 0.9 at dt = 0.001, shown next to it
     stored = {"interaction_paper": _pf_pair(2, 1.0, 1.1, 1.0)}       # no r = 1.5: both settings agree
     assert _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow").verdict == "reproduced"
     stored = {"interaction_paper": [_result("particle", 2, 1.0, 1.0, tau=0.001)]}   # no run at the paper's step

@@ -47,8 +47,8 @@ NOT_AVAILABLE = "not available"
 #: the one rule for every claim, as shown on the scorecard page.
 RULE = ("Each claim is judged first at the paper's own setting (or the closest setting the book runs, always "
         "shown), by the criterion stated in its row: *reproduced*, *partly* or *not reproduced*. Where the book "
-        "shows that the paper's setting is not converged (a time step, an iteration count), the claim is judged "
-        "again at a converged setting and both results are shown. A claim that holds at the paper's setting but "
+        "shows that the paper's setting is not converged (a time step, an iteration count) or not stable, the claim "
+        "is judged again at a converged or corrected setting and both results are shown. A claim that holds at the paper's setting but "
         "not at the converged one is *reproduced at the paper's setting, explained otherwise*, with the "
         "explanation; otherwise the verdict is the one at the paper's setting. *Not tested here*: a result the "
         "criterion needs is missing, and the row says which. Reason: a reproduction first asks whether the "
@@ -467,6 +467,9 @@ CLAIMS = [
 ]
 
 
+_MET = {REPRODUCED: "criterion met", PARTLY: "criterion partly met", NOT: "criterion not met"}
+
+
 def evaluate(claim: Claim, records: dict, stored: dict) -> tuple[Judgement | None, str, str]:
     """Judge one claim: ``(judgement, verdict, why)``; the judgement is ``None`` and the verdict
     :data:`NOT_TESTED` when a record or stored result it needs is missing (``why`` says which)."""
@@ -509,8 +512,8 @@ def scorecard_rows(records: dict, *, stored: dict | None = None) -> list[Row]:
                             c.paper_numbers, "-"))
             continue
         p, q = j.at_paper, j.converged
-        conv = "-" if q is None else f"{q.setting}: {q.measured} (criterion: {q.verdict})"
+        conv = "-" if q is None else f"{q.setting}: {q.measured} ({_MET[q.verdict]})"
         rows.append(Row(c.paper, c.item, c.claim, c.paper_setting, c.chapter, f"{p.setting} ({profile})",
-                        f"{p.measured} (criterion: {p.verdict})", verdict,
+                        f"{p.measured} ({_MET[p.verdict]})", verdict,
                         f"{c.criterion}" + (f". {why}" if why else ""), c.paper_numbers, conv))
     return rows
