@@ -22,8 +22,9 @@
 #   inclusive KL divergence {cite:p}`zhu2024inclusivekl`.
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
-# - **Faithfulness:** the 2D targets and the start are those of the authors' code (their 2D targets come from
-#   the MMD-flow code of {cite:t}`arbel2019mmdflow`); the paper's 2D particle counts, bandwidths and step
+# - **Faithfulness:** the 2D targets and the start come from a third-party data generator that states that it
+#   follows the paper (not checked against the paper itself, whose 2D settings could not be read); the paper's 2D
+#   particle counts, bandwidths and step
 #   sizes are not stated, and the values here are our own (justified below). The `quick` and `book` profiles use
 #   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax` particles and
 #   {glue:md}`hd_steps` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
@@ -276,14 +277,14 @@ Table(["check", "largest difference"],
 # %% [markdown]
 # ## Two-dimensional targets
 #
-# The targets are those of the authors' code, which takes them from the MMD-flow code of {cite:t}`arbel2019mmdflow`,
-# and they are given to the schemes only as samples:
+# The targets and the start are taken from a third-party data generator that states that it follows the paper; they
+# could not be checked against the paper itself. They are given to the schemes only as samples:
 #
 # * a Gaussian $N(0, [[1,.5],[.5,1]])$;
 # * a 3-component mixture with weights $1/3$, means $(0,0),(3,-1),(1,4)$, and covariances
 #   $[[1,.5],[.5,2]]$, $I$, $[[3,.5],[.5,1]]$.
 #
-# The $N$ initial particles are drawn from $N((5,5), I)$, as in the paper. Every iteration uses a fresh minibatch
+# The $N$ initial particles are drawn from $N((5,5), I)$, as in that generator. Every iteration uses a fresh minibatch
 # of $N$ target samples for both steps. The loss is the V-statistic $\mathrm{MMD}_K^2$ of the weighted particles
 # against a fixed held-out sample. For each seed all methods share the initial particles and the held-out sample.
 #
