@@ -23,9 +23,8 @@
 # - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** the 2D targets and the start come from a third-party data generator that states that it
-#   follows the paper (not checked against the paper itself, whose 2D settings could not be read); the paper's 2D
-#   particle counts, bandwidths and step
-#   sizes are not stated, and the values here are our own (justified below). The `quick` and `book` profiles use
+#   follows the paper (not checked against the paper itself); the paper's 2D particle counts, bandwidths and step
+#   sizes could not be found, and the values here are our own (justified below). The `quick` and `book` profiles use
 #   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax` particles and
 #   {glue:md}`hd_steps` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
 #   the `paper` profile. The differences are listed under the results.
