@@ -217,6 +217,8 @@ fig = snapshot_grid({"NB": run["backward", 2, 1.5].trajectory, "PF": run["partic
                     [0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.5, jko_tau=settings.tau))
 fig.suptitle("Interaction energy, $r = 1.5$, $d = 2$", y=1.03)
 plt.show()
+
+# %%
 c_jko = analytic.jko_scale(round(1.2 / settings.tau), settings.tau, 1.5)
 x_nb = run["backward", 2, 1.5].trajectory.at(1.2)
 q99_nb = float(x_nb.norm(dim=1).quantile(0.99))

@@ -52,16 +52,19 @@ rows = scorecard.scorecard_rows(records)
 # %% tags=["remove-cell"]
 glue_markdown(profile=f"`{profile}`", rule=scorecard.RULE)
 
+# %% [markdown]
+# ## Verdicts at a glance
+#
+# One line per claim; the numbers, settings and criteria follow below the figure, under the same number.
+
 # %% tags=["hide-input"]
-def _converged(row):
-    return "" if row.converged == "-" else f" **At the converged or corrected setting:** {row.converged}."
+def chapter(row):
+    return f"chapter {int(row.chapter[:2])}"
 
 
-Table(["claim", "paper's setting and numbers / this book's setting", "measured here", "verdict"],
-      [[f"**{r.paper}, {r.item}** ({r.chapter}): {r.claim}",
-        f"**Paper:** {r.paper_setting}; its numbers: {r.paper_numbers}. **Here:** {r.book_setting}",
-        f"**At the paper's setting:** {r.measured}.{_converged(r)}", f"**{r.verdict}**. Criterion: {r.why}"]
-       for r in rows], align=["l"] * 4)
+Table(["", "claim", "verdict"],
+      [[k, f"**{r.paper}, {r.item}**: {r.claim} ({chapter(r)})", f"**{r.verdict}**"] for k, r in enumerate(rows, 1)],
+      align=["r", "l", "l"])
 
 # %% mystnb={"figure": {"caption": "Verdicts per paper: how many of the claims this book addresses got each verdict of the rule above, in the profile of this build and from the stored runs.", "name": "fig-scorecard-verdicts"}}
 import matplotlib.pyplot as plt
@@ -70,11 +73,28 @@ plot_verdicts(rows, title=f"Verdicts per paper ({profile} profile)")
 plt.show()
 
 # %% [markdown]
-# The chapters explain each verdict: chapter 3 the table of Sec. 6.1, where at $r = 1.5$ the neural backward scheme
-# is closer to $\gamma(t)$ than the particle flow at the paper's step and the particle flow is closer at a converged
-# step; chapter 4 the pictures, where $\mathcal D_K^2$ to
-# the training samples rewards copying them and a held-out sample of the same density tells the schemes apart
-# from a sampler; chapter 5 MNIST; chapter 6 the interaction-force transport flows.
+# ## Each claim: settings, numbers, criterion
+#
+# For every claim: the paper's setting and its own numbers; this book's setting and what it measured there; where
+# the book shows that the paper's setting is not converged or not stable, the same claim at a converged or corrected
+# setting; the criterion, the verdict and its reason. The chapters explain each verdict: chapter 3 the table of
+# Sec. 6.1, chapter 4 the pictures, chapter 5 MNIST, chapter 6 the interaction-force transport flows.
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown, display
+
+
+def details(k, r):
+    lines = [f"**{k}. {r.paper}, {r.item}** ({chapter(r)}): {r.claim}", "",
+             f"* *The paper:* {r.paper_setting}. Its numbers: {r.paper_numbers}.",
+             f"* *This book, at the paper's setting:* {r.book_setting}. Measured: {r.measured}."]
+    if r.converged != "-":
+        lines.append(f"* *At the converged or corrected setting:* {r.converged}.")
+    lines.append(f"* *Verdict:* **{r.verdict}**. Criterion: {r.why}")
+    return "\n".join(lines)
+
+
+display(Markdown("\n\n".join(details(k, r) for k, r in enumerate(rows, 1))))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

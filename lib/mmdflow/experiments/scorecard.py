@@ -515,5 +515,5 @@ def scorecard_rows(records: dict, *, stored: dict | None = None) -> list[Row]:
         conv = "-" if q is None else f"{q.setting}: {q.measured} ({_MET[q.verdict]})"
         rows.append(Row(c.paper, c.item, c.claim, c.paper_setting, c.chapter, f"{p.setting} ({profile})",
                         f"{p.measured} ({_MET[p.verdict]})", verdict,
-                        f"{c.criterion}" + (f". {why}" if why else ""), c.paper_numbers, conv))
+                        f"{c.criterion}" + (f". {why[:1].upper()}{why[1:]}" if why else ""), c.paper_numbers, conv))
     return rows
