@@ -240,11 +240,11 @@ Table(["quantity at $t = 1.2$", "value"],
 #
 # The table of this page's runs follows: $\mathcal D_K^2$ with $r=1$ to an exact sample of $\gamma(t)$ of the
 # same size, and its ratio to the noise floor, the same statistic between two exact samples. A perfect scheme
-# has a ratio of about 1. The rows "vs JKO" compare the backward scheme with its exact time-discrete iterate
+# has a ratio of about 1. The column "vs JKO" compares the backward scheme with its exact time-discrete iterate
 # $(c_n\mathrm{Id})_\#\eta^*$ instead.
 # The particle flow is run with the converged step `pf_tau`: with it the particle flow is closer to
 # $\gamma(t)$ than the backward scheme at $r = 1.5$, which is measured against its own time-discrete
-# target in its "vs JKO" row. At the neural schemes' step 0.05 the particle flow lags far behind $\gamma(t)$ at
+# target in its column "vs JKO". At the neural schemes' step 0.05 the particle flow lags far behind $\gamma(t)$ at
 # $r = 1.5$ instead (stored tables at the end of the page).
 
 # %%
@@ -309,12 +309,12 @@ nplots.particle_step_table(paper_results)
 # **Reading the table.** The statements below are computed from the stored results. A ratio near 1 is a scheme
 # that cannot be told apart from an exact sample of $\gamma(t)$ at this $N$. In the sphere cases
 # ($d + r \ge 4$), $\mathcal D_K^2$ at $N = 2000$ hardly sees how thick the shell is, so the last column adds the
-# fraction of particles within 5% of $R(t)$: 1 for $\gamma(t)$. "=" in the column "ratio to JKO": at $r = 1$ the
+# fraction of particles within 5% of $R(t)$: 1 for $\gamma(t)$. "=" in the column "vs JKO": at $r = 1$ the
 # JKO iterate is $\gamma(t)$ itself. At $d + r = 4$ ($d = 3$, $r = 1$) mass that a
 # scheme leaves inside the sphere in its first steps stays there (the Frostman potential is constant on the
 # whole ball), which is why the particle flow from a perturbed Dirac keeps a thick shell there although it is at
 # the noise floor in $\mathcal D_K^2$. For $r \neq 1$ the backward scheme's own target is the JKO iterate,
-# compared in its "vs JKO" row.
+# compared in its column "vs JKO".
 
 # %%
 display(Markdown("\n".join(f"* {line}" for line in interaction.reading_notes(paper_results))))

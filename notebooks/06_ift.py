@@ -253,9 +253,9 @@ wplots.decay_table(decay)
 # continuous bound $e^{-\beta t}$ fails only by the $O(h)$ gap of implicit Euler. The projected-gradient step has
 # the same rate for every $\beta$, set by $\mathrm{lr}'$ and the spectrum of $K$, not by $\beta$: for small $\beta$ it
 # is faster than the bound, for large $\beta$ slower. The column "largest excess" is the largest amount by which
-# $\mathrm{MMD}^2$ exceeds the discrete bound: for the exact step without transport it is a few $10^{-17}$ at every
-# $\beta$, below the float64 rounding bound of the statistic (the note under the table), so the bound holds to
-# round-off for $\beta = 4$ too; and the measured curve *equals* the bound there (next paragraph). With transport on,
+# $\mathrm{MMD}^2$ exceeds the discrete bound: for the exact step without transport it stays below the float64
+# rounding bound of the statistic at every $\beta$ (the note under the table), so the bound holds to round-off for
+# the largest $\beta$ too; and the measured curve *equals* the bound there (next paragraph). With transport on,
 # the theorem's premise (the MMD step acts on a support that carries the target) is lost after the first step, and
 # the excess is many orders of magnitude above round-off.
 #
@@ -287,8 +287,8 @@ Table(["check", "largest difference"],
 # of $N$ target samples for both steps. The loss is the V-statistic $\mathrm{MMD}_K^2$ of the weighted particles
 # against a fixed held-out sample. For each seed all methods share the initial particles and the held-out sample.
 #
-# **Choice of hyper-parameters.** The paper states neither its 2D kernel bandwidth, nor its step sizes, nor $N$;
-# these are ours, fixed before the comparison, the same for all methods, no per-method tuning:
+# **Choice of hyper-parameters.** The paper's 2D kernel bandwidth, step sizes and $N$ could not be found; these
+# are ours, fixed before the comparison, the same for all methods, no per-method tuning:
 #
 # * $\sigma = 2$. The target's scale is about 1 and the particles start about 7 away. With this
 #   bandwidth the initial particles feel the target ($K\approx e^{-49/8}\approx 2\cdot10^{-3}$) while
@@ -320,7 +320,7 @@ methods = {
                                                                                     halve_every=max(1, n_steps // 6)))),
     "IFT, pure step": ("ift", wfr.WFRConfig(**base, eta=eta)),
     "IFT, weighted step": ("ift", wfr.WFRConfig(**base, eta=eta, position_step="weighted")),
-    f"IFT, weighted, τ = {tau_weighted:g}": ("ift", wfr.WFRConfig(**{**base, "tau": tau_weighted}, eta=eta,
+    "IFT, weighted, $\\tau_w$": ("ift", wfr.WFRConfig(**{**base, "tau": tau_weighted}, eta=eta,
                                                                    position_step="weighted")),
     "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
 }
@@ -337,7 +337,8 @@ for tname, target in targets.items():
         extra = ""
         if "qp_gap_max" in r.first.info:
             extra = f", QP gap <= {r.first.info['qp_gap_max']:.0e}, {r.first.info['qp_iter_mean']:.0f} active-set iterations/step"
-        print(f"  {label:22s} run time {r.wall.mean():.2f} s/run{extra}")
+        name = label.replace("$\\tau_w$", f"tau_w = {tau_weighted:g}")
+        print(f"  {name:22s} run time {r.wall.mean():.2f} s/run{extra}")
         if r.first.weights is not None and "weighted" in label:
             step = methods[label][1].tau
             print(f"  {'':22s} largest tau N w_i over the first seed's run: {step * n_particles * float(r.first.weights.max()):.1f}"
@@ -379,7 +380,7 @@ wplots.scores_table(results, caption=f"2D targets, N = {n_particles}, {n_steps} 
 wplots.comparison_table(results, "IFT, pure step", "MMD flow")
 
 # %%
-w_label = f"IFT, weighted, τ = {tau_weighted:g}"
+w_label = "IFT, weighted, $\\tau_w$"
 w_below_t = {t: bool((res[w_label].final < res["MMD flow"].final).all()) for t, res in results.items()}
 glue_markdown(w_stable="below it on every seed on both targets" if all(w_below_t.values()) else
               "below it on every seed on " + " and ".join(f"the {t}" for t, v in w_below_t.items() if v)

@@ -184,8 +184,8 @@ def scheme_table(results: list, scheme: str, *, particle_step: float | None = No
     last = times[-1]
     jko = scheme == "backward" and any(q.jko_errors for q in runs)
     sphere = any(analytic.is_sphere_case(q.d, q.r) for q in runs)
-    header = (["$d$", "$r$"] + [f"ratio, $t = {t:g}$" for t in times] + [f"$\\mathcal D_K^2$, $t = {last:g}$"]
-              + ([f"ratio to JKO, $t = {last:g}$"] if jko else []) + ([f"shell, $t = {last:g}$"] if sphere else []))
+    header = (["$d$", "$r$"] + [f"$t = {t:g}$" for t in times] + [f"$\\mathcal D_K^2$ at ${last:g}$"]
+              + (["vs JKO"] if jko else []) + (["shell"] if sphere else []))
     rows = []
     for q in runs:
         row = [q.d, f"{q.r:g}"] + [("n/a" if t not in q.errors else f"{q.ratio(t):.1f}") for t in times]
@@ -203,7 +203,9 @@ def scheme_table(results: list, scheme: str, *, particle_step: float | None = No
                else f"$\\tau = {'/'.join(format(t, 'g') for t in steps)}$, {'/'.join(map(str, its))} Adam iterations per step")
     return Table(header, rows, align=["r"] * len(header),
                  caption=caption or f"{SCHEME_NAMES[scheme]} ({setting}, $N = {runs[0].n_particles}$): "
-                                    f"$\\mathcal D_K^2$ to $\\gamma(t)$ over its noise floor")
+                                    f"$\\mathcal D_K^2$ to $\\gamma(t)$ over its noise floor at each $t$"
+                                    + ("; vs JKO: the same against the JKO iterate at the last time" if jko else "")
+                                    + ("; shell: share of particles within 5% of $R(t)$ (exact: 1)" if sphere else ""))
 
 
 def particle_step_table(results: list, *, time: float | None = None, caption: str | None = None) -> Table:

@@ -263,14 +263,16 @@ def decay_table(runs) -> Table:
     :math:`\mathrm{MMD}`, the implicit-Euler rate :math:`\log(1+\beta h)/h`, the largest excess of
     :math:`\mathrm{MMD}^2` over the discrete bound (against the float rounding bound of the statistic) and whether
     the discrete and the continuous bounds held at every step up to that rounding."""
-    rows = [["exact (prox)" if r.weight_step == "prox" else "one PGD step", f"{r.beta:g}", f"{r.tau:g}",
+    rows = [["exact" if r.weight_step == "prox" else "PGD", f"{r.beta:g}", f"{r.tau:g}",
              f"{r.rate:.3f}", f"{np.log1p(r.beta * r.h) / r.h:.3f}" if r.weight_step == "prox" else "n/a",
              "none" if r.excess <= 0 else f"{r.excess:.0e}", "yes" if r.holds else "no",
              "yes" if r.holds_continuous else "no"] for r in runs]
     rnd = max(r.roundoff for r in runs) if runs else 0.0
-    return Table(["weight step", r"$\beta$", r"$\tau$", r"fitted $\hat\beta$", r"$\log(1+\beta h)/h$",
-                  r"largest excess of $\mathrm{MMD}^2$", r"discrete bound holds", r"$e^{-\beta t}$ bound holds"],
+    return Table(["step", r"$\beta$", r"$\tau$", r"fitted $\hat\beta$", r"$\log(1+\beta h)/h$",
+                  "excess", "discrete bound", r"$e^{-\beta t}$ bound"],
                  rows, align=["l", "r", "r", "r", "r", "r", "c", "c"],
-                 note=f"Excess: the largest $\\mathrm{{MMD}}^2_\\ell - (1+\\beta h)^{{-2\\ell}}\\mathrm{{MMD}}_0^2$ over "
+                 note=f"Step: the exact proximal weight step or one projected-gradient (PGD) step. Bounds: whether "
+                      f"they hold at every step. "
+                      f"Excess: the largest $\\mathrm{{MMD}}^2_\\ell - (1+\\beta h)^{{-2\\ell}}\\mathrm{{MMD}}_0^2$ over "
                       f"the steps; an excess below the float64 rounding bound of the statistic, {rnd:.0e}, is "
                       f"round-off and counts as holding.")
