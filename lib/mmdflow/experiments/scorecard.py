@@ -199,8 +199,18 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
 
         if scheme != "particle":
             its = sorted({q.iterations for q in chosen})
-            return Judgement(judge(chosen, f"$N = {chosen[0].n_particles}$, $\\tau = {chosen[0].tau:g}$, "
-                                           f"{'/'.join(map(str, its))} Adam iterations per step"))
+            at = judge(chosen, f"$N = {chosen[0].n_particles}$, $\\tau = {chosen[0].tau:g}$, "
+                               f"{'/'.join(map(str, its))} Adam iterations per step")
+            trained = {(q.d, q.r): q for q in interaction.best_runs(stored.get("interaction_training", [])).values()
+                       if q.scheme == scheme and (q.d, q.r) in cases}
+            if not trained:
+                return Judgement(at)
+            more = [trained.get((q.d, q.r), q) for q in chosen]
+            cases_more = ", ".join(f"$d = {d}$, $r = {r:g}$: {trained[d, r].iterations}" for d, r in sorted(trained))
+            return Judgement(at, judge(more, f"the same with more Adam iterations per step where a run is stored "
+                                             f"({cases_more})"),
+                             "more Adam iterations were run only for the cases listed; the other cases keep the "
+                             "paper's count")
         coarse = [_paper_step(runs, "particle", q.d, q.r) for q in chosen]
         fine = judge(chosen, f"$N = {chosen[0].n_particles}$, converged step $dt = {min(q.tau for q in chosen):g}$")
         if any(q is None for q in coarse):
