@@ -53,3 +53,11 @@ def test_one_colour_per_backend_across_panels():
     assert c("sliced orthogonal P=100") == c("orthogonal") != c("iid")
     assert c("blocked (exact)") == c("blocked") != c("dense")
     assert c("something else") == "0.4"
+
+
+def test_markdown_tables_keep_negative_exponents_on_one_line():
+    from mmdflow.plots.tables import Table
+
+    md = Table(["$t = 1e-3$", "b"], [["4.8e-4", 1.2e-5], ["x-y", "e-3"]])._repr_markdown_()
+    assert "4.8e\u22124" in md and "1.2e\u221205" in md          # minus sign: no line break inside the number
+    assert "$t = 1e-3$" in md and "x-y" in md and "| e-3 |" in md  # math, words and non-numbers untouched
