@@ -55,15 +55,16 @@ glue_markdown(profile=f"`{profile}`", rule=scorecard.RULE)
 # %% [markdown]
 # ## Verdicts at a glance
 #
-# One line per claim; the numbers, settings and criteria follow below the figure, under the same number.
+# One line per claim, the verdict first; the numbers, settings and criteria follow below the figure, under the
+# same number.
 
 # %% tags=["hide-input"]
 def chapter(row):
     return f"chapter {int(row.chapter[:2])}"
 
 
-Table(["", "claim", "verdict"],
-      [[k, f"**{r.paper}, {r.item}**: {r.claim} ({chapter(r)})", f"**{r.verdict}**"] for k, r in enumerate(rows, 1)],
+Table(["", "verdict", "claim"],
+      [[k, f"**{r.verdict}**", f"**{r.paper}, {r.item}**: {r.claim} ({chapter(r)})"] for k, r in enumerate(rows, 1)],
       align=["r", "l", "l"])
 
 # %% mystnb={"figure": {"caption": "Verdicts per paper: how many of the claims this book addresses got each verdict of the rule above, in the profile of this build and from the stored runs.", "name": "fig-scorecard-verdicts"}}
