@@ -556,7 +556,8 @@ def disagreements(res):
 for name, res in {**{f"2D {t}": r for t, r in results.items()},
                   **{f"100-d N = {n}": ift.as_seed_runs(hd_runs, n) for n in hd_ns}}.items():
     d = disagreements(res)
-    print(f"{name}: ranks (training / energy distance) differ for " + (", ".join(d) if d else "no scheme"))
+    text = ", ".join(d).replace("$\\tau_w$", f"tau_w = {tau_weighted:g}") if d else "no scheme"
+    print(f"{name}: ranks (training / energy distance) differ for {text}")
 
 # %% [markdown]
 # **Reading the 2D results.**
