@@ -234,8 +234,7 @@ Table(["quantity at $t = 1.2$", "value"],
 # beyond the support of $\gamma(t)$ and of the JKO iterate. The exact iterate has a sharp edge, where its density
 # blows up; the network maps a Gaussian latent continuously, so it cannot put that mass exactly on the edge and
 # smears it to both sides, and the interaction term, which for $r = 1.5$ rewards distance more than linearly, does
-# not pull the outer part back. This tail is part of what the benchmark below charges the scheme at $r = 1.5$; more
-# Adam iterations per step shrink it (the last section of the page).
+# not pull the outer part back. This tail is part of what the benchmark below charges the scheme at $r = 1.5$.
 #
 # ## Benchmark: distance to $\gamma(t)$
 #
