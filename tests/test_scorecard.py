@@ -208,7 +208,8 @@ def test_reading_notes_and_particle_step_table_come_from_the_results():
            _result("particle", 2, 1.5, 0.9, tau=0.001)]
     notes = interaction.reading_notes(res)
     assert any("1 of 1 cases" in n and "1.2 floors" in n for n in notes)
-    assert any("step dt = 0.001" in n and "0.9 floors" in n for n in notes)
+    assert any("step $dt = 0.001$" in n and "0.9 floors" in n for n in notes)
+    assert any("coarser step $dt = 0.002$" in n and "5.0 floors" in n for n in notes)
     from mmdflow.plots import neural as nplots
     table = str(nplots.particle_step_table(res))
     assert "5.00" in table and "0.90" in table
