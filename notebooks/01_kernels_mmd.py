@@ -155,11 +155,11 @@ exact_gauss = [closed_forms.gaussian_kernel_mmd2_shift(s, 2, 1.0) for s in shift
 fig, axes = plt.subplots(1, 2, figsize=(7.0, 3.2))
 plot_curves({"closed form": (shifts, exact_riesz)}, axes[0], xlabel="shift $m$", ylabel=r"$\mathcal{D}_K^2$",
             title="Riesz $r=1$, $d=1$")
-axes[0].plot(shifts, riesz_1d, "o", color="C1", label=f"samples (n={n_samples})")
+axes[0].plot(shifts, riesz_1d, "o", color="C1", label=f"samples ($N = {n_samples}$)")
 axes[0].legend()
 plot_curves({"closed form": (shifts, exact_gauss)}, axes[1], xlabel="shift $m$", ylabel=r"MMD$^2$",
             title=r"Gaussian kernel $\sigma=1$, $d=2$")
-axes[1].plot(shifts, gauss_2d, "o", color="C1", label=f"samples (n={n_samples})")
+axes[1].plot(shifts, gauss_2d, "o", color="C1", label=f"samples ($N = {n_samples}$)")
 axes[1].legend()
 fig.tight_layout()
 plt.show()

@@ -147,7 +147,7 @@ for d, r in [(2, 1.0), (3, 0.5), (3, 1.0), (4, 1.0)]:
     u, se = analytic.frostman_potential(e1, d, r, n_samples=n_mc, generator=gen)
     on = (q <= 1) if not analytic.is_sphere_case(d, r) else (q - 1).abs() < 1e-9
     kind = "sphere" if analytic.is_sphere_case(d, r) else "ball"
-    profiles[f"d = {d}, r = {r:g} ({kind})"] = (q, u - u[on].mean(), se)
+    profiles[f"$d = {d}$, $r = {r:g}$ ({kind})"] = (q, u - u[on].mean(), se)
 fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.4), layout="constrained")
 dplots.plot_radius_cdfs(samples_d3, 3, axes[0])
 dplots.plot_frostman_profiles(profiles, axes[1])
@@ -240,7 +240,7 @@ for (d, r), tr in flow_runs.items():
 traj = flow_runs[2, 1.0]
 fig = snapshot_grid({"particle flow": traj}, [0.0, 0.2, 0.6, 1.2], lim=1.05 * analytic.support_radius(t_final, 2, 1.0),
                     s=2.0, panel=2.4, overlay=support_circle(1.0))
-fig.suptitle(f"Particle flow from a perturbed Dirac, d = 2, r = 1, N = {n_particles}, τ = {tau}", y=1.04)
+fig.suptitle(f"Particle flow from a perturbed Dirac, $d = 2$, $r = 1$, $N = {n_particles}$, $\\tau = {tau:g}$", y=1.04)
 plt.show()
 
 # %% [markdown]
@@ -264,8 +264,8 @@ floors = {(d, r): torch.tensor([metrics.flow_noise_floor(n_particles, t, d, r, n
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ (distance kernel) between the particle flow ($\\tau = 0.05$) and an exact sample of $\\gamma(t)$, against time, for $d = 2$ (left) and $d = 3$ (right, a sphere for $r \\ge 1$). Dotted: expected noise floor $\\mathbb E\\|X-X'\\|/N$ of the metric; band: from the floor to twice the floor. $r = 0.5$ (with slow start) and $r = 1$ stay close to the floor (the slow-started $r = 0.5$ flow is a little ahead of $\\gamma$ early on); at this step $r = 1.5$ is one to two orders of magnitude above it (the start-up error of the explicit scheme, see below).", "name": "fig-flow-errors"}}
 fig, axes = plt.subplots(1, 2, figsize=(7.0, 4.6), sharey=True, layout="constrained")
 for ax, d in zip(axes, (2, 3)):
-    curves = {f"r = {r:g}": (errors[d, r].times, errors[d, r].d2, floors[d, r]) for r in (0.5, 1.0, 1.5)}
-    dplots.plot_flow_errors(curves, ax, title=f"Particle flow vs $\\gamma(t)$, d = {d}, N = {n_particles}",
+    curves = {f"$r = {r:g}$": (errors[d, r].times, errors[d, r].d2, floors[d, r]) for r in (0.5, 1.0, 1.5)}
+    dplots.plot_flow_errors(curves, ax, title=f"Particle flow vs $\\gamma(t)$, $d = {d}$, $N = {n_particles}$",
                             legend=d == 3)
 plt.show()
 

@@ -345,7 +345,7 @@ for tname, target in targets.items():
                   f" (stability limit 2 sigma^2 = {2 * sigma**2:g})")
 
 # %% mystnb={"figure": {"caption": "Held-out squared MMD against iterations (log scale) on the 2D Gaussian target (left) and the 3-component mixture (right). Lines: mean over the seeds; bands: one standard deviation (lower edge clipped at the smallest run). IFT with the pure position step and WFR GD reweight the particles and fall far below the two MMD flows, which plateau. IFT with the weighted position step is unstable at $\\tau = 5$; the run at the smaller step $\\tau_w$ stays inside its stability limit (how it compares: second comparison table below).", "name": "fig-ift-loss-2d"}}
-wplots.plot_loss_comparison(results, suffix=f", N = {n_particles}")
+wplots.plot_loss_comparison(results, suffix=f", $N = {n_particles}$")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "Weight degeneracy on the 2D mixture: effective sample size $1/\\sum_i w_i^2$ (left, log scale; dotted: $N$) and share of zero-weight particles (right) against iterations, mean over the seeds with the range of the seeds as a band. The MMD flows keep uniform weights.", "name": "fig-ift-ess-2d"}}
