@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Check a built site: every chapter page exists and shows at least one figure; no CDN script is loaded.
+"""Check a built site: every chapter page exists and shows at least one figure; no CDN script is loaded; headings,
+figure captions and table headers have no plain-text math (``D_K^2``, ``gamma(t)``, ``tau =`` ... outside ``$...$``).
 
 Usage: python scripts/check_site.py SITE_HTML_DIR
 """
@@ -48,6 +49,25 @@ def reference_problems(site: Path) -> list[str]:
     return problems
 
 
+#: plain-text math that must be typeset ($...$); the same pattern as tests/test_site.py.
+PLAIN_MATH = re.compile(r"D_K\^?2|\bgamma\(t\)|\bdelta_0|\bMMD\(mu|\bR\^\d|\^\(-|\$|"
+                        r"\b(?:tau|beta|sigma|lambda|eta|alpha|gamma|mu|nu|pi)\s*(?:=|\()")
+LABELS = re.compile(r"<(h[1-4]|th|figcaption|caption)\b[^>]*>(.*?)</\1>", re.S)
+
+
+def plain_math_labels(html: str) -> list[str]:
+    """Headings, table headers and captions of a page (math spans removed) that contain plain-text math."""
+    out = []
+    for tag, body in LABELS.findall(html):
+        body = re.sub(r'<span class="math[^"]*">.*?</span>', "", body, flags=re.S)
+        body = re.sub(r"\\\(.*?\\\)", "", body, flags=re.S)       # inline math left for MathJax
+        text = re.sub(r"<[^>]+>", "", body)
+        bad = [m.group(0) for m in PLAIN_MATH.finditer(text)]
+        if bad:
+            out.append(f"<{tag}> {' '.join(text.split())[:100]!r}: {bad}")
+    return out
+
+
 def main(site: Path) -> int:
     problems = []
     chapters = toc_chapters(ROOT / "book" / "_toc.yml")
@@ -63,6 +83,7 @@ def main(site: Path) -> int:
             problems.append(f"{name}: no figure on the page (was MPLBACKEND=Agg exported?)")
         if missing:
             problems.append(f"{name}: image files missing: {missing}")
+        problems += [f"{name}: plain-text math in {x}" for x in plain_math_labels(html)]
         print(f"{name}: {len(imgs)} figure(s)")
     for page in site.rglob("*.html"):
         for src in re.findall(r'<script[^>]*src="(https?://[^"]+)"', page.read_text(errors="replace")):

@@ -35,12 +35,25 @@ def _result(scheme, d, r, ratio, *, tau=0.05, its=5000, jko=None):
                                          jko_errors=jerrs)
 
 
+def _pf_pair(d, r, coarse, fine):
+    return [_result("particle", d, r, coarse, tau=0.05), _result("particle", d, r, fine, tau=0.001)]
+
+
+def _verdicts(records, stored):
+    return {(r.item, r.claim): r for r in scorecard.scorecard_rows(records, stored=stored)}
+
+
+def _row(rows, item, word):
+    hits = [r for (i, c), r in rows.items() if i == item and word in c]
+    assert len(hits) == 1, (item, word, list(rows))
+    return hits[0]
+
+
 def test_scorecard_verdicts_follow_their_rules():
     stored = {"interaction_paper": [_result("backward", 2, 1.0, 1.2), _result("backward", 3, 1.0, 8.0),
                                     _result("forward", 2, 1.0, 0.9), _result("forward", 3, 1.0, 2.0),
                                     _result("backward", 2, 1.5, 20.0, jko=2.0),
-                                    _result("particle", 2, 1.5, 5.0, tau=0.002),
-                                    _result("particle", 2, 1.5, 0.9, tau=0.001)]}
+                                    *_pf_pair(2, 1.5, 50.0, 0.9)]}
     records = {"04_mmd_targets": {"profile": "book", "values": {
         "drawing": {"n": 300, "nb_iterations": 300, "nf_iterations": 200,
                     "ratio_to_pf": {"neural backward": 6.0, "neural forward": 25.0, "particle flow": 1.0},
@@ -48,18 +61,111 @@ def test_scorecard_verdicts_follow_their_rules():
         "smiley": {"n": 300, "nb_iterations": 150, "nf_iterations": 200,
                    "ratio_to_pf": {"neural backward": 12.0, "neural forward": 25.0, "particle flow": 1.0},
                    "held_out_over_floor": {"neural backward": 1.1, "neural forward": 1.2, "particle flow": 1.0}}}}}
-    rows = {(r[1], r[2]): r for r in scorecard.scorecard_rows(records, stored=stored)}
-    verdict = {k: r[7] for k, r in rows.items()}
-    assert verdict["Sec. 6.1, table", "neural backward scheme follows gamma(t) for r = 1 (d = 2, 3)"] == "partly"
-    assert verdict["Sec. 6.1, table", "neural forward scheme follows gamma(t) for r = 1 (d = 2, 3)"] == "reproduced"
-    nine = [v for k, v in verdict.items() if "all nine" in k[1]][0]
-    assert nine == "partly"                                         # its own target: 2 floors; r = 1, d = 3: 8
-    assert verdict["Sec. 6.1, r = 1.5", "the neural backward scheme is closer to gamma(t) than the particle flow"] \
-        == "not reproduced"                                         # the finest particle step counts: 0.9 floors
-    assert verdict["Fig. 1", "two Diracs flow into a drawing with all three schemes"] == "reproduced"
-    assert verdict["App. F, Ex. 1", "two Diracs flow into a smiley with all three schemes"] == "partly"
-    assert verdict["Sec. 6.2", "25 particles from one grey image flow to MNIST digits with all three schemes"] \
-        == "not run"
+    rows = _verdicts(records, stored)
+    assert _row(rows, "Sec. 6.1, table", "neural backward scheme follows").verdict == "partly"   # d = 3: 8 floors
+    assert _row(rows, "Sec. 6.1, table", "neural forward scheme follows").verdict == "reproduced"
+    # the paper's particle step makes the neural scheme closer; the converged step does not: both are shown
+    r15 = _row(rows, "Sec. 6.1, $r = 1.5$", "closer")
+    assert r15.verdict == scorecard.EXPLAINED
+    assert "dt = 0.05" in r15.book_setting and "dt = 0.001" in r15.converged and "start-up" in r15.why
+    assert "50.0 floors" in r15.measured and "0.9 floors" in r15.converged
+    assert _row(rows, "Fig. 1", "drawing").verdict == "reproduced"
+    assert _row(rows, "App. F, Ex. 1", "smiley").verdict == "partly"
+    ex2 = _row(rows, "App. F, Ex. 2", "two other Diracs")
+    assert ex2.verdict == scorecard.NOT_TESTED and "two_diracs" in ex2.why        # an older record: not judged
+    mnist = _row(rows, "Sec. 6.2", "MNIST")
+    assert mnist.verdict == scorecard.NOT_TESTED and "no record of 05_mnist" in mnist.why
+
+
+def test_particle_flow_row_is_judged_at_the_paper_step_first():
+    stored = {"interaction_paper": _pf_pair(2, 1.0, 1.1, 1.0) + _pf_pair(2, 1.5, 50.0, 0.9)}
+    row = _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow")
+    assert row.verdict == "not reproduced"                          # 50 floors at dt = 0.05
+    assert "criterion met" in row.converged                  # 0.9 at dt = 0.001, shown next to it
+    stored = {"interaction_paper": _pf_pair(2, 1.0, 1.1, 1.0)}       # no r = 1.5: both settings agree
+    assert _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow").verdict == "reproduced"
+    stored = {"interaction_paper": [_result("particle", 2, 1.0, 1.0, tau=0.001)]}   # no run at the paper's step
+    row = _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow")
+    assert row.verdict == scorecard.NOT_TESTED and "0.05" in row.why
+
+
+def test_more_iterations_say_whether_the_d10_failure_is_under_training():
+    paper = [_result("backward", 10, 1.5, 40.0, jko=16.0)]
+    rows = _verdicts({}, {"interaction_paper": paper})
+    row = _row(rows, "Sec. 6.1, $d = 10$", "JKO")
+    assert row.verdict == "not reproduced" and row.converged == "-"
+    trained = [_result("backward", 10, 1.5, 30.0, its=15000, jko=2.0)]
+    row = _row(_verdicts({}, {"interaction_paper": paper, "interaction_training": trained}), "Sec. 6.1, $d = 10$",
+               "JKO")
+    assert row.verdict == "not reproduced"                           # the paper's setting decides
+    assert "15000" in row.converged and "under-training accounts for it" in row.why
+    trained = [_result("backward", 10, 1.5, 30.0, its=15000, jko=15.0)]
+    row = _row(_verdicts({}, {"interaction_paper": paper, "interaction_training": trained}), "Sec. 6.1, $d = 10$",
+               "JKO")
+    assert "not under-training" in row.why
+
+
+def _mnist_record(nb_ratio, nf_ratio, nb_conf, nf_conf, pf_conf=0.9):
+    judge = {s: {"mean_confidence": c, "share_above_0.9": 0.5}
+             for s, c in (("neural backward", nb_conf), ("neural forward", nf_conf), ("particle flow", pf_conf))}
+    return {"05_mnist": {"profile": "book", "values": {
+        "n_particles": 25, "judge": judge, "judge_accuracy": 0.98,
+        "ratio_to_pf": {"neural backward": nb_ratio, "neural forward": nf_ratio, "particle flow": 1.0}}}}
+
+
+def test_mnist_rule_needs_the_digit_judge_and_the_ratio_to_the_particle_flow():
+    item = "Sec. 6.2"
+    assert _row(_verdicts(_mnist_record(1.1, 1.0, 0.88, 0.9), {}), item, "MNIST").verdict == "reproduced"
+    assert _row(_verdicts(_mnist_record(1.1, 3.0, 0.88, 0.2), {}), item, "MNIST").verdict == "partly"
+    assert _row(_verdicts(_mnist_record(2.0, 3.0, 0.3, 0.2), {}), item, "MNIST").verdict == "not reproduced"
+    old = {"05_mnist": {"profile": "book", "values": {"final": {}, "copy_reference": 1.0}}}   # the old record
+    row = _row(_verdicts(old, {}), item, "MNIST")
+    assert row.verdict == scorecard.NOT_TESTED and "'judge'" in row.why
+
+
+def test_every_verdict_of_the_rule_is_reachable_and_known_to_the_figure():
+    """Synthetic judgements that must give each verdict of the rule, and the rule's text on the page."""
+    from mmdflow.plots.scorecard import VERDICT_COLOURS
+    F = scorecard.Finding
+    ok, part, bad = F("a", "m", "reproduced"), F("a", "m", "partly"), F("a", "m", "not reproduced")
+    J = scorecard.Judgement
+    assert scorecard.combine(J(ok))[0] == "reproduced"
+    assert scorecard.combine(J(ok, ok))[0] == "reproduced"
+    assert scorecard.combine(J(ok, bad, "a coarse step"))[0] == scorecard.EXPLAINED
+    assert scorecard.combine(J(ok, bad, "a coarse step"))[1] == "a coarse step"
+    assert scorecard.combine(J(part, ok))[0] == "partly"
+    assert scorecard.combine(J(bad))[0] == "not reproduced"
+    claim = scorecard.Claim("P", "i", "c", "s", "x", "crit", lambda rec, st: J(ok))
+    assert scorecard.evaluate(claim, {}, {})[1] == "reproduced"
+    missing = scorecard.Claim("P", "i", "c", "s", "x", "crit", lambda rec, st: rec["x"])
+    assert scorecard.evaluate(missing, {}, {})[1:] == (scorecard.NOT_TESTED, "no record of x in this build")
+    assert set(scorecard.VERDICTS) == set(VERDICT_COLOURS)
+    assert "paper's own setting" in scorecard.RULE
+
+
+def test_ift_rows_read_the_chapter_judgements_and_reject_the_old_layout():
+    new = {"06_ift": {"profile": "quick", "values": {
+        "decay": {"at_paper": ["h = 0.1", "rates", "reproduced"], "converged": None, "explanation": ""},
+        "comparison_2d": {"at_paper": ["weighted step, tau = 5", "unstable", "not reproduced"],
+                          "converged": ["weighted step, tau = 0.5", "below", "reproduced"], "explanation": "e"}}}}
+    rows = _verdicts(new, {})
+    assert _row(rows, "decay theorem", "MMD").verdict == "reproduced"
+    cmp2 = _row(rows, "2-D comparison", "IFT")
+    assert cmp2.verdict == "not reproduced" and "tau = 0.5" in cmp2.converged
+    assert _row(rows, "100-d mixture", "IFT").verdict == scorecard.NOT_TESTED
+    old = {"06_ift": {"profile": "quick", "values": {"decay": {"book_setting": "x", "measured": "y",
+                                                                "verdict": "partly", "why": "z"}}}}
+    assert _row(_verdicts(old, {}), "decay theorem", "MMD").verdict == scorecard.NOT_TESTED
+
+
+def test_scorecard_text_has_no_plain_text_math():
+    """Titles, claims and criteria of the scorecard are Markdown: math goes in $...$."""
+    import re
+    plain = re.compile(r"D_K\^2|gamma\(t\)|delta_0|MMD\(mu|R\^784|P\^\(-1/2\)|\bpi\b")
+    for c in scorecard.CLAIMS:
+        for text in (c.claim, c.criterion, c.paper_setting, c.item):
+            outside = re.sub(r"\$[^$]*\$", "", text)
+            assert not plain.search(outside), text
 
 
 def test_target_scores_against_an_independent_computation():
@@ -102,7 +208,8 @@ def test_reading_notes_and_particle_step_table_come_from_the_results():
            _result("particle", 2, 1.5, 0.9, tau=0.001)]
     notes = interaction.reading_notes(res)
     assert any("1 of 1 cases" in n and "1.2 floors" in n for n in notes)
-    assert any("step dt = 0.001" in n and "0.9 floors" in n for n in notes)
+    assert any("step $dt = 0.001$" in n and "0.9 floors" in n for n in notes)
+    assert any("coarser step $dt = 0.002$" in n and "5.0 floors" in n for n in notes)
     from mmdflow.plots import neural as nplots
     table = str(nplots.particle_step_table(res))
     assert "5.00" in table and "0.90" in table

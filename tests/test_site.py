@@ -111,7 +111,22 @@ async function mmdflowProbe() {
                      (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '');
   const text = el => (el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 80);
   const out = {width: window.innerWidth, page_overflow: document.documentElement.scrollWidth - window.innerWidth,
-               scrollers: [], overflowing: [], figures: [], citations: []};
+               scrollers: [], overflowing: [], figures: [], citations: [], labels: [], clipped: []};
+  const mathless = el => { const c = el.cloneNode(true);
+    c.querySelectorAll('mjx-container, .caption-number, a.headerlink, script').forEach(e => e.remove());
+    return c.textContent.trim().replace(/\s+/g, ' '); };
+  // text that must be typeset: headings, table headers and captions, figure captions
+  for (const el of art.querySelectorAll('h1, h2, h3, h4, th, caption, figcaption, div.cell_output p > strong'))
+    out.labels.push([el.tagName.toLowerCase(), mathless(el).slice(0, 200)]);
+  // tables and display equations that stick out of the column and are not inside a box that scrolls them
+  const inScroller = el => { for (let a = el; a && a !== art; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && a.getBoundingClientRect().right <= right + 1) return true; }
+    return false; };
+  for (const el of art.querySelectorAll('table, mjx-container[display="true"]')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > right + 1 && !inScroller(el)) out.clipped.push([name(el), Math.round(r.right - right), text(el)]);
+  }
   for (const el of art.querySelectorAll('*')) {
     if (el.clientWidth === 0) continue;
     const ox = getComputedStyle(el).overflowX;
@@ -174,6 +189,46 @@ def test_no_chapter_page_scrolls_horizontally_at_1300px():
     assert not problems, "\n".join(problems)
 
 
+#: plain-text math that must be typeset as math ($...$) in captions, headings and table headers.
+PLAIN_MATH = re.compile(r"D_K\^?2|\bgamma\(t\)|\bdelta_0|\bMMD\(mu|\bR\^\d|\^\(-|\$|"
+                        r"\b(?:tau|beta|sigma|lambda|eta|alpha|gamma|mu|nu|pi)\s*(?:=|\()")
+
+
+def plain_math(text: str) -> list[str]:
+    """The plain-text math fragments of ``text`` (math rendered by MathJax is removed before)."""
+    return [m.group(0) for m in PLAIN_MATH.finditer(text)]
+
+
+def test_plain_math_pattern_finds_untypeset_math_only():
+    assert plain_math("D_K^2 to gamma(t), tau = 0.05, $N = 2000$, MMD(mu_t, nu)") == [
+        "D_K^2", "gamma(t)", "tau =", "$", "$", "MMD(mu"]
+    assert plain_math("distance to the exact flow at the paper's step (ratio over the floor)") == []
+
+
+def test_no_plain_text_math_in_headings_captions_and_table_headers():
+    problems = []
+    for page in [SITE / "intro.html", SITE / "notation.html", *chapter_pages()]:
+        if not page.exists():
+            continue
+        for tag, text in probe(page)["labels"]:
+            bad = plain_math(text)
+            if bad:
+                problems.append(f"{page.name}: <{tag}> {text[:100]!r} has plain-text math {bad}")
+    assert not problems, "\n".join(problems)
+
+
+def test_tables_and_equations_fit_or_scroll_at_400px():
+    problems = []
+    for page in [SITE / "intro.html", SITE / "notation.html", *chapter_pages()]:
+        if not page.exists():
+            continue
+        p = probe(page, 400)
+        if p["page_overflow"] > 0:
+            problems.append(f"{page.name}: at 400 px the page is {p['page_overflow']} px wider than the window")
+        problems += [f"{page.name}: at 400 px {el} is cut off by {dx} px: {txt!r}" for el, dx, txt in p["clipped"]]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_figure_has_a_caption_without_raw_tex_at_a_readable_size():
     problems = []
     for page in chapter_pages():
@@ -219,3 +274,14 @@ def test_every_chapter_offers_its_notebook_and_source_for_download():
             links = re.findall(rf'href="(\.\./_downloads/[^"]+/{re.escape(page.stem)}{re.escape(suffix)})"', html)
             assert links, f"{page.name} offers no {suffix} download"
             assert (page.parent / links[0]).resolve().exists(), f"{page.name}: download {links[0]} missing"
+
+
+def test_static_check_flags_plain_math_in_labels_but_not_typeset_math():
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import check_site
+
+    html = ('<th>ratio, <span class="math notranslate nohighlight">\\(t = 0.4\\)</span></th>'
+            '<figcaption><p>D_K^2 to gamma(t), tau = 0.05</p></figcaption><h2>The case \\(d = 2\\)</h2>')
+    bad = check_site.plain_math_labels(html)
+    assert len(bad) == 1 and "figcaption" in bad[0] and "'tau ='" in bad[0]

@@ -369,10 +369,19 @@ def reading_notes(results: list[InteractionResult], *, factor: float = 3.0) -> l
         bad = runs[k_bad]
         its = sorted({q.iterations for q in runs if q.iterations})
         setting = (f" ({'/'.join(map(str, its))} Adam iterations per step)" if its
-                   else f" (step dt = {'/'.join(format(t, 'g') for t in sorted({q.tau for q in runs}))})")
+                   else f" (step $dt = {'/'.join(format(t, 'g') for t in sorted({q.tau for q in runs}))}$)")
         notes.append(f"The {names[scheme]}{setting} is within {factor:g} noise floors of $\\gamma(t)$ at every "
                      f"time in {good} of {len(runs)} cases; its worst case is $d = {bad.d}$, $r = {bad.r:g}$ "
                      f"({worst[k_bad]:.1f} floors).")
+    finest = {k: q.tau for k, q in by.items() if k[0] == "particle"}
+    coarse = [q for q in results if q.scheme == "particle" and q.tau > finest.get(("particle", q.d, q.r), q.tau)]
+    for step in sorted({q.tau for q in coarse}, reverse=True):
+        runs = [q for q in coarse if q.tau == step]
+        worst = [max(q.ratio(t) for t in q.errors) for q in runs]
+        bad = runs[max(range(len(runs)), key=worst.__getitem__)]
+        notes.append(f"At the coarser step $dt = {step:g}$ the particle flow is within {factor:g} noise floors at "
+                     f"every time in {sum(w <= factor for w in worst)} of {len(runs)} cases; its worst case is "
+                     f"$d = {bad.d}$, $r = {bad.r:g}$ ({max(worst):.1f} floors).")
     jko = [q for k, q in by.items() if k[0] == "backward" and q.jko_errors and q.r != 1.0]
     for q in sorted(jko, key=lambda q: (q.d, q.r)):
         t = max(q.errors)

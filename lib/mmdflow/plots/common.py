@@ -139,7 +139,7 @@ def _limits(trajs, times, target, lim):
 
 
 def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: float = 1.0, panel: float = 1.9,
-                  overlay=None, suptitle: str | None = None, axes=None, time_label: str = "t = {:.4g}"):
+                  overlay=None, suptitle: str | None = None, axes=None, time_label: str = "$t = {:.4g}$"):
     """Rows = schemes, columns = times: the 2D particles of each trajectory at the snapshot nearest each time.
 
     The one snapshot grid of the book. Weighted trajectories (``Trajectory.weights``, not all equal) draw marker
@@ -205,7 +205,7 @@ def snapshot_grid(trajs, times: Sequence[float], *, target=None, lim=None, s: fl
     return fig
 
 
-def plot_curves(curves: dict, ax=None, *, xlabel: str = "t", ylabel: str = "", logy: bool = False,
+def plot_curves(curves: dict, ax=None, *, xlabel: str = "$t$", ylabel: str = "", logy: bool = False,
                 logx: bool = False, title: str | None = None, bands: dict | None = None):
     """Several curves ``{label: (x, y)}`` on one Axes (one colour and line style each), optional
     ``bands = {label: (x, lo, hi)}``."""

@@ -36,14 +36,14 @@ def plot_prox_densities(d: int, r_values: Sequence[float], ax=None, *, n: int = 
     for i, r in enumerate(r_values):
         big_r = analytic.prox_radius(d, r)
         x1 = np.linspace(-1.05 * big_r, 1.05 * big_r, n)
-        ax.plot(x1, analytic.prox_density(x1, d, r), color=f"C{i}", label=f"r = {r:g} ($R_*$ = {big_r:.3f})")
+        ax.plot(x1, analytic.prox_density(x1, d, r), color=f"C{i}", label=f"$r = {r:g}$ ($R_* = {big_r:.3f}$)")
         ax.axvline(big_r, color=f"C{i}", ls=":", lw=0.8)
         ax.axvline(-big_r, color=f"C{i}", ls=":", lw=0.8)
     if ymax is not None:
         ax.set_ylim(0, ymax)
     ax.set_xlabel("$x_1$ (on the line $x = x_1 e_1$)")
     ax.set_ylabel(r"density of $\eta^*$")
-    ax.set_title(f"$\\eta^* = \\mathrm{{prox}}_{{\\mathcal{{E}}_K}}(\\delta_0)$, d = {d}")
+    ax.set_title(f"$\\eta^* = \\mathrm{{prox}}_{{\\mathcal{{E}}_K}}(\\delta_0)$, $d = {d}$")
     legend_outside(ax, "below", ncols=1)
     return ax
 
@@ -58,13 +58,13 @@ def plot_radius_cdfs(samples: dict, d: int, ax=None):
     for i, (r, x) in enumerate(samples.items()):
         kind = "sphere" if analytic.is_sphere_case(d, r) else "ball"
         plot_ecdf(np.linalg.norm(_np(x), axis=1), ax, color=f"C{i}", lw=2.4, alpha=0.7,
-                  label=f"r = {r:g} ({kind}), {len(x)} samples")
+                  label=f"$r = {r:g}$ ({kind}), {len(x)} samples")
         ax.plot(grid, analytic.radial_cdf(grid, d, r), color="k", ls="--", lw=1.0,
                 label="exact radial law" if i == 0 else None)
     ax.set_xlim(0, rmax)
     ax.set_xlabel(r"radius $\|x\|$")
     ax.set_ylabel(r"$P(\|X\| \leq$ radius$)$")
-    ax.set_title(f"Radii of exact samples of $\\eta^*$, d = {d}")
+    ax.set_title(f"Radii of exact samples of $\\eta^*$, $d = {d}$")
     legend_outside(ax, "below", ncols=1)
     return ax
 
@@ -96,10 +96,10 @@ def plot_support_radius(t_final: float, d: int, r: float, taus: Sequence[float],
     for i, tau in enumerate(taus):
         n = np.arange(0, int(round(t_final / tau)) + 1)
         ax.plot(n * tau, analytic.jko_scale(n, tau, r) * big_r, "o-", ms=3, lw=0.8, color=f"C{i}",
-                label=f"JKO, τ = {tau:g}")
+                label=f"JKO, $\\tau = {tau:g}$")
     ax.set_xlabel("time $t$")
     ax.set_ylabel("support radius")
-    ax.set_title(f"Support radius, d = {d}, r = {r:g}")
+    ax.set_title(f"Support radius, $d = {d}$, $r = {r:g}$")
     ax.legend(fontsize=8.5, loc="lower right" if r < 1 else "upper left")   # the side the curves leave free
     return ax
 
@@ -111,7 +111,7 @@ def plot_jko_errors(errors: dict, ax=None):
     for i, (r, (taus, err)) in enumerate(errors.items()):
         taus, err = np.asarray(taus, dtype=float), np.asarray(err, dtype=float)
         slope, icpt = np.polyfit(np.log(taus), np.log(err), 1)
-        ax.loglog(taus, err, "o", color=f"C{i}", label=f"r = {r:g}: fitted slope {slope:.2f}")
+        ax.loglog(taus, err, "o", color=f"C{i}", label=f"$r = {r:g}$: fitted slope {slope:.2f}")
         ax.loglog(taus, np.exp(icpt) * taus**slope, "-", color=f"C{i}", lw=0.8)
     all_taus = np.concatenate([np.asarray(v[0], dtype=float) for v in errors.values()])
     first = next(iter(errors.values()))
@@ -170,7 +170,7 @@ def plot_mean_radius(curves: dict, ax=None):
         k = ds.index(d) % 4
         ax.plot(_np(t), _np(ratio), marker=markers[k], ls=styles[k], ms=7 if k == 0 else 4.5, lw=1.4,
                 color=f"C{rs.index(r)}", mfc=None if k == 0 else "none", mew=1.3, zorder=2 + k,
-                label=f"d = {d}, r = {r:g}")   # filled large / hollow small: visible where curves coincide
+                label=f"$d = {d}$, $r = {r:g}$")   # filled large / hollow small: visible where curves coincide
     ax.axhline(1, color="0.3", lw=0.8)
     ax.set_xlabel("time $t$")
     ax.set_ylabel(r"mean $\|x_i\|$ / mean radius of $\gamma(t)$")
@@ -184,7 +184,7 @@ def prox_radius_table(dims: Sequence[int], rs: Sequence[float]) -> Table:
     (:math:`d + r \ge 4`) are marked "(sphere)"."""
     rows = [[d] + [f"{analytic.prox_radius(d, r):.4f}" + (" (sphere)" if analytic.is_sphere_case(d, r) else "")
                    for r in rs] for d in dims]
-    return Table(["d"] + [f"$R_*$, r = {r:g}" for r in rs], rows, align=["r"] * (1 + len(rs)))
+    return Table(["$d$"] + [f"$R_*$, $r = {r:g}$" for r in rs], rows, align=["r"] * (1 + len(rs)))
 
 
 def flow_summary_table(errors: dict, floors: dict, times: Sequence[float]) -> Table:
@@ -193,9 +193,9 @@ def flow_summary_table(errors: dict, floors: dict, times: Sequence[float]) -> Ta
 
     ``errors``: ``{(d, r): FlowErrors}`` (:func:`mmdflow.metrics.flow_errors`); ``floors``: ``{(d, r): [T]}``.
     """
-    header = ["d", "r"]
+    header = ["$d$", "$r$"]
     for t in times:
-        header += [f"$\\mathcal D_K^2$ / floor, t = {t:g}", f"radius ratio, t = {t:g}"]
+        header += [f"$\\mathcal D_K^2$ / floor, $t = {t:g}$", f"radius ratio, $t = {t:g}$"]
     rows = []
     for (d, r), e in errors.items():
         row = [d, f"{r:g}"]

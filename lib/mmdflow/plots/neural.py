@@ -14,7 +14,32 @@ from ..experiments.interaction import best_runs
 from .common import legend_outside, plot_ecdf
 from .tables import Table
 
-__all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios", "benchmark_table"]
+__all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios", "benchmark_table", "scheme_table",
+           "particle_step_table", "short_sci", "expected_floors"]
+
+SCHEME_NAMES = {"backward": "neural backward", "forward": "neural forward", "particle": "particle flow"}
+
+
+def short_sci(v: float) -> str:
+    """A number in short scientific form without a padded exponent (``4.8e-4``), so that it fits a table cell."""
+    m, e = f"{v:.1e}".split("e")
+    return f"{m}e{int(e)}"
+
+
+def expected_floors(results: list, *, n_pairs: int = 20_000, seed: int = 0) -> dict:
+    r"""``{(n, d, r, t): expected noise floor}`` (:func:`mmdflow.metrics.flow_noise_floor`, from ``n_pairs`` exact
+    pairs) for every run and time of ``results``: the mean of the statistic between two exact samples, not the
+    single-sample estimate stored with a run, whose Monte Carlo error makes all ratios of one time move together."""
+    from .. import metrics
+
+    out = {}
+    for q in results:
+        for t in q.errors:
+            key = (q.n_particles, q.d, q.r, t)
+            if key not in out:
+                out[key] = metrics.flow_noise_floor(q.n_particles, t, q.d, q.r, n_pairs=n_pairs,
+                                                    generator=torch.Generator().manual_seed(seed))
+    return out
 
 
 def _np(t):
@@ -51,9 +76,9 @@ def plot_sphere(x: torch.Tensor, t: float, r: float, ax=None, *, s: float = 1.0,
         ax = plt.figure(figsize=(4, 4)).add_subplot(projection="3d")
     rad = float(analytic.support_radius(t, 3, r))
     u, v = np.meshgrid(np.linspace(0, 2 * np.pi, 25), np.linspace(0, np.pi, 13))
-    ax.plot_wireframe(rad * np.cos(u) * np.sin(v), rad * np.sin(u) * np.sin(v), rad * np.cos(v), color="0.6",
-                      lw=0.4)
-    ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=s, color="C0", depthshade=False)
+    ax.scatter(x[:, 0], x[:, 1], x[:, 2], s=s, color="C0", alpha=0.35, depthshade=False)
+    ax.plot_wireframe(rad * np.cos(u) * np.sin(v), rad * np.sin(u) * np.sin(v), rad * np.cos(v), color="C3",
+                      lw=0.7, alpha=0.9)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_zlabel("$x_3$")
@@ -63,25 +88,30 @@ def plot_sphere(x: torch.Tensor, t: float, r: float, ax=None, *, s: float = 1.0,
     return ax
 
 
-def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title: str | None = None):
-    r"""Ratio :math:`\mathcal D_K^2/\text{noise}` against :math:`t` for every run of the interaction benchmark.
+def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title: str | None = None,
+                          floors: dict | None = None):
+    r"""Ratio :math:`\mathcal D_K^2/\text{floor}` against :math:`t` for every run of the interaction benchmark.
 
     ``results``: :class:`mmdflow.experiments.interaction.InteractionResult` objects; one line per
-    (scheme, d, r); a dashed line marks ``factor``.
+    (scheme, d, r); a dashed line marks ``factor``. ``floors``: ``{(n, d, r, t): floor}``, by default the
+    expected noise floors of :func:`expected_floors` (not the runs' single-sample floors).
     """
+    floors = expected_floors(results) if floors is None else floors
     ax = ax or plt.figure(figsize=(7.0, 3.6), layout="constrained").gca()
     styles = {"backward": "-", "forward": "--", "particle": ":"}
     markers = {2: "o", 3: "s", 10: "^"}
     colors = {0.5: "C0", 1.0: "C1", 1.5: "C2"}
     for res in sorted(results, key=lambda q: (q.d, q.r, q.scheme)):
         ts = sorted(res.errors)
-        ax.plot(ts, [res.ratio(t) for t in ts], ls=styles.get(res.scheme, "-"), marker=markers.get(res.d, "x"),
+        ax.plot(ts, [res.errors[t].d2 / floors[res.n_particles, res.d, res.r, t] for t in ts],
+                ls=styles.get(res.scheme, "-"), marker=markers.get(res.d, "x"),
                 color=colors.get(res.r, "C4"),
-                label=f"{res.scheme} d={res.d} r={res.r:g}" + (f" ({res.iterations} its)" if res.iterations else ""))
+                label=f"{res.scheme}, $d = {res.d}$, $r = {res.r:g}$" + (f" ({res.iterations} its)" if res.iterations
+                                                                         else f" ($dt = {res.tau:g}$)"))
     ax.axhline(factor, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
-    ax.set_xlabel("t")
-    ax.set_ylabel(r"$\mathcal{D}_K^2(\mu_t, \gamma(t))$ / noise floor")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(r"$\mathcal{D}_K^2(\mu_t, \gamma(t))$ / expected floor")
     ax.set_title(title or "Distance to the analytic curve, relative to the noise floor")
     legend_outside(ax, "right")
     return ax
@@ -132,6 +162,52 @@ def benchmark_table(results: list, *, times: Sequence[float] | None = None, capt
     return Table(header, rows, align=["l", "r", "r", "r"] + ["r"] * (2 * len(times) + 1), caption=caption)
 
 
+def scheme_table(results: list, scheme: str, *, particle_step: float | None = None, caption: str | None = None,
+                 times: Sequence[float] | None = None) -> Table:
+    r"""One scheme of the interaction benchmark as a compact table: per case :math:`(d, r)` the ratio of
+    :math:`\mathcal D_K^2` to :math:`\gamma(t)` over the noise floor at each time, :math:`\mathcal D_K^2` at the
+    last time (short form, e.g. ``4.8e-4``), for the neural backward scheme the ratio to its JKO iterate at the last
+    time, and in the sphere cases the shell fraction (1 for :math:`\gamma(t)`).
+
+    ``particle_step``: for the particle flow, the step ``dt`` of the runs to show (default: the finest step of each
+    case, :func:`~mmdflow.experiments.interaction.best_runs`); the caption names the step that was run."""
+    if scheme not in SCHEME_NAMES:
+        raise ValueError(f"scheme must be one of {list(SCHEME_NAMES)}, got {scheme!r}")
+    if scheme == "particle" and particle_step is not None:
+        runs = [q for q in results if q.scheme == scheme and abs(q.tau - particle_step) < 1e-12]
+    else:
+        runs = [q for k, q in best_runs(results).items() if k[0] == scheme]
+    if not runs:
+        raise ValueError(f"no {scheme} runs" + (f" with dt = {particle_step:g}" if particle_step else ""))
+    runs.sort(key=lambda q: (q.d, q.r))
+    times = sorted({t for q in runs for t in q.errors}) if times is None else list(times)
+    last = times[-1]
+    jko = scheme == "backward" and any(q.jko_errors for q in runs)
+    sphere = any(analytic.is_sphere_case(q.d, q.r) for q in runs)
+    header = (["$d$", "$r$"] + [f"$t = {t:g}$" for t in times] + [f"$\\mathcal D_K^2$ at ${last:g}$"]
+              + (["vs JKO"] if jko else []) + (["shell"] if sphere else []))
+    rows = []
+    for q in runs:
+        row = [q.d, f"{q.r:g}"] + [("n/a" if t not in q.errors else f"{q.ratio(t):.1f}") for t in times]
+        row.append("n/a" if last not in q.errors else short_sci(q.errors[last].d2))
+        if jko:
+            e = q.jko_errors.get(last)
+            row.append("=" if q.r == 1.0 else "n/a" if e is None else f"{e.d2 / e.noise:.1f}")
+        if sphere:
+            v = q.shell.get(last) if analytic.is_sphere_case(q.d, q.r) else None
+            row.append("-" if not analytic.is_sphere_case(q.d, q.r) else "n/a" if v is None else f"{v[0]:.2f}")
+        rows.append(row)
+    steps = sorted({q.tau for q in runs})
+    its = sorted({q.iterations for q in runs if q.iterations})
+    setting = (f"step $dt = {'/'.join(format(t, 'g') for t in steps)}$" if scheme == "particle"
+               else f"$\\tau = {'/'.join(format(t, 'g') for t in steps)}$, {'/'.join(map(str, its))} Adam iterations per step")
+    return Table(header, rows, align=["r"] * len(header),
+                 caption=caption or f"{SCHEME_NAMES[scheme]} ({setting}, $N = {runs[0].n_particles}$): "
+                                    f"$\\mathcal D_K^2$ to $\\gamma(t)$ over its noise floor at each $t$"
+                                    + ("; vs JKO: the same against the JKO iterate at the last time" if jko else "")
+                                    + ("; shell: share of particles within 5% of $R(t)$ (exact: 1)" if sphere else ""))
+
+
 def particle_step_table(results: list, *, time: float | None = None, caption: str | None = None) -> Table:
     r"""The particle flow's convergence in its step: per case :math:`(d, r)`, the ratio of :math:`\mathcal D_K^2` to
     :math:`\gamma(t)` over the noise floor at ``time`` (default: the last benchmark time) for each step ``dt`` run.
@@ -144,5 +220,6 @@ def particle_step_table(results: list, *, time: float | None = None, caption: st
     cases = sorted({(q.d, q.r) for q in runs})
     rows = [[d, f"{r:g}"] + [("-" if (d, r, dt) not in by else f"{by[d, r, dt].ratio(t):.2f}") for dt in steps]
             for d, r in cases]
-    return Table(["d", "r"] + [f"dt = {dt:g}" for dt in steps], rows, align=["r"] * (2 + len(steps)),
-                 caption=caption or f"particle flow: D_K^2 / noise floor at t = {t:g} for each step dt")
+    return Table(["$d$", "$r$"] + [f"$dt = {dt:g}$" for dt in steps], rows, align=["r"] * (2 + len(steps)),
+                 caption=caption or f"particle flow: $\\mathcal D_K^2$ to $\\gamma({t:g})$ over the noise floor, for each "
+                                    f"step $dt$ run")

@@ -7,8 +7,12 @@ from typing import Sequence
 
 import matplotlib.pyplot as plt
 
-#: verdicts in display order, with their colours.
-VERDICT_COLOURS = {"reproduced": "C2", "partly": "C1", "not reproduced": "C3", "not run": "0.7"}
+#: verdicts in display order (those of :data:`mmdflow.experiments.scorecard.VERDICTS`), with their colours.
+VERDICT_COLOURS = {"reproduced": "C2", "reproduced at the paper's setting, explained otherwise": "C0",
+                   "partly": "C1", "not reproduced": "C3", "not tested here": "0.7"}
+#: short legend labels.
+VERDICT_LABELS = {"reproduced at the paper's setting, explained otherwise": "reproduced at the paper's setting,\n"
+                                                                          "explained otherwise"}
 
 
 def plot_verdicts(rows: Sequence[Sequence[str]], ax=None, *, paper_col: int = 0, verdict_col: int = 7,
@@ -21,16 +25,16 @@ def plot_verdicts(rows: Sequence[Sequence[str]], ax=None, *, paper_col: int = 0,
     if unknown:
         raise ValueError(f"unknown verdicts {sorted(unknown)}; known: {list(VERDICT_COLOURS)}")
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 0.6 + 0.5 * len(papers)), layout="constrained")
+        _, ax = plt.subplots(figsize=(7.0, 0.9 + 0.5 * len(papers)), layout="constrained")
     left = [0] * len(papers)
     for verdict, colour in VERDICT_COLOURS.items():
         widths = [counts[p][verdict] for p in papers]
         if any(widths):
-            ax.barh(papers, widths, left=left, color=colour, label=verdict)
+            ax.barh(papers, widths, left=left, color=colour, label=VERDICT_LABELS.get(verdict, verdict))
             left = [a + b for a, b in zip(left, widths)]
     ax.set_xlabel("number of claims")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if title:
         ax.set_title(title)
     return ax

@@ -7,6 +7,7 @@ A cell is a string (it may contain ``$...$`` math: the book renders chapter outp
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 __all__ = ["Table", "fmt_sig", "mean_std", "glue_markdown"]
@@ -25,6 +26,16 @@ def fmt_sig(value: float, digits: int = 2) -> str:
 def mean_std(mean: float, std: float, digits: int = 2) -> str:
     """``mean ± std``, each with ``digits`` significant digits."""
     return f"{fmt_sig(mean, digits)} ± {fmt_sig(std, 1)}"
+
+
+_EXPONENT = re.compile(r"(?<=\d)e-(?=\d)")
+
+
+def _no_break(cell: str) -> str:
+    """A negative exponent written with the minus sign U+2212 (``4.8e−4``): a browser may break a line after a
+    hyphen, which splits a number in two ("4.8e-" / "4") in a narrow column; after a minus sign it does not."""
+    parts = cell.split("$")             # text outside math only: $...$ is typeset by MathJax
+    return "$".join(_EXPONENT.sub("e\u2212", p) if k % 2 == 0 else p for k, p in enumerate(parts))
 
 
 class Table:
@@ -81,7 +92,7 @@ class Table:
 
     def _repr_markdown_(self) -> str:
         def line(cells):
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+            return "| " + " | ".join(_no_break(c).replace("|", "\\|") for c in cells) + " |"
 
         rule = {"l": ":---", "r": "---:", "c": ":---:"}
         out = [f"**{self.caption}**", ""] if self.caption else []
