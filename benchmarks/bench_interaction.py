@@ -12,7 +12,8 @@ local cluster with one single-threaded worker per core (default), on the cluster
 every finished run and skips the runs it already holds; each run checkpoints under --checkpoint-root (a folder every
 worker can read), so an interrupted or failed task resumes where it stopped. --table-only prints the table of a
 results file. --compare-serial times the same sweep serially and on the chosen cluster, in one run, checks that the
-results are bitwise equal, and prints the ratio (the results file is not touched).
+results are bitwise equal, and prints the ratio (the results file is not touched), next to a control: the speed-up
+the machine grants as many plain processes at that moment (on a busy machine, the bound of any parallel run).
 
     python benchmarks/bench_interaction.py --profile quick
     python benchmarks/bench_interaction.py --profile quick --compare-serial --workers 2
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +35,29 @@ from mmdflow.experiments import interaction, sweep
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+_SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(20_000_000):\n    s += i\n"
+
+
+def _capacity(n: int) -> float:
+    """The parallel speed-up this machine grants ``n`` processes right now (a control for the ratio): ``n`` units of
+    pure-Python work one after the other against side by side, each in its own process at this process's priority."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run([sys.executable, "-c", _SPIN], check=True)
+    t_seq = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return t_seq / (time.perf_counter() - t0)
+
+
 def _compare(runs, args) -> int:
-    """Time the sweep serially, then on the chosen cluster (its start-up included), in fresh folders."""
+    """Time the sweep serially, then on the chosen cluster (its start-up included), in fresh folders; before and
+    after, the parallel speed-up the machine grants as many plain processes (the best the sweep could reach)."""
     where = sweep.resolve_scheduler(args.scheduler)
+    n = args.workers or (os.cpu_count() if where == "local" else 2)
+    cap0 = _capacity(n)
     with tempfile.TemporaryDirectory(prefix="mmdflow-bench-") as tmp:
         tmp = Path(tmp)
         load0 = os.getloadavg()
@@ -49,6 +71,7 @@ def _compare(runs, args) -> int:
                               progress=args.progress)
         t_par = time.perf_counter() - t0
         load1 = os.getloadavg()
+    cap1 = _capacity(n)
     same = all(sweep.science(a) == sweep.science(b) for a, b in zip(serial, par))
     workers = sorted({r["provenance"]["worker"] for r in par})
     label = f"local cluster, {args.workers or 'one worker per core'}" if where == "local" else where
@@ -56,6 +79,8 @@ def _compare(runs, args) -> int:
     print(f"serial (this process, {args.threads} torch thread):   {t_serial:8.1f} s")
     print(f"{label} ({len(workers)} workers used): {t_par:8.1f} s (start-up and shut-down included)")
     print(f"ratio serial / cluster: {t_serial / t_par:.2f}x; results bitwise equal: {'yes' if same else 'NO'}")
+    print(f"control: {n} plain processes side by side ran {cap0:.2f}x (before) and {cap1:.2f}x (after) faster than "
+          f"one after the other (an idle {os.cpu_count()}-core machine: about {min(n, os.cpu_count()):.0f}x)")
     return 0 if same else 1
 
 

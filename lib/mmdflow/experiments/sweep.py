@@ -540,12 +540,12 @@ def run_sweep(specs: Sequence[RunSpec], *, store: str | os.PathLike | None = Non
         f"from checkpoints, {len(todo)} to run ({where})")
     my_commit = provenance().get("commit")
 
-    def finish(s: RunSpec, result) -> None:
+    def finish(s: RunSpec, result, fresh: bool = True) -> None:
         if isinstance(result, dict):
             prov = result.setdefault("provenance", {})
-            prov["scheduler"] = where
+            prov.setdefault("scheduler", where)
             theirs = prov.get("commit")
-            if my_commit and theirs and theirs != my_commit:
+            if fresh and my_commit and theirs and theirs != my_commit:
                 raise SweepError(f"run {s.name} ran on {prov.get('worker')} at commit {theirs}, this client is at "
                                  f"{my_commit}: start the workers from the same code")
         results[s.key] = result
@@ -560,8 +560,8 @@ def run_sweep(specs: Sequence[RunSpec], *, store: str | os.PathLike | None = Non
             if not keep_checkpoints:
                 _remove_run(root, s)
 
-    for s in recovered:
-        finish(s, results[s.key])
+    for s in recovered:                  # computed by an earlier sweep (maybe at another commit, as its record says)
+        finish(s, results[s.key], fresh=False)
     failures = []
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress or not todo)
     try:
