@@ -60,7 +60,7 @@ def _stop(procs) -> None:
                 pass
     for p in procs:
         try:
-            p.wait(timeout=10)
+            p.wait(timeout=3)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(p.pid, signal.SIGKILL)
@@ -169,7 +169,7 @@ def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
 def test_cluster_from_the_command_line_survives_a_killed_worker(cli_cluster, tmp_path):
     address, workers = cli_cluster
     long = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], n_repeats=2,
-                                  **{**TINY, "n_particles": 100, "pf_tau": 0.0005})      # 2400 checkpointed steps
+                                  **{**TINY, "n_particles": 100, "pf_tau": 0.001})      # 1200 checkpointed steps
     short = (sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["backward", "forward"], n_repeats=2, **TINY)
              + sweep.interaction_runs("quick", cases=[(2, 0.5), (3, 1.0)], schemes=["particle"], n_repeats=2,
                                       **TINY))
@@ -313,3 +313,23 @@ def test_run_keys_follow_the_fingerprint_of_the_run():
     same = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], pf_taus=[0.02], **TINY)[0]
     assert same.key == a.key
     assert sweep.InteractionRun(**{**a.__dict__, "n_repeats": 4}).key != a.key
+
+
+def test_folders_follow_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(sweep.SWEEP_DIR_ENV, str(tmp_path / "shared"))
+    assert sweep.sweep_dir() == tmp_path / "shared"
+    assert sweep.store_path("interaction_paper.json") == tmp_path / "shared" / "interaction_paper.json"
+    monkeypatch.delenv(sweep.SWEEP_DIR_ENV)
+    monkeypatch.chdir(tmp_path)                               # outside a checkout: the temporary folder
+    assert sweep.sweep_dir().name == "mmdflow-sweeps"
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "_toc.yml").write_text("root: intro\n")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")                 # a chapter runs in notebooks/: build/sweeps of the checkout
+    assert sweep.sweep_dir() == tmp_path / "build" / "sweeps"
+    sweep.write_store(tmp_path / "x" / "s.json", [{"a": 1}])
+    assert sweep.read_store(tmp_path / "x" / "s.json") == [{"a": 1}] and sweep.read_store(tmp_path / "none.json") == []
+    assert os.listdir(tmp_path / "x") == ["s.json"]           # the temporary file was renamed, nothing left over
+    (tmp_path / "x" / "bad.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="JSON list"):
+        sweep.read_store(tmp_path / "x" / "bad.json")
