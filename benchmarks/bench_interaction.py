@@ -79,6 +79,8 @@ def _compare(runs, args) -> int:
     print(f"serial (this process, {args.threads} torch thread):   {t_serial:8.1f} s")
     print(f"{label} ({len(workers)} workers used): {t_par:8.1f} s (start-up and shut-down included)")
     print(f"ratio serial / cluster: {t_serial / t_par:.2f}x; results bitwise equal: {'yes' if same else 'NO'}")
+    print(f"time inside the runs, summed: serial {sum(r['elapsed'] for r in serial):.1f} s, cluster "
+          f"{sum(r['elapsed'] for r in par):.1f} s (the rest: start-up, scheduling, transfers)")
     print(f"control: {n} plain processes side by side ran {cap0:.2f}x (before) and {cap1:.2f}x (after) faster than "
           f"one after the other (an idle {os.cpu_count()}-core machine: about {min(n, os.cpu_count()):.0f}x)")
     return 0 if same else 1
