@@ -9,6 +9,8 @@ SHELL := /bin/bash
 .PHONY: help venv mathjax chromium chapters chapter book test unit clean
 
 PROFILE ?= book
+# SCHEDULER=tcp://host:8786: the Dask cluster of the chapters' sweeps (default $MMDFLOW_SCHEDULER, else local workers)
+export MMDFLOW_SCHEDULER := $(or $(SCHEDULER),$(MMDFLOW_SCHEDULER))
 # JOBS: chapters (and test files) executed at the same time; with JOBS > 1 each process uses one thread.
 JOBS ?= 2
 ifeq ($(strip $(JOBS)),1)

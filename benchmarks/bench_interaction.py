@@ -6,48 +6,84 @@ the interaction energy E_K started at delta_0, and prints D_K^2 (distance kernel
 particles and an exact sample of the analytic curve gamma(t) at t = 0.4, 0.8, 1.2, next to the
 noise floor of that statistic (two exact samples) and their ratio, followed by the issue's targets.
 
-Results are appended to a JSON file after every run (``--out``) and runs already there are skipped,
-and the neural schemes checkpoint after every time step (``--checkpoint-root``), so an interrupted
-benchmark resumes where it stopped. ``--table-only`` prints the table of a results file.
+A thin front end of the sweep runner (mmdflow.experiments.sweep): every (scheme, d, r) is one Dask task, on a
+local cluster with one single-threaded worker per core (default), on the cluster of --scheduler / $MMDFLOW_SCHEDULER
+(tcp://host:8786), or in this process (--scheduler serial). This process alone writes the results file (--out) after
+every finished run and skips the runs it already holds; each run checkpoints under --checkpoint-root (a folder every
+worker can read), so an interrupted or failed task resumes where it stopped. --table-only prints the table of a
+results file. --compare-serial times the same sweep serially and on the chosen cluster, in one run, checks that the
+results are bitwise equal, and prints the ratio (the results file is not touched), next to a control: the speed-up
+the machine grants as many plain processes at that moment (on a busy machine, the bound of any parallel run).
 
     python benchmarks/bench_interaction.py --profile quick
-    python benchmarks/bench_interaction.py --profile paper --iterations 2000 --dims 2 3 --rs 1 1.5
+    python benchmarks/bench_interaction.py --profile quick --compare-serial --workers 2
+    python benchmarks/bench_interaction.py --profile paper --scheduler tcp://head:8786 --checkpoint-root /shared/ckpt
 """
 
 from __future__ import annotations
 
 import argparse
-import fcntl
-import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from mmdflow import default_device
-from mmdflow.runtime import SCHEMAS, load_json, provenance
-from mmdflow.experiments import interaction
+from mmdflow.experiments import interaction, sweep
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _read(out: Path) -> list:
-    return interaction.results_from_json(load_json(out, SCHEMAS["interaction"])) if out.exists() else []
+_SPIN = "import time\nt = time.perf_counter()\ns = 0\nfor i in range(20_000_000):\n    s += i\n"
 
 
-def _store(out: Path, res, key_of) -> list:
-    """Add ``res`` to the results file (replacing a run with its key) under a lock, re-reading the file first, so
-    that several benchmark processes can fill one file."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        results = [x for x in _read(out) if key_of(x) != key_of(res)] + [res]
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(interaction.results_to_json(results), indent=1))
-        tmp.replace(out)
-    return results
+def _capacity(n: int) -> float:
+    """The parallel speed-up this machine grants ``n`` processes right now (a control for the ratio): ``n`` units of
+    pure-Python work one after the other against side by side, each in its own process at this process's priority."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        subprocess.run([sys.executable, "-c", _SPIN], check=True)
+    t_seq = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(n)]
+    for p in procs:
+        p.wait()
+    return t_seq / (time.perf_counter() - t0)
+
+
+def _compare(runs, args) -> int:
+    """Time the sweep serially, then on the chosen cluster (its start-up included), in fresh folders; before and
+    after, the parallel speed-up the machine grants as many plain processes (the best the sweep could reach)."""
+    where = sweep.resolve_scheduler(args.scheduler)
+    n = args.workers or (os.cpu_count() if where == "local" else 2)
+    cap0 = _capacity(n)
+    with tempfile.TemporaryDirectory(prefix="mmdflow-bench-") as tmp:
+        tmp = Path(tmp)
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        serial = sweep.run_sweep(runs, store=tmp / "serial.json", checkpoint_root=tmp / "serial", scheduler="serial",
+                                 device=args.device, threads=args.threads, progress=args.progress)
+        t_serial = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        par = sweep.run_sweep(runs, store=tmp / "cluster.json", checkpoint_root=tmp / "cluster", scheduler=where,
+                              n_workers=args.workers, device=args.device, threads=args.threads,
+                              progress=args.progress)
+        t_par = time.perf_counter() - t0
+        load1 = os.getloadavg()
+    cap1 = _capacity(n)
+    same = all(sweep.science(a) == sweep.science(b) for a, b in zip(serial, par))
+    workers = sorted({r["provenance"]["worker"] for r in par})
+    label = f"local cluster, {args.workers or 'one worker per core'}" if where == "local" else where
+    print(f"{len(runs)} runs; load average before {load0[0]:.2f}, after {load1[0]:.2f} ({os.cpu_count()} cores)")
+    print(f"serial (this process, {args.threads} torch thread):   {t_serial:8.1f} s")
+    print(f"{label} ({len(workers)} workers used): {t_par:8.1f} s (start-up and shut-down included)")
+    print(f"ratio serial / cluster: {t_serial / t_par:.2f}x; results bitwise equal: {'yes' if same else 'NO'}")
+    print(f"time inside the runs, summed: serial {sum(r['elapsed'] for r in serial):.1f} s, cluster "
+          f"{sum(r['elapsed'] for r in par):.1f} s (the rest: start-up, scheduling, transfers)")
+    print(f"control: {n} plain processes side by side ran {cap0:.2f}x (before) and {cap1:.2f}x (after) faster than "
+          f"one after the other (an idle {os.cpu_count()}-core machine: about {min(n, os.cpu_count()):.0f}x)")
+    return 0 if same else 1
 
 
 def main(argv=None) -> int:
@@ -65,55 +101,33 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None,
                    help="repeats of the metric, fresh exact samples each (default: 3 quick, 10 paper)")
     p.add_argument("--out", type=Path, default=None, help="results JSON (default benchmarks/results/interaction_<profile>.json)")
-    p.add_argument("--checkpoint-root", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "mmdflow-bench-ckpt")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--device", default=None, help="default: cuda when present, else cpu")
+    p.add_argument("--checkpoint-root", type=Path, default=None,
+                   help=f"run folders (default ${sweep.SWEEP_DIR_ENV}/checkpoints or build/sweeps/checkpoints); "
+                        "with a cluster of several machines, a folder every worker reads")
+    p.add_argument("--scheduler", default=None,
+                   help=f"'local' (default), 'serial' or a scheduler address tcp://host:8786 (default ${sweep.SCHEDULER_ENV})")
+    p.add_argument("--workers", type=int, default=None, help="workers of the local cluster (default: one per core)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--device", default=None, help="device of every run (default: each worker's GPU when it has one)")
     p.add_argument("--table-only", action="store_true", help="print the table of --out and exit")
-    p.add_argument("--progress", action="store_true")
+    p.add_argument("--compare-serial", action="store_true", help="time serial against the cluster (results not stored)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar over the runs")
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     out = args.out or RESULTS / f"interaction_{args.profile}.json"
-    results = _read(out)
     if args.table_only:
-        print(interaction.format_interaction_table(results))
+        print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out))))
         return 0
-
-    if args.repeats is None:
-        args.repeats = 3 if args.profile == "quick" else 10
-    settings = interaction.interaction_settings(args.profile, iterations=args.iterations, n_particles=args.n_particles)
-    device = torch.device(args.device) if args.device else default_device()
-    # the code this process runs is the code at its start: its commit is recorded now, the date at each result
-    started = provenance(device=str(device))
-    print(f"profile {args.profile}: {settings}; device {device}; torch threads {torch.get_num_threads()}", flush=True)
-    runs = [(scheme, d, r, pf_tau) for d in args.dims for r in args.rs for scheme in args.schemes
-            for pf_tau in (args.pf_taus or [settings.pf_tau] if scheme == "particle" else [None])
-            if scheme != "forward" or r == 1.0]
-    def key_of(res):
-        return res.scheme, res.d, res.r, res.iterations, res.n_particles, res.tau, res.seed
-
-    for scheme, d, r, pf_tau in runs:
-        case = settings if pf_tau is None else interaction.interaction_settings(
-            args.profile, iterations=args.iterations, n_particles=args.n_particles, pf_tau=pf_tau)
-        its = None if scheme == "particle" else case.iterations
-        tau = case.pf_tau if scheme == "particle" else case.tau
-        key = (scheme, d, float(r), its, case.n_particles, tau, args.seed)
-        if any(key_of(res) == key for res in _read(out)):
-            print(f"skip {scheme} d={d} r={r} its={its} tau={tau:g}: already in {out}", flush=True)
-            continue
-        ckpt = args.checkpoint_root / (f"{args.profile}_{scheme}_d{d}_r{r:g}_it{its}_m{case.n_particles}"
-                                       f"_tau{tau:g}_s{args.seed}")
-        t0 = time.perf_counter()
-        res = interaction.run_interaction_case(scheme, d, float(r), case, seed=args.seed, n_repeats=args.repeats,
-                                               device=device, checkpoint_dir=ckpt, progress=args.progress)
-        res.elapsed = time.perf_counter() - t0
-        res.provenance = dict(started, started=started["date"], date=provenance()["date"], wall_time=res.wall_time,
-                              elapsed=res.elapsed)
-        results = _store(out, res, key_of)
-        ratios = " ".join(f"t={t:g}: {e.d2:.2e}/{e.noise:.2e}" for t, e in res.errors.items())
-        print(f"{scheme:>9} d={d:<3} r={r:<4g} its={its} tau={tau:g}: {ratios}  ({res.elapsed:.0f} s)", flush=True)
+    runs = sweep.interaction_runs(args.profile, cases=[(d, r) for d in args.dims for r in args.rs], schemes=args.schemes,
+                                  pf_taus=args.pf_taus, seed=args.seed, n_repeats=args.repeats,
+                                  iterations=args.iterations, n_particles=args.n_particles)
+    print(f"profile {args.profile}: {runs[0].settings}; {len(runs)} runs", flush=True)
+    if args.compare_serial:
+        return _compare(runs, args)
+    sweep.run_sweep(runs, store=out, checkpoint_root=args.checkpoint_root, scheduler=args.scheduler,
+                    n_workers=args.workers, device=args.device, threads=args.threads, progress=args.progress,
+                    log=lambda s: print(s, flush=True))
     print()
-    print(interaction.format_interaction_table(results))
+    print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out))))
     return 0
 
 

@@ -96,7 +96,7 @@ from IPython.display import Markdown, display
 
 import mmdflow
 from mmdflow import analytic
-from mmdflow.experiments import interaction
+from mmdflow.experiments import interaction, sweep
 from mmdflow.plots import neural as nplots
 from mmdflow.plots import snapshot_grid, support_circle, use_style
 from mmdflow.plots.tables import Table
@@ -279,11 +279,9 @@ plt.show()
 # this page reruns them: `-p recompute_paper_table True`). Each entry compares with 10 independent exact samples.
 
 # %%
-if recompute_paper_table:
-    paper_results = [interaction.run_interaction_case(scheme, d, r, interaction.interaction_settings("paper"),
-                                                      seed=seed, n_repeats=10, device=device)
-                     for d in (2, 3, 10) for r in (0.5, 1.0, 1.5) for scheme in interaction.SCHEMES
-                     if scheme != "forward" or r == 1.0]
+if recompute_paper_table:   # one Dask task per run: local workers, or the cluster named by $MMDFLOW_SCHEDULER
+    paper_results = sweep.run_interaction_sweep(sweep.interaction_runs("paper", seed=seed, n_repeats=10),
+                                                store=sweep.store_path("interaction_paper.json"), progress=False)
 else:
     paper_results = interaction.load_results("interaction_paper.json")
 display(Markdown("**Provenance:** " + interaction.provenance_summary(paper_results) + "."))

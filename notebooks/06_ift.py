@@ -186,7 +186,7 @@ import torch
 
 import mmdflow
 from mmdflow import data, experiments, summation, wfr
-from mmdflow.experiments import ift
+from mmdflow.experiments import ift, sweep
 from mmdflow.plots import snapshot_grid, use_style
 from mmdflow.plots import wfr as wplots
 from mmdflow.plots.tables import Table, glue_markdown
@@ -204,7 +204,8 @@ print(f"profile={profile}, device={device}, seeds={seeds}, N={n_particles}, step
 # %% tags=["hide-input"]
 if hd_recompute:   # the paper profile: every (scheme, N, seed) of hd_sizes, stored run by run in hd_results
     labels = {n: [ift.MMD_FLOW, ift.NOISE_AUTHORS, ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD] for n in hd_sizes}
-    hd_runs = ift.run_sweep(hd_sizes, hd_steps, labels, out=hd_results, device=device, log=print)
+    hd_runs = sweep.run_ift_sweep(hd_sizes, hd_steps, labels, out=sweep.store_path(hd_results), log=print,
+                                  progress=False)   # one Dask task per run: local workers, or $MMDFLOW_SCHEDULER's
 else:
     hd_runs = [r for r in ift.load_results(hd_results) if r.n_steps == hd_steps]
 hd_ns = sorted({r.n for r in hd_runs})

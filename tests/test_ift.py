@@ -9,7 +9,7 @@ import torch
 
 from mmdflow import metrics, summation, wfr
 from mmdflow.data import mixtures
-from mmdflow.experiments import ift, run_seeds
+from mmdflow.experiments import ift, run_seeds, sweep
 from mmdflow.kernels import Gaussian
 
 F64 = torch.float64
@@ -185,9 +185,11 @@ def test_hd_schemes_and_stored_runs(tmp_path):
     with pytest.raises(ValueError, match="label"):
         ift.hd_schemes(200, 90, labels=["IFT"])
     out = tmp_path / "ift.json"
-    runs = ift.run_sweep({20: [0, 1]}, 4, {20: [ift.MMD_FLOW, ift.IFT_PURE]}, out=out)
+    runs = sweep.run_ift_sweep({20: [0, 1]}, 4, {20: [ift.MMD_FLOW, ift.IFT_PURE]}, out=out, scheduler="serial",
+                                checkpoint_root=tmp_path / "runs", progress=False)
     assert len(runs) == 4 and all(r.provenance["wall_time"] == r.wall for r in runs)
-    again = ift.run_sweep({20: [0, 1]}, 4, {20: [ift.MMD_FLOW, ift.IFT_PURE]}, out=out)     # resumes: nothing new
+    again = sweep.run_ift_sweep({20: [0, 1]}, 4, {20: [ift.MMD_FLOW, ift.IFT_PURE]}, out=out, scheduler="serial",
+                                 checkpoint_root=tmp_path / "runs", progress=False)     # resumes: nothing new
     assert [r.to_json() for r in again] == [r.to_json() for r in runs]
     assert ift.results_from_json(json.loads(out.read_text()))[0] == runs[0]
     finals = ift.finals_by_size(runs)

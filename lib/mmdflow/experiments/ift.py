@@ -13,28 +13,25 @@ switched off after 4000 of 9001 iterations (the same fraction of shorter runs).
 :func:`mmdflow.experiments.run_seeds`; :func:`run_hd` runs one (label, N, seed) and returns a :class:`HDRun`
 (held-out :math:`\mathrm{MMD}^2`, effective sample size and zero-weight share along the run, the final energy
 distance and :math:`\mathrm{MMD}^2` at bandwidth :data:`HD_SIGMA_ALT` against an independent sample, wall time
-and provenance); :func:`run_sweep` fills a JSON file run by run (resumable);
+and provenance); :func:`mmdflow.experiments.sweep.run_ift_sweep` runs many of them as Dask tasks into a results file;
 :func:`load_results` reads the stored ones (``benchmarks/results/ift_*.json``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import torch
 
 from .._checks import check_int
 from ..data.mixtures import mixture_100d
-from ..runtime import SCHEMAS, load_json, load_stored_results, provenance
+from ..runtime import load_stored_results, provenance
 from ..wfr import NoiseSchedule, WFRConfig
 from .seeds import run_seeds
 
 __all__ = ["HD_SIGMA", "HD_SIGMA_ALT", "HD_TAU", "MMD_FLOW", "NOISE_AUTHORS", "NOISE_ARBEL", "IFT_WEIGHTED",
-           "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd", "run_sweep",
+           "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd",
            "results_to_json", "results_from_json", "load_results", "finals_by_size", "as_seed_runs",
            "DecayRun", "fitted_rate", "decay_support_case", "decay_study", "Ordering", "ordering", "first_size_below"]
 
@@ -161,37 +158,6 @@ def results_to_json(runs: Iterable[HDRun]) -> list[dict]:
 def results_from_json(data: list[dict]) -> list[HDRun]:
     """Inverse of :func:`results_to_json`."""
     return [HDRun.from_json(d) for d in data]
-
-
-def _store(path: Path, run: HDRun) -> list[HDRun]:
-    runs = results_from_json(load_json(path, SCHEMAS["ift_100d"])) if path.exists() else []
-    runs = [r for r in runs if r.key != run.key] + [run]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results_to_json(runs), indent=0))
-    tmp.replace(path)
-    return runs
-
-
-def run_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_size: Mapping[int, Sequence[str]], *,
-              out: str | os.PathLike, device=None, dtype=torch.float32, log=None) -> list[HDRun]:
-    """Run every ``(label, N, seed)`` of ``labels_by_size[N] x sizes[N]`` (``sizes``: ``{N: seeds}``) that ``out``
-    does not hold yet, storing each run in the JSON file ``out`` as soon as it ends (so an interrupted sweep
-    resumes). Returns the runs of ``out`` for these keys. ``log``: ``print``-like, called after every run."""
-    out = Path(out)
-    done = {r.key for r in (results_from_json(load_json(out, SCHEMAS["ift_100d"])) if out.exists() else [])}
-    for n, seeds in sizes.items():
-        for seed in seeds:
-            for label in labels_by_size[n]:
-                if (label, n, seed, n_steps) in done:
-                    continue
-                run = run_hd(label, n, seed, n_steps, device=device, dtype=dtype)
-                _store(out, run)
-                if log is not None:
-                    log(f"N={n} seed={seed} {label}: final MMD^2 {run.final:.4g}, ESS {run.ess[-1]:.0f}, "
-                        f"{run.wall:.0f} s")
-    keys = {(lb, n, s, n_steps) for n, seeds in sizes.items() for s in seeds for lb in labels_by_size[n]}
-    return [r for r in results_from_json(load_json(out, SCHEMAS["ift_100d"])) if r.key in keys] if out.exists() else []
 
 
 def load_results(name: str = "ift_100d_book.json") -> list[HDRun]:
