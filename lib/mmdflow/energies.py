@@ -62,17 +62,12 @@ class Energy(Protocol):
     Every energy has :meth:`value` and :meth:`fingerprint`; each scheme needs some of the other methods (its
     runner checks them once at the start with :func:`check_energy`, naming a missing one):
 
-    ============================================  ======================================================
-    method                                        needed by
-    ============================================  ======================================================
-    ``value(x, w=None) -> 0-d``                   every scheme (the recorded energies)
-    ``gradient(x, w=None) -> [N, d]``             particle flows (the Wasserstein gradient
-                                                  :math:`\nabla\frac{\delta F}{\delta\mu}(x_i)`)
-    ``batch_estimate(x1, x2) -> 0-d``             the neural backward scheme (two-batch estimate)
-    ``batch_directional_derivative(x1, u1,        the neural forward scheme
-    x2, u2) -> 0-d``
-    ``fingerprint() -> dict``                     checkpoint keys (type, parameters, data digests)
-    ============================================  ======================================================
+    - ``value(x, w=None) -> 0-d``: every scheme (the recorded energies);
+    - ``gradient(x, w=None) -> [N, d]``: particle flows (the Wasserstein gradient
+      :math:`\nabla\frac{\delta F}{\delta\mu}(x_i)`);
+    - ``batch_estimate(x1, x2) -> 0-d``: the neural backward scheme (two-batch estimate);
+    - ``batch_directional_derivative(x1, u1, x2, u2) -> 0-d``: the neural forward scheme;
+    - ``fingerprint() -> dict``: checkpoint keys (type, parameters, data digests).
 
     Optional: ``batch_estimate_and_grad`` / ``batch_directional_derivative_and_grad`` (the neural schemes'
     explicit engine), ``first_variation(z, x, w)``, ``state_dict`` / ``load_state_dict`` (an energy carrying a
