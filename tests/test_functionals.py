@@ -44,6 +44,17 @@ def test_gradient_is_autograd_of_value_over_weights():
     torch.testing.assert_close(F.gradient(p, w), g / w[:, None])   # d F / d p_i = w_i * (Wasserstein gradient)
 
 
+def test_value_is_differentiable_like_the_dense_double_sum():
+    p, w = cloud(seed=10)
+    p[::3, 0] = p[::3, 0].abs()                 # more points in the right half-plane, where the interaction acts
+    q1, w1 = p.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    q2, w2 = p.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    g1 = torch.autograd.grad(F.value(q1, w1), (q1, w1))
+    g2 = torch.autograd.grad(dense_value(q2, w2), (q2, w2))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
 def test_gradient_is_gradient_of_first_variation():
     p, w = cloud(seed=2)
     z = p.clone().requires_grad_(True)
