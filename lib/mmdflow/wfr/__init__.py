@@ -65,7 +65,7 @@ from ..energies import check_energy
 from .._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
 from ..kernels import Gaussian, RadialKernel
 from ..simplex import QPInfo, project_simplex, solve_simplex_qp
-from ..summation import kernel_matrix, kernel_sum, kernel_sum_grad
+from ..summation import Backend, kernel_matrix, kernel_sum, kernel_sum_grad
 from ..trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
 from .particles import (NOISE_VARIANTS, WITNESS_BACKEND, WeightedParticles, authors_lr_to_tau, position_step,
                         wasserstein_velocity, witness, witness_gradient)
@@ -214,10 +214,11 @@ def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch
 
 def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: float, eta: float,
              v: torch.Tensor | None = None, *, scaling: str = "pure", tol: float = 1e-10,
-             max_iter: int = 5000) -> tuple[WeightedParticles, QPInfo]:
-    r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights), then the exact MMD
-    proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`, :math:`\eta = \beta h`."""
-    x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling)
+             max_iter: int = 5000, backend: str | Backend = WITNESS_BACKEND) -> tuple[WeightedParticles, QPInfo]:
+    r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights; ``backend`` of its witness), then
+    the exact MMD proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`,
+    :math:`\eta = \beta h`."""
+    x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling, backend=backend)
     w_new, info = mmd_prox_weights(x_new, w, y, kernel, eta, v, tol=tol, max_iter=max_iter)
     return WeightedParticles(x_new, w_new), info
 
@@ -280,6 +281,8 @@ class WFRConfig:
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
+        witness_backend: summation backend of the witness gradient of the position step (a name or a
+            :class:`mmdflow.summation.Backend`; default :data:`WITNESS_BACKEND`).
         weight_step: for ``method="ift"``: ``"prox"`` (exact MMD-JKO step, :func:`mmd_prox_weights`) or
             ``"pgd"`` (authors' single projected-gradient step, :func:`mmd_pgd_weights`).
         eta: MMD proximal step :math:`\eta = \beta h` (``weight_step="prox"``).
@@ -300,6 +303,7 @@ class WFRConfig:
     tau: float
     method: str | None = None
     position_step: str = "pure"
+    witness_backend: str | Backend = WITNESS_BACKEND
     weight_step: str = "prox"
     eta: float = 1.0
     pgd_lr: float = 1e-3
@@ -325,6 +329,10 @@ class WFRConfig:
         object.__setattr__(self, "tau", float(tau))
         if self.position_step not in ("pure", "weighted"):
             raise ValueError(f"position_step must be 'pure' or 'weighted', got {self.position_step!r}")
+        if isinstance(self.witness_backend, str):
+            Backend(self.witness_backend)                 # a clear error naming an unknown backend
+        elif not isinstance(self.witness_backend, Backend):
+            raise TypeError(f"witness_backend must be a backend name or a Backend, got {self.witness_backend!r}")
         if self.weight_step not in ("prox", "pgd"):
             raise ValueError(f"weight_step must be 'prox' or 'pgd', got {self.weight_step!r}")
         for name in ("eta", "pgd_lr", "kl_lr", "qp_tol"):
@@ -585,7 +593,8 @@ class _WFRStep:
                     noise = beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
                     variant = cfg.noise.variant
             scaling = cfg.position_step if self.method in ("ift", "wfr") else "pure"
-            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant)
+            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant,
+                              backend=cfg.witness_backend)
         if self.method in ("ift", "wfr"):                 # weight step at the new positions, same target batch
             K, b = self.gram(x), kernel_matrix(x, y, kernel) @ v
             if self.method == "wfr":
