@@ -205,7 +205,7 @@ def test_abs_sums_1d_against_dense_with_ties_signed_weights_and_autograd(gen, en
     dxx = x.detach()[:, None] - x.detach()[None, :]
     torch.testing.assert_close(e.detach(), w @ dxx.abs() @ w, **tol)
     torch.testing.assert_close(ge, 2 * w * (torch.sign(dxx) * w).sum(1), **tol)
-    with pytest.raises(ValueError, match="c must have the shape of y"):
+    with pytest.raises(ValueError, match="v must have the shape of y"):
         sliced.abs_sums_1d(x, y, c[:5])
     with pytest.raises(ValueError, match="x must be a 1-D tensor"):
         sliced.abs_sums_1d(x[:, None], y, c)

@@ -229,32 +229,32 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
                                   -slicing_constant(xr.shape[1]) / xi.shape[0])
 
 
-def abs_sums_1d(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor, *, engine: str = "auto") -> torch.Tensor:
-    r"""Exact one-dimensional sums :math:`h_i = \sum_k c_k\,|x_i - y_k|` by sorting, shape ``[N]``.
+def abs_sums_1d(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, *, engine: str = "auto") -> torch.Tensor:
+    r"""Exact one-dimensional sums :math:`h_i = \sum_k v_k\,|x_i - y_k|` by sorting, shape ``[N]``.
 
     The one-direction case of the sliced sums (no slicing error, no scale): the weights are real, of any sign and
     any total (e.g. a measure restricted to a half-plane), so they are not checked against the simplex.
-    Differentiable in ``x``, ``y`` and ``c`` (first order); the derivative in :math:`x_i` is
-    :math:`\sum_k c_k\operatorname{sign}(x_i - y_k)` with :math:`\operatorname{sign}(0) = 0`. When ``y is x``
+    Differentiable in ``x``, ``y`` and ``v`` (first order); the derivative in :math:`x_i` is
+    :math:`\sum_k v_k\operatorname{sign}(x_i - y_k)` with :math:`\operatorname{sign}(0) = 0`. When ``y is x``
     the points are sorted once.
 
     Args:
         x: query points ``[N]``.
         y: source points ``[M]`` (or ``x`` itself).
-        c: source weights ``[M]``, dtype and device of ``y``.
+        v: source weights ``[M]`` (real), dtype and device of ``y``.
         engine: 1D engine of :mod:`mmdflow.summation.sort1d` (``"auto"``, ``"numba"`` or ``"torch"``).
 
     Returns:
         ``[N]`` in the dtype of ``x``.
     """
-    for t, name in ((x, "x"), (y, "y"), (c, "c")):
+    for t, name in ((x, "x"), (y, "y"), (v, "v")):
         if not isinstance(t, torch.Tensor) or t.dim() != 1:
             raise ValueError(f"{name} must be a 1-D tensor, got {getattr(t, 'shape', type(t).__name__)}")
-    if c.shape != y.shape:
-        raise ValueError(f"c must have the shape of y {tuple(y.shape)}, got {tuple(c.shape)}")
+    if v.shape != y.shape:
+        raise ValueError(f"v must have the shape of y {tuple(y.shape)}, got {tuple(v.shape)}")
     xi = x.new_ones(1, 1)
     x2 = x[:, None]
-    return _SlicedKernelSum.apply(x2, x2 if y is x else y[:, None], c, xi, y is x, engine, DEFAULT_CHUNK_ELEMS, 1.0)
+    return _SlicedKernelSum.apply(x2, x2 if y is x else y[:, None], v, xi, y is x, engine, DEFAULT_CHUNK_ELEMS, 1.0)
 
 
 def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
