@@ -128,3 +128,15 @@ def test_bad_inputs():
         F.batch_directional_derivative(torch.zeros(5, 2), torch.zeros(4, 2), torch.zeros(5, 2), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="sum to one"):
         F.value(torch.zeros(3, 2), torch.ones(3))
+
+
+def test_sums_on_every_device_match_the_dense_formulas(device):
+    """The sorting sums run on the points' device (numba on the CPU, the torch engine on a GPU)."""
+    p, w = cloud(seed=11)
+    p, w = p.to(device), w.to(device)
+    torch.testing.assert_close(F.value(p, w), dense_value(p, w))
+    x, y = p[:, 0], p[:, 1]
+    m = (x >= 0).to(p.dtype) * w
+    gy = torch.where(x >= 0, -(torch.sign(y[:, None] - y[None, :]) @ m), torch.sign(y))
+    torch.testing.assert_close(F.gradient(p, w), torch.stack([-torch.ones_like(gy), gy], 1))
+    assert F.first_variation(p[:7], p, w).device == p.device
