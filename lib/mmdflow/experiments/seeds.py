@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-import numpy as np
 import torch
 
 from .._checks import check_int, check_positive
