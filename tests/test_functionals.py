@@ -44,6 +44,17 @@ def test_gradient_is_autograd_of_value_over_weights():
     torch.testing.assert_close(F.gradient(p, w), g / w[:, None])   # d F / d p_i = w_i * (Wasserstein gradient)
 
 
+def test_value_is_differentiable_like_the_dense_double_sum():
+    p, w = cloud(seed=10)
+    p[::3, 0] = p[::3, 0].abs()                 # more points in the right half-plane, where the interaction acts
+    q1, w1 = p.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    q2, w2 = p.clone().requires_grad_(True), w.clone().requires_grad_(True)
+    g1 = torch.autograd.grad(F.value(q1, w1), (q1, w1))
+    g2 = torch.autograd.grad(dense_value(q2, w2), (q2, w2))
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b)
+
+
 def test_gradient_is_gradient_of_first_variation():
     p, w = cloud(seed=2)
     z = p.clone().requires_grad_(True)
@@ -117,3 +128,15 @@ def test_bad_inputs():
         F.batch_directional_derivative(torch.zeros(5, 2), torch.zeros(4, 2), torch.zeros(5, 2), torch.zeros(5, 2))
     with pytest.raises(ValueError, match="sum to one"):
         F.value(torch.zeros(3, 2), torch.ones(3))
+
+
+def test_sums_on_every_device_match_the_dense_formulas(device):
+    """The sorting sums run on the points' device (numba on the CPU, the torch engine on a GPU)."""
+    p, w = cloud(seed=11)
+    p, w = p.to(device), w.to(device)
+    torch.testing.assert_close(F.value(p, w), dense_value(p, w))
+    x, y = p[:, 0], p[:, 1]
+    m = (x >= 0).to(p.dtype) * w
+    gy = torch.where(x >= 0, -(torch.sign(y[:, None] - y[None, :]) @ m), torch.sign(y))
+    torch.testing.assert_close(F.gradient(p, w), torch.stack([-torch.ones_like(gy), gy], 1))
+    assert F.first_variation(p[:7], p, w).device == p.device

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmdflow import analytic, flows  # noqa: E402
+from mmdflow import analytic, flows, runtime  # noqa: E402
 from mmdflow.experiments import fast  # noqa: E402
 from mmdflow.experiments.interaction import InteractionResult, results_from_json  # noqa: E402
 from mmdflow.plots import common, dirac, neural, targets  # noqa: E402
@@ -110,7 +110,7 @@ def test_animation_is_wide_with_a_clock_and_a_caption(gen):
 
 def test_time_backends_takes_the_median_of_repeats(monkeypatch):
     ticks = iter([0.0, 1.0, 1.0, 1.5, 1.5, 11.5])     # three runs of 1.0, 0.5 and 10 s: median 1.0
-    monkeypatch.setattr(fast.time, "perf_counter", lambda: next(ticks))
+    monkeypatch.setattr(runtime.time, "perf_counter", lambda: next(ticks))   # the clock of runtime.timed
     monkeypatch.setattr(fast, "one_evaluation", lambda *a, **k: None)
     out = fast.time_backends(2, [100], [("dense", "dense", 1000)], repeats=3)
     assert out == {"dense": ([100], [1.0])}

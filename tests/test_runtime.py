@@ -21,3 +21,18 @@ def test_for_profile_rejects_unknown_profile():
 
 def test_default_device_matches_cuda_availability():
     assert mmdflow.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_timed_returns_the_result_and_waits_for_the_gpu(monkeypatch):
+    import time
+
+    from mmdflow.runtime import timed
+
+    out, seconds = timed(lambda: (time.sleep(0.02), 7)[1])
+    assert out == 7 and 0.02 <= seconds < 5.0
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    assert timed(lambda: 1, device="cuda")[0] == 1 and calls == ["cuda"]       # the clock stops after the GPU
+    timed(lambda: 1, device=torch.device("cpu"))
+    timed(lambda: 1)
+    assert calls == ["cuda"]                                                     # no synchronisation on the CPU

@@ -161,17 +161,54 @@ def test_autograd_matches_finite_differences(gen):
     y = torch.randn(5, 3, generator=gen, dtype=torch.float64, requires_grad=True)
     v = torch.rand(5, generator=gen, dtype=torch.float64)
     v = (v / v.sum()).requires_grad_()
+    scale = -directions.slicing_constant(3) / 7
 
     def f(x, y, v):
-        return sliced._SlicedKernelSum.apply(x, y, v, xi, False, "auto", sliced.DEFAULT_CHUNK_ELEMS)
+        return sliced._SlicedKernelSum.apply(x, y, v, xi, False, "auto", sliced.DEFAULT_CHUNK_ELEMS, scale)
 
     assert torch.autograd.gradcheck(f, (x, y, v), eps=1e-6, atol=1e-6)
 
     def f_self(x, w):
-        return sliced._SlicedKernelSum.apply(x, x, w, xi, True, "auto", sliced.DEFAULT_CHUNK_ELEMS)
+        return sliced._SlicedKernelSum.apply(x, x, w, xi, True, "auto", sliced.DEFAULT_CHUNK_ELEMS, scale)
 
     w = torch.full((6,), 1 / 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(f_self, (x, w), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_abs_sums_1d_against_dense_with_ties_signed_weights_and_autograd(gen, engine, dtype):
+    """h_i = sum_k c_k |x_i - y_k| for real weights of any total, its x-derivative sum_k c_k sign(x_i - y_k)
+    with sign(0) = 0 (ties with the sources included), and its derivatives in y and c, against dense sums."""
+    if engine == "numba" and not HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    x = torch.randn(40, generator=gen, dtype=torch.float64)
+    y = torch.randn(30, generator=gen, dtype=torch.float64)
+    y[:10] = x[:10]                                                    # ties between queries and sources
+    c = torch.rand(30, generator=gen, dtype=torch.float64) - 0.3      # signed, total not one
+    x, y, c = (t.to(dtype).requires_grad_() for t in (x, y, c))
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    h = sliced.abs_sums_1d(x, y, c, engine=engine)
+    diff = x.detach()[:, None] - y.detach()[None, :]
+    assert h.dtype == dtype
+    torch.testing.assert_close(h.detach(), (diff.abs() * c.detach()).sum(1), **tol)
+    go = torch.randn(40, generator=gen, dtype=torch.float64).to(dtype)
+    gx, gy, gc = torch.autograd.grad(h, (x, y, c), go)
+    sign = torch.sign(diff)
+    torch.testing.assert_close(gx, go * (sign * c.detach()).sum(1), **tol)
+    torch.testing.assert_close(gy, -c.detach() * (go[:, None] * sign).sum(0), **tol)
+    torch.testing.assert_close(gc, (go[:, None] * diff.abs()).sum(0), **tol)
+    # y is x: one sort, and the derivative counts each point as a query and as a source
+    w = torch.rand(40, generator=gen, dtype=torch.float64).to(dtype)
+    e = (w * sliced.abs_sums_1d(x, x, w, engine=engine)).sum()
+    (ge,) = torch.autograd.grad(e, x)
+    dxx = x.detach()[:, None] - x.detach()[None, :]
+    torch.testing.assert_close(e.detach(), w @ dxx.abs() @ w, **tol)
+    torch.testing.assert_close(ge, 2 * w * (torch.sign(dxx) * w).sum(1), **tol)
+    with pytest.raises(ValueError, match="v must have the shape of y"):
+        sliced.abs_sums_1d(x, y, c[:5])
+    with pytest.raises(ValueError, match="x must be a 1-D tensor"):
+        sliced.abs_sums_1d(x[:, None], y, c)
 
 
 def test_autograd_gradient_equals_kernel_sum_grad_and_chunks(gen):

@@ -72,6 +72,34 @@ def test_runner_gram_matrix_and_witness_gradient_match_dense_references(d, dtype
     assert abs(float(tr.info["loss"][-1]) - float(loss_ref)) < (1e-12 if dtype == F64 else 1e-5)
 
 
+def test_witness_backend_is_a_parameter_passed_through_to_the_sums(monkeypatch):
+    """backend= of witness, witness_gradient, position_step and WFRConfig.witness_backend reach the summation
+    backend (a spy backend that delegates to the dense reference counts the calls); the default is WITNESS_BACKEND."""
+    calls = []
+    value_fn, grad_fn = summation.BACKENDS["dense"]
+    monkeypatch.setitem(summation.BACKENDS, "spy", (lambda *a, **o: (calls.append("sum"), value_fn(*a, **o))[1],
+                                                    lambda *a, **o: (calls.append("grad"), grad_fn(*a, **o))[1]))
+    g = _gen(21)
+    k = Gaussian(1.1)
+    x, y, z = (torch.randn(n, 2, generator=g, dtype=F64) for n in (6, 8, 4))
+    w = torch.softmax(torch.randn(6, generator=g, dtype=F64), 0)
+    torch.testing.assert_close(wfr.witness(z, x, y, k, w, backend="spy"), wfr.witness(z, x, y, k, w))
+    torch.testing.assert_close(wfr.witness_gradient(z, x, y, k, w, backend="spy"), wfr.witness_gradient(z, x, y, k, w))
+    torch.testing.assert_close(wfr.position_step(x, y, k, 0.3, w, backend="spy"), wfr.position_step(x, y, k, 0.3, w))
+    assert calls == ["sum", "sum", "grad", "grad", "grad", "grad"]
+    calls.clear()
+    cfg = wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3, witness_backend="spy")
+    assert wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3).witness_backend == wfr.WITNESS_BACKEND == "blocked"
+    torch.testing.assert_close(wfr.run_wfr("mmd", x, y, cfg, test_target=y).positions[-1],
+                               wfr.run_wfr("mmd", x, y, wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3),
+                                           test_target=y).positions[-1])
+    assert calls == ["grad", "grad"] * 2                                  # two position steps, two sums each
+    with pytest.raises(ValueError, match="unknown backend 'nope'"):
+        wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, witness_backend="nope")
+    with pytest.raises(TypeError, match="witness_backend must be a backend name or a Backend"):
+        wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, witness_backend=3)
+
+
 def test_position_step_weighted_equals_authors_euclidean_gradient_step():
     g = _gen(4)
     k = Gaussian(1.0)

@@ -29,6 +29,8 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_points, check_weights
+from .summation.sliced import abs_sums_1d
+from .summation.sort1d import sign_sums
 
 __all__ = ["ImplosionExplosion"]
 
@@ -38,25 +40,6 @@ def _check_2d(x: torch.Tensor, name: str) -> torch.Tensor:
     if x.shape[1] != 2:
         raise ValueError(f"{name} must be points in the plane, shape (N, 2), got shape {tuple(x.shape)}")
     return x
-
-
-def _sign_sums(y: torch.Tensor, src: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""For each ``y_i``: :math:`\sum_j v_j\,\mathrm{sign}(y_i - s_j)` and :math:`\sum_j v_j |y_i - s_j|` in O((N+M) log M).
-
-    ``src`` ``[M]`` with weights ``v`` ``[M]``; ties contribute 0 to the sign sum.
-    """
-    y, src = y.contiguous(), src.contiguous()
-    order = torch.argsort(src)
-    s, vs = src[order], v[order]
-    cw = torch.cat([vs.new_zeros(1), torch.cumsum(vs, 0)])            # cumulative weights
-    cm = torch.cat([vs.new_zeros(1), torch.cumsum(vs * s, 0)])        # cumulative first moments
-    lo = torch.searchsorted(s, y, right=False)                         # number of s_j < y_i
-    hi = torch.searchsorted(s, y, right=True)                          # number of s_j <= y_i
-    w_below, w_above = cw[lo], cw[-1] - cw[hi]
-    m_below, m_above = cm[lo], cm[-1] - cm[hi]
-    sign_sum = w_below - w_above
-    abs_sum = (y * w_below - m_below) + (m_above - y * w_above)
-    return sign_sum, abs_sum
 
 
 class ImplosionExplosion:
@@ -88,8 +71,8 @@ class ImplosionExplosion:
         w = check_weights(w, p, "w")
         right = p[:, 0] >= 0
         wr = torch.where(right, w, torch.zeros_like(w))
-        _, abs_sum = _sign_sums(p[:, 1], p[:, 1], wr)
-        return (w * self.potential(p)).sum() - 0.5 * (wr * abs_sum).sum()
+        y = p[:, 1]
+        return (w * self.potential(p)).sum() - 0.5 * (wr * abs_sums_1d(y, y, wr)).sum()
 
     def first_variation(self, z: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
         r""":math:`\frac{\delta\mathcal F}{\delta\mu}(z) = V(z) - \mathbf 1_{z_x\ge0}\sum_j w_j\mathbf 1_{x_j\ge0}|z_y - y_j|`, ``[len(z)]``."""
@@ -97,7 +80,7 @@ class ImplosionExplosion:
         _check_2d(p, "p")
         w = check_weights(w, p, "w")
         wr = torch.where(p[:, 0] >= 0, w, torch.zeros_like(w))
-        _, abs_sum = _sign_sums(z[:, 1], p[:, 1], wr)
+        abs_sum = abs_sums_1d(z[:, 1], p[:, 1], wr)
         return self.potential(z) - torch.where(z[:, 0] >= 0, abs_sum, torch.zeros_like(abs_sum))
 
     def gradient(self, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
@@ -110,7 +93,7 @@ class ImplosionExplosion:
         w = check_weights(w, p, "w")
         right = p[:, 0] >= 0
         wr = torch.where(right, w, torch.zeros_like(w))
-        sign_sum, _ = _sign_sums(p[:, 1], p[:, 1], wr)
+        sign_sum = sign_sums(p[:, 1][None], wr, want_h=False)[0][0]        # sum_j wr_j sign(y_i - y_j), by one sort
         gy = torch.where(right, -sign_sum, torch.sign(p[:, 1]))
         return torch.stack([-torch.ones_like(gy), gy], dim=1)
 

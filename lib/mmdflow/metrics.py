@@ -21,7 +21,6 @@ floor**; a scheme is as accurate as the metric can tell when its
 from __future__ import annotations
 
 import math
-import time
 from typing import Callable, NamedTuple
 
 import torch
@@ -29,6 +28,7 @@ import torch
 from ._checks import check_points, check_positive, check_riesz_exponent, check_weights
 from .energies import energy_distance, interaction_energy, mmd2, potential_energy
 from .kernels import Gaussian, Riesz
+from .runtime import timed
 
 __all__ = ["ExactComparison", "FlowErrors", "GradientError", "RadialStatistics", "compare_to_exact", "flow_error",
            "flow_errors", "expected_noise", "flow_noise_floor", "gradient_error", "radial_statistics",
@@ -265,11 +265,9 @@ def gradient_error(estimator, reference, x: torch.Tensor, w: torch.Tensor | None
     norm = float(ref.norm())
     if norm == 0.0:
         raise ValueError("the reference gradient is zero: a relative error is undefined")
-    errs, t0 = [], time.perf_counter()
-    for _ in range(draws):
-        errs.append(float((estimator.gradient(x, w).double() - ref).norm()) ** 2)
-    seconds = (time.perf_counter() - t0) / draws
-    return GradientError((sum(errs) / draws) ** 0.5 / norm, seconds, draws)
+    errs, seconds = timed(lambda: [float((estimator.gradient(x, w).double() - ref).norm()) ** 2
+                                   for _ in range(draws)], device=x.device)
+    return GradientError((sum(errs) / draws) ** 0.5 / norm, seconds / draws, draws)
 
 
 # ----------------------------------------------------------------------------------------------

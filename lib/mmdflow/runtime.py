@@ -9,11 +9,13 @@ import os
 import platform
 import subprocess
 import tempfile
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
-__all__ = ["default_device", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
+__all__ = ["default_device", "timed", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
            "RECORDS_ENV", "STAGING_ENV", "RESULTS_ENV", "find_upward", "stored_results_path", "StoredDataError", "load_json",
            "validate", "load_stored_results", "check_stored", "SCHEMAS", "CHECKS", "Optional", "NUMBER",
            "NUMBER_OR_NAN", "INT", "ANY"]
@@ -27,6 +29,23 @@ PROFILES = ("quick", "book", "paper")
 def default_device() -> torch.device:
     """``cuda`` when a GPU is visible, else ``cpu``. Call it once, in a notebook's parameters cell."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+_T = TypeVar("_T")
+
+
+def timed(fn: Callable[[], _T], *, device=None) -> tuple[_T, float]:
+    """Call ``fn()`` and return ``(its result, wall seconds)``: the one timer of the library.
+
+    The clock (``time.perf_counter``) stops after the work queued on ``device`` has finished: on a GPU
+    (``device`` of type ``cuda``) the call is followed by ``torch.cuda.synchronize(device)``, else the
+    asynchronous kernels would escape the measurement. ``device=None`` or a CPU device: no synchronisation.
+    """
+    t0 = time.perf_counter()
+    out = fn()
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return out, time.perf_counter() - t0
 
 
 def for_profile(profile: str, *values):

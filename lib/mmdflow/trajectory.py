@@ -29,13 +29,14 @@ import hashlib
 import math
 import os
 import tempfile
-import time
 import warnings
 from numbers import Real
 from pathlib import Path
 from typing import Callable, Collection, NamedTuple, Sequence
 
 import torch
+
+from .runtime import timed
 
 __all__ = ["Trajectory", "ParticleState", "Checkpoint", "CheckpointError", "run_steps", "digest",
            "energy_fingerprint", "CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "LOCK_NAME"]
@@ -511,16 +512,12 @@ def _run(step, state, times, n_steps, snapshot_every, snapshot_steps, measure, c
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=n_steps, initial=start, desc=name, leave=False)
-    cuda = state.x.device.type == "cuda"
     try:
         for k in range(start, n_steps):
-            t0 = time.perf_counter()
             before = state
             with _in_step(name, k, times[k + 1], blame, weighted, "the step"):
-                state, metrics = step(k, state)
-            if cuda:
-                torch.cuda.synchronize(state.x.device)
-            wall += time.perf_counter() - t0
+                (state, metrics), seconds = timed(lambda: step(k, before), device=before.x.device)
+            wall += seconds
             _check_state(name, k, times[k + 1], before, state, metrics, blame)
             metrics = dict(metrics or {}, step=k + 1)
             step_metrics.append(metrics)

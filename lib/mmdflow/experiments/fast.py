@@ -12,7 +12,6 @@ MNIST digits.
 from __future__ import annotations
 
 import math
-import time
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 
 from ..flows import ParticleFlowConfig, particle_flow
 from ..kernels import Riesz
+from ..runtime import timed
 from ..summation import kernel_sum_and_grad, kernel_sum_grad
 from ..summation.sliced import sliced_discrepancy_and_gradient
 
@@ -83,7 +83,8 @@ def time_backends(d: int, sizes: Sequence[int], backends, *, digits: torch.Tenso
 
     ``d = 2``: standard normal particles against :func:`two_gaussians`; otherwise uniform particles in
     ``[0, 1]^d`` against ``digits`` ``[K, d]`` (cycled). One warm-up call at ``N = 50`` per size, then ``repeats``
-    timed calls on the same points; the median is robust to the pauses of a shared machine. Returns
+    timed calls on the same points (:func:`mmdflow.runtime.timed`: on a GPU the clock waits for the kernels); the
+    median is robust to the pauses of a shared machine. Returns
     ``{label: (sizes, median seconds)}``.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
@@ -96,11 +97,8 @@ def time_backends(d: int, sizes: Sequence[int], backends, *, digits: torch.Tenso
             x = (torch.randn(n, 2, generator=gen) if d == 2 else torch.rand(n, d, generator=gen)).to(device)
             y = (two_gaussians(n, gen) if d == 2 else digits[torch.arange(n) % len(digits)]).to(device)
             one_evaluation(backend, x[:50], y[:50], seed=seed)            # warm-up
-            runs = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                one_evaluation(backend, x, y, seed=seed)
-                runs.append(time.perf_counter() - t0)
+            runs = [timed(lambda: one_evaluation(backend, x, y, seed=seed), device=x.device)[1]
+                    for _ in range(repeats)]
             ns.append(n)
             ts.append(float(np.median(runs)))
         out[label] = (ns, ts)

@@ -23,7 +23,8 @@ from ..metrics import heldout_scores, weight_statistics
 from ..trajectory import Trajectory
 from ..wfr import METHODS, WFRConfig, run_wfr
 
-__all__ = ["SeedRuns", "run_seeds", "TEST_SEED_OFFSET", "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
+__all__ = ["SeedRuns", "run_seeds", "check_seed_runs", "FinalLoss", "summarise_final", "TEST_SEED_OFFSET",
+           "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
 
 #: the held-out sample of seed ``s`` is drawn with ``torch.Generator().manual_seed(s + TEST_SEED_OFFSET)``.
 TEST_SEED_OFFSET = 10**6
@@ -62,6 +63,36 @@ class SeedRuns(NamedTuple):
     def final(self) -> torch.Tensor:
         r"""The final held-out :math:`\mathrm{MMD}^2` of every seed, ``[S]``."""
         return self.loss[:, -1]
+
+
+class FinalLoss(NamedTuple):
+    """Mean and standard deviation over the seeds of one scheme's final held-out loss (:func:`summarise_final`)."""
+
+    mean: float
+    std: float
+
+
+def check_seed_runs(results) -> Mapping[str, SeedRuns]:
+    """``results`` unchanged if it is a mapping ``{label: SeedRuns}`` (from :func:`run_seeds`), else a ``TypeError``
+    naming the offending label."""
+    if not isinstance(results, Mapping):
+        raise TypeError(f"results must be a mapping label -> SeedRuns (mmdflow.experiments.run_seeds), "
+                        f"got {type(results).__name__}")
+    for label, r in results.items():
+        if not isinstance(r, SeedRuns):
+            raise TypeError(f"results[{label!r}] must be a SeedRuns (mmdflow.experiments.run_seeds), "
+                            f"got {type(r).__name__}")
+    return results
+
+
+def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[str, FinalLoss]:
+    """``{label: FinalLoss(mean, std)}`` of the final held-out loss over the seeds (numpy ``std``, ``ddof=0``),
+    rounded to ``digits`` significant digits."""
+    out = {}
+    for label, r in check_seed_runs(results).items():
+        final = r.final.detach().cpu().numpy()
+        out[label] = FinalLoss(float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
+    return out
 
 
 def _check_runs(runs) -> dict[str, tuple[str, WFRConfig]]:

@@ -1,25 +1,25 @@
 """Plots for the kernelised Wasserstein-Fisher-Rao chapter: loss bands over seeds, weighted particle panels.
 
 The multi-seed helpers take the results of :func:`mmdflow.experiments.run_seeds`: a mapping
-``{label: SeedRuns}`` (:class:`mmdflow.experiments.SeedRuns`).
+``{label: SeedRuns}`` (:class:`mmdflow.experiments.SeedRuns`). The summary statistics live with the runs
+(:func:`mmdflow.experiments.seeds.summarise_final`, re-exported here for the chapters that call it from this module).
 """
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple, Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import LogLocator
 import torch
 
-from ..experiments.seeds import SeedRuns
+from ..experiments.seeds import FinalLoss, SeedRuns, check_seed_runs, summarise_final
 from .common import COLUMN_WIDTH, legend_outside
 from .tables import Table, mean_std
 
-__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final",
-           "final_loss_table", "comparison_table", "plot_weight_degeneracy", "scores_table", "plot_final_vs_size",
-           "size_table", "plot_decay", "decay_table"]
+__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final", "comparison_table",
+           "plot_weight_degeneracy", "scores_table", "plot_final_vs_size", "size_table", "plot_decay", "decay_table"]
 
 
 _STYLES = ["-", "--", "-.", ":"]
@@ -28,24 +28,6 @@ _MARKERS = ["o", "s", "^", "v", "D", "P", "X"]
 
 def _np(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-
-
-def _check_results(results) -> Mapping[str, SeedRuns]:
-    if not isinstance(results, Mapping):
-        raise TypeError(f"results must be a mapping label -> SeedRuns (mmdflow.experiments.run_seeds), "
-                        f"got {type(results).__name__}")
-    for label, r in results.items():
-        if not isinstance(r, SeedRuns):
-            raise TypeError(f"results[{label!r}] must be a SeedRuns (mmdflow.experiments.run_seeds), "
-                            f"got {type(r).__name__}")
-    return results
-
-
-class FinalLoss(NamedTuple):
-    """Mean and standard deviation over the seeds of one scheme's final held-out loss (:func:`summarise_final`)."""
-
-    mean: float
-    std: float
 
 
 def plot_loss_bands(results: Mapping[str, SeedRuns], ax=None, *, title: str | None = None,
@@ -62,7 +44,7 @@ def plot_loss_bands(results: Mapping[str, SeedRuns], ax=None, *, title: str | No
     ``"right"`` of the data, ``"inside"`` or ``None``.
     """
     ax = ax or plt.figure(figsize=(COLUMN_WIDTH, 3.4), layout="constrained").gca()
-    for i, (label, r) in enumerate(_check_results(results).items()):
+    for i, (label, r) in enumerate(check_seed_runs(results).items()):
         loss = _np(r.loss)
         steps = _np(r.steps)
         mean, std = loss.mean(0), loss.std(0)
@@ -95,31 +77,13 @@ def plot_loss_comparison(results_by_target: Mapping[str, Mapping[str, SeedRuns]]
     return fig
 
 
-def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[str, FinalLoss]:
-    """``{label: FinalLoss(mean, std)}`` of the final held-out loss over the seeds (numpy ``std``, ``ddof=0``),
-    rounded to ``digits`` significant digits."""
-    out = {}
-    for label, r in _check_results(results).items():
-        final = _np(r.final)
-        out[label] = FinalLoss(float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
-    return out
-
-
-def final_loss_table(summaries: Mapping[str, Mapping[str, FinalLoss]], *, caption: str | None = None) -> Table:
-    """``{target: {scheme: FinalLoss}}`` (:func:`summarise_final` per target) as a table: one row per target,
-    one column per scheme (all schemes of all targets, in order of appearance), cells ``mean ± std``."""
-    schemes = list(dict.fromkeys(k for summ in summaries.values() for k in summ))
-    rows = [[target] + [mean_std(*summ[k]) if k in summ else "" for k in schemes] for target, summ in summaries.items()]
-    return Table(["target"] + schemes, rows, align=["l"] + ["r"] * len(schemes), caption=caption)
-
-
 def comparison_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], method: str, baseline: str) -> Table:
     """Per target: the ratio of the final held-out losses ``method / baseline`` per seed (smallest and largest),
     whether ``method`` is lower on every seed, and the share of zero-weight particles of ``method`` at the end of
     its first seed."""
     rows = []
     for target, res in results_by_target.items():
-        a, b = _check_results(res)[method], res[baseline]
+        a, b = check_seed_runs(res)[method], res[baseline]
         ratio = _np(a.final) / _np(b.final)
         w = a.first.weights
         zero = "n/a" if w is None else f"{float((w[-1] == 0).double().mean()):.0%}"
@@ -133,7 +97,7 @@ def plot_weight_degeneracy(results: Mapping[str, SeedRuns], *, title: str | None
     zero-weight particles, mean over the seeds with the range of the seeds as a band, for every scheme of
     ``results`` (``{label: SeedRuns}`` with ``ess`` and ``zero_fraction``). Returns the figure."""
     fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 3.3), layout="constrained")
-    for i, (label, r) in enumerate(_check_results(results).items()):
+    for i, (label, r) in enumerate(check_seed_runs(results).items()):
         if r.ess is None:
             raise ValueError(f"results[{label!r}] has no weight statistics (ess)")
         steps = _np(r.steps)
@@ -162,7 +126,7 @@ def scores_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], *, cap
     energy distance (1 = best)."""
     rows = []
     for target, res in results_by_target.items():
-        res = _check_results(res)
+        res = check_seed_runs(res)
         finals = {lb: _np(r.final) for lb, r in res.items()}
         eds = {lb: _np(r.energy_distance) for lb, r in res.items() if r.energy_distance is not None}
         rank = {lb: k + 1 for k, lb in enumerate(sorted(finals, key=lambda lb: finals[lb].mean()))}

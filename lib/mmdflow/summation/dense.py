@@ -90,17 +90,17 @@ def _pick(w, idx, like):
     return w[idx, 0] if isinstance(w, torch.Tensor) else torch.full(idx.shape, w, dtype=like.dtype, device=like.device)
 
 
-def coincidence_term(ua, ub, ia, ib, wa, vb, slope: float) -> torch.Tensor:
-    r""":math:`c\sum_{(i,j)} w_i v_j \|u^a_i - u^b_j\|` over the coinciding pairs ``(ia, ib)`` (0-d, differentiable).
+def coincidence_term(ua, ub, ia, ib, wa, wb, slope: float) -> torch.Tensor:
+    r""":math:`c\sum_{(i,j)} w^a_i w^b_j \|u^a_i - u^b_j\|` over the coinciding pairs ``(ia, ib)`` (0-d, differentiable).
 
-    ``wa``, ``vb``: ``[N, 1]``, ``[M, 1]`` weight columns or scalars (uniform weights). ``ub = None``: the ``b``
+    ``wa``, ``wb``: ``[N, 1]``, ``[M, 1]`` weight columns or scalars (uniform weights). ``ub = None``: the ``b``
     points do not move. For :math:`c = -\infty` (Riesz ``r < 1``) any coinciding
     pair with a non-zero relative velocity gives :math:`-\infty`.
     """
     w = ua[ia] if ub is None else ua[ia] - ub[ib]
     if slope == 0.0 or ia.numel() == 0:
         return w.sum() * 0.0
-    coef = _pick(wa, ia, ua) * _pick(vb, ib, ua)
+    coef = _pick(wa, ia, ua) * _pick(wb, ib, ua)
     norm2 = (w * w).sum(1)
     moving = norm2 > 0
     if math.isinf(slope):
@@ -114,34 +114,34 @@ def _row(v):
     return v.T if isinstance(v, torch.Tensor) else v
 
 
-def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
-    r"""Matrix form of :math:`\sum_{ij} w_i v_j \frac{d}{dt}|_{0^+} K(x^a_i + t u^a_i, x^b_j + t u^b_j)` (0-d).
+def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -> torch.Tensor:
+    r"""Matrix form of :math:`\sum_{ij} w^a_i w^b_j \frac{d}{dt}|_{0^+} K(x^a_i + t u^a_i, x^b_j + t u^b_j)` (0-d).
 
-    ``wa``, ``vb``: weight columns ``[N, 1]``, ``[M, 1]`` or scalars ``1/N``, ``1/M`` (uniform).
+    ``wa``, ``wb``: weight columns ``[N, 1]``, ``[M, 1]`` or scalars ``1/N``, ``1/M`` (uniform).
 
     With :math:`c_{ij} = 2\phi'(\|x^a_i - x^b_j\|^2)` (0 at coinciding points), the smooth part is linear in
-    the velocities: :math:`\sum_i w_i\langle A_i, u^a_i\rangle + \sum_j v_j\langle B_j, u^b_j\rangle`, with
-    :math:`A_i = \sum_j v_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w_i c_{ij}(x^b_j - x^a_i)`, both
+    the velocities: :math:`\sum_i w^a_i\langle A_i, u^a_i\rangle + \sum_j w^b_j\langle B_j, u^b_j\rangle`, with
+    :math:`A_i = \sum_j w^b_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w^a_i c_{ij}(x^b_j - x^a_i)`, both
     formed without autograd from one ``[N, M]`` matrix; coinciding pairs add :func:`coincidence_term`.
     """
     check_pairs_memory(xa, xb, 5, "the dense directional derivative's [N, M] matrices")
     with torch.no_grad():
         sq = torch.cdist(xa, xb, compute_mode="donot_use_mm_for_euclid_dist").square_()
         c = 2.0 * kernel.dprofile(sq)
-        a, _ = weighted_differences(c * _row(vb), xa, xb, want_b=False)
+        a, _ = weighted_differences(c * _row(wb), xa, xb, want_b=False)
         if ub is not None:
             _, b = weighted_differences(c * wa, xa, xb)
         slope = zero_slope(kernel)
         pairs = (sq == 0).nonzero().T if slope != 0.0 else None
     value = (wa * a * ua).sum()
     if ub is not None:
-        value = value + (vb * b * ub).sum()
+        value = value + (wb * b * ub).sum()
     if pairs is not None:
-        value = value + coincidence_term(ua, ub, pairs[0], pairs[1], wa, vb, slope)
+        value = value + coincidence_term(ua, ub, pairs[0], pairs[1], wa, wb, slope)
     return value
 
 
-def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, vb) -> torch.Tensor:
+def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -> torch.Tensor:
     r"""The same sum from the ``[N, M, d]`` differences :math:`z_{ij}` and relative velocities :math:`w_{ij}`:
     :math:`2\phi'(\|z\|^2)\langle z, w\rangle` where :math:`z \ne 0`, :math:`c\|w\|` where :math:`z = 0`."""
     z = xa[:, None, :] - xb[None, :, :]
@@ -149,8 +149,8 @@ def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, v
     sq = (z * z).sum(-1)
     g = 2.0 * kernel.dprofile(sq) * (z * w).sum(-1)
     coinc = (sq == 0).nonzero().T
-    extra = coincidence_term(ua, ub, coinc[0], coinc[1], wa, vb, zero_slope(kernel))
-    return (g * wa * _row(vb)).sum() + extra
+    extra = coincidence_term(ua, ub, coinc[0], coinc[1], wa, wb, zero_slope(kernel))
+    return (g * wa * _row(wb)).sum() + extra
 
 
 _HASH_MULTIPLIERS: dict = {}

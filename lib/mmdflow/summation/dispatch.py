@@ -326,16 +326,16 @@ def _column_weights(w, x):
 
 
 def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor, ub: torch.Tensor | None,
-                           kernel: RadialKernel, wa: torch.Tensor | None = None, vb: torch.Tensor | None = None, *,
+                           kernel: RadialKernel, wa: torch.Tensor | None = None, wb: torch.Tensor | None = None, *,
                            backend: str = "auto", **options) -> torch.Tensor:
     r"""One-sided derivative of a double kernel sum along moving points, a 0-d tensor differentiable in ``ua``, ``ub``.
 
     .. math::
-        D = \sum_{i,j} w_i v_j\,\frac{d}{dt}\Big|_{t=0^+} K(x^a_i + t u^a_i,\ x^b_j + t u^b_j)
-          = \sum_i w_i\langle g^a_i, u^a_i\rangle + \sum_j v_j\langle g^b_j, u^b_j\rangle
-            + c\!\!\sum_{x^a_i = x^b_j}\!\! w_i v_j\|u^a_i - u^b_j\|,
+        D = \sum_{i,j} w^a_i w^b_j\,\frac{d}{dt}\Big|_{t=0^+} K(x^a_i + t u^a_i,\ x^b_j + t u^b_j)
+          = \sum_i w^a_i\langle g^a_i, u^a_i\rangle + \sum_j w^b_j\langle g^b_j, u^b_j\rangle
+            + c\!\!\sum_{x^a_i = x^b_j}\!\! w^a_i w^b_j\|u^a_i - u^b_j\|,
 
-    with :math:`g^a = \sum_j v_j\nabla_1 K(x^a_i, x^b_j)` and :math:`g^b = \sum_i w_i\nabla_1 K(x^b_j, x^a_i)`
+    with :math:`g^a = \sum_j w^b_j\nabla_1 K(x^a_i, x^b_j)` and :math:`g^b = \sum_i w^a_i\nabla_1 K(x^b_j, x^a_i)`
     (:func:`kernel_sum_grad` with ``backend``) and the kernel's slope :math:`c` at coinciding points
     (``-1`` for Riesz ``r = 1``, ``-inf`` for ``r < 1``; Altekrüger et al. 2023, Sec. 4). This is what the
     neural forward scheme's loss needs (directional derivatives of the interaction and potential energies
@@ -345,7 +345,7 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
 
     Args:
         xa: ``[N, d]`` points moving with ``ua`` ``[N, d]``; xb: ``[M, d]`` moving with ``ub`` ``[M, d]``
-            (``None``: fixed). wa, vb: weights ``[N]``, ``[M]`` (``None``: uniform, so ``D`` is a mean over pairs).
+            (``None``: fixed). wa, wb: weights ``[N]``, ``[M]`` (``None``: uniform, so ``D`` is a mean over pairs).
     """
     check_points(xa, "xa", finite=False)
     check_points(xb, "xb", finite=False)
@@ -359,27 +359,27 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
     wa = 1.0 / xa.shape[0] if wa is None else check_weights(wa, xa, "wa")[:, None]
-    vb = 1.0 / xb.shape[0] if vb is None else check_weights(vb, xb, "vb")[:, None]
+    wb = 1.0 / xb.shape[0] if wb is None else check_weights(wb, xb, "wb")[:, None]
     name, options = _resolve(backend, xa, xb, kernel, options, differentiable=True)   # differentiated in u
     xa, xb = xa.detach(), xb.detach()
     if ub is not None:
         # D depends only on the relative velocities u^a_i - u^b_j: remove a common one, so that a rigid
         # translation (all velocities equal) gives exactly 0 and the two sums below do not cancel
-        ubar = 0.5 * ((ua * wa).sum(0) + (ub * vb).sum(0))       # weights: [N, 1] columns or 1/N
+        ubar = 0.5 * ((ua * wa).sum(0) + (ub * wb).sum(0))       # weights: [N, 1] columns or 1/N
         ua, ub = ua - ubar, ub - ubar
     if name == "dense":
-        return dense_directional_derivative(xa, ua, xb, ub, kernel, wa, vb)
+        return dense_directional_derivative(xa, ua, xb, ub, kernel, wa, wb)
     grad = BACKENDS[name][1]
     with torch.no_grad():
-        ga = grad(xa, xb, _column_weights(vb, xb), kernel, **options)
+        ga = grad(xa, xb, _column_weights(wb, xb), kernel, **options)
         gb = None if ub is None else grad(xb, xa, _column_weights(wa, xa), kernel, **options)
     value = (wa * ga * ua).sum()
     if ub is not None:
-        value = value + (vb * gb * ub).sum()
+        value = value + (wb * gb * ub).sum()
     slope = zero_slope(kernel)
     if slope != 0.0:
         ia, ib = coinciding_pairs(xa, xb)
-        value = value + coincidence_term(ua, ub, ia, ib, wa, vb, slope)
+        value = value + coincidence_term(ua, ub, ia, ib, wa, wb, slope)
     return value
 
 

@@ -75,6 +75,7 @@ __all__ = [
     "sliced_kernel_sum_grad",
     "sliced_discrepancy_and_gradient",
     "check_sliced_kernel",
+    "abs_sums_1d",
 ]
 
 #: projected values held at once (directions are processed in chunks of about this many ``P * (N + M)``;
@@ -150,11 +151,11 @@ def _sliced_pass(q, cq, s, cs, xi, *, want_h: bool, want_g: bool, alpha: float =
 
 
 class _SlicedKernelSum(torch.autograd.Function):
-    """``s_i = -(c_d / P) sum_p sum_k v_k |<xi_p, x_i - y_k>|`` with a hand-written backward pass."""
+    """``s_i = scale * sum_p sum_k v_k |<xi_p, x_i - y_k>|`` with a hand-written backward pass
+    (``scale = -c_d / P`` for the sliced kernel sum)."""
 
     @staticmethod
-    def forward(ctx, x, y, v, xi, same, engine, chunk_elems):
-        scale = -slicing_constant(x.shape[1]) / xi.shape[0]
+    def forward(ctx, x, y, v, xi, same, engine, chunk_elems, scale):
         need_x = ctx.needs_input_grad[0]
         if same:
             h, grad = _sliced_pass(x, v, None, None, xi, want_h=True, want_g=need_x, engine=engine,
@@ -186,7 +187,7 @@ class _SlicedKernelSum(torch.autograd.Function):
                 gy = ctx.scale * v[:, None] * g
             if need_v:
                 gv = ctx.scale * h
-        return gx, gy, gv, None, None, None, None
+        return gx, gy, gv, None, None, None, None, None
 
 
 def _prepare(x, y, v, kernel):
@@ -224,7 +225,36 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
     """
     v = _prepare(x, y, v, kernel)
     _, xr, yr, xi = _setup(x, y, n_directions, directions, generator, subspace)
-    return _SlicedKernelSum.apply(xr, yr, v, xi, yr is xr, engine, chunk_elems)
+    return _SlicedKernelSum.apply(xr, yr, v, xi, yr is xr, engine, chunk_elems,
+                                  -slicing_constant(xr.shape[1]) / xi.shape[0])
+
+
+def abs_sums_1d(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, *, engine: str = "auto") -> torch.Tensor:
+    r"""Exact one-dimensional sums :math:`h_i = \sum_k v_k\,|x_i - y_k|` by sorting, shape ``[N]``.
+
+    The one-direction case of the sliced sums (no slicing error, no scale): the weights are real, of any sign and
+    any total (e.g. a measure restricted to a half-plane), so they are not checked against the simplex.
+    Differentiable in ``x``, ``y`` and ``v`` (first order); the derivative in :math:`x_i` is
+    :math:`\sum_k v_k\operatorname{sign}(x_i - y_k)` with :math:`\operatorname{sign}(0) = 0`. When ``y is x``
+    the points are sorted once.
+
+    Args:
+        x: query points ``[N]``.
+        y: source points ``[M]`` (or ``x`` itself).
+        v: source weights ``[M]`` (real), dtype and device of ``y``.
+        engine: 1D engine of :mod:`mmdflow.summation.sort1d` (``"auto"``, ``"numba"`` or ``"torch"``).
+
+    Returns:
+        ``[N]`` in the dtype of ``x``.
+    """
+    for t, name in ((x, "x"), (y, "y"), (v, "v")):
+        if not isinstance(t, torch.Tensor) or t.dim() != 1:
+            raise ValueError(f"{name} must be a 1-D tensor, got {getattr(t, 'shape', type(t).__name__)}")
+    if v.shape != y.shape:
+        raise ValueError(f"v must have the shape of y {tuple(y.shape)}, got {tuple(v.shape)}")
+    xi = x.new_ones(1, 1)
+    x2 = x[:, None]
+    return _SlicedKernelSum.apply(x2, x2 if y is x else y[:, None], v, xi, y is x, engine, DEFAULT_CHUNK_ELEMS, 1.0)
 
 
 def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,

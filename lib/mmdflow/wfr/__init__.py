@@ -57,16 +57,16 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 
 from ..energies import check_energy
 from .._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
 from ..kernels import Gaussian, RadialKernel
-from ..simplex import QPInfo, project_simplex, solve_simplex_qp
-from ..summation import kernel_matrix, kernel_sum, kernel_sum_grad
+from ..simplex import QPInfo
+from ..summation import Backend, kernel_matrix, kernel_sum
 from ..trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
+from .weights import inclusive_kl_prox, kl_weight_step, mmd_pgd_weights, mmd_prox_weights
 from .particles import (NOISE_VARIANTS, WITNESS_BACKEND, WeightedParticles, authors_lr_to_tau, position_step,
                         wasserstein_velocity, witness, witness_gradient)
 
@@ -99,125 +99,13 @@ METHODS = ("mmd", "mmd_noise", "ift", "wfr")
 #: sums, and IFT/WFR (whose weight step needs the ``[N, N]`` matrix) are refused above the memory budget.
 GRAM_ENTRIES = 2**24
 
-# ----------------------------------------------------------------------------------------------
-# weight steps
-# ----------------------------------------------------------------------------------------------
-def _check_eta(eta, name="eta") -> float:
-    return check_positive(eta, name)
-
-
-def _gram_and_b(x, y, kernel, v, gram, b):
-    """``K = k(x, x)`` and ``b = k(x, y) v`` unless given (the runner passes its cached matrices)."""
-    K = kernel_matrix(x, x, kernel) if gram is None else gram
-    if b is None:
-        check_points(y, "y")
-        b = kernel_matrix(x, y, kernel) @ check_weights(v, y, "v")
-    n = x.shape[0]
-    if K.shape != (n, n) or b.shape != (n,):
-        raise ValueError(f"gram must be ({n}, {n}) and b ({n},), got {tuple(K.shape)} and {tuple(b.shape)}")
-    return K, b
-
-
-def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, eta: float,
-                     v: torch.Tensor | None = None, *, tol: float = 1e-10, max_iter: int = 5000,
-                     gram: torch.Tensor | None = None, b: torch.Tensor | None = None,
-                     method: str = "active_set") -> tuple[torch.Tensor, QPInfo]:
-    r"""The MMD-JKO (proximal) weight step of IFT on a fixed support (Gladin et al. 2024, Sec. 4).
-
-    .. math::
-        w^+ = \arg\min_{w\in\Delta}\ \tfrac12\mathrm{MMD}^2(\textstyle\sum_i w_i\delta_{x_i}, \pi)
-        + \tfrac1{2\eta}\mathrm{MMD}^2(\sum_i w_i\delta_{x_i}, \sum_i w^\mathrm{old}_i\delta_{x_i})
-        = \arg\min_{w\in\Delta}\ \tfrac12 w^\top Kw - b^\top w + \tfrac1{2\eta}(w-w^\mathrm{old})^\top K(w-w^\mathrm{old}),
-
-    :math:`K_{ij} = k(x_i, x_j)`, :math:`b_i = \sum_l v_l k(x_i, y_l)`, :math:`\eta = \beta h`. When the target
-    lies in the particle support (:math:`\pi = \sum_i p_i\delta_{x_i}`) and :math:`K` is positive definite,
-    :math:`w^+ = (w^\mathrm{old} + \eta p)/(1 + \eta)` and :math:`\mathrm{MMD}` shrinks exactly by
-    :math:`1/(1+\eta)`: the implicit Euler step of :math:`\partial_t\mu = -\beta(\mu - \pi)`.
-    Solved by :func:`~mmdflow.simplex.solve_simplex_qp` (warm start :math:`w^\mathrm{old}`) with
-    :math:`Q = (1 + 1/\eta)K`, :math:`c = -b - Kw^\mathrm{old}/\eta`.
-
-    Args:
-        x: support ``[N, d]``.
-        w_old: ``[N]``.
-        y, v: target samples ``[M, d]`` and weights.
-        eta: step :math:`> 0`.
-        tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`).
-        gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
-
-    Returns:
-        ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
-    """
-    check_points(x, "x")
-    w_old = check_weights(w_old, x, "w_old")
-    eta = _check_eta(eta)
-    K, b = _gram_and_b(x, y, kernel, v, gram, b)
-    Kw = K @ w_old
-    return solve_simplex_qp((1.0 + 1.0 / eta) * K, -b - Kw / eta, w_old, tol=tol, max_iter=max_iter, method=method)
-
-
-def mmd_pgd_weights(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, lr: float,
-                    v: torch.Tensor | None = None, *, gram: torch.Tensor | None = None, b: torch.Tensor | None = None) -> torch.Tensor:
-    r"""The authors' weight step: one Euclidean projected-gradient step on :math:`\mathrm{MMD}^2` in :math:`w`.
-
-    :math:`w \leftarrow P_\Delta\big(w + 2\,\mathrm{lr}\,(b - Kw)\big)`. Because the gradient of the
-    proximal term vanishes at :math:`w^\mathrm{old}`, this is also one projected-gradient step (step
-    :math:`2\,\mathrm{lr}`, warm start) on the QP of :func:`mmd_prox_weights`, for any :math:`\eta`.
-    It has no uniform rate: error modes contract by :math:`1 - 2\,\mathrm{lr}\,\lambda_k(K)`.
-    """
-    check_points(x, "x")
-    w = check_weights(w, x, "w")
-    lr = check_positive(lr, "lr")
-    K, b = _gram_and_b(x, y, kernel, v, gram, b)
-    return project_simplex(w + 2.0 * lr * (b - K @ w))
-
-
-def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, lr: float,
-                   v: torch.Tensor | None = None, *, normalise: str = "project",
-                   gram: torch.Tensor | None = None, b: torch.Tensor | None = None) -> torch.Tensor:
-    r"""The multiplicative Fisher-Rao / KL (mirror-descent) weight step, "WFR GD".
-
-    :math:`w_i \leftarrow w_i\exp(-\mathrm{lr}\,f_\mu(x_i)) = w_i\exp(\mathrm{lr}\,(b - Kw)_i)`, the
-    explicit step of the (spherical) Fisher-Rao flow :math:`\partial_t\mu = -\beta\mu(f_\mu - \int f_\mu d\mu)`.
-    ``normalise="project"`` follows the authors' code (Euclidean projection onto the simplex, which can
-    zero weights); ``"renormalise"`` divides by the sum (the entropic mirror step; weights stay positive).
-    """
-    check_points(x, "x")
-    w = check_weights(w, x, "w")
-    lr = check_positive(lr, "lr")
-    if normalise not in ("project", "renormalise"):
-        raise ValueError(f"normalise must be 'project' or 'renormalise', got {normalise!r}")
-    K, b = _gram_and_b(x, y, kernel, v, gram, b)
-    g = lr * (b - K @ w)
-    u = w * torch.exp(g)
-    if normalise == "project":
-        return project_simplex(u)
-    total = float(u.sum())
-    if not (0.0 < total < math.inf):   # every exp under- or overflowed: the same step in the log domain (softmax)
-        return torch.softmax(torch.log(w) + g, dim=0)
-    return u / total
-
-
-def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch.Tensor:
-    r"""Closed-form KL proximal step of the inclusive-KL Fisher-Rao flow on a common finite support.
-
-    :math:`\arg\min_{w\in\Delta}\ \mathrm{KL}(p\,|\,w) + \tfrac1\eta\mathrm{KL}(w^\mathrm{old}\,|\,w)
-    = (w^\mathrm{old} + \eta p)/(1 + \eta)`: the objective is :math:`-\sum_i (p_i + w^\mathrm{old}_i/\eta)\log w_i`
-    up to constants, minimised on the simplex by weights proportional to :math:`p + w^\mathrm{old}/\eta`
-    (Zhu 2024, "Inclusive KL minimization", the MMD-step = KL-step equivalence). It coincides with
-    :func:`mmd_prox_weights` when the target lies in the support.
-    """
-    eta = _check_eta(eta)
-    if w_old.shape != p.shape:
-        raise ValueError(f"w_old and p must have the same shape, got {tuple(w_old.shape)} and {tuple(p.shape)}")
-    return (w_old + eta * p) / (1.0 + eta)
-
-
 def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: float, eta: float,
              v: torch.Tensor | None = None, *, scaling: str = "pure", tol: float = 1e-10,
-             max_iter: int = 5000) -> tuple[WeightedParticles, QPInfo]:
-    r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights), then the exact MMD
-    proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`, :math:`\eta = \beta h`."""
-    x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling)
+             max_iter: int = 5000, backend: str | Backend = WITNESS_BACKEND) -> tuple[WeightedParticles, QPInfo]:
+    r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights; ``backend`` of its witness), then
+    the exact MMD proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`,
+    :math:`\eta = \beta h`."""
+    x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling, backend=backend)
     w_new, info = mmd_prox_weights(x_new, w, y, kernel, eta, v, tol=tol, max_iter=max_iter)
     return WeightedParticles(x_new, w_new), info
 
@@ -280,6 +168,8 @@ class WFRConfig:
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
+        witness_backend: summation backend of the witness gradient of the position step (a name or a
+            :class:`mmdflow.summation.Backend`; default :data:`WITNESS_BACKEND`).
         weight_step: for ``method="ift"``: ``"prox"`` (exact MMD-JKO step, :func:`mmd_prox_weights`) or
             ``"pgd"`` (authors' single projected-gradient step, :func:`mmd_pgd_weights`).
         eta: MMD proximal step :math:`\eta = \beta h` (``weight_step="prox"``).
@@ -300,6 +190,7 @@ class WFRConfig:
     tau: float
     method: str | None = None
     position_step: str = "pure"
+    witness_backend: str | Backend = WITNESS_BACKEND
     weight_step: str = "prox"
     eta: float = 1.0
     pgd_lr: float = 1e-3
@@ -325,6 +216,10 @@ class WFRConfig:
         object.__setattr__(self, "tau", float(tau))
         if self.position_step not in ("pure", "weighted"):
             raise ValueError(f"position_step must be 'pure' or 'weighted', got {self.position_step!r}")
+        if isinstance(self.witness_backend, str):
+            Backend(self.witness_backend)                 # a clear error naming an unknown backend
+        elif not isinstance(self.witness_backend, Backend):
+            raise TypeError(f"witness_backend must be a backend name or a Backend, got {self.witness_backend!r}")
         if self.weight_step not in ("prox", "pgd"):
             raise ValueError(f"weight_step must be 'prox' or 'pgd', got {self.weight_step!r}")
         for name in ("eta", "pgd_lr", "kl_lr", "qp_tol"):
@@ -585,7 +480,8 @@ class _WFRStep:
                     noise = beta * torch.randn(x.shape, generator=self.generator, dtype=x.dtype).to(x.device)
                     variant = cfg.noise.variant
             scaling = cfg.position_step if self.method in ("ift", "wfr") else "pure"
-            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant)
+            x = position_step(x, y, kernel, cfg.tau, w, v, scaling=scaling, noise=noise, noise_variant=variant,
+                              backend=cfg.witness_backend)
         if self.method in ("ift", "wfr"):                 # weight step at the new positions, same target batch
             K, b = self.gram(x), kernel_matrix(x, y, kernel) @ v
             if self.method == "wfr":

@@ -13,14 +13,15 @@ import torch
 
 from .._checks import check_points, check_positive, check_same_space, check_weights
 from ..kernels import RadialKernel
-from ..summation import kernel_sum, kernel_sum_grad
+from ..summation import Backend, kernel_sum, kernel_sum_grad
 
 __all__ = ["WeightedParticles", "WITNESS_BACKEND", "NOISE_VARIANTS", "witness", "witness_gradient",
            "wasserstein_velocity", "authors_lr_to_tau", "position_step"]
 
 #: the two noise-injection updates of the noisy MMD flow (:class:`NoiseSchedule`, :func:`position_step`).
 NOISE_VARIANTS = ("arbel", "authors")
-#: summation backend of :func:`witness` and :func:`witness_gradient` (:mod:`mmdflow.summation`). ``"blocked"``
+#: the default ``backend=`` of :func:`witness`, :func:`witness_gradient` and :func:`position_step` (and of
+#: ``WFRConfig.witness_backend``), a backend of :mod:`mmdflow.summation`. ``"blocked"``
 #: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
 #: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
 #: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
@@ -59,40 +60,36 @@ class WeightedParticles(NamedTuple):
 # kernels, witness, velocities
 # ----------------------------------------------------------------------------------------------
 def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-            w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
+            w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
+            backend: str | Backend = WITNESS_BACKEND) -> torch.Tensor:
     r"""The witness :math:`f_\mu(z) = \sum_j w_j k(z, x_j) - \sum_l v_l k(z, y_l)`, the first variation of
     :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` (Arbel et al. 2019, Sec. 2; Gladin et al. 2024, Sec. 3).
 
-    The two kernel sums by :func:`mmdflow.summation.kernel_sum` with backend :data:`WITNESS_BACKEND`.
+    The two kernel sums by :func:`mmdflow.summation.kernel_sum`.
 
     Args:
         z: evaluation points ``[P, d]``.
         x, w: particles ``[N, d]`` and weights ``[N]``.
         y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
+        backend: the summation backend of both sums (default :data:`WITNESS_BACKEND`).
 
     Returns:
         ``[P]``.
     """
     w, v = _check_witness_inputs(z, x, y, w, v)
-    return (kernel_sum(z, x, kernel, w, backend=WITNESS_BACKEND)
-            - kernel_sum(z, y, kernel, v, backend=WITNESS_BACKEND))
+    return kernel_sum(z, x, kernel, w, backend=backend) - kernel_sum(z, y, kernel, v, backend=backend)
 
 
 def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-                     w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
+                     w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
+                     backend: str | Backend = WITNESS_BACKEND) -> torch.Tensor:
     r""":math:`\nabla f_\mu(z) = \sum_j w_j\nabla_1k(z, x_j) - \sum_l v_l\nabla_1k(z, y_l)`, shape ``[P, d]``.
 
-    The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with backend :data:`WITNESS_BACKEND`
-    (no autograd graph); shapes and weights as in :func:`witness`.
+    The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with ``backend`` (default
+    :data:`WITNESS_BACKEND`; no autograd graph); shapes and weights as in :func:`witness`.
     """
     w, v = _check_witness_inputs(z, x, y, w, v)
-    return _witness_gradient(z, x, y, kernel, w, v)
-
-
-def _witness_gradient(z, x, y, kernel, w, v) -> torch.Tensor:
-    """:func:`witness_gradient` for inputs already validated (the runner checks its tensors once)."""
-    return (kernel_sum_grad(z, x, kernel, w, backend=WITNESS_BACKEND)
-            - kernel_sum_grad(z, y, kernel, v, backend=WITNESS_BACKEND))
+    return kernel_sum_grad(z, x, kernel, w, backend=backend) - kernel_sum_grad(z, y, kernel, v, backend=backend)
 
 
 def _check_witness_inputs(z, x, y, w, v) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,12 +103,14 @@ def _check_witness_inputs(z, x, y, w, v) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
-                         w: torch.Tensor | None = None, v: torch.Tensor | None = None) -> torch.Tensor:
+                         w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
+                         backend: str | Backend = WITNESS_BACKEND) -> torch.Tensor:
     r"""Velocity of the Wasserstein gradient flow of :math:`\tfrac12\mathrm{MMD}^2`: :math:`-\nabla f_\mu(x_i)`, ``[N, d]``.
 
-    This is the MMD flow of Arbel et al. (2019), Eq. (9), for weighted particles.
+    This is the MMD flow of Arbel et al. (2019), Eq. (9), for weighted particles (``backend`` as in
+    :func:`witness_gradient`).
     """
-    return -witness_gradient(x, x, y, kernel, w, v)
+    return -witness_gradient(x, x, y, kernel, w, v, backend=backend)
 
 
 def authors_lr_to_tau(lr: float, n: int) -> float:
@@ -127,7 +126,7 @@ def authors_lr_to_tau(lr: float, n: int) -> float:
 def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: float,
                   w: torch.Tensor | None = None, v: torch.Tensor | None = None, *,
                   scaling: str = "pure", noise: torch.Tensor | None = None,
-                  noise_variant: str = "arbel") -> torch.Tensor:
+                  noise_variant: str = "arbel", backend: str | Backend = WITNESS_BACKEND) -> torch.Tensor:
     r"""One explicit Wasserstein step for :math:`\tfrac12\mathrm{MMD}^2(\mu, \pi)` on the positions.
 
     * ``scaling="pure"``: :math:`x_i \leftarrow x_i - \tau\nabla f_\mu(x_i + \xi_i)`, the forward Euler
@@ -148,6 +147,7 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
         y: target samples ``[M, d]``.
         w, v: their weights (``None`` = uniform).
         tau: step size :math:`\ge 0`.
+        backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
 
     Returns:
         new positions ``[N, d]`` (dtype/device of ``x``).
@@ -166,7 +166,7 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
         if noise.shape != x.shape:
             raise ValueError(f"noise must have the shape of x {tuple(x.shape)}, got {tuple(noise.shape)}")
         z = x + noise
-    g = witness_gradient(z, z if noise_variant == "authors" else x, y, kernel, w, v)
+    g = witness_gradient(z, z if noise_variant == "authors" else x, y, kernel, w, v, backend=backend)
     if scaling == "weighted":
         g = g * (x.shape[0] * w)[:, None]
     return x - tau * g
