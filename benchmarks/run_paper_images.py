@@ -12,6 +12,12 @@ skipped; the neural schemes checkpoint every step under ``build/checkpoints/pape
   time step tau, on the smiley (App. F, Ex. 1) with its paper count of 2000 particles, to a shorter end time
   (``--sweep-t-end``): the measurements behind the chapter's choice of settings.
 
+* ``--ex3``: the functional of App. F, Ex. 3 (no target; the paper gives no settings): the neural backward scheme
+  at its chapter setting and with more Adam iterations per step and a smaller step, next to the neural forward
+  scheme and the particle flow, to tell under-training from the scheme itself (where the chapter's neural backward
+  run ends in clumps and lines). Stored: the final value, the share of the particles in the fullest cell of a
+  0.02 x 0.02 grid (clumps), the spread of :math:`x_2` right of the axis (the fan), the final particles.
+
 Output: ``benchmarks/results/paper_images.json`` (the runs), ``paper_images_sweep.json`` (the sweep), with
 provenance per entry, and ``paper_images_particles.pt`` (snapshots of the runs).
 
@@ -152,11 +158,57 @@ def run_sweep(out: Path, seed: int, t_end: float) -> None:
         _save(out, data)
 
 
+EX3_RUNS = [("neural backward", 0.1, 40), ("neural backward", 0.1, 200), ("neural backward", 0.05, 100),
+            ("neural forward", 0.1, 40), ("particle flow", 0.02, None)]
+
+
+def clump_share(p: torch.Tensor, cell: float = 0.02) -> float:
+    """Share of the particles in the fullest cell of a ``cell x cell`` grid (``1/N`` for spread particles)."""
+    idx = torch.floor(p.double() / cell).to(torch.int64)
+    _, counts = torch.unique(idx, dim=0, return_counts=True)
+    return float(counts.max()) / p.shape[0]
+
+
+def run_ex3(out: Path, particles_out: Path, seed: int, n: int, t_end: float) -> None:
+    from mmdflow.functionals import ImplosionExplosion
+
+    data = _load(out)
+    parts = torch.load(particles_out) if particles_out.exists() else {}
+    g0 = torch.Generator().manual_seed(seed + 3)
+    blob = torch.randn(n, 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tensor([-1.0, 0.0], dtype=torch.float64)
+    for scheme, tau, its in EX3_RUNS:
+        key = f"{scheme}, tau {tau:g}" + ("" if its is None else f", {its} iterations")
+        if key in data.get("ex3", {}):
+            continue
+        sched = dict(tau=tau, iterations_start=its or 1, iterations=its or 1)
+        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, batch=n // 2,
+                                       batch1=n, nf_batch=n // 2, pf_tau=tau, snap_dt=0.5, backward=sched,
+                                       forward=sched)
+        t0 = time.perf_counter()
+        tr = experiments.run_schemes(ImplosionExplosion(), blob.float(), blob, s, seed=seed, schemes=(scheme,))[scheme]
+        x = tr.positions[-1]
+        right = x[:, 0] >= 0
+        entry = {"scheme": scheme, "tau": tau, "iterations": its, "n": n, "batch": None if its is None else n // 2,
+                 "t_end": float(tr.times[-1]), "final_value": float(tr.energies[-1]),
+                 "clump_share": clump_share(x), "right_share": float(right.double().mean()),
+                 "right_y_std": float(x[right, 1].double().std()) if int(right.sum()) > 1 else None,
+                 "times": tr.times.tolist(), "values": tr.energies.tolist(), "wall_time": tr.wall_time,
+                 "provenance": provenance(wall_time=time.perf_counter() - t0, load=os.getloadavg()[0])}
+        data.setdefault("ex3", {})[key] = entry
+        parts.setdefault("ex3", {})[key] = x.to(torch.float16).clone()
+        torch.save(parts, particles_out)
+        _save(out, data)
+        print(f"ex3 {key}: F {entry['final_value']:.4f}, fullest cell {entry['clump_share']:.3f}, "
+              f"x2 spread right {entry['right_y_std']}, {entry['wall_time']:.0f} s", flush=True)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", action="store_true", help="Max und Moritz at 6000 particles, three schemes")
     p.add_argument("--sweep", action="store_true", help="iterations/tau sweep on the smiley (2000 particles)")
     p.add_argument("--sweep-t-end", type=float, default=10.0)
+    p.add_argument("--ex3", action="store_true", help="App. F, Ex. 3: the neural backward scheme's clumps")
+    p.add_argument("--ex3-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS / "paper_images.json")
@@ -173,6 +225,9 @@ def main(argv=None) -> int:
         args.sweep_t_end = 2.0
     if args.sweep:
         run_sweep(args.out.with_name(args.out.stem + "_sweep.json"), args.seed, args.sweep_t_end)
+    if args.ex3:
+        run_ex3(args.out.with_name(args.out.stem + "_ex3.json"), args.out.with_name("paper_images_ex3.pt"),
+                args.seed, 200 if args.smoke else args.ex3_n, 0.4 if args.smoke else 3.0)
     if args.runs:
         run_stored(args.out, args.out.with_name("paper_images_particles.pt"), args.seed)
     return 0
