@@ -377,10 +377,10 @@ PAPER_IMAGE_TARGETS = {
 
 
 def image_target_sampler(target: ImageTarget | str, image=None) -> Callable[[int, torch.Generator], torch.Tensor]:
-    """``sample(n, generator) -> [n, 2]`` float32 samples of an image target's density (``image``: grey levels to use
-    instead of the paper's picture, e.g. the reader's own)."""
+    """``sample(n, generator) -> [n, 2]`` float32 samples of an image target's density (``image``: a path or grey
+    levels to use instead of the paper's picture, e.g. the reader's own, resampled to the same long side)."""
     t = PAPER_IMAGE_TARGETS[target] if isinstance(target, str) else target
-    grey = data.paper_image(t.image, t.size) if image is None else data.grey_levels(image)
+    grey = data.paper_image(t.image, t.size) if image is None else data.resize_grey(image, t.size)
     density = dict(smoothing=t.smoothing, halos=t.halos, halo_weight=t.halo_weight, background=t.background)
     data.image_to_density(grey, **density)          # refuses pictures without a picture here, not mid-chapter
 
