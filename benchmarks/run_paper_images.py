@@ -18,7 +18,8 @@ skipped; the neural schemes checkpoint every step under ``build/checkpoints/pape
   run ends in clumps and lines). Stored: the final value, the share of the particles in the fullest cell of a
   0.02 x 0.02 grid (clumps), the spread of :math:`x_2` right of the axis (the fan), the final particles.
 
-Output: ``benchmarks/results/paper_images.json`` (the runs), ``paper_images_sweep.json`` (the sweep), with
+Output: ``benchmarks/results/paper_images.json`` (the runs; ``paper_images_nb.json`` a neural backward variant,
+``--nb-variant``), ``paper_images_sweep.json`` (the sweep), with
 provenance per entry, and ``paper_images_particles.pt`` (snapshots of the runs).
 
     python benchmarks/run_paper_images.py --runs --sweep
@@ -76,7 +77,7 @@ def _snapshots(tr, times) -> dict:
     return out
 
 
-def run_stored(out: Path, particles_out: Path, seed: int) -> None:
+def run_stored(out: Path, particles_out: Path, seed: int, schemes=None, label: str = "") -> None:
     data = _load(out)
     target = PAPER_IMAGE_TARGETS["max_und_moritz"]
     sample = image_target_sampler(target)
@@ -84,8 +85,11 @@ def run_stored(out: Path, particles_out: Path, seed: int) -> None:
     y = sample(s.n, torch.Generator().manual_seed(seed + 1))
     held = sample(2000, torch.Generator().manual_seed(seed + 100))
     parts = torch.load(particles_out) if particles_out.exists() else {}
-    for scheme in experiments.SCHEMES:
-        if scheme in data["runs"].get("max_und_moritz", {}):
+    for scheme in schemes or experiments.SCHEMES:
+        key = scheme + label
+        data = _load(out)                      # another variant may have been stored meanwhile
+        parts = torch.load(particles_out) if particles_out.exists() else {}
+        if key in data["runs"].get("max_und_moritz", {}):
             print(f"max_und_moritz / {scheme}: stored, skipped", flush=True)
             continue
         t0 = time.perf_counter()
@@ -93,7 +97,8 @@ def run_stored(out: Path, particles_out: Path, seed: int) -> None:
         e32, e64 = experiments.target_energies(y, backend="blocked")
         runs = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
                                        checkpoint_dir=_checkpoints(s.n < 1000),
-                                       name="max_und_moritz", schemes=(scheme,))
+                                       name="max_und_moritz" + label.replace(" ", "").replace(",", "_"),
+                                       schemes=(scheme,))
         tr = runs[scheme]
         sc = experiments.target_scores(runs, y, held, sample, repeats=10, seed=seed + 200)
         sched = None if scheme == "particle flow" else (s.backward if scheme == "neural backward" else s.forward)
@@ -108,12 +113,14 @@ def run_stored(out: Path, particles_out: Path, seed: int) -> None:
                  "floor": sc.floor, "floor_low": sc.floor_low, "floor_high": sc.floor_high,
                  "n_held_out": sc.n_held_out, "wall_time": tr.wall_time,
                  "provenance": provenance(wall_time=time.perf_counter() - t0, load=os.getloadavg()[0])}
-        data["runs"].setdefault("max_und_moritz", {})[scheme] = entry
-        parts.setdefault("max_und_moritz", {})[scheme] = _snapshots(tr, SNAP_TIMES)
+        data = _load(out)
+        parts = torch.load(particles_out) if particles_out.exists() else {}
+        data["runs"].setdefault("max_und_moritz", {})[key] = entry
+        parts.setdefault("max_und_moritz", {})[key] = _snapshots(tr, SNAP_TIMES)
         parts["max_und_moritz_target"] = y.to(torch.float16)
         torch.save(parts, particles_out)
         _save(out, data)
-        print(f"max_und_moritz / {scheme}: D_K^2 {entry['final_dk2']:.3e}, held-out {entry['held_out']:.3e} "
+        print(f"max_und_moritz / {key}: D_K^2 {entry['final_dk2']:.3e}, held-out {entry['held_out']:.3e} "
               f"(floor {entry['floor']:.3e}), {entry['wall_time']:.0f} s", flush=True)
 
 
@@ -207,6 +214,9 @@ def main(argv=None) -> int:
     p.add_argument("--runs", action="store_true", help="Max und Moritz at 6000 particles, three schemes")
     p.add_argument("--sweep", action="store_true", help="iterations/tau sweep on the smiley (2000 particles)")
     p.add_argument("--sweep-t-end", type=float, default=10.0)
+    p.add_argument("--nb-variant", nargs=2, type=float, metavar=("TAU", "ITERATIONS"), default=None,
+                   help="with --runs: only the neural backward scheme at this step and iteration count, stored as "
+                        "'neural backward, tau TAU'")
     p.add_argument("--ex3", action="store_true", help="App. F, Ex. 3: the neural backward scheme's clumps")
     p.add_argument("--ex3-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -228,7 +238,13 @@ def main(argv=None) -> int:
     if args.ex3:
         run_ex3(args.out.with_name(args.out.stem + "_ex3.json"), args.out.with_name("paper_images_ex3.pt"),
                 args.seed, 200 if args.smoke else args.ex3_n, 0.4 if args.smoke else 3.0)
-    if args.runs:
+    if args.runs and args.nb_variant:
+        tau, its = args.nb_variant
+        MM_SETTINGS["backward"] = dict(tau=tau, iterations_start=400, iterations=int(its))
+        out = args.out.with_name(args.out.stem + "_nb.json")             # a file of its own: no race with --runs
+        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural backward",),
+                   label=f", tau {tau:g}")
+    elif args.runs:
         run_stored(args.out, args.out.with_name("paper_images_particles.pt"), args.seed)
     return 0
 
