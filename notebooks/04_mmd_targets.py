@@ -190,7 +190,8 @@ def _deviations(settings, paper):
             diffs.append(f"Adam learning rate {s.lr:g} (paper {p.lr:g})")
         if s.pf_tau != p.pf_tau:
             diffs.append(f"particle-flow step {s.pf_tau:g} (paper {p.pf_tau:g})")
-        out.append(f"*{name}*: " + ("as in the paper" if not diffs else ", ".join(diffs)) + ".")
+        label = {"drawing": "Max und Moritz (live)", "App. F Ex. 3": "Example 3"}.get(name, name)
+        out.append(f"*{label}*: " + ("as in the paper" if not diffs else ", ".join(diffs)) + ".")
     return " ".join(out)
 
 
