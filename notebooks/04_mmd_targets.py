@@ -135,6 +135,7 @@ paper_settings = {"drawing": drawing["paper"], "smiley": smiley["paper"], "two D
 
 # %% tags=["hide-input"]
 import json
+import re
 import time
 from pathlib import Path
 
@@ -164,6 +165,11 @@ use_style()
 results = {}               # experiment -> {scheme: Trajectory}
 scores = {}                # experiment -> held-out scores of the final particles
 print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
+
+
+def disp(key):
+    """A stored run's name with its step as math ("tau 0.5" -> "$\\tau = 0.5$")."""
+    return re.sub(r"tau ([0-9.]+)", r"$\\tau = \1$", key)
 
 
 def _deviations(settings, paper):
@@ -271,12 +277,12 @@ def authors(name):
 
 def comparison_rows(runs, exp, authors_setting):
     """Per scheme: this build's final particles beside the authors' image of the same scheme."""
-    return [[(f"this build: {scheme}, N = {tr.positions.shape[1]}, t = {float(tr.times[-1]):g}", tr.positions[-1]),
+    return [[(f"this build: {scheme}, $N = {tr.positions.shape[1]}$, $t = {float(tr.times[-1]):g}$", tr.positions[-1]),
              (f"authors' code: {scheme}, {authors_setting}", authors(f"{exp}_{code}"))]
             for (scheme, tr), code in zip(runs.items(), ("backward_scheme", "forward_scheme", "particle_flow"))]
 
 
-fig = tplots.final_states(comparison_rows(runs, "maxmoritz", "N = 6000, t = 100"), lim=lim_draw)
+fig = tplots.final_states(comparison_rows(runs, "maxmoritz", "$N = 6000$, $t = 100$"), lim=lim_draw)
 plt.show()
 
 # %% [markdown]
@@ -335,7 +341,7 @@ if stored:
     if variant is not None and variant.exists():       # the neural backward scheme at a smaller step (--nb-variant)
         stored_runs.update(json.loads(variant.read_text())["runs"].get("max_und_moritz", {}))
         stored_parts.update(torch.load(variant.with_name("paper_images_nb_particles.pt")).get("max_und_moritz", {}))
-stored_rows = [[scheme, e["n"], e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
+stored_rows = [[disp(scheme), e["n"], e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
                 "-" if e["batch"] is None else e["batch"], f"{e['t_end']:g}", f"{e['final_dk2']:.2e}",
                 f"{e['final_dk2'] / stored_runs['particle flow']['final_dk2']:.1f}" if "particle flow" in stored_runs else "-",
                 f"{e['held_out'] / e['floor']:.2f}", f"{e['wall_time'] / 60:.0f} min",
@@ -345,7 +351,7 @@ Table(["scheme", "particles", "$\\tau$", "Adam iterations (first/later)", "batch
        "/ particle flow", "held-out / floor", "wall time", "commit, date"], stored_rows,
       caption="Max und Moritz with the paper's 6000 particles (stored run, one CPU thread)")
 
-# %% mystnb={"figure": {"caption": "Max und Moritz with the paper's 6000 particles (stored run of `benchmarks/run_paper_images.py`): the final state of each scheme (left) beside the authors' image at t = 100 (right; their settings: 6000 particles, tau = 0.5, 128 x 5 network).", "name": "fig-targets-drawing-6000"}}
+# %% mystnb={"figure": {"caption": "Max und Moritz with the paper's 6000 particles (stored run of `benchmarks/run_paper_images.py`): the final state of each scheme (left) beside the authors' image at t = 100 (right; their settings: 6000 particles, $\\tau = 0.5$, 128 x 5 network).", "name": "fig-targets-drawing-6000"}}
 if stored_parts:
     rows = []
     codes = dict(zip(experiments.SCHEMES, ("backward_scheme", "forward_scheme", "particle_flow")))
@@ -353,8 +359,8 @@ if stored_parts:
         scheme = next(sch for sch in experiments.SCHEMES if key.startswith(sch))
         t_last = max(snaps, key=float)
         e = stored_runs[key]
-        rows.append([(f"stored: {scheme}, $\\tau = {e['tau']:g}$, t = {t_last}", snaps[t_last].float()),
-                     (f"authors' code: {scheme}, t = 100", authors(f"maxmoritz_{codes[scheme]}"))])
+        rows.append([(f"stored: {scheme}, $\\tau = {e['tau']:g}$, $t = {t_last}$", snaps[t_last].float()),
+                     (f"authors' code: {scheme}, $t = 100$", authors(f"maxmoritz_{codes[scheme]}"))])
     fig = tplots.final_states(rows, lim=lim_draw)
     plt.show()
 
@@ -372,7 +378,7 @@ if stored_parts:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{scheme}, t = {key}", fontsize=8.5)
+            ax.set_title(f"{scheme}, $t = {key}$", fontsize=8.5)
     fig.tight_layout()
     plt.show()
     fig, ax = plt.subplots(figsize=(7.0, 2.8))
@@ -430,8 +436,8 @@ fig = snapshot_grid(runs, [0, 2, 10, 50], target=y_smile, lim=lim_smile, s=1.0,
                     suptitle="Two Diracs flowing to the smiley")
 plt.show()
 
-# %% mystnb={"figure": {"caption": "The smiley at t = 50: each scheme's final state in this build (left) beside the image of the authors' code (right; 2000 particles, tau = 0.1, 4000/2000 Adam iterations per step, 128 x 5 network).", "name": "fig-targets-smiley-final"}}
-fig = tplots.final_states(comparison_rows(runs, "smiley", "N = 2000, t = 50"), lim=lim_smile)
+# %% mystnb={"figure": {"caption": "The smiley at t = 50: each scheme's final state in this build (left) beside the image of the authors' code (right; 2000 particles, $\\tau = 0.1$, 4000/2000 Adam iterations per step, 128 x 5 network).", "name": "fig-targets-smiley-final"}}
+fig = tplots.final_states(comparison_rows(runs, "smiley", "$N = 2000$, $t = 50$"), lim=lim_smile)
 plt.show()
 
 # %% tags=["hide-input"]
@@ -516,8 +522,8 @@ for ax in fig.axes:
     ax.plot(y_two[:, 0].cpu(), y_two[:, 1].cpu(), "rx", ms=6)
 plt.show()
 
-# %% mystnb={"figure": {"caption": "Two Diracs to two Diracs at t = 4: each scheme's final state in this build (left) beside the image of the authors' code (right; 2000 particles, tau = 0.1).", "name": "fig-targets-two-diracs-final"}}
-fig = tplots.final_states(comparison_rows(runs, "dirac", "N = 2000, t = 4"), lim=(-2.2, 2.2, -2.2, 2.2))
+# %% mystnb={"figure": {"caption": "Two Diracs to two Diracs at t = 4: each scheme's final state in this build (left) beside the image of the authors' code (right; 2000 particles, $\\tau = 0.1$).", "name": "fig-targets-two-diracs-final"}}
+fig = tplots.final_states(comparison_rows(runs, "dirac", "$N = 2000$, $t = 4$"), lim=(-2.2, 2.2, -2.2, 2.2))
 plt.show()
 
 
@@ -625,7 +631,7 @@ for k in ex3:
     ex3[k]["fan"] = fan_correlation(ex3_parts[k])
 Table(["run", "particles", "end time", "final $\\mathcal F$", "fullest 0.02-cell", "spread of $x_2$ right of the axis",
        "fan: corr($x_1$, $|x_2|$)", "wall time"],
-      [[k, e["n"], f"{e['t_end']:g}", f"{e['final_value']:.3f}", f"{e['clump_share']:.1%}",
+      [[disp(k), e["n"], f"{e['t_end']:g}", f"{e['final_value']:.3f}", f"{e['clump_share']:.1%}",
         "-" if e["right_y_std"] is None else f"{e['right_y_std']:.2f}", f"{e['fan']:.2f}", f"{e['wall_time']:.0f} s"]
        for k, e in ex3.items()],
       caption="Example 3: the neural backward scheme with more Adam iterations and a smaller step (stored, "
@@ -634,7 +640,7 @@ Table(["run", "particles", "end time", "final $\\mathcal F$", "fullest 0.02-cell
 # %% mystnb={"figure": {"caption": "Example 3 at t = 3 (stored study): the neural backward scheme at the chapter's setting, with five times more Adam iterations per step, and with half the step, beside the neural forward scheme and the particle flow.", "name": "fig-targets-implosion-study"}}
 if ex3:
     keys = list(ex3)
-    rows = [[(k, ex3_parts[k].float()) for k in keys[i:i + 2]] for i in range(0, len(keys), 2)]
+    rows = [[(disp(k), ex3_parts[k].float()) for k in keys[i:i + 2]] for i in range(0, len(keys), 2)]
     fig = tplots.final_states(rows, lim=lim_ex3, s=1.5)
     for ax in fig.axes:
         if ax.has_data():
@@ -729,7 +735,7 @@ def summary_rows():
 summary = summary_rows()
 Table(["experiment", "scheme", "$N$", "$\\tau$", "iterations", "end $t$", "final value", "/ PF", "held-out / floor",
        "wall time", "source"],
-      [[r["experiment"], r["scheme"], r["particles"], f"{r['tau']:g}",
+      [[r["experiment"], disp(r["scheme"]), r["particles"], f"{r['tau']:g}",
         "-" if r["iterations_per_step"] is None else "{}/{}".format(*r["iterations_per_step"]), f"{r['t_end']:g}",
         f"{r['final']:.2e}" if r["experiment"] != "App. F Ex. 3" else f"{r['final']:.3f}",
         "-" if r["ratio_to_pf"] is None else f"{r['ratio_to_pf']:.1f}",
