@@ -414,9 +414,10 @@ else:
 # {glue:md}`drawing_stored_text` The neural schemes here take far fewer Adam iterations per step than the paper's
 # (see the table) and a coarser step; `benchmarks/bench_neural.py` times one iteration with batches of all 6000
 # particles as well. The batches of 1000 particles keep each iteration cheap; all 6000 particles are moved by the
-# trained network in every step. Where a neural scheme's final state above is a blurred version of the drawing, it
-# is this shortage of training, not the particle count: the authors' images show what 10000 (NB) and 1000 (NF)
-# iterations per step give.
+# trained network in every step. The particle flow draws the faces; the neural schemes, with about 1% of the paper's
+# Adam iterations, do not: the backward scheme ends in folded strokes, the forward scheme in a diffuse cloud (their
+# held-out scores above). The authors' images show what 10000 (NB) and 1000 (NF) iterations per step give; this
+# build could not afford them, so it cannot tell how much of the gap the training alone closes.
 
 # %% [markdown]
 # ## A smiley (Appendix F, Example 1)
