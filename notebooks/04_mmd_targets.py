@@ -23,6 +23,7 @@
 # - **Run time:** {glue:md}`runtime` on the machine that built this page.
 # - **Faithfulness:** the targets are the paper's own pictures, turned into densities as the authors' code does
 #   (differences below). Deviations from the paper in this build: {glue:md}`deviations`
+#   {glue:md}`deviations_stored`
 #   The `paper` profile uses the paper's settings where it states them (a GPU job).
 # - **Download:** {download}`notebook (.ipynb) <04_mmd_targets.ipynb>`,
 #   {download}`Jupytext source (.py) <04_mmd_targets.py>`.
@@ -341,6 +342,14 @@ if stored:
     if variant is not None and variant.exists():       # the neural backward scheme at a smaller step (--nb-variant)
         stored_runs.update(json.loads(variant.read_text())["runs"].get("max_und_moritz", {}))
         stored_parts.update(torch.load(variant.with_name("paper_images_nb_particles.pt")).get("max_und_moritz", {}))
+glue_markdown(deviations_stored="*Max und Moritz (stored run, 6000 particles)*: " + ("; ".join(
+    f"{k.split(',')[0]} at $\\tau = {e['tau']:g}$" + ("" if e["iterations"] is None else
+                    f" with {e['iterations_start']}/{e['iterations']} Adam iterations in the first/later steps, "
+                    f"batches of {e['batch']}, network {e['network']}")
+    for k, e in stored_runs.items() if e["iterations"] is not None) or "none stored") + " (paper: $\\tau = 0.5$, "
+    "20000/10000 (NB) and 5000/1000 (NF) iterations, batches of 6000, 5 hidden layers, learning rate 0.001); "
+    + ("particle-flow step {:g} (paper 0.1).".format(stored_runs["particle flow"]["tau"]) if "particle flow" in stored_runs
+       else ""))
 stored_rows = [[disp(scheme), e["n"], e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
                 "-" if e["batch"] is None else e["batch"], f"{e['t_end']:g}", f"{e['final_dk2']:.2e}",
                 f"{e['final_dk2'] / stored_runs['particle flow']['final_dk2']:.1f}" if "particle flow" in stored_runs else "-",
@@ -395,13 +404,13 @@ if stored_parts:
 if stored_runs:
     parts = []
     for scheme, e in stored_runs.items():
-        parts.append(f"{scheme} ends at $\\mathcal D_K^2$ = {fmt_sig(e['final_dk2'])} with a held-out score "
+        parts.append(f"{disp(scheme)} ends at $\\mathcal D_K^2$ = {fmt_sig(e['final_dk2'])} with a held-out score "
                      f"{e['held_out'] / e['floor']:.1f} times the floor ({e['wall_time'] / 60:.0f} min)")
     def ms_per_iteration(e):
         its = e["iterations_start"] + (round(e["t_end"] / e["tau"]) - 1) * e["iterations"]
         return e["wall_time"] / its * 1e3
 
-    cost = "; ".join(f"{k}: {ms_per_iteration(e):.0f} ms per Adam iteration on batches of {e['batch']}, step included"
+    cost = "; ".join(f"{disp(k)}: {ms_per_iteration(e):.0f} ms per Adam iteration on batches of {e['batch']}, step included"
                      for k, e in stored_runs.items() if e["iterations"])
     glue_markdown(drawing_stored_text="In the stored run with the paper's 6000 particles, " + "; ".join(parts) + ". "
                   f"Measured in that run ({cost}), the paper's 2 to 4 million Adam iterations per neural scheme "
