@@ -19,7 +19,7 @@ skipped; the neural schemes checkpoint every step under ``build/checkpoints/pape
   0.02 x 0.02 grid (clumps), the spread of :math:`x_2` right of the axis (the fan), the final particles.
 
 Output: ``benchmarks/results/paper_images.json`` (the runs; ``paper_images_nb.json`` a neural backward variant,
-``--nb-variant``), ``paper_images_sweep.json`` (the sweep), with
+``--nb-variant``, and ``paper_images_nf.json`` a neural forward one, ``--nf-variant``), ``paper_images_sweep.json`` (the sweep), with
 provenance per entry, and ``paper_images_particles.pt`` (snapshots of the runs).
 
     python benchmarks/run_paper_images.py --runs --sweep
@@ -217,6 +217,8 @@ def main(argv=None) -> int:
     p.add_argument("--nb-variant", nargs=2, type=float, metavar=("TAU", "ITERATIONS"), default=None,
                    help="with --runs: only the neural backward scheme at this step and iteration count, stored as "
                         "'neural backward, tau TAU'")
+    p.add_argument("--nf-variant", nargs=2, type=float, metavar=("TAU", "ITERATIONS"), default=None,
+                   help="with --runs: only the neural forward scheme at this step and iteration count")
     p.add_argument("--ex3", action="store_true", help="App. F, Ex. 3: the neural backward scheme's clumps")
     p.add_argument("--ex3-n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
@@ -238,7 +240,13 @@ def main(argv=None) -> int:
     if args.ex3:
         run_ex3(args.out.with_name(args.out.stem + "_ex3.json"), args.out.with_name("paper_images_ex3.pt"),
                 args.seed, 200 if args.smoke else args.ex3_n, 0.4 if args.smoke else 3.0)
-    if args.runs and args.nb_variant:
+    if args.runs and args.nf_variant:
+        tau, its = args.nf_variant
+        MM_SETTINGS["forward"] = dict(tau=tau, iterations_start=400, iterations=int(its))
+        out = args.out.with_name(args.out.stem + "_nf.json")
+        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural forward",),
+                   label=f", tau {tau:g}, {int(its)} iterations")
+    elif args.runs and args.nb_variant:
         tau, its = args.nb_variant
         MM_SETTINGS["backward"] = dict(tau=tau, iterations_start=400, iterations=int(its))
         out = args.out.with_name(args.out.stem + "_nb.json")             # a file of its own: no race with --runs

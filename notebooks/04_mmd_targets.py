@@ -338,10 +338,11 @@ if stored:
         stored_parts = torch.load(path.with_name("paper_images_particles.pt")).get("max_und_moritz", {})
     except FileNotFoundError as exc:
         print(f"no stored runs: {exc}")
-    variant = Path(str(path)).with_name("paper_images_nb.json") if stored_runs else None
-    if variant is not None and variant.exists():       # the neural backward scheme at a smaller step (--nb-variant)
-        stored_runs.update(json.loads(variant.read_text())["runs"].get("max_und_moritz", {}))
-        stored_parts.update(torch.load(variant.with_name("paper_images_nb_particles.pt")).get("max_und_moritz", {}))
+    for v in ("nb", "nf"):                              # variants of the neural schemes (--nb-variant, --nf-variant)
+        variant = Path(str(path)).with_name(f"paper_images_{v}.json") if stored_runs else None
+        if variant is not None and variant.exists():
+            stored_runs.update(json.loads(variant.read_text())["runs"].get("max_und_moritz", {}))
+            stored_parts.update(torch.load(variant.with_name(f"paper_images_{v}_particles.pt")).get("max_und_moritz", {}))
 glue_markdown(deviations_stored="*Max und Moritz (stored run, 6000 particles)*: " + ("; ".join(
     f"{k.split(',')[0]} at $\\tau = {e['tau']:g}$" + ("" if e["iterations"] is None else
                     f" with {e['iterations_start']}/{e['iterations']} Adam iterations in the first/later steps, "
