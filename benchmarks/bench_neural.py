@@ -12,7 +12,16 @@ library (its default engine: written-out gradients of the loss and the MLP, Adam
 * ``autograd``: the plain formula, kernel matrices from the ``[B, M, d]`` differences, differentiated by
   autograd (the forward scheme: the loss as the derivative of the batch estimate along the velocities).
 
-    python benchmarks/bench_neural.py            # interaction and image settings
+Two further parts (``--only b6000`` / ``--only coinciding``; both run by default):
+
+* the library's ms per Adam iteration at the paper's Max und Moritz size, ``B = N = M = 6000`` (the neural
+  schemes at the paper's particle count, Sec. 6.2), and at ``B = 1000`` batches of 6000 particles (the stored runs);
+* the forward scheme at the smiley's two-point start (``B = 2000``, two Diracs of 1000 particles each): coinciding
+  pairs grouped by point (:func:`mmdflow.summation.dense.coinciding_groups`, the library) against the former
+  pair list (``previous_coinciding_pairs`` below: every one of the 2 x 1000^2 index pairs gathered and checked),
+  with the same forward scheme on spread points as the yardstick.
+
+    python benchmarks/bench_neural.py            # all settings
     python benchmarks/bench_neural.py --quick    # fewer iterations
 """
 
@@ -27,6 +36,7 @@ import torch
 
 from mmdflow import energies, neural
 from mmdflow.kernels import Riesz
+from mmdflow.summation import dense, dispatch
 
 
 # ------------------------------------------------------------------------------------------------
@@ -96,6 +106,57 @@ def autograd_directional_derivative(energy, x1, u1, x2, u2):
     return value
 
 
+def previous_coinciding_pairs(xa, xb):
+    """The former pair search: hash keys, a binary search per row of ``xa``, then every candidate pair gathered
+    and its rows compared (``O(pairs)`` gathers: two million at a two-Dirac start of 2000 particles)."""
+    n = xa.shape[0]
+    ha, hb = dense._row_hash(xa), dense._row_hash(xb)
+    sorted_b, order = torch.sort(hb)
+    lo = torch.searchsorted(sorted_b, ha, right=False)
+    counts = torch.searchsorted(sorted_b, ha, right=True) - lo
+    total = int(counts.sum())
+    ia = torch.repeat_interleave(torch.arange(n, device=xa.device), counts)
+    start = torch.repeat_interleave(lo, counts)
+    offset = torch.arange(total, device=xa.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
+    ib = order[start + offset]
+    same = (xa[ia] == xb[ib]).all(1)
+    return ia[same], ib[same]
+
+
+class _PreviousPairs:
+    """Context: the explicit engine finds coinciding pairs with :func:`previous_coinciding_pairs` and sums their
+    term over the pair list (the library before grouping)."""
+
+    def __enter__(self):
+        self.saved = dispatch.coinciding_groups
+        dispatch.coinciding_groups = lambda a, b: dense.CoincidingGroups(*previous_coinciding_pairs(a, b), ())
+        return self
+
+    def __exit__(self, *exc):
+        dispatch.coinciding_groups = self.saved
+
+
+def coinciding_benchmark(repeats: int, iterations: int) -> dict:
+    """Forward scheme, B = 2000, width 128 x 3: ms per Adam iteration at the two-point start (grouped / previous
+    pair list) and on spread points."""
+    gen = torch.Generator().manual_seed(0)
+    y = torch.rand(2000, 2, generator=gen) - 0.5
+    e = energies.DiscrepancyEnergy(Riesz(1.0), y)
+    two = torch.zeros(2000, 2)
+    two[:1000, 0], two[1000:, 0] = -1.0, 1.0
+    spread = torch.rand(2000, 2, generator=gen) - 0.5
+    ms = {"two points, grouped": float("inf"), "two points, previous": float("inf"), "spread points": float("inf")}
+    for _ in range(repeats):
+        ms["two points, grouped"] = min(ms["two points, grouped"], time_iterations(
+            "forward", e, two, width=128, hidden_layers=3, batch=2000, iterations=iterations))
+        with _PreviousPairs():
+            ms["two points, previous"] = min(ms["two points, previous"], time_iterations(
+                "forward", e, two, width=128, hidden_layers=3, batch=2000, iterations=iterations))
+        ms["spread points"] = min(ms["spread points"], time_iterations(
+            "forward", e, spread, width=128, hidden_layers=3, batch=2000, iterations=iterations))
+    return ms
+
+
 # ------------------------------------------------------------------------------------------------
 # timing
 # ------------------------------------------------------------------------------------------------
@@ -140,7 +201,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--only", choices=("interaction", "image"), default=None, help="one setting only")
+    p.add_argument("--only", choices=("interaction", "image", "b6000", "coinciding"), default=None,
+                   help="one setting only")
     p.add_argument("--library-only", action="store_true", help="time the library's default engine only")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -160,6 +222,27 @@ def main(argv=None) -> int:
     if args.only:
         settings = [st for st in settings if st[0].startswith(args.only)]
     load = os.getloadavg()[0]
+    if args.only in (None, "coinciding"):
+        n_it = 5 if args.quick else 20
+        ms = coinciding_benchmark(args.repeats, n_it)
+        print(f"forward scheme, B = 2000, 128 x 3, best of {args.repeats} x {n_it} iterations, load {load:.2f}:")
+        for k, v in ms.items():
+            print(f"  {k:<22} {v:9.1f} ms/iteration")
+        print(f"  previous / grouped at the two-point start: {ms['two points, previous'] / ms['two points, grouped']:.2f}"
+              f"; grouped two-point / spread: {ms['two points, grouped'] / ms['spread points']:.2f}", flush=True)
+    if args.only in (None, "b6000"):
+        gen6 = torch.Generator().manual_seed(1)
+        e6 = energies.DiscrepancyEnergy(Riesz(1.0), (torch.rand(6000, 2, generator=gen6) - 0.5).to(dev))
+        x6 = (torch.rand(6000, 2, generator=gen6) - 0.5).to(dev)
+        n_it = 2 if args.quick else 5
+        for batch in (6000, 1000):
+            for scheme in ("backward", "forward"):
+                best = min(time_iterations(scheme, e6, x6, width=128, hidden_layers=3, batch=batch, iterations=n_it)
+                           for _ in range(args.repeats))
+                print(f"Max und Moritz size, N = M = 6000, B = {batch}, 128 x 3, {scheme}: {best:9.1f} ms/iteration "
+                      f"(best of {args.repeats} x {n_it}, load {os.getloadavg()[0]:.2f})", flush=True)
+    if args.only in ("coinciding", "b6000"):
+        return 0
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average {load:.2f}; "
           f"best of {args.repeats} runs; ms per Adam iteration")
     head = (f"{'setting':<36} {'scheme':<9} {'library':>9} {'lib-ag':>9} {'previous':>9} {'autograd':>9} "

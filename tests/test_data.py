@@ -103,7 +103,7 @@ def test_bad_inputs(tmp_path):
         data.image_to_samples(np.full((8, 8), 2.0), 10)
     with pytest.raises(FileNotFoundError, match="nope.png"):
         data.image_to_samples(tmp_path / "nope.png", 10)
-    with pytest.raises(ValueError, match="no mass"):
+    with pytest.raises(ValueError, match="blank page"):
         data.image_to_samples(np.ones((8, 8)), 10, background=0.0)
 
 

@@ -4,7 +4,9 @@
 * :func:`run_schemes` -- neural backward, neural forward and particle flow with those settings,
 * :func:`run_in_segments` / :func:`concat_trajectories` -- a run made of constant-step segments
   (the paper's MNIST step schedule), joined into one :class:`~mmdflow.trajectory.Trajectory`,
-* :func:`format_runs` -- a one-line summary per scheme.
+* :func:`format_runs` -- a one-line summary per scheme,
+* :data:`PAPER_IMAGE_TARGETS` / :func:`image_target_sampler` -- the paper's two image targets (Fig. 1 and
+  App. F, Ex. 1) as the chapters and the stored runs build them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
-from .. import flows, neural
+from .. import data, flows, neural
 from .._checks import check_int, check_positive
 from ..energies import DiscrepancyEnergy
 from ..kernels import Riesz
@@ -23,7 +25,7 @@ from ..trajectory import Trajectory
 
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
            "SCHEMES", "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore",
-           "TargetScores", "target_scores"]
+           "TargetScores", "target_scores", "ImageTarget", "PAPER_IMAGE_TARGETS", "image_target_sampler"]
 
 #: the schemes compared in the target chapters, in display order.
 SCHEMES = ("neural backward", "neural forward", "particle flow")
@@ -335,3 +337,54 @@ def target_scores(runs: dict[str, Trajectory], target: torch.Tensor, held_out: t
                                for k in range(repeats)], dtype=torch.float64)
     q = torch.quantile(floors, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64))
     return TargetScores(train, held, float(q[1]), float(q[0]), float(q[2]), h.shape[0])
+
+
+class ImageTarget(NamedTuple):
+    """One of the paper's image experiments: the picture, how it becomes a density, where the Diracs start.
+
+    Attributes:
+        image: a key of :data:`mmdflow.data.PAPER_IMAGES`; size: long side in pixels after resampling (the authors
+            use 100 x 100).
+        smoothing, halos, halo_weight, background: the density (:func:`mmdflow.data.image_to_density`; the
+            authors' ``gauss_sigma`` and their halo of blurs 10, 20, 50 pixels at weight 0.01, no uniform floor).
+        centers: the two Diracs of the start, each with half of the particles.
+        n_paper, t_end_paper, tau_paper: the paper's particle count, end time and neural time step.
+        lim: plot box ``(x0, x1, y0, y1)`` (the authors' figures).
+    """
+
+    image: str
+    size: int
+    smoothing: float
+    halos: tuple
+    halo_weight: float
+    background: float
+    centers: tuple
+    n_paper: int
+    t_end_paper: float
+    tau_paper: float
+    lim: tuple
+
+
+#: the image experiments of Altekrüger et al. (2023): Fig. 1 / Sec. 6.2 and App. F, Ex. 1.
+PAPER_IMAGE_TARGETS = {
+    "max_und_moritz": ImageTarget(image="max_und_moritz", size=100, smoothing=0.1, halos=(10.0, 20.0, 50.0),
+                                  halo_weight=0.01, background=0.0, centers=((-0.5, 0.0), (0.5, 0.0)), n_paper=6000,
+                                  t_end_paper=100.0, tau_paper=0.5, lim=(-0.62, 0.62, -0.48, 0.48)),
+    "smiley": ImageTarget(image="smiley", size=100, smoothing=2.0, halos=(10.0, 20.0, 50.0), halo_weight=0.01,
+                          background=0.0, centers=((-1.0, 0.0), (1.0, 0.0)), n_paper=2000, t_end_paper=50.0,
+                          tau_paper=0.1, lim=(-1.1, 1.1, -0.6, 0.6)),
+}
+
+
+def image_target_sampler(target: ImageTarget | str, image=None) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """``sample(n, generator) -> [n, 2]`` float32 samples of an image target's density (``image``: a path or grey
+    levels to use instead of the paper's picture, e.g. the reader's own, resampled to the same long side)."""
+    t = PAPER_IMAGE_TARGETS[target] if isinstance(target, str) else target
+    grey = data.paper_image(t.image, t.size) if image is None else data.resize_grey(image, t.size)
+    density = dict(smoothing=t.smoothing, halos=t.halos, halo_weight=t.halo_weight, background=t.background)
+    data.image_to_density(grey, **density)          # refuses pictures without a picture here, not mid-chapter
+
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        return data.image_to_samples(grey, n, generator=generator, **density)
+
+    return sample

@@ -31,6 +31,8 @@ __all__ = [
     "animate_mosaics",
     "animation_html",
     "runs_table",
+    "final_states",
+    "plot_sweep",
 ]
 
 
@@ -306,3 +308,88 @@ def held_out_table(scores: Mapping[str, object], *, reference: str = "particle f
     return Table(["experiment", "scheme", "$\\mathcal D_K^2$ to target", f"/ {reference}",
                   f"to held-out ({'/'.join(map(str, sorted(n)))})", "floor: median [quartiles]", "/ floor"], rows,
                  align=["l", "l"] + ["r"] * 5, caption=caption)
+
+
+def final_states(rows: Sequence[Sequence], *, lim, s: float | None = None, width: float = COLUMN_WIDTH,
+                 suptitle: str | None = None):
+    """Final states large: one row per scheme, panels side by side, each ``width / columns`` wide (half the text
+    width for two columns) with the aspect ratio of ``lim``.
+
+    Args:
+        rows: per row a sequence of panels ``(title, content)``; ``content`` is ``[N, 2]`` particles (drawn as a
+            scatter in the box ``lim``, marker area ``s`` or about ``100 / sqrt(N)`` as in the authors' figures),
+            an ``[H, W]`` / ``[H, W, 3|4]`` image array (shown as is, without axes: e.g. the authors' own result
+            image), or ``None`` (an empty panel with its title, e.g. "no image in the authors' repository").
+        lim: ``(x0, x1, y0, y1)`` of the particle panels.
+        width: figure width in inches (the book's text width by default).
+
+    Returns:
+        the Figure.
+    """
+    ncols = max(len(r) for r in rows)
+    x0, x1, y0, y1 = lim
+    panel_w = width / ncols
+    panel_h = panel_w * (y1 - y0) / (x1 - x0)
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(width, len(rows) * (panel_h + 0.35)), squeeze=False)
+    for r, row in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            if c >= len(row):
+                ax.set_axis_off()
+                continue
+            title, content = row[c]
+            ax.set_title(title, fontsize=9)
+            if content is None:
+                ax.set_axis_off()
+                ax.text(0.5, 0.5, "no image", ha="center", va="center", transform=ax.transAxes, color="0.4")
+                continue
+            arr = _np(content)
+            if arr.ndim == 2 and arr.shape[1] == 2 and arr.shape[0] > 2:
+                size = s if s is not None else 40.0 / np.sqrt(arr.shape[0])
+                ax.scatter(arr[:, 0], arr[:, 1], s=size, color="C0", linewidths=0)
+                ax.set_xlim(x0, x1)
+                ax.set_ylim(y0, y1)
+                ax.set_aspect("equal", adjustable="box")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                for side in ax.spines.values():                 # a full frame, as the authors' figures have
+                    side.set_visible(True)
+                    side.set_color("0.3")
+            else:
+                ax.imshow(arr, interpolation="antialiased")
+                ax.set_axis_off()
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout(pad=0.3, h_pad=0.6, w_pad=0.4)
+    return fig
+
+
+def plot_sweep(entries: Sequence[Mapping], *, reference: float | None = None, ax=None,
+               ylabel: str = r"$\mathcal{D}_K^2$ at the end"):
+    """Final discrepancy of stored runs against Adam iterations per step (left, at the most common tau) and against
+    tau (right, at the most common iteration count), one line per scheme; ``reference``: the particle flow's value,
+    a dashed line. ``entries``: dicts with ``scheme``, ``tau``, ``iterations``, ``final_dk2``. Returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 2.8))
+    neural_entries = [e for e in entries if e.get("iterations")]
+    taus = [e["tau"] for e in neural_entries]
+    its = [e["iterations"] for e in neural_entries]
+    tau0 = max(set(taus), key=taus.count)
+    it0 = max(set(its), key=its.count)
+    for k, scheme in enumerate(sorted({e["scheme"] for e in neural_entries})):
+        mine = [e for e in neural_entries if e["scheme"] == scheme]
+        a = sorted((e["iterations"], e["final_dk2"]) for e in mine if e["tau"] == tau0)
+        b = sorted((e["tau"], e["final_dk2"]) for e in mine if e["iterations"] == it0)
+        ax[0].plot(*zip(*a), marker="o", color=f"C{k}", label=scheme)
+        ax[1].plot(*zip(*b), marker="o", color=f"C{k}", label=scheme)
+    for a, xl in ((ax[0], f"Adam iterations per step ($\\tau = {tau0:g}$)"),
+                  (ax[1], f"time step $\\tau$ ({it0} iterations per step)")):
+        if reference is not None:
+            a.axhline(reference, color="0.3", ls="--", lw=1, label="particle flow")
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_xlabel(xl)
+        a.set_ylabel(ylabel)
+    ax[0].legend(fontsize=8)
+    return ax

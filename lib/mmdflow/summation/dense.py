@@ -28,6 +28,7 @@ from ..kernels import (EXPLICIT_DIFF_MAX_D, RadialKernel, centred, pairwise_squa
 
 __all__ = ["dense_sum", "dense_grad", "reference_sum", "kernel_matrix", "riesz_distance_power", "zero_slope",
            "coincidence_term", "dense_directional_derivative", "reference_directional_derivative", "coinciding_pairs",
+           "coinciding_groups", "CoincidingGroups", "grouped_coincidence_term", "grouped_coincidence_and_grads",
            "dense_pair_sum_and_grads"]
 
 
@@ -172,22 +173,210 @@ def _row_hash(x: torch.Tensor) -> torch.Tensor:
     return (bits * mult).sum(1)                        # wraps modulo 2^64
 
 
-def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), without an ``[N, M]`` matrix: rows are
-    grouped by a 64-bit key of their bit patterns (one sort of ``M`` keys and a binary search per ``xa`` row), and
-    the candidate pairs are checked by comparing the rows themselves."""
-    n = xa.shape[0]
-    ha, hb = _row_hash(xa), _row_hash(xb)
-    sorted_b, order = torch.sort(hb)
-    lo = torch.searchsorted(sorted_b, ha, right=False)
-    counts = torch.searchsorted(sorted_b, ha, right=True) - lo
+class CoincidingGroups:
+    r"""The coinciding pairs :math:`x^a_i = x^b_j` of two clouds, grouped by the point they share.
+
+    Pairs of small groups are listed (``ia``, ``ib``: index tensors of equal length); a group with at least
+    ``block_pairs`` pairs (e.g. a Dirac of a thousand particles in both clouds: a million pairs) is kept as a block,
+    the indices ``(A, B)`` of its rows in ``xa`` and ``xb``, whose pairs are all of ``A x B``; sums over a block are
+    then formed from ``[|A|, |B|]`` matrices, without gathering its pairs. Made by :func:`coinciding_groups`.
+    """
+
+    __slots__ = ("ia", "ib", "blocks")
+
+    def __init__(self, ia: torch.Tensor, ib: torch.Tensor, blocks: tuple):
+        self.ia, self.ib, self.blocks = ia, ib, tuple(blocks)
+
+    def empty(self) -> bool:
+        """No coinciding pair at all."""
+        return self.ia.numel() == 0 and not self.blocks
+
+    def num_pairs(self) -> int:
+        return self.ia.numel() + sum(a.numel() * b.numel() for a, b in self.blocks)
+
+    def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """All pairs as two index tensors (the blocks expanded)."""
+        ia, ib = [self.ia], [self.ib]
+        for a, b in self.blocks:
+            ia.append(a.repeat_interleave(b.numel()))
+            ib.append(b.repeat(a.numel()))
+        return torch.cat(ia), torch.cat(ib)
+
+
+def _group_labels(x: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Labels ``[N]`` in ``0..G-1``, equal exactly for equal rows of ``x`` (``-0.0`` equal to ``0.0``), and ``G``.
+
+    Rows are sorted by a 64-bit key of their bit patterns (:func:`_row_hash`) and cut where the key changes; each row
+    is then compared with the first row of its group, so a hash collision (two unequal rows with one key) is detected
+    and resolved by an exact lexicographic grouping of the bit patterns (``torch.unique`` over rows: slower, rare).
+    """
+    n = x.shape[0]
+    if n == 0:
+        return torch.zeros(0, dtype=torch.int64, device=x.device), 0
+    keys = _row_hash(x)
+    sorted_keys, order = torch.sort(keys)
+    new = torch.ones(n, dtype=torch.bool, device=x.device)
+    new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    gid = new.cumsum(0) - 1
+    labels = torch.empty_like(gid).scatter_(0, order, gid)
+    first = order[new]                                      # the first row (in key order) of each group
+    if not bool((x == x[first[labels]]).all()):             # a hash collision: group by the bit patterns themselves
+        bits = x.contiguous() + 0.0
+        bits = bits.view(torch.int32 if bits.element_size() == 4 else torch.int64) \
+            if bits.element_size() in (4, 8) else bits.double().view(torch.int64)
+        _, labels = torch.unique(bits, dim=0, return_inverse=True)
+        return labels, int(labels.max()) + 1
+    return labels, int(gid[-1]) + 1
+
+
+def coinciding_groups(xa: torch.Tensor, xb: torch.Tensor, *, block_pairs: int = 4096) -> CoincidingGroups:
+    """The pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality) as a :class:`CoincidingGroups`, without an
+    ``[N, M]`` matrix and without listing the pairs of large groups.
+
+    Equal rows of both clouds get one label (:func:`_group_labels`: one sort of ``N + M`` keys, exact); a label
+    shared by ``na`` rows of ``xa`` and ``nb`` rows of ``xb`` gives ``na * nb`` pairs, listed when fewer than
+    ``block_pairs``, else kept as a block. Cost ``O((N + M) log(N + M))`` plus the listed pairs.
+    """
+    na = xa.shape[0]
+    labels, g = _group_labels(torch.cat([xa, xb]))
+    la, lb = labels[:na], labels[na:]
+    ca = torch.bincount(la, minlength=g)
+    cb = torch.bincount(lb, minlength=g)
+    prod = ca * cb
+    oa = torch.argsort(la, stable=True)
+    ob = torch.argsort(lb, stable=True)
+    sa, sb = ca.cumsum(0) - ca, cb.cumsum(0) - cb
+    large = (prod >= block_pairs).nonzero().flatten().tolist()
+    blocks = tuple((oa[int(sa[k]):int(sa[k] + ca[k])], ob[int(sb[k]):int(sb[k] + cb[k])]) for k in large)
+    small = (prod > 0) & (prod < block_pairs)
+    rows = small[la].nonzero().flatten()                    # rows of xa in small shared groups
+    lab = la[rows]
+    counts = cb[lab]
     total = int(counts.sum())
-    ia = torch.repeat_interleave(torch.arange(n, device=xa.device), counts)
-    start = torch.repeat_interleave(lo, counts)
+    ia = torch.repeat_interleave(rows, counts)
     offset = torch.arange(total, device=xa.device) - torch.repeat_interleave(counts.cumsum(0) - counts, counts)
-    ib = order[start + offset]
-    same = (xa[ia] == xb[ib]).all(1)                   # drop hash collisions
-    return ia[same], ib[same]
+    ib = ob[torch.repeat_interleave(sb[lab], counts) + offset]
+    return CoincidingGroups(ia, ib, blocks)
+
+
+def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), without an ``[N, M]`` matrix: the pairs of
+    :func:`coinciding_groups`, every group listed."""
+    return coinciding_groups(xa, xb, block_pairs=2 ** 62).pairs()
+
+
+def _block_pieces(ua_rows: torch.Tensor, ub_rows: torch.Tensor | None, width: int):
+    """Relative velocities of a block in row chunks: yields ``(start, rel [c, |B|, d])`` with
+    ``rel = ua_i - ub_j`` (``ub_rows = None``: ``ua_i``), at most about ``2^22`` entries per chunk (exact
+    differences, any ``d``)."""
+    nb, d = width, ua_rows.shape[1]
+    step = max(1, 2 ** 22 // max(1, nb * d))
+    for s0 in range(0, ua_rows.shape[0], step):
+        u = ua_rows[s0:s0 + step]
+        yield s0, (u[:, None, :] - ub_rows[None, :, :]) if ub_rows is not None else u[:, None, :]
+
+
+def _norm_term(norm2: torch.Tensor, coef: torch.Tensor, slope: float) -> torch.Tensor:
+    r""":math:`c\sum coef\cdot\sqrt{norm2}`, differentiable (zero gradient where ``norm2 = 0``); ``c = -inf``:
+    ``-inf`` as soon as an entry moves with positive weight."""
+    moving = norm2 > 0
+    if math.isinf(slope):
+        return torch.where(moving & (coef > 0), torch.full_like(norm2, slope), torch.zeros_like(norm2)).sum()
+    safe = torch.where(moving, norm2, torch.ones_like(norm2)).sqrt()
+    return slope * (coef * torch.where(moving, safe, torch.zeros_like(safe))).sum()
+
+
+def _weights_of(w, idx: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Weights ``[len(idx)]`` from a ``[N, 1]`` column or a scalar (uniform weights)."""
+    return w[idx, 0] if isinstance(w, torch.Tensor) else like.new_full((idx.numel(),), w)
+
+
+def grouped_coincidence_term(ua, ub, groups: CoincidingGroups, wa, vb, slope: float) -> torch.Tensor:
+    r""":func:`coincidence_term` over a :class:`CoincidingGroups` (0-d, differentiable): the listed pairs, plus per
+    block :math:`c\sum_{i\in A, j\in B} w_i v_j \|u^a_i - u^b_j\|` from ``[|A|, |B|]`` matrices (``ub = None``:
+    :math:`c\sum_{i\in A} w_i\|u^a_i\|\sum_{j\in B} v_j`). ``wa``, ``vb``: ``[N, 1]``, ``[M, 1]`` weight columns
+    or scalars."""
+    value = coincidence_term(ua, ub, groups.ia, groups.ib, wa, vb, slope)
+    if slope == 0.0:
+        return value
+    for a, b in groups.blocks:
+        w_a, v_b = _weights_of(wa, a, ua), _weights_of(vb, b, ua)
+        if ub is None:
+            value = value + _norm_term(ua[a].square().sum(1), w_a * v_b.sum(), slope) + 0.0 * ua.sum()
+            continue
+        for s0, rel in _block_pieces(ua[a], ub[b], b.numel()):
+            norm2 = rel.square().sum(-1)
+            value = value + _norm_term(norm2, w_a[s0:s0 + norm2.shape[0], None] * v_b[None, :], slope)
+    return value
+
+
+def grouped_coincidence_and_grads(ua, ub, groups: CoincidingGroups, wa: torch.Tensor, wb: torch.Tensor,
+                                  slope: float):
+    r"""Value and gradients in ``ua`` ``[Na, d]``, ``ub`` ``[Nb, d]`` (``None``: fixed points) of
+    :math:`c\sum_{x^a_i = x^b_j} w^a_i w^b_j\|u^a_i - u^b_j\|` over a :class:`CoincidingGroups`, without autograd
+    (weights ``wa`` ``[Na]``, ``wb`` ``[Nb]``): :math:`\nabla_{u^a_i} = c\sum_j w^a_i w^b_j\,e_{ij}`,
+    :math:`\nabla_{u^b_j} = -c\sum_i w^a_i w^b_j\,e_{ij}`, :math:`e_{ij}` the unit vector of
+    :math:`u^a_i - u^b_j` (0 where it vanishes). For :math:`c = -\infty` the value is :math:`-\infty` as soon as one
+    pair of positive weight moves (gradients 0). Returns ``(value 0-d, gua [Na, d], gub [Nb, d] or None)``."""
+    tiny = torch.finfo(ua.dtype).tiny
+    gua = torch.zeros_like(ua)
+    gub = None if ub is None else torch.zeros_like(ub)
+    value = ua.new_zeros(())
+    moves = False
+    ia, ib = groups.ia, groups.ib
+    if ia.numel():
+        rel = ua[ia] if ub is None else ua[ia] - ub[ib]
+        norm = rel.square().sum(1).sqrt()
+        coef = wa[ia] * wb[ib]
+        moves = moves or bool((coef * norm > 0).any()) if math.isinf(slope) else moves
+        if not math.isinf(slope):
+            unit = (rel / (norm + tiny)[:, None]) * (coef * slope)[:, None]
+            gua.index_add_(0, ia, unit)
+            if gub is not None:
+                gub.index_add_(0, ib, unit.neg())
+            value = value + slope * (coef * norm).sum()
+    for a, b in groups.blocks:
+        wa_a, wb_b = wa[a], wb[b]
+        if ub is None:                                  # fixed points: sum_j w_j ||u_i|| for every i of the block
+            norm = ua[a].square().sum(1).sqrt()
+            coef = wa_a * wb_b.sum()
+            if math.isinf(slope):
+                moves = moves or bool((coef * norm > 0).any())
+                continue
+            gua.index_add_(0, a, (ua[a] / (norm + tiny)[:, None]) * (coef * slope)[:, None])
+            value = value + slope * (coef * norm).sum()
+            continue
+        if ua.shape[1] <= EXPLICIT_DIFF_MAX_D:         # [|A|, |B|] matrices, one coordinate at a time
+            uat, ubt = ua[a].T, ub[b].T
+            diffs = [uat[k][:, None] - ubt[k][None, :] for k in range(ua.shape[1])]
+            sq = diffs[0] * diffs[0]
+            for dk in diffs[1:]:
+                sq = sq.addcmul_(dk, dk)
+            norm = sq.sqrt_()
+            if math.isinf(slope):
+                moves = moves or bool(((wa_a[:, None] * wb_b[None, :]) * norm > 0).any())
+                continue
+            value = value + slope * (wa_a @ (norm @ wb_b))
+            inv = norm.reciprocal().masked_fill_(norm == 0, 0.0)                # 0 where the pair stays together
+            for k, dk in enumerate(diffs):
+                t = dk.mul_(inv)                                                  # unit vectors' k-th coordinate
+                gua[a, k] += slope * wa_a * (t @ wb_b)
+                gub[b, k] -= slope * wb_b * (wa_a @ t)
+            continue
+        for s0, rel in _block_pieces(ua[a], ub[b], b.numel()):               # large d: exact differences in chunks
+            rows = a[s0:s0 + rel.shape[0]]
+            norm = rel.square().sum(-1).sqrt()
+            coef = wa[rows][:, None] * wb_b[None, :]
+            if math.isinf(slope):
+                moves = moves or bool((coef * norm > 0).any())
+                continue
+            unit = (rel / (norm + tiny)[..., None]) * (coef * slope)[..., None]   # unit vectors first: no inf * 0
+            gua.index_add_(0, rows, unit.sum(1))
+            gub.index_add_(0, b, unit.sum(0).neg())
+            value = value + slope * (coef * norm).sum()
+    if math.isinf(slope):
+        return value + (slope if moves else 0.0), torch.zeros_like(ua), None if ub is None else torch.zeros_like(ub)
+    return value, gua, gub
 
 
 def _profile_and_slope(kernel: RadialKernel, sq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

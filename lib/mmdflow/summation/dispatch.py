@@ -50,7 +50,8 @@ from .._checks import check_finite, check_points, check_same_space, check_weight
 from ..kernels import RadialKernel, check_kernel_dtype, riesz_exponent, zero_slope
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
-from .dense import (_pair_geometry as _dense_geometry, coincidence_term, coinciding_pairs, dense_directional_derivative,
+from .dense import (_pair_geometry as _dense_geometry, CoincidingGroups, coinciding_groups, grouped_coincidence_and_grads,
+                    grouped_coincidence_term, dense_directional_derivative,
                     dense_grad, dense_pair_sum_and_grads, dense_sum, riesz_distance_power)
 from .dense import _weight_vector, weighted_differences as _weighted_differences
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
@@ -378,8 +379,7 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
         value = value + (wb * gb * ub).sum()
     slope = zero_slope(kernel)
     if slope != 0.0:
-        ia, ib = coinciding_pairs(xa, xb)
-        value = value + coincidence_term(ua, ub, ia, ib, wa, wb, slope)
+        value = value + grouped_coincidence_term(ua, ub, coinciding_groups(xa, xb), wa, wb, slope)
     return value
 
 
@@ -402,7 +402,7 @@ def pair_terms(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch
 
     ``wa`` ``[Na]``, ``wb`` ``[Nb]`` are tensors or Python floats (uniform weights ``1/N``; no ``None``). Returns ``(S, ga, gb, coinciding)``, where
     ``coinciding`` (with ``want_coinciding``) is an ``[Na, Nb]`` bool mask (dense backend) or a pair of index
-    tensors ``(ia, ib)`` (:func:`.dense.coinciding_pairs`, other backends). The dense backend synchronises with
+    groups (:class:`.dense.CoincidingGroups` from :func:`.dense.coinciding_groups`, other backends). The dense backend synchronises with
     the host nowhere; the others find coinciding pairs by grouping equal rows (a host synchronisation).
     """
     name, options = _explicit_backend(backend, a, b, kernel)
@@ -412,7 +412,7 @@ def pair_terms(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch
     s, g = kernel_sum_and_grad(a, b, kernel, wb, backend=name, **options)
     ga = g.mul_(wa[:, None])
     gb = kernel_sum_grad(b, a, kernel, wa, backend=name, **options).mul_(wb[:, None]) if want_b else None
-    return wa @ s, ga, gb, (coinciding_pairs(a, b) if want_coinciding else None)
+    return wa @ s, ga, gb, (coinciding_groups(a, b) if want_coinciding else None)
 
 
 def pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch.Tensor | None = None,
@@ -448,6 +448,8 @@ def _coincidence_and_grads(ua, ub, coinciding, wa, wb, slope: float):
     r""":math:`c\sum_{x^a_i = x^b_j} w^a_i w^b_j\|u^a_i - u^b_j\|` and its gradients in ``ua``, ``ub`` (``ub = None``:
     fixed points, velocity 0); ``coinciding``: a bool mask ``[Na, Nb]`` or index pairs ``(ia, ib)``. For
     :math:`c = -\infty` the value is :math:`-\infty` as soon as one coinciding pair moves (gradients 0)."""
+    if isinstance(coinciding, CoincidingGroups):     # equal rows grouped (:func:`.dense.coinciding_groups`)
+        return grouped_coincidence_and_grads(ua, ub, coinciding, wa, wb, slope)
     if isinstance(coinciding, tuple):
         ia, ib = coinciding
         rel = ua[ia] if ub is None else ua[ia] - ub[ib]
@@ -495,7 +497,7 @@ def directional_terms(xa, ua, xb, ub, kernel: RadialKernel, wa, wb, *, backend="
     if ub is not None:
         value = value + (gb * ub).sum()
     if coinc is not None:
-        empty = coinc[0].numel() == 0 if isinstance(coinc, tuple) else (xa.device.type == "cpu" and not bool(coinc.any()))
+        empty = coinc.empty() if isinstance(coinc, CoincidingGroups) else (xa.device.type == "cpu" and not bool(coinc.any()))
         if not empty:
             extra, gca, gcb = _coincidence_and_grads(ua, ub, coinc, _weight_vector(wa, xa), _weight_vector(wb, xb),
                                                      slope)
