@@ -163,6 +163,22 @@ def mmd_pgd_weights(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: R
     proximal term vanishes at :math:`w^\mathrm{old}`, this is also one projected-gradient step (step
     :math:`2\,\mathrm{lr}`, warm start) on the QP of :func:`mmd_prox_weights`, for any :math:`\eta`.
     It has no uniform rate: error modes contract by :math:`1 - 2\,\mathrm{lr}\,\lambda_k(K)`.
+
+    Args:
+        x: positions ``[N, d]``.
+        w: weights ``[N]``.
+        y: target samples ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        lr: the step :math:`\mathrm{lr} > 0`.
+        v: target weights ``[M]``; ``None``: uniform.
+        gram: a precomputed Gram matrix ``[N, N]``, or ``None``.
+        b: precomputed :math:`b_i = \sum_l v_l K(x_i, y_l)` ``[N]``, or ``None``.
+
+    Returns:
+        ``[N]`` weights on the simplex.
+
+    Raises:
+        ValueError: invalid points, weights or ``lr``.
     """
     check_points(x, "x")
     w = check_weights(w, x, "w")
@@ -180,6 +196,23 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
     explicit step of the (spherical) Fisher-Rao flow :math:`\partial_t\mu = -\beta\mu(f_\mu - \int f_\mu d\mu)`.
     ``normalise="project"`` follows the authors' code (Euclidean projection onto the simplex, which can
     zero weights); ``"renormalise"`` divides by the sum (the entropic mirror step; weights stay positive).
+
+    Args:
+        x: positions ``[N, d]``.
+        w: weights ``[N]``.
+        y: target samples ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        lr: the step :math:`\mathrm{lr} > 0`.
+        v: target weights ``[M]``; ``None``: uniform.
+        normalise: ``"project"`` or ``"renormalise"``.
+        gram: a precomputed Gram matrix ``[N, N]``, or ``None``.
+        b: precomputed :math:`b_i = \sum_l v_l K(x_i, y_l)` ``[N]``, or ``None``.
+
+    Returns:
+        ``[N]`` weights on the simplex.
+
+    Raises:
+        ValueError: invalid points, weights, ``lr`` or ``normalise``.
     """
     check_points(x, "x")
     w = check_weights(w, x, "w")
@@ -205,6 +238,17 @@ def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch
     up to constants, minimised on the simplex by weights proportional to :math:`p + w^\mathrm{old}/\eta`
     (Zhu 2024, "Inclusive KL minimization", the MMD-step = KL-step equivalence). It coincides with
     :func:`mmd_prox_weights` when the target lies in the support.
+
+    Args:
+        w_old: the previous weights ``[N]``.
+        p: the target weights ``[N]`` on the same support.
+        eta: the step :math:`\eta > 0`.
+
+    Returns:
+        ``[N]`` weights on the simplex.
+
+    Raises:
+        ValueError: ``eta`` is not positive, or the shapes differ.
     """
     eta = _check_eta(eta)
     if w_old.shape != p.shape:
@@ -216,7 +260,23 @@ def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKe
              v: torch.Tensor | None = None, *, scaling: str = "pure", tol: float = 1e-10,
              max_iter: int = 5000) -> tuple[WeightedParticles, QPInfo]:
     r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights), then the exact MMD
-    proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`, :math:`\eta = \beta h`."""
+    proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`, :math:`\eta = \beta h`.
+
+    Args:
+        x: positions ``[N, d]``.
+        w: weights ``[N]``.
+        y: target samples ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        tau: the position step :math:`\tau`.
+        eta: the weight step :math:`\eta`.
+        v: target weights ``[M]``; ``None``: uniform.
+        scaling: the position step's scaling (see :func:`position_step`).
+        tol: the tolerance of the weight QP.
+        max_iter: the iteration limit of the weight QP.
+
+    Returns:
+        ``(particles, info)``: the new :class:`WeightedParticles` and the QP's :class:`QPInfo`.
+    """
     x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling)
     w_new, info = mmd_prox_weights(x_new, w, y, kernel, eta, v, tol=tol, max_iter=max_iter)
     return WeightedParticles(x_new, w_new), info
@@ -260,7 +320,14 @@ class NoiseSchedule:
             check_int(self.off_after, "off_after", 0)
 
     def level(self, n: int) -> float:
-        """Noise level at step ``n`` (0-based)."""
+        """Noise level at step ``n`` (0-based).
+
+        Args:
+            n: the step index.
+
+        Returns:
+            :math:`\\beta_n` (``beta0`` when ``halve_every`` is ``None``), or 0 from step ``off_after`` on.
+        """
         if self.off_after is not None and n >= self.off_after:
             return 0.0
         if self.halve_every is None:
@@ -488,11 +555,22 @@ def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Ge
     :math:`\mathrm{MMD}^2` against the target (``2 F`` for the library's normalisation).
 
     Args:
-        energy: the discrepancy; x0: start ``[N, d]``; w0: start weights (``None``: uniform).
+        energy: the discrepancy.
+        x0: start positions ``[N, d]``.
         config: a :class:`WFRConfig` with ``method`` set and ``sigma=None``.
         generator: source of the minibatches and noise (needed, seeded, with ``checkpoint_dir``).
         checkpoint_dir: checkpoint after every iteration; a checkpoint of the same run resumes it.
-        progress, callback: as in :func:`mmdflow.trajectory.run_steps`.
+        progress: as in :func:`mmdflow.trajectory.run_steps`.
+        callback: as in :func:`mmdflow.trajectory.run_steps`.
+        w0: start weights ``[N]``; ``None``: uniform.
+
+    Returns:
+        A :class:`~mmdflow.trajectory.Trajectory` with positions ``[S, N, d]`` and weights ``[S, N]``.
+
+    Raises:
+        TypeError: ``config`` is not a :class:`WFRConfig`, or the energy lacks a discrepancy's attributes.
+        ValueError: ``config.method`` is not set, ``config`` names another kernel than the energy's, a method's
+            requirement is not met (noise schedule, uniform weights, seeded generator with ``checkpoint_dir``).
     """
     if not isinstance(config, WFRConfig):
         raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")

@@ -44,12 +44,26 @@ class WeightedParticles(NamedTuple):
 
     @classmethod
     def uniform(cls, x: torch.Tensor) -> "WeightedParticles":
-        """Particles ``x`` ``[N, d]`` with weights ``1/N``."""
+        """Particles ``x`` ``[N, d]`` with weights ``1/N``.
+
+        Args:
+            x: positions ``[N, d]``.
+
+        Returns:
+            The :class:`WeightedParticles`.
+        """
         check_points(x, "x")
         return cls(x, check_weights(None, x))
 
     def checked(self) -> "WeightedParticles":
-        """Validate shapes, finiteness and the simplex constraint; returns ``self``."""
+        """Validate shapes, finiteness and the simplex constraint; returns ``self``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: invalid positions or weights off the simplex.
+        """
         check_points(self.x, "x")
         check_weights(self.w, self.x, "w")
         return self
@@ -84,6 +98,17 @@ def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: 
 
     The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with backend :data:`WITNESS_BACKEND`
     (no autograd graph); shapes and weights as in :func:`witness`.
+
+    Args:
+        z: evaluation points ``[P, d]``.
+        x: positions ``[N, d]`` of :math:`\mu`.
+        y: target samples ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]``; ``None``: uniform.
+        v: target weights ``[M]``; ``None``: uniform.
+
+    Returns:
+        ``[P, d]`` tensor (detached).
     """
     w, v = _check_witness_inputs(z, x, y, w, v)
     return _witness_gradient(z, x, y, kernel, w, v)
@@ -110,6 +135,16 @@ def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
     r"""Velocity of the Wasserstein gradient flow of :math:`\tfrac12\mathrm{MMD}^2`: :math:`-\nabla f_\mu(x_i)`, ``[N, d]``.
 
     This is the MMD flow of Arbel et al. (2019), Eq. (9), for weighted particles.
+
+    Args:
+        x: positions ``[N, d]``.
+        y: target samples ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]``; ``None``: uniform.
+        v: target weights ``[M]``; ``None``: uniform.
+
+    Returns:
+        ``[N, d]`` tensor.
     """
     return -witness_gradient(x, x, y, kernel, w, v)
 
@@ -120,6 +155,13 @@ def authors_lr_to_tau(lr: float, n: int) -> float:
     The official IFT code updates :math:`X \leftarrow X - \mathrm{lr}\,\nabla_X\mathrm{MMD}^2(w, X; Y)`
     and :math:`\partial\mathrm{MMD}^2/\partial x_i = 2w_i\nabla f_\mu(x_i)`; for :math:`w = 1/N` this is a
     step :math:`2\,\mathrm{lr}/N` along the Wasserstein velocity (``lr = 1e4``, ``N = 1e4`` gives 2).
+
+    Args:
+        lr: the authors' learning rate.
+        n: the number of particles ``N``.
+
+    Returns:
+        :math:`\tau_\mathrm{eff}` as a float.
     """
     return 2.0 * check_positive(lr, "lr") / check_positive(n, "n")
 
