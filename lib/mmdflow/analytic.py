@@ -227,6 +227,8 @@ def prox_density(radius, d: int, r: float):
 
     Args:
         radius: :math:`\|x\|`, a float, NumPy array or tensor (any shape).
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
 
     Returns:
         the density (Lebesgue density in :math:`\mathbb R^d`), same kind and shape as ``radius``.
@@ -550,6 +552,7 @@ def jko_scale(n, tau: float, r: float):
     Args:
         n: number of steps, an int or an array of ints ``>= 0``.
         tau: step size ``> 0``.
+        r: the Riesz exponent in :math:`(0, 2)`.
 
     Returns:
         a float for an int ``n``, else a NumPy float64 array of ``n``'s shape.
@@ -798,7 +801,10 @@ def frostman_potential(x: torch.Tensor, d: int, r: float, *, n_samples: int = 10
 
     Args:
         x: evaluation points ``[P, d]`` (float64 recommended).
+        d: the dimension (``x.shape[1]``).
+        r: the Riesz exponent in :math:`(0, 2)`.
         n_samples: size of the exact sample of :math:`\eta^*` used for the integral.
+        generator: the source of the sample.
 
     Returns:
         ``(U, stderr)``, both ``[P]``: the estimate and its Monte Carlo standard error.

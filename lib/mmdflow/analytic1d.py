@@ -449,8 +449,10 @@ def solve_levels(f: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor, ti
         f: ``[n] -> [n]`` right-hand side (float64).
         y0: ``[n]`` initial values at ``t = 0``.
         times: non-decreasing output times ``>= 0``.
-        rtol, atol: tolerances; breakpoints: kinks of ``f`` in :math:`y`; max_iter: cap on the (vectorised) step
-            count.
+        rtol: relative tolerance.
+        atol: absolute tolerance.
+        breakpoints: kinks of ``f`` in :math:`y`.
+        max_iter: cap on the (vectorised) step count.
 
     Returns:
         ``[len(times), n]`` float64.
@@ -644,7 +646,10 @@ def w2_discrete(x: torch.Tensor, y: torch.Tensor, wx: torch.Tensor | None = None
     :math:`W_2^2 = \sum_l (u_l-u_{l-1})\,|Q_x - Q_y|^2` exactly (the monotone coupling is optimal in 1-D).
 
     Args:
-        x: ``[N]`` or ``[N, 1]``; y: ``[M]`` or ``[M, 1]``; wx, wy: weights (``None``: uniform).
+        x: ``[N]`` or ``[N, 1]``.
+        y: ``[M]`` or ``[M, 1]``.
+        wx: weights ``[N]`` of ``x`` (``None``: uniform).
+        wy: weights ``[M]`` of ``y`` (``None``: uniform).
 
     Returns:
         0-d float64.

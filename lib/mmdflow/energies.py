@@ -125,7 +125,9 @@ def interaction_energy(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | 
 
     Args:
         x: particles ``[N, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
         w: weights ``[N]`` or ``None`` (uniform).
+        backend: the summation backend (:func:`mmdflow.summation.kernel_sum`).
 
     Returns:
         0-d tensor. For the Riesz kernel this is :math:`-\frac12\iint|x-y|^r d\mu d\mu`.

@@ -156,6 +156,8 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
         centers: ``[k, d]`` Dirac locations (default: the origin). The particles are split in
             ``k`` consecutive blocks whose sizes differ by at most one.
         scale: perturbation size (``>= 0``).
+        dtype: the dtype of the result.
+        device: the device of the result (default: the centers' device, else the CPU).
         generator: drives the uniform perturbation (drawn in float64 on the CPU).
 
     Returns:

@@ -116,12 +116,16 @@ def grid_flow(mu0: torch.Tensor, nu: torch.Tensor, grid: Grid, times: Sequence[f
         nu: ``[n]`` target cell averages (positive for ``transport="kl"``).
         grid: the :class:`Grid`.
         times: non-decreasing output times ``>= 0``.
-        alpha, beta: weights of the transport and the reaction part.
-        transport: one of :data:`TRANSPORTS`; reaction: one of :data:`REACTIONS`.
+        alpha: weight of the transport part.
+        beta: weight of the reaction part.
+        transport: one of :data:`TRANSPORTS`.
+        reaction: one of :data:`REACTIONS`.
         sigma: bandwidth of the normalised Gaussian kernel (``"kernel"``, ``"kernel_fr"``).
-        cfl: fraction of the explicit stability bound used as the step; max_dt: the largest step (accuracy of
-            the reaction and of slow phases: the time error is of order ``max_dt**3``).
+        cfl: fraction of the explicit stability bound used as the step.
+        max_dt: the largest step (accuracy of the reaction and of slow phases: the time error is of order
+            ``max_dt**3``).
         boundary_flux: ``t -> (J_left, J_right)``, the flux through the two ends (``None``: zero, mass conserved).
+        max_steps: cap on the number of steps.
 
     Returns:
         ``[len(times), n]`` float64 cell averages.

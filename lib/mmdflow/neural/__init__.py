@@ -438,7 +438,15 @@ def backward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterat
     r"""One neural JKO step: train :math:`T_\theta` (warm start), then :math:`x_i\leftarrow T_\theta(x_i, z_i)`.
 
     Args:
+        net: the network :math:`T_\theta` (trained in place, warm start).
+        optimizer: its optimiser (Adam).
+        energy: the functional; needs ``batch_estimate(x1, x2)``.
         x: particles ``[M, d]`` of :math:`\mu_n`.
+        tau: the step size :math:`\tau`.
+        iterations: the training iterations of this step.
+        batch_size: the training batch size.
+        generator: the source of batches and latents.
+        engine: ``"explicit"``, ``"autograd"`` or ``"auto"`` (see :func:`train_backward`).
 
     Returns:
         the particles ``[M, d]`` of :math:`\mu_{n+1}` and the training metrics.

@@ -139,10 +139,15 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     Args:
         x: support ``[N, d]``.
         w_old: ``[N]``.
-        y, v: target samples ``[M, d]`` and weights.
+        y: target samples ``[M, d]``.
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         eta: step :math:`> 0`.
-        tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`).
-        gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
+        v: target weights ``[M]`` (``None`` = uniform).
+        tol: solver setting (:func:`~mmdflow.simplex.solve_simplex_qp`).
+        max_iter: solver setting.
+        gram: optional precomputed ``K`` ``[N, N]``.
+        b: optional precomputed ``b`` ``[N]``.
+        method: solver setting.
 
     Returns:
         ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
@@ -454,6 +459,7 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         x0: initial particles ``[N, d]``.
         w0: initial weights (``None`` = uniform).
         target: ``sample_target(n, generator) -> [n, d]`` or a fixed tensor ``[M, d]``.
+        test_target: the held-out sample ``[L, d]`` of the loss, or ``None`` (see above).
         config: a :class:`WFRConfig`.
         generator: source of all randomness (held-out sample, minibatches, noise).
         progress: show a ``tqdm`` bar.

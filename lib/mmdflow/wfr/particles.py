@@ -81,8 +81,11 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
 
     Args:
         z: evaluation points ``[P, d]``.
-        x, w: particles ``[N, d]`` and weights ``[N]``.
-        y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
+        x: particles ``[N, d]``.
+        y: target samples ``[M, d]``.
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        w: weights ``[N]`` of ``x`` (``None`` = uniform).
+        v: weights ``[M]`` of ``y`` (``None`` = uniform).
 
     Returns:
         ``[P]``.
@@ -188,8 +191,13 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
     Args:
         x: positions ``[N, d]``.
         y: target samples ``[M, d]``.
-        w, v: their weights (``None`` = uniform).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         tau: step size :math:`\ge 0`.
+        w: weights ``[N]`` of ``x`` (``None`` = uniform).
+        v: weights ``[M]`` of ``y`` (``None`` = uniform).
+        scaling: ``"pure"`` or ``"weighted"`` (above).
+        noise: :math:`\xi` ``[N, d]``, or ``None`` (no noise).
+        noise_variant: ``"arbel"`` or ``"authors"`` (above).
 
     Returns:
         new positions ``[N, d]`` (dtype/device of ``x``).
