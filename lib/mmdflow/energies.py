@@ -62,17 +62,16 @@ class Energy(Protocol):
     Every energy has :meth:`value` and :meth:`fingerprint`; each scheme needs some of the other methods (its
     runner checks them once at the start with :func:`check_energy`, naming a missing one):
 
-    ============================================  ======================================================
-    method                                        needed by
-    ============================================  ======================================================
-    ``value(x, w=None) -> 0-d``                   every scheme (the recorded energies)
-    ``gradient(x, w=None) -> [N, d]``             particle flows (the Wasserstein gradient
-                                                  :math:`\nabla\frac{\delta F}{\delta\mu}(x_i)`)
-    ``batch_estimate(x1, x2) -> 0-d``             the neural backward scheme (two-batch estimate)
-    ``batch_directional_derivative(x1, u1,        the neural forward scheme
-    x2, u2) -> 0-d``
-    ``fingerprint() -> dict``                     checkpoint keys (type, parameters, data digests)
-    ============================================  ======================================================
+    =======================================================  ================================================
+    method                                                   needed by
+    =======================================================  ================================================
+    ``value(x, w=None) -> 0-d``                              every scheme (the recorded energies)
+    ``gradient(x, w=None) -> [N, d]``                        particle flows (the Wasserstein gradient
+                                                             :math:`\nabla\frac{\delta F}{\delta\mu}(x_i)`)
+    ``batch_estimate(x1, x2) -> 0-d``                        the neural backward scheme (two-batch estimate)
+    ``batch_directional_derivative(x1, u1, x2, u2) -> 0-d``  the neural forward scheme
+    ``fingerprint() -> dict``                                checkpoint keys (type, parameters, data digests)
+    =======================================================  ================================================
 
     Optional: ``batch_estimate_and_grad`` / ``batch_directional_derivative_and_grad`` (the neural schemes'
     explicit engine), ``first_variation(z, x, w)``, ``state_dict`` / ``load_state_dict`` (an energy carrying a
@@ -324,7 +323,7 @@ class InteractionEnergy:
         """What determines this energy (type, kernel, backend), for checkpoint keys.
 
         Returns:
-            A dict of strings (JSON-serialisable).
+            A JSON-ready dict.
         """
         return {"type": type(self).__name__, "kernel": repr(self.kernel), "backend": _backend_fingerprint(self.backend)}
 
@@ -473,7 +472,7 @@ class DiscrepancyEnergy(InteractionEnergy):
         """Type, kernel, backend and digests of the target samples and weights, for checkpoint keys.
 
         Returns:
-            A dict of strings (JSON-serialisable).
+            A JSON-ready dict.
         """
         return dict(super().fingerprint(), target=digest(self.target), target_weights=digest(self.target_weights))
 
@@ -642,7 +641,7 @@ class SlicedDiscrepancyEnergy:
         for checkpoint keys.
 
         Returns:
-            A dict of strings and flags (JSON-serialisable).
+            A JSON-ready dict.
         """
         return {"type": type(self).__name__, "kernel": repr(self.kernel), "target": digest(self.target),
                 "target_weights": digest(self.target_weights), "options": digest(self.options),

@@ -310,8 +310,10 @@ class RadialKernel:
             ``[N, M, d]`` tensor, dtype and device of ``x``.
 
         Raises:
-            ValueError: the points are not finite ``[*, d]`` tensors of one space, or the ``[N, M, d]`` temporaries
-                exceed the memory budget.
+            ValueError: the points are not finite ``[*, d]`` tensors of one space.
+            TypeError: the points are not float32/float64 tensors of one dtype.
+            MemoryError: the ``[N, M, d]`` temporaries exceed the memory budget
+                (:class:`mmdflow._checks.MemoryBudgetError`).
         """
         _check_pair(x, y, 3, "the kernel gradients' [N, M, d] tensors")
         diff = x[:, None, :] - y[None, :, :]
