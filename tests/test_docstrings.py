@@ -153,7 +153,6 @@ def test_the_checker_sees_missing_and_present_sections():
     assert problems(good) == []
     assert problems(stray) == ["Args names ['z'], which are not parameters"]
     assert problems(procedure) == []
-    assert problems(good.__wrapped__ if hasattr(good, "__wrapped__") else good) == []
 
 
 def test_the_walk_finds_the_public_functions():

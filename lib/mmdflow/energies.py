@@ -328,7 +328,9 @@ class InteractionEnergy:
         return {"type": type(self).__name__, "kernel": repr(self.kernel), "backend": _backend_fingerprint(self.backend)}
 
     def value(self, x, w=None):
-        r"""The interaction energy :math:`\mathcal E_K(\mu) = \frac12\sum_{i,j} w_i w_j K(x_i, x_j)` (:func:`interaction_energy`).
+        r"""The interaction energy :math:`\mathcal E_K(\mu) = \frac12\sum_{i,j} w_i w_j K(x_i, x_j)`.
+
+        Computed by :func:`interaction_energy` with this energy's ``backend``.
 
         Args:
             x: particles ``[N, d]``.
@@ -340,7 +342,9 @@ class InteractionEnergy:
         return interaction_energy(x, self.kernel, w, backend=self.backend)
 
     def gradient(self, x, w=None):
-        r"""Wasserstein gradient :math:`\sum_j w_j\nabla_1 K(x_i, x_j)` of :math:`\mathcal E_K` (:func:`interaction_gradient`).
+        r"""Wasserstein gradient :math:`\sum_j w_j\nabla_1 K(x_i, x_j)` of :math:`\mathcal E_K` at the particles.
+
+        Computed by :func:`interaction_gradient` with this energy's ``backend``.
 
         Args:
             x: particles ``[N, d]``.
@@ -489,7 +493,7 @@ class DiscrepancyEnergy(InteractionEnergy):
         return self.target.to(x), self.target_weights.to(x)
 
     def value(self, x, w=None):
-        r"""The discrepancy :math:`\mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu) + \mathcal V_{K,\nu}(\mu) + \mathcal E_K(\nu)`.
+        r"""The discrepancy :math:`\mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu)+\mathcal V_{K,\nu}(\mu)+\mathcal E_K(\nu)`.
 
         Args:
             x: particles ``[N, d]`` of :math:`\mu`.

@@ -396,7 +396,7 @@ class Riesz(RadialKernel):
         return -_safe_pow(s, self.r / 2)
 
     def dprofile(self, s):
-        r"""The derivative :math:`\phi'(s) = -\tfrac r2 s^{r/2-1}`, set to 0 at ``s = 0`` (no force between coinciding points).
+        r"""The derivative :math:`\phi'(s) = -\tfrac r2 s^{r/2-1}`, set to 0 at ``s = 0`` (no force at coinciding points).
 
         Args:
             s: squared distances :math:`s \ge 0`, any shape.
@@ -426,7 +426,8 @@ class Riesz(RadialKernel):
         """The formula of the compiled low-dimensional loop (:data:`mmdflow.summation.fused.FORMULAS`).
 
         Returns:
-            ``(name, r)``: ``"riesz_1"``, ``"riesz_half"`` or ``"riesz_3half"`` for ``r`` = 1, 1/2, 3/2, else ``"riesz"``.
+            ``(name, r)``: ``"riesz_1"``, ``"riesz_half"`` or ``"riesz_3half"`` for ``r`` = 1, 1/2, 3/2, else
+            ``"riesz"``.
         """
         return {1.0: "riesz_1", 0.5: "riesz_half", 1.5: "riesz_3half"}.get(self.r, "riesz"), self.r
 
