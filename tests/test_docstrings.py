@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import textwrap
 
 import pytest
@@ -168,3 +169,11 @@ def test_every_public_function_documents_its_args_and_returns():
     offenders = {name: p for name, func in sorted(public_functions().items()) if (p := problems(func))}
     assert not offenders, (f"{len(offenders)} public functions with incomplete docstrings:\n"
                            + "\n".join(f"  {name}: {', '.join(p)}" for name, p in offenders.items()))
+
+
+def test_public_docstrings_hold_no_control_characters():
+    """An escape such as ``\\b`` or ``\\f`` in a non-raw docstring becomes a control character, which breaks the
+    rendering (``\\beta`` turns into a backspace and ``eta``); the source check of ``test_downloads`` cannot see it."""
+    bad = [name for name, func in public_functions().items()
+           if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", func.__doc__ or "")]
+    assert not bad, bad
