@@ -80,6 +80,12 @@ def check_finite(*named: tuple[torch.Tensor, str]) -> None:
     point cloud whose entries reach :math:`\sqrt{\max/(4d)}` (``max`` the largest number of its dtype,
     ``6.5e18`` for float32 in ``d = 2``) can have squared distances :math:`\|x_i - y_j\|^2 \le 4d\max_k|x_k|^2`
     that overflow to ``inf``, which would turn kernel sums into ``-inf`` and gradients into zeros.
+
+    Args:
+        *named: ``(tensor, name)`` pairs; the names appear in the messages.
+
+    Raises:
+        ValueError: a tensor holds a non-finite value or entries large enough for squared distances to overflow.
     """
     total = _square_sum(named[0][0])
     for t, _ in named[1:]:
@@ -98,7 +104,17 @@ def check_finite(*named: tuple[torch.Tensor, str]) -> None:
 
 
 def check_same_space(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x", "y")) -> None:
-    """Check that two point clouds share dimension, dtype and device."""
+    """Check that two point clouds share dimension, dtype and device.
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d']``.
+        names: the names used in the messages.
+
+    Raises:
+        ValueError: the dimensions or the devices differ.
+        TypeError: the dtypes differ.
+    """
     a, b = names
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"{a} and {b} must have the same dimension d, got {x.shape[1]} and {y.shape[1]}")
@@ -121,6 +137,19 @@ def check_weights(w, x: torch.Tensor, name: str = "w", *, atol: float | None = N
     and with the dtype of ``x``. The default tolerance is ``1e-4`` for float32 and lower precisions and
     ``1e-8`` for float64, except for float64 weights whose every entry is a float32 number (weights normalised
     in float32, then cast), which get the float32 tolerance.
+
+    Args:
+        w: weights ``[N]`` or ``None``.
+        x: the points ``[N, d]`` they weight.
+        name: the name used in the messages.
+        atol: the tolerance on the sum, or ``None`` (the default above).
+
+    Returns:
+        ``[N]`` tensor, dtype and device of ``x``.
+
+    Raises:
+        TypeError: ``w`` is not a tensor, or has another dtype or device than ``x``.
+        ValueError: ``w`` has the wrong shape, a non-finite or negative entry, or does not sum to one.
     """
     n = x.shape[0]
     if w is None:
@@ -154,7 +183,19 @@ def check_weights(w, x: torch.Tensor, name: str = "w", *, atol: float | None = N
 
 
 def check_positive(value, name: str) -> float:
-    """A finite, strictly positive real number."""
+    """A finite, strictly positive real number.
+
+    Args:
+        value: the value to check.
+        name: the name used in the error message.
+
+    Returns:
+        ``value`` as a float.
+
+    Raises:
+        TypeError: ``value`` is not a real number (or is a bool).
+        ValueError: ``value`` is not finite or not positive.
+    """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
@@ -164,7 +205,18 @@ def check_positive(value, name: str) -> float:
 
 
 def check_riesz_exponent(r) -> float:
-    """The Riesz exponent ``r`` must lie in the open interval (0, 2)."""
+    """The Riesz exponent ``r`` must lie in the open interval (0, 2).
+
+    Args:
+        r: the exponent.
+
+    Returns:
+        ``r`` as a float.
+
+    Raises:
+        TypeError: ``r`` is not a real number (or is a bool).
+        ValueError: ``r`` is outside :math:`(0, 2)`.
+    """
     if isinstance(r, bool) or not isinstance(r, Real):
         raise TypeError(f"the Riesz exponent r must be a real number, got {r!r}")
     r = float(r)
@@ -174,7 +226,20 @@ def check_riesz_exponent(r) -> float:
 
 
 def check_int(value, name: str, minimum: int = 0) -> int:
-    """An integer (``int`` or NumPy integer, not a bool) that is at least ``minimum``; returned as ``int``."""
+    """An integer (``int`` or NumPy integer, not a bool) that is at least ``minimum``; returned as ``int``.
+
+    Args:
+        value: the value to check.
+        name: the name used in the error message.
+        minimum: the least allowed value.
+
+    Returns:
+        ``value`` as an int.
+
+    Raises:
+        TypeError: ``value`` is not an integer (or is a bool).
+        ValueError: ``value < minimum``.
+    """
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}, got {name}={value!r}")
     if value < minimum:
@@ -183,7 +248,18 @@ def check_int(value, name: str, minimum: int = 0) -> int:
 
 
 def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
-    """A floating ``torch.dtype`` (an integer dtype would truncate coordinates and intensities to integers)."""
+    """A floating ``torch.dtype`` (an integer dtype would truncate coordinates and intensities to integers).
+
+    Args:
+        dtype: the dtype to check.
+        name: the name used in the error message.
+
+    Returns:
+        ``dtype``.
+
+    Raises:
+        TypeError: ``dtype`` is not a floating ``torch.dtype``.
+    """
     if not isinstance(dtype, torch.dtype):
         raise TypeError(f"{name} must be a floating torch.dtype such as torch.float32, got {name}={dtype!r}")
     if not dtype.is_floating_point:
@@ -253,6 +329,15 @@ def memory_budget(device=None) -> tuple[int, str]:
 
     In order: :data:`MEMORY_BUDGET` when set, the environment variable ``MMDFLOW_MEMORY_BUDGET``,
     :data:`MEMORY_FRACTION` of the device's memory (the machine's for the CPU).
+
+    Args:
+        device: a device (or its name), or ``None`` (the CPU).
+
+    Returns:
+        ``(n_bytes, source)``: the budget and a description of where it comes from.
+
+    Raises:
+        ValueError: ``MMDFLOW_MEMORY_BUDGET`` is not a positive number of bytes.
     """
     if MEMORY_BUDGET is not None:
         return int(MEMORY_BUDGET), "mmdflow._checks.MEMORY_BUDGET"
@@ -268,6 +353,15 @@ def check_memory(n_bytes: float, what: str, *, device=None, instead: str) -> Non
     """Raise :class:`MemoryBudgetError` when ``what`` would allocate more than :func:`memory_budget` bytes.
 
     The message names the size, the budget and ``instead``: what to use instead.
+
+    Args:
+        n_bytes: the size of the allocation.
+        what: what would be allocated, for the message.
+        device: the device, or ``None`` (the CPU).
+        instead: what to use instead, for the message.
+
+    Raises:
+        MemoryBudgetError: ``n_bytes`` exceeds the budget.
     """
     budget, source = memory_budget(device)
     if n_bytes > budget:
@@ -283,7 +377,18 @@ BLOCKED_INSTEAD = "backend='blocked' (exact, memory-bounded row blocks) or backe
 def check_pairs_memory(x: torch.Tensor, y: torch.Tensor, per_pair: float, what: str, *,
                        instead: str = BLOCKED_INSTEAD) -> None:
     """:func:`check_memory` for ``per_pair`` numbers of the dtype of ``x`` for each of the ``N x M`` pairs of
-    ``x`` ``[N, d]`` and ``y`` ``[M, d]``."""
+    ``x`` ``[N, d]`` and ``y`` ``[M, d]``.
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]``.
+        per_pair: numbers of ``x``'s dtype allocated per pair.
+        what: what would be allocated, for the message.
+        instead: what to use instead, for the message.
+
+    Raises:
+        MemoryBudgetError: the allocation exceeds the budget.
+    """
     n, m = x.shape[0], y.shape[0]
     n_bytes = float(n) * float(m) * per_pair * x.element_size()
     if n_bytes > 2**24:   # below 16 MiB: no need to look up the budget

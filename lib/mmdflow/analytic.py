@@ -76,7 +76,18 @@ __all__ = [
 # ----------------------------------------------------------------------------- validation
 
 def check_dimension(d) -> int:
-    """The dimension ``d`` must be an integer ``>= 1``."""
+    """The dimension ``d`` must be an integer ``>= 1``.
+
+    Args:
+        d: the dimension.
+
+    Returns:
+        ``d`` as an int.
+
+    Raises:
+        TypeError: ``d`` is not an integer (or is a bool).
+        ValueError: ``d < 1``.
+    """
     if isinstance(d, bool) or not isinstance(d, Integral):
         raise TypeError(f"the dimension d must be an integer >= 1, got d={d!r}")
     if d < 1:
@@ -85,7 +96,19 @@ def check_dimension(d) -> int:
 
 
 def check_time(t, name: str = "t"):
-    """A finite time ``t >= 0`` (a real number or an array of them)."""
+    """A finite time ``t >= 0`` (a real number or an array of them).
+
+    Args:
+        t: a real number, or an array or tensor of them.
+        name: the name used in the error messages.
+
+    Returns:
+        A float for a real number, else a float64 NumPy array of the same shape.
+
+    Raises:
+        TypeError: ``t`` is a bool.
+        ValueError: a time is negative or not finite.
+    """
     if isinstance(t, bool):
         raise TypeError(f"{name} must be a real number >= 0, got {name}={t!r}")
     if isinstance(t, Real):
@@ -111,7 +134,15 @@ def _check_count(n, name: str = "n") -> int:
 # ----------------------------------------------------------------------------- the prox eta*
 
 def is_sphere_case(d: int, r: float) -> bool:
-    r"""True when :math:`\eta^*` is the uniform measure on a sphere, i.e. :math:`d + r \ge 4`."""
+    r"""True when :math:`\eta^*` is the uniform measure on a sphere, i.e. :math:`d + r \ge 4`.
+
+    Args:
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        ``True`` in the sphere case, ``False`` in the ball case.
+    """
     return check_dimension(d) + check_riesz_exponent(r) >= 4.0
 
 
@@ -125,6 +156,13 @@ def sphere_mean_distance(d: int, r: float) -> float:
     (from :math:`\|e-\omega\|^2 = 2 - 2\omega_1` and the density
     :math:`\propto(1-s^2)^{(d-3)/2}` of :math:`\omega_1`). Valid for ``d >= 2``;
     for ``d = 1`` (the two points :math:`\pm1`) it is :math:`2^{r-1}`.
+
+    Args:
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`M_r(d)` as a float.
     """
     d, r = check_dimension(d), check_riesz_exponent(r)
     if d == 1:
@@ -142,6 +180,16 @@ def prox_radius(d: int, r: float) -> float:
     sphere case (:math:`d + r \ge 4`): :math:`R_*^{2-r} = \frac r2 M_r(d)`
     (:func:`sphere_mean_distance`). Known values: :math:`\pi/4` at ``d=2, r=1``,
     ``1`` at ``d=1, r=1``, ``2/3`` at ``d=3, r=1``.
+
+    Args:
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`R_*` as a float.
+
+    Raises:
+        ValueError: ``d < 1`` or ``r`` outside :math:`(0, 2)`.
     """
     d, r = check_dimension(d), check_riesz_exponent(r)
     if d + r < 4:
@@ -179,6 +227,8 @@ def prox_density(radius, d: int, r: float):
 
     Args:
         radius: :math:`\|x\|`, a float, NumPy array or tensor (any shape).
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
 
     Returns:
         the density (Lebesgue density in :math:`\mathbb R^d`), same kind and shape as ``radius``.
@@ -207,7 +257,16 @@ def _sphere_area(d: int) -> float:
 
 def prox_radial_density(radius, d: int, r: float):
     r"""Density of :math:`\|X\|` for :math:`X\sim\eta^*` (ball case):
-    :math:`|S^{d-1}|\,\rho^{d-1}\,\eta^*(\rho)`. Integrates to one on :math:`[0, R_*]`."""
+    :math:`|S^{d-1}|\,\rho^{d-1}\,\eta^*(\rho)`. Integrates to one on :math:`[0, R_*]`.
+
+    Args:
+        radius: :math:`\rho`: a float, array or tensor.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)` with :math:`d + r < 4`.
+
+    Returns:
+        The density, of the kind and shape of ``radius``.
+    """
     d = check_dimension(d)
     area = _sphere_area(d)
     dens = lambda rho: prox_density(rho, d, r)  # noqa: E731
@@ -217,7 +276,17 @@ def prox_radial_density(radius, d: int, r: float):
 def radial_cdf(radius, d: int, r: float, t: float | None = None):
     r"""CDF :math:`P(\|X\| \le \rho)` of the radius of :math:`X\sim\eta^*` (:func:`prox_radial_cdf`), or of
     :math:`X\sim\gamma(t)` when ``t`` is given (:func:`flow_radial_cdf`; :math:`\gamma(0) = \delta_0`: a step at 0).
-    ``radius``: a float, array or tensor (returns the same kind)."""
+    ``radius``: a float, array or tensor (returns the same kind).
+
+    Args:
+        radius: :math:`\rho`: a float, array or tensor.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        t: a time :math:`t \ge 0`, or ``None`` (the measure :math:`\eta^*` itself).
+
+    Returns:
+        :math:`P(\|X\|\le\rho)`, of the kind and shape of ``radius``.
+    """
     if t is None:
         return prox_radial_cdf(radius, d, r)
     if float(check_time(t)) == 0.0:
@@ -232,6 +301,17 @@ def radial_moment(k: float, d: int, r: float) -> float:
     :math:`a = \frac d2`, :math:`b = 2-\frac{d+r}2`:
     :math:`R_*^k\,\frac{\Gamma(a+\frac k2)\Gamma(a+b)}{\Gamma(a)\Gamma(a+b+\frac k2)}`.
     Multiply by :math:`s(t)^k` (:func:`flow_scale`) for :math:`\gamma(t)`.
+
+    Args:
+        k: the order, a real number ``> -d``.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        The moment as a float.
+
+    Raises:
+        ValueError: ``k <= -d`` or ``k`` is not a real number.
     """
     d, r = check_dimension(d), check_riesz_exponent(r)
     if isinstance(k, bool) or not isinstance(k, Real) or not k > -d:
@@ -244,13 +324,30 @@ def radial_moment(k: float, d: int, r: float) -> float:
 
 
 def mean_radius(t, d: int, r: float):
-    r"""Mean radius :math:`\int\|x\|\,d\gamma(t) = s(t)\int\|x\|\,d\eta^*` of the limit curve (float or array in ``t``)."""
+    r"""Mean radius :math:`\int\|x\|\,d\gamma(t) = s(t)\int\|x\|\,d\eta^*` of the limit curve (float or array in ``t``).
+
+    Args:
+        t: a time :math:`t \ge 0`, or an array of them.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        A float, or a NumPy array of the shape of ``t``.
+    """
     return flow_scale(t, r) * radial_moment(1, d, r)
 
 
 def second_moment(d: int, r: float) -> float:
     r""":math:`\int\|x\|^2\,d\eta^*` (= :func:`radial_moment` with ``k = 2``); note
-    :math:`\mathcal E_K(\eta^*) = -\frac1r\int\|x\|^2\,d\eta^*`."""
+    :math:`\mathcal E_K(\eta^*) = -\frac1r\int\|x\|^2\,d\eta^*`.
+
+    Args:
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        The moment as a float.
+    """
     return radial_moment(2, d, r)
 
 
@@ -260,6 +357,17 @@ def regularized_beta(x, a: float, b: float) -> np.ndarray:
     The CDF of :math:`\mathrm{Beta}(a, b)`, for ``x`` in [0, 1] (an array; values outside are clipped), by the
     continued fraction of :math:`I_x` (modified Lentz iteration) where :math:`x < (a+1)/(a+b+2)` and by
     :math:`I_x(a, b) = 1 - I_{1-x}(b, a)` elsewhere; accurate to about 1e-14.
+
+    Args:
+        x: points in :math:`[0, 1]` (array-like).
+        a: the first shape parameter, ``> 0``.
+        b: the second shape parameter, ``> 0``.
+
+    Returns:
+        :math:`I_x(a, b)`, a float64 NumPy array of the shape of ``x``.
+
+    Raises:
+        ValueError: ``a`` or ``b`` is not positive.
     """
     a, b = check_positive(a, "a"), check_positive(b, "b")
     x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
@@ -291,7 +399,16 @@ def regularized_beta(x, a: float, b: float) -> np.ndarray:
 def prox_radial_cdf(radius, d: int, r: float):
     r"""CDF of :math:`\|X\|` for :math:`X\sim\eta^*`: :math:`I_{(\rho/R_*)^2}(\frac d2, 2-\frac{d+r}2)` in the ball
     case (:func:`regularized_beta`), the step :math:`\mathbf 1_{\rho\ge R_*}` in the sphere case. Same kind and
-    shape as ``radius`` (float, array or tensor)."""
+    shape as ``radius`` (float, array or tensor).
+
+    Args:
+        radius: :math:`\rho`: a float, array or tensor.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`P(\|X\|\le\rho)`, of the kind and shape of ``radius``.
+    """
     d, r = check_dimension(d), check_riesz_exponent(r)
     big_r = prox_radius(d, r)
     if d + r >= 4:
@@ -300,7 +417,20 @@ def prox_radial_cdf(radius, d: int, r: float):
 
 
 def flow_radial_cdf(radius, t: float, d: int, r: float):
-    r"""CDF of :math:`\|X\|` for :math:`X\sim\gamma(t)`: :func:`prox_radial_cdf` at :math:`\rho/s(t)`."""
+    r"""CDF of :math:`\|X\|` for :math:`X\sim\gamma(t)`: :func:`prox_radial_cdf` at :math:`\rho/s(t)`.
+
+    Args:
+        radius: :math:`\rho`: a float, array or tensor.
+        t: the time :math:`t > 0` (a scalar).
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`P(\|X\|\le\rho)`, of the kind and shape of ``radius``.
+
+    Raises:
+        ValueError: ``t`` is not a scalar time ``> 0``.
+    """
     t = check_time(t)
     if not isinstance(t, float) or t == 0:
         raise ValueError(f"flow_radial_cdf takes a scalar time t > 0 (gamma(0) is delta_0), got t={t!r}")
@@ -312,7 +442,18 @@ def flow_radial_cdf(radius, t: float, d: int, r: float):
 
 def flow_scale(t, r: float):
     r"""Dilation factor of the limit curve: :math:`\gamma(t) = (s(t)\,\mathrm{Id})_\#\eta^*` with
-    :math:`s(t) = ((2-r)t)^{1/(2-r)}`, the solution of :math:`s' = s^{r-1}`, :math:`s(0) = 0`."""
+    :math:`s(t) = ((2-r)t)^{1/(2-r)}`, the solution of :math:`s' = s^{r-1}`, :math:`s(0) = 0`.
+
+    Args:
+        t: a time :math:`t \ge 0`, or an array of them.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`s(t)`: a float, or a NumPy array of the shape of ``t``.
+
+    Raises:
+        ValueError: a time is negative or ``r`` is outside :math:`(0, 2)`.
+    """
     r = check_riesz_exponent(r)
     t = check_time(t)
     return ((2 - r) * t) ** (1 / (2 - r))
@@ -323,13 +464,35 @@ def support_radius(t, d: int, r: float):
 
     ``t`` may be a float (returns a float) or an array (returns a NumPy array).
     Example: ``d=2, r=1`` gives :math:`R(t) = \pi t/4`.
+
+    Args:
+        t: a time :math:`t \ge 0`, or an array of them.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`R(t)`: a float, or a NumPy array of the shape of ``t``.
     """
     return flow_scale(t, r) * prox_radius(d, r)
 
 
 def flow_density(radius, t: float, d: int, r: float):
     r"""Density of :math:`\gamma(t)` (ball case) at :math:`\|x\|`: :math:`s^{-d}\,\eta^*(\|x\|/s)` with
-    :math:`s = ((2-r)t)^{1/(2-r)}`, i.e. :math:`\frac{A_{d,r}}{(2-r)t}(R(t)^2-\|x\|^2)^{1-\frac{d+r}2}`."""
+    :math:`s = ((2-r)t)^{1/(2-r)}`, i.e. :math:`\frac{A_{d,r}}{(2-r)t}(R(t)^2-\|x\|^2)^{1-\frac{d+r}2}`.
+
+    Args:
+        radius: :math:`\|x\|`: a float, array or tensor.
+        t: the time :math:`t > 0` (a scalar).
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        The density, of the kind and shape of ``radius``.
+
+    Raises:
+        TypeError: ``t`` is not a scalar.
+        ValueError: ``t = 0`` (:math:`\gamma(0) = \delta_0` has no density) or ``t`` is negative.
+    """
     t = check_time(t)
     if not isinstance(t, float):
         raise TypeError("flow_density takes a scalar time t")
@@ -389,6 +552,7 @@ def jko_scale(n, tau: float, r: float):
     Args:
         n: number of steps, an int or an array of ints ``>= 0``.
         tau: step size ``> 0``.
+        r: the Riesz exponent in :math:`(0, 2)`.
 
     Returns:
         a float for an int ``n``, else a NumPy float64 array of ``n``'s shape.
@@ -419,6 +583,17 @@ def forward_scale(n, tau: float, r: float = 1.0):
     :math:`\mu_n = ((n\tau)\mathrm{Id})_\#\eta^* = \gamma(n\tau)`. For ``r != 1`` the direction
     derivative at the Dirac is ``0`` (``r > 1``) or :math:`-\infty` (``r < 1``) and the scheme is
     undefined; a ``ValueError`` is raised.
+
+    Args:
+        n: the number of steps (an integer or an array of them).
+        tau: the step size :math:`\tau > 0`.
+        r: the Riesz exponent; only ``r = 1`` has the closed form.
+
+    Returns:
+        :math:`n\tau` (as :func:`jko_scale` with ``r = 1``).
+
+    Raises:
+        ValueError: ``r != 1`` or ``tau`` is not positive.
     """
     tau = check_positive(tau, "tau")
     r = check_riesz_exponent(r)
@@ -437,6 +612,18 @@ def euler_scale(n: int, tau: float, r: float, c0: float) -> float:
     ``r > 1`` the velocity :math:`c^{r-1}` vanishes as :math:`c \to 0`: each step uses the small velocity at its
     start, and the iterates lose a few steps before they catch up with the growth (the start-up error of
     the explicit scheme, of order :math:`\tau\log(1/\tau)`); for ``r = 1`` :math:`c_n = c_0 + n\tau` exactly.
+
+    Args:
+        n: the number of steps (an integer >= 0).
+        tau: the step size :math:`\tau > 0`.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        c0: the start :math:`c_0 > 0`.
+
+    Returns:
+        :math:`c_n` as a float.
+
+    Raises:
+        ValueError: a parameter is out of range.
     """
     tau = check_positive(tau, "tau")
     r = check_riesz_exponent(r)
@@ -455,6 +642,17 @@ def sample_gamma(shape: float, n: int, *, generator: torch.Generator | None = No
     Marsaglia–Tsang (2000) squeeze-rejection on ``torch.randn``/``torch.rand`` with ``generator``
     (so the generator controls everything); shapes ``< 1`` via
     :math:`G_a = G_{a+1}\,U^{1/a}`.
+
+    Args:
+        shape: the shape parameter, ``> 0``.
+        n: the number of draws, ``>= 1``.
+        generator: the source of randomness.
+
+    Returns:
+        ``[n]`` float64 CPU tensor.
+
+    Raises:
+        ValueError: ``shape`` is not positive or ``n < 1``.
     """
     a = check_positive(shape, "shape")
     n = _check_count(n)
@@ -481,7 +679,17 @@ def sample_gamma(shape: float, n: int, *, generator: torch.Generator | None = No
 
 
 def sample_beta(a: float, b: float, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    r"""``n`` draws of :math:`\mathrm{Beta}(a, b)` as :math:`G_a/(G_a+G_b)` (float64, CPU)."""
+    r"""``n`` draws of :math:`\mathrm{Beta}(a, b)` as :math:`G_a/(G_a+G_b)` (float64, CPU).
+
+    Args:
+        a: the first shape parameter, ``> 0``.
+        b: the second shape parameter, ``> 0``.
+        n: the number of draws, ``>= 1``.
+        generator: the source of randomness.
+
+    Returns:
+        ``[n]`` float64 CPU tensor.
+    """
     ga = sample_gamma(a, n, generator=generator)
     gb = sample_gamma(b, n, generator=generator)
     total = ga + gb
@@ -505,6 +713,20 @@ def sample_prox(n: int, d: int, r: float, generator: torch.Generator | None = No
     Ball case: :math:`X = R_*\sqrt{B}\,U` with :math:`B\sim\mathrm{Beta}(\frac d2, 2-\frac{d+r}2)`
     and :math:`U` uniform on the unit sphere; sphere case: :math:`X = R_* U`.
     Drawn in float64 on the CPU with ``generator``, then moved to ``dtype``/``device``.
+
+    Args:
+        n: the number of points, ``>= 1``.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        generator: the source of randomness.
+        dtype: the dtype of the result.
+        device: the device of the result.
+
+    Returns:
+        ``[n, d]`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        ValueError: ``n < 1``, ``d < 1`` or ``r`` outside :math:`(0, 2)`.
     """
     n, d, r = _check_count(n), check_dimension(d), check_riesz_exponent(r)
     big_r = prox_radius(d, r)
@@ -519,7 +741,23 @@ def sample_prox(n: int, d: int, r: float, generator: torch.Generator | None = No
 
 def sample_flow(n: int, t: float, d: int, r: float, generator: torch.Generator | None = None, *,
                 dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    r"""Exact sample of the limit curve :math:`\gamma(t) = (((2-r)t)^{1/(2-r)}\mathrm{Id})_\#\eta^*`, ``(n, d)``."""
+    r"""Exact sample of the limit curve :math:`\gamma(t) = (((2-r)t)^{1/(2-r)}\mathrm{Id})_\#\eta^*`, ``(n, d)``.
+
+    Args:
+        n: the number of points, ``>= 1``.
+        t: the time :math:`t \ge 0` (a scalar).
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        generator: the source of randomness.
+        dtype: the dtype of the result.
+        device: the device of the result.
+
+    Returns:
+        ``[n, d]`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        TypeError: ``t`` is not a scalar.
+    """
     t = check_time(t)
     if not isinstance(t, float):
         raise TypeError(f"sample_flow takes a scalar time t, got {t!r}")
@@ -528,7 +766,24 @@ def sample_flow(n: int, t: float, d: int, r: float, generator: torch.Generator |
 
 def sample_jko(n: int, n_steps: int, tau: float, d: int, r: float, generator: torch.Generator | None = None, *,
                dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
-    r"""Exact sample of the ``n_steps``-th JKO iterate :math:`(c_{n}\mathrm{Id})_\#\eta^*` (:func:`jko_scale`)."""
+    r"""Exact sample of the ``n_steps``-th JKO iterate :math:`(c_{n}\mathrm{Id})_\#\eta^*` (:func:`jko_scale`).
+
+    Args:
+        n: the number of points, ``>= 1``.
+        n_steps: the JKO step index, ``>= 0``.
+        tau: the step size :math:`\tau > 0`.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        generator: the source of randomness.
+        dtype: the dtype of the result.
+        device: the device of the result.
+
+    Returns:
+        ``[n, d]`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        ValueError: ``n_steps`` is not an integer ``>= 0``.
+    """
     if isinstance(n_steps, bool) or not isinstance(n_steps, Integral) or n_steps < 0:
         raise ValueError(f"n_steps must be an integer >= 0, got n_steps={n_steps!r}")
     return jko_scale(int(n_steps), tau, r) * sample_prox(n, d, r, generator, dtype=dtype, device=device)
@@ -546,7 +801,10 @@ def frostman_potential(x: torch.Tensor, d: int, r: float, *, n_samples: int = 10
 
     Args:
         x: evaluation points ``[P, d]`` (float64 recommended).
+        d: the dimension (``x.shape[1]``).
+        r: the Riesz exponent in :math:`(0, 2)`.
         n_samples: size of the exact sample of :math:`\eta^*` used for the integral.
+        generator: the source of the sample.
 
     Returns:
         ``(U, stderr)``, both ``[P]``: the estimate and its Monte Carlo standard error.

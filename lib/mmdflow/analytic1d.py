@@ -90,18 +90,47 @@ class Uniform:
             raise ValueError(f"Uniform needs a < b, got a={a}, b={b}")
 
     def cdf(self, x):
+        r"""The CDF :math:`F(x) = \min(1, \max(0, (x-a)/(b-a)))` (continuous: also ``cdf_left``).
+
+        Args:
+            x: points, any shape (number, array or tensor).
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         return ((_t(x) - self.a) / (self.b - self.a)).clamp(0.0, 1.0)
 
     cdf_left = cdf
 
     def density(self, x):
+        r"""The density :math:`\mathbf 1_{[a,b]}(x)/(b-a)`.
+
+        Args:
+            x: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         x = _t(x)
         return ((x >= self.a) & (x <= self.b)).to(_F64) / (self.b - self.a)
 
     def quantile(self, s):
+        """The quantile function :math:`Q(s) = a + (b-a)s`.
+
+        Args:
+            s: levels in :math:`[0, 1]`, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``s``.
+        """
         return self.a + (self.b - self.a) * _t(s)
 
     def support(self) -> tuple[float, float]:
+        """The support :math:`[a, b]`.
+
+        Returns:
+            ``(a, b)``.
+        """
         return self.a, self.b
 
 
@@ -117,18 +146,47 @@ class Gaussian:
         check_positive(self.std, "std")
 
     def cdf(self, x):
+        r"""The CDF :math:`F(x) = \frac12\operatorname{erfc}(-(x-m)/(s\sqrt2))` (continuous: also ``cdf_left``).
+
+        Args:
+            x: points, any shape (number, array or tensor).
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         return 0.5 * torch.special.erfc(-(_t(x) - self.mean) / (self.std * math.sqrt(2.0)))
 
     cdf_left = cdf
 
     def density(self, x):
+        r"""The density :math:`e^{-(x-m)^2/(2s^2)}/(s\sqrt{2\pi})`.
+
+        Args:
+            x: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         z = (_t(x) - self.mean) / self.std
         return torch.exp(-0.5 * z * z) / (self.std * math.sqrt(2.0 * math.pi))
 
     def quantile(self, s):
+        r"""The quantile function :math:`Q(s) = m + s_{\rm std}\sqrt2\operatorname{erfinv}(2s-1)`.
+
+        Args:
+            s: levels in :math:`(0, 1)`, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``s``.
+        """
         return self.mean + self.std * math.sqrt(2.0) * torch.special.erfinv(2.0 * _t(s) - 1.0)
 
     def support(self) -> tuple[float, float]:
+        r"""An interval holding all but a negligible mass: the mean :math:`\pm 40` standard deviations.
+
+        Returns:
+            ``(lo, hi)``.
+        """
         return self.mean - 40.0 * self.std, self.mean + 40.0 * self.std
 
 
@@ -142,18 +200,55 @@ class Atom:
         _finite(self.x, "x")
 
     def cdf(self, q):
+        r"""The right-continuous CDF :math:`\mathbf 1_{q\ge x}` of :math:`\delta_x`.
+
+        Args:
+            q: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``q``.
+        """
         return (_t(q) >= self.x).to(_F64)
 
     def cdf_left(self, q):
+        r"""The left limit :math:`\mathbf 1_{q > x}` of the CDF.
+
+        Args:
+            q: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``q``.
+        """
         return (_t(q) > self.x).to(_F64)
 
     def density(self, q):
+        """The density of the continuous part: zero.
+
+        Args:
+            q: points, any shape.
+
+        Returns:
+            zeros of the shape of ``q``.
+        """
         return torch.zeros_like(_t(q))
 
     def quantile(self, s):
+        """The quantile function: the constant ``x``.
+
+        Args:
+            s: levels, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``s``, filled with ``x``.
+        """
         return torch.full_like(_t(s), self.x)
 
     def support(self) -> tuple[float, float]:
+        r"""The support :math:`\{x\}`.
+
+        Returns:
+            ``(x, x)``.
+        """
         return self.x, self.x
 
 
@@ -184,13 +279,36 @@ class Mixture:
         object.__setattr__(self, "weights", w)
 
     def cdf(self, x):
+        r"""The CDF :math:`F(x) = \sum_k p_k F_k(x)`.
+
+        Args:
+            x: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         return sum(p * c.cdf(x) for p, c in zip(self.weights, self.components))
 
     def cdf_left(self, x):
+        r"""The left limit :math:`F(x^-) = \sum_k p_k F_k(x^-)` of the CDF.
+
+        Args:
+            x: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         return sum(p * c.cdf_left(x) for p, c in zip(self.weights, self.components))
 
     def density(self, x):
-        """Density of the continuous part (atoms contribute nothing)."""
+        """Density of the continuous part (atoms contribute nothing).
+
+        Args:
+            x: points, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``x``.
+        """
         return sum(p * c.density(x) for p, c in zip(self.weights, self.components))
 
     @property
@@ -207,6 +325,11 @@ class Mixture:
         return sorted(pts)
 
     def support(self) -> tuple[float, float]:
+        """The smallest interval holding every component's support.
+
+        Returns:
+            ``(lo, hi)``.
+        """
         lo = min(c.support()[0] for c in self.components)
         hi = max(c.support()[1] for c in self.components)
         return lo, hi
@@ -225,27 +348,68 @@ class Mixture:
         return hi
 
     def quantile(self, s):
+        r"""The left-continuous quantile :math:`Q(s) = \inf\{x: F(x)\ge s\}`.
+
+        Args:
+            s: levels in :math:`[0, 1]`, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``s``.
+        """
         if len(self.components) == 1 and not isinstance(self.components[0], Atom):
             return self.components[0].quantile(s)
         return self._bisect(s, strict=False)
 
     def quantile_right(self, s):
+        r"""The right-continuous quantile :math:`\inf\{x: F(x) > s\}`.
+
+        Args:
+            s: levels in :math:`[0, 1]`, any shape.
+
+        Returns:
+            float64 tensor of the shape of ``s``.
+        """
         return self._bisect(s, strict=True)
 
     def sample_levels(self, m: int) -> torch.Tensor:
         r"""The ``m`` points :math:`Q_\nu((j-\frac12)/m)`, ``[m, 1]`` float64: the best ``m``-point approximation
-        of :math:`\nu` in :math:`W_2` among uniform ones (deterministic)."""
+        of :math:`\nu` in :math:`W_2` among uniform ones (deterministic).
+
+        Args:
+            m: the number of points.
+
+        Returns:
+            ``[m, 1]`` float64 tensor.
+        """
         s = (torch.arange(m, dtype=_F64) + 0.5) / m
         return self.quantile(s)[:, None]
 
     def sample(self, m: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``m`` i.i.d. samples ``[m, 1]`` (inverse-CDF sampling)."""
+        """``m`` i.i.d. samples ``[m, 1]`` (inverse-CDF sampling).
+
+        Args:
+            m: the number of samples.
+            generator: the source of randomness.
+
+        Returns:
+            ``[m, 1]`` float64 tensor.
+        """
         u = torch.rand(m, generator=generator, dtype=_F64)
         return self.quantile(u)[:, None]
 
 
 def as_mixture(target) -> Mixture:
-    """A component or a :class:`Mixture` as a :class:`Mixture`."""
+    """A component or a :class:`Mixture` as a :class:`Mixture`.
+
+    Args:
+        target: a :class:`Uniform`, :class:`Gaussian`, :class:`Atom` or :class:`Mixture`.
+
+    Returns:
+        The mixture (itself, or one component of weight 1).
+
+    Raises:
+        TypeError: ``target`` is of another type.
+    """
     if isinstance(target, Mixture):
         return target
     if isinstance(target, _COMPONENTS):
@@ -285,8 +449,10 @@ def solve_levels(f: Callable[[torch.Tensor], torch.Tensor], y0: torch.Tensor, ti
         f: ``[n] -> [n]`` right-hand side (float64).
         y0: ``[n]`` initial values at ``t = 0``.
         times: non-decreasing output times ``>= 0``.
-        rtol, atol: tolerances; breakpoints: kinks of ``f`` in :math:`y`; max_iter: cap on the (vectorised) step
-            count.
+        rtol: relative tolerance.
+        atol: absolute tolerance.
+        breakpoints: kinks of ``f`` in :math:`y`.
+        max_iter: cap on the (vectorised) step count.
 
     Returns:
         ``[len(times), n]`` float64.
@@ -399,6 +565,16 @@ def uniform_flow_from_dirac(x0: float, levels, t: float, a: float = 0.0, b: floa
 
     Returns:
         ``[n]`` float64.
+
+    Args:
+        x0: the start point :math:`x_0`.
+        levels: levels :math:`s` in :math:`(0, 1)`, ``[n]``.
+        t: the time :math:`t \ge 0`.
+        a: the left end of the support.
+        b: the right end of the support.
+
+    Returns:
+        :math:`Q(t, s)`, ``[n]`` float64.
     """
     s = _t(levels)
     L, q = b - a, a + (b - a) * s
@@ -421,7 +597,14 @@ def uniform_flow_from_dirac(x0: float, levels, t: float, a: float = 0.0, b: floa
 # ------------------------------------------------------------------------------------------------
 
 def gauss_legendre(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes and weights of the ``n``-point Gauss-Legendre rule on ``[0, 1]`` (float64, Golub-Welsch)."""
+    """Nodes and weights of the ``n``-point Gauss-Legendre rule on ``[0, 1]`` (float64, Golub-Welsch).
+
+    Args:
+        n: the number of nodes.
+
+    Returns:
+        ``(nodes [n], weights [n])``, float64; the weights sum to 1.
+    """
     k = torch.arange(1, n, dtype=_F64)
     beta = k / torch.sqrt(4.0 * k * k - 1.0)
     jac = torch.diag(beta, 1) + torch.diag(beta, -1)
@@ -434,7 +617,12 @@ def w2_quantiles(q1: torch.Tensor, q2: torch.Tensor, weights: torch.Tensor) -> t
     r""":math:`\big(\sum_k \omega_k|Q_1(s_k)-Q_2(s_k)|^2\big)^{1/2}`: :math:`W_2` by a quadrature rule on (0, 1).
 
     Args:
-        q1, q2: ``[..., n]`` quantiles at the nodes; weights: ``[n]`` quadrature weights (sum 1).
+        q1: quantiles ``[..., n]`` at the nodes.
+        q2: quantiles ``[..., n]`` at the nodes.
+        weights: ``[n]`` quadrature weights (sum 1).
+
+    Returns:
+        ``[...]`` tensor: :math:`W_2` per leading index.
     """
     return torch.sqrt(((q1 - q2) ** 2 * weights).sum(-1))
 
@@ -458,7 +646,10 @@ def w2_discrete(x: torch.Tensor, y: torch.Tensor, wx: torch.Tensor | None = None
     :math:`W_2^2 = \sum_l (u_l-u_{l-1})\,|Q_x - Q_y|^2` exactly (the monotone coupling is optimal in 1-D).
 
     Args:
-        x: ``[N]`` or ``[N, 1]``; y: ``[M]`` or ``[M, 1]``; wx, wy: weights (``None``: uniform).
+        x: ``[N]`` or ``[N, 1]``.
+        y: ``[M]`` or ``[M, 1]``.
+        wx: weights ``[N]`` of ``x`` (``None``: uniform).
+        wy: weights ``[M]`` of ``y`` (``None``: uniform).
 
     Returns:
         0-d float64.
@@ -475,6 +666,15 @@ def w2_discrete(x: torch.Tensor, y: torch.Tensor, wx: torch.Tensor | None = None
 def cell_nodes(x: torch.Tensor, w: torch.Tensor | None = None, *, order: int = 8):
     r"""Quadrature on the cells of a discrete quantile function: for the sorted points with cumulative weights
     :math:`0=c_0<c_1<\dots`, ``order`` Gauss-Legendre nodes in each :math:`(c_{i-1}, c_i)`.
+
+    Returns:
+        ``(levels [N*order], weights [N*order], values [N*order])``: the nodes, their weights (sum 1) and the
+        discrete quantile function :math:`x_{(i)}` at each node.
+
+    Args:
+        x: points ``[N]`` or ``[N, 1]``.
+        w: weights ``[N]``; ``None``: uniform.
+        order: nodes per cell.
 
     Returns:
         ``(levels [N*order], weights [N*order], values [N*order])``: the nodes, their weights (sum 1) and the
@@ -498,7 +698,13 @@ def w2_discrete_to_quantile(x: torch.Tensor, quantile: Callable[[torch.Tensor], 
     Gauss-Legendre (exact to rounding where :math:`Q` is a polynomial of degree < ``order`` on the cell).
 
     Args:
-        x: ``[N]`` or ``[N, 1]`` points; quantile: ``[n] -> [n]`` levels to quantiles; w: weights or ``None``.
+        x: points ``[N]`` or ``[N, 1]``.
+        quantile: the quantile function :math:`Q`, levels ``[n]`` to quantiles ``[n]``.
+        w: weights ``[N]``; ``None``: uniform.
+        order: Gauss-Legendre nodes per cell.
+
+    Returns:
+        :math:`W_2`, a 0-d float64 tensor.
     """
     levels, weights, values = cell_nodes(x, w, order=order)
     return torch.sqrt(((values - quantile(levels)) ** 2 * weights).sum())

@@ -75,14 +75,35 @@ class Energy(Protocol):
     Shapes: ``x`` ``[N, d]``, ``w`` ``[N]`` (``None``: uniform); batches ``[B, d]``.
     """
 
-    def value(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor: ...
+    def value(self, x: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
+        """The functional :math:`F(\\mu)` at :math:`\\mu = \\sum_i w_i\\delta_{x_i}`.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            0-d tensor.
+        """
+        ...
 
     def fingerprint(self) -> dict: ...
 
 
 def check_energy(energy, x0: torch.Tensor, needs: tuple[str, ...], scheme: str) -> None:
     """Check once, at the start of a run, that ``energy`` has the methods ``needs`` of the scheme ``scheme`` and, for an
-    energy with a ``target``, that the target lives in the dimension of the start ``x0`` ``[N, d]``."""
+    energy with a ``target``, that the target lives in the dimension of the start ``x0`` ``[N, d]``.
+
+    Args:
+        energy: the functional (see :class:`Energy`).
+        x0: the start ``[N, d]``.
+        needs: the method names the scheme calls.
+        scheme: the scheme's name, for the messages.
+
+    Raises:
+        TypeError: ``energy`` lacks one of the methods ``needs``.
+        ValueError: the energy's target and ``x0`` live in different dimensions.
+    """
     for method in needs:
         if not callable(getattr(energy, method, None)):
             raise TypeError(f"the {scheme} scheme needs energy.{method}(...), which {type(energy).__name__} does not "
@@ -99,7 +120,9 @@ def interaction_energy(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | 
 
     Args:
         x: particles ``[N, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
         w: weights ``[N]`` or ``None`` (uniform).
+        backend: the summation backend (:func:`mmdflow.summation.kernel_sum`).
 
     Returns:
         0-d tensor. For the Riesz kernel this is :math:`-\frac12\iint|x-y|^r d\mu d\mu`.
@@ -115,7 +138,13 @@ def potential_energy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: 
     Args:
         x: particles ``[N, d]`` of :math:`\mu`.
         y: target points ``[M, d]`` of :math:`\nu`.
-        w, v: their weights (``None`` = uniform).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]`` of ``x``; ``None``: uniform.
+        v: weights ``[M]`` of ``y``; ``None``: uniform.
+        backend: the summation backend.
+
+    Returns:
+        0-d tensor, differentiable in ``x``, ``y``, ``w`` and ``v``.
     """
     w = check_weights(w, check_points(x, "x"), "w")
     return -double_sum(x, y, kernel, w, v, backend=backend)
@@ -127,6 +156,20 @@ def discrepancy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch
 
     Altekrüger et al. (2023), Sec. 2; equals ``mmd2(...) / 2``. With the Riesz
     kernel ``r = 1`` it is half the energy distance of Székely and Rizzo.
+
+    Args:
+        x: particles ``[N, d]`` of :math:`\mu`.
+        y: target points ``[M, d]`` of :math:`\nu`.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]`` of ``x``; ``None``: uniform.
+        v: weights ``[M]`` of ``y``; ``None``: uniform.
+        backend: the summation backend (:func:`mmdflow.summation.kernel_sum`).
+
+    Returns:
+        0-d tensor, differentiable in ``x``, ``y``, ``w`` and ``v``.
+
+    Raises:
+        ValueError: the points are not finite ``[*, d]`` tensors of one space.
     """
     check_points(x, "x")
     check_points(y, "y")
@@ -137,7 +180,19 @@ def discrepancy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch
 
 def mmd2(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None,
          v: torch.Tensor | None = None, *, backend: str = "auto") -> torch.Tensor:
-    r"""Textbook squared MMD :math:`\iint K\,d(\mu-\nu)\,d(\mu-\nu) = 2\,\mathcal D_K^2(\mu,\nu)` (V-statistic)."""
+    r"""Textbook squared MMD :math:`\iint K\,d(\mu-\nu)\,d(\mu-\nu) = 2\,\mathcal D_K^2(\mu,\nu)` (V-statistic).
+
+    Args:
+        x: points ``[N, d]`` of :math:`\mu`.
+        y: points ``[M, d]`` of :math:`\nu`.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]``; ``None``: uniform.
+        v: weights ``[M]``; ``None``: uniform.
+        backend: the summation backend.
+
+    Returns:
+        0-d tensor, differentiable.
+    """
     return 2.0 * discrepancy(x, y, kernel, w, v, backend=backend)
 
 
@@ -150,6 +205,19 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = N
     differences: the check that :math:`\mathcal D_K^2` with ``Riesz(1)`` is half of it. Any other backend
     computes the three double sums of the distance kernel ``Riesz(1)`` with it (``"blocked"``: exact in
     bounded memory).
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]``.
+        w: weights ``[N]``; ``None``: uniform.
+        v: weights ``[M]``; ``None``: uniform.
+        backend: ``"dense"``, ``"auto"`` or another summation backend.
+
+    Returns:
+        0-d tensor.
+
+    Raises:
+        ValueError: the points are not finite ``[*, d]`` tensors of one space.
     """
     check_points(x, "x")
     check_points(y, "y")
@@ -178,14 +246,35 @@ def _backend_fingerprint(backend):
 
 def interaction_gradient(x: torch.Tensor, kernel: RadialKernel, w: torch.Tensor | None = None, *,
                          backend: str = "auto") -> torch.Tensor:
-    r"""Wasserstein gradient of :math:`\mathcal E_K` at the particles: :math:`\sum_j w_j \nabla_1K(x_i, x_j)`, ``[N, d]``."""
+    r"""Wasserstein gradient of :math:`\mathcal E_K` at the particles: :math:`\sum_j w_j \nabla_1K(x_i, x_j)`, ``[N, d]``.
+
+    Args:
+        x: particles ``[N, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]``; ``None``: uniform.
+        backend: the summation backend.
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+    """
     w = check_weights(w, check_points(x, "x"), "w")
     return kernel_sum_grad(x, x, kernel, w, backend=backend)
 
 
 def potential_gradient(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
                        backend: str = "auto") -> torch.Tensor:
-    r"""Wasserstein gradient of :math:`\mathcal V_{K,\nu}`: :math:`-\sum_j v_j \nabla_1 K(x_i, y_j)`, ``[N, d]``."""
+    r"""Wasserstein gradient of :math:`\mathcal V_{K,\nu}`: :math:`-\sum_j v_j \nabla_1 K(x_i, y_j)`, ``[N, d]``.
+
+    Args:
+        x: particles ``[N, d]``.
+        y: target points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        v: weights ``[M]``; ``None``: uniform.
+        backend: the summation backend.
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+    """
     return -kernel_sum_grad(x, y, kernel, v, backend=backend)
 
 
@@ -195,6 +284,17 @@ def discrepancy_gradient(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
 
     :math:`\nabla\frac{\delta F}{\delta\mu}(x_i) = \sum_j w_j\nabla_1K(x_i,x_j) - \sum_l v_l\nabla_1K(x_i,y_l)`.
     The gradient of :func:`discrepancy` with respect to ``x_i`` equals ``w_i`` times this.
+
+    Args:
+        x: particles ``[N, d]``.
+        y: target points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]``; ``None``: uniform.
+        v: weights ``[M]``; ``None``: uniform.
+        backend: the summation backend.
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
     """
     return interaction_gradient(x, kernel, w, backend=backend) + potential_gradient(x, y, kernel, v, backend=backend)
 
@@ -216,17 +316,52 @@ class InteractionEnergy:
         return f"InteractionEnergy({self.kernel})"
 
     def fingerprint(self) -> dict:
-        """What determines this energy (type, kernel, backend), for checkpoint keys."""
+        """What determines this energy (type, kernel, backend), for checkpoint keys.
+
+        Returns:
+            A JSON-ready dict.
+        """
         return {"type": type(self).__name__, "kernel": repr(self.kernel), "backend": _backend_fingerprint(self.backend)}
 
     def value(self, x, w=None):
+        r"""The interaction energy :math:`\mathcal E_K(\mu) = \frac12\sum_{i,j} w_i w_j K(x_i, x_j)`.
+
+        Computed by :func:`interaction_energy` with this energy's ``backend``.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            0-d tensor, differentiable in ``x`` and ``w``.
+        """
         return interaction_energy(x, self.kernel, w, backend=self.backend)
 
     def gradient(self, x, w=None):
+        r"""Wasserstein gradient :math:`\sum_j w_j\nabla_1 K(x_i, x_j)` of :math:`\mathcal E_K` at the particles.
+
+        Computed by :func:`interaction_gradient` with this energy's ``backend``.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[N, d]`` tensor (detached).
+        """
         return interaction_gradient(x, self.kernel, w, backend=self.backend)
 
     def first_variation(self, z, x, w=None):
-        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z, x)\,d\mu(x)`, shape ``[len(z)]``."""
+        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z, x)\,d\mu(x)`, shape ``[len(z)]``.
+
+        Args:
+            z: evaluation points ``[L, d]``.
+            x: particles ``[N, d]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[L]`` tensor.
+        """
         return kernel_sum(z, x, self.kernel, w, backend=self.backend)
 
     def batch_estimate(self, x1, x2):
@@ -234,6 +369,13 @@ class InteractionEnergy:
 
         The backward scheme's loss (Altekrüger et al. 2023, Sec. 3); the sum goes through
         :func:`mmdflow.summation.kernel_sum` with this energy's ``backend``. Shapes ``[B1, d]``, ``[B2, d]``.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second, independent batch ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in both batches.
         """
         return 0.5 * double_sum(x1, x2, self.kernel, backend=self.backend)
 
@@ -244,6 +386,15 @@ class InteractionEnergy:
         coinciding points contribute :math:`\frac12 c\|u^1_i-u^2_j\|` (``c = -1`` for Riesz ``r = 1``).
         Altekrüger et al. (2023), Sec. 4; computed by :func:`mmdflow.summation.directional_derivative`
         with this energy's ``backend``. Shapes: all ``[B, d]``; returns a 0-d tensor.
+
+        Args:
+            x1: first batch ``[B, d]``.
+            u1: its velocities ``[B, d]``.
+            x2: second batch ``[B, d]``.
+            u2: its velocities ``[B, d]``.
+
+        Returns:
+            0-d tensor, differentiable in ``u1`` and ``u2``.
         """
         return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend=self.backend)
 
@@ -258,6 +409,13 @@ class InteractionEnergy:
         :func:`mmdflow.summation.pair_sum_and_grads`' internal form: no input checks, no host synchronisation on
         the dense path. For training loops whose batches come from checked particles; the reference is autograd
         of :meth:`batch_estimate`.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+
+        Returns:
+            ``(F, g1, g2)``: 0-d value, ``[B1, d]`` and ``[B2, d]`` gradients, all detached.
         """
         s, g1, g2, _ = pair_terms(x1, x2, self.kernel, self._uniform(x1), self._uniform(x2), backend=self.backend)
         return 0.5 * s, g1.mul_(0.5), g2.mul_(0.5)
@@ -265,7 +423,17 @@ class InteractionEnergy:
     def batch_directional_derivative_and_grad(self, x1, u1, x2, u2):
         r""":meth:`batch_directional_derivative` and its gradients in the velocities ``(D, gu1, gu2)``, without
         autograd: :math:`\nabla_{u^1_i}\hat D` is the gradient of the cross-pair sum in :math:`x^1_i`, plus the
-        coinciding pairs' term (:func:`mmdflow.summation.dispatch.directional_terms`). No input checks."""
+        coinciding pairs' term (:func:`mmdflow.summation.dispatch.directional_terms`). No input checks.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            ``(D, gu1, gu2)``: 0-d value, ``[B1, d]`` and ``[B2, d]`` gradients, all detached.
+        """
         d, g1, g2 = directional_terms(x1, u1, x2, u2, self.kernel, self._uniform(x1), self._uniform(x2),
                                       backend=self.backend)
         return 0.5 * d, g1.mul_(0.5), g2.mul_(0.5)
@@ -301,7 +469,11 @@ class DiscrepancyEnergy(InteractionEnergy):
         return f"DiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in d={self.target.shape[1]})"
 
     def fingerprint(self) -> dict:
-        """Type, kernel, backend and digests of the target samples and weights, for checkpoint keys."""
+        """Type, kernel, backend and digests of the target samples and weights, for checkpoint keys.
+
+        Returns:
+            A JSON-ready dict.
+        """
         return dict(super().fingerprint(), target=digest(self.target), target_weights=digest(self.target_weights))
 
     @property
@@ -317,28 +489,74 @@ class DiscrepancyEnergy(InteractionEnergy):
         return self.target.to(x), self.target_weights.to(x)
 
     def value(self, x, w=None):
+        r"""The discrepancy :math:`\mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu)+\mathcal V_{K,\nu}(\mu)+\mathcal E_K(\nu)`.
+
+        Args:
+            x: particles ``[N, d]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            0-d tensor, differentiable in ``x`` and ``w``.
+        """
         y, v = self._y(x)
         return (interaction_energy(x, self.kernel, w, backend=self.backend)
                 + potential_energy(x, y, self.kernel, w, v, backend=self.backend) + self.target_energy.to(x))
 
     def gradient(self, x, w=None):
+        r"""Wasserstein gradient of :math:`\mathcal D_K^2(\cdot,\nu)` at the particles (:func:`discrepancy_gradient`).
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[N, d]`` tensor (detached).
+        """
         y, v = self._y(x)
         return discrepancy_gradient(x, y, self.kernel, w, v, backend=self.backend)
 
     def first_variation(self, z, x, w=None):
+        r""":math:`\frac{\delta F}{\delta\mu}(z) = \sum_j w_j K(z, x_j) - \sum_l v_l K(z, y_l)`.
+
+        Args:
+            z: evaluation points ``[L, d]``.
+            x: particles ``[N, d]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[L]`` tensor.
+        """
         y, v = self._y(z)
         return (kernel_sum(z, x, self.kernel, w, backend=self.backend)
                 - kernel_sum(z, y, self.kernel, v, backend=self.backend))
 
     def batch_estimate(self, x1, x2):
-        r"""Two-batch estimate: cross pairs for :math:`\mathcal E_K`, both batches against the target for :math:`\mathcal V`."""
+        r"""Two-batch estimate: cross pairs for :math:`\mathcal E_K`, both batches against the target for :math:`\mathcal V`.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second, independent batch ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in both batches.
+        """
         y, v = self._y(x1)
         potential = double_sum(torch.cat([x1, x2]), y, self.kernel, None, v, backend=self.backend)
         return super().batch_estimate(x1, x2) + potential.neg() + self.target_energy.to(x1)
 
     def batch_directional_derivative(self, x1, u1, x2, u2):
         r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
-        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches."""
+        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in ``u1`` and ``u2``.
+        """
         y, v = self._y(x1)
         potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
                                             backend=self.backend)
@@ -347,7 +565,15 @@ class DiscrepancyEnergy(InteractionEnergy):
     def batch_estimate_and_grad(self, x1, x2):
         r""":meth:`batch_estimate` and its gradients in both batches, without autograd: the interaction part of
         :meth:`InteractionEnergy.batch_estimate_and_grad` plus the potential term's
-        :math:`-\frac{1}{B_1+B_2}\sum_l v_l\nabla_1K(x_k, y_l)` at every point of both batches. No input checks."""
+        :math:`-\frac{1}{B_1+B_2}\sum_l v_l\nabla_1K(x_k, y_l)` at every point of both batches. No input checks.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+
+        Returns:
+            ``(F, g1, g2)``: 0-d value, ``[B1, d]`` and ``[B2, d]`` gradients, all detached.
+        """
         y, v = self._y(x1)
         both = torch.cat([x1, x2])
         s, g, _, _ = pair_terms(both, y, self.kernel, self._uniform(both), v, want_b=False, backend=self.backend)
@@ -357,7 +583,17 @@ class DiscrepancyEnergy(InteractionEnergy):
 
     def batch_directional_derivative_and_grad(self, x1, u1, x2, u2):
         r""":meth:`batch_directional_derivative` and its gradients in the velocities, without autograd (the
-        potential term: the targets are fixed points). No input checks."""
+        potential term: the targets are fixed points). No input checks.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            ``(D, gu1, gu2)``: 0-d value, ``[B1, d]`` and ``[B2, d]`` gradients, all detached.
+        """
         y, v = self._y(x1)
         both, ub = torch.cat([x1, x2]), torch.cat([u1, u2])
         dp, gp, _ = directional_terms(both, ub, y, None, self.kernel, self._uniform(both), v, backend=self.backend)
@@ -402,17 +638,30 @@ class SlicedDiscrepancyEnergy:
 
     def fingerprint(self) -> dict:
         """Type, kernel, digests of the target and of the slicing options (the generator's current state included),
-        for checkpoint keys."""
+        for checkpoint keys.
+
+        Returns:
+            A JSON-ready dict.
+        """
         return {"type": type(self).__name__, "kernel": repr(self.kernel), "target": digest(self.target),
                 "target_weights": digest(self.target_weights), "options": digest(self.options),
                 "exact_target_energy": self._exact_target}
 
     def state_dict(self) -> dict:
-        """The state of the directions' generator (it advances at every call), for checkpoints."""
+        """The state of the directions' generator (it advances at every call), for checkpoints.
+
+        Returns:
+            ``{"generator": state}`` (a uint8 tensor), or ``{}`` without a generator.
+        """
         gen = self.options["generator"]
         return {} if gen is None else {"generator": gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the directions' generator from :meth:`state_dict`.
+
+        Args:
+            state: a dict from :meth:`state_dict`.
+        """
         if "generator" in state:
             self.options["generator"].set_state(state["generator"].cpu())
 
@@ -431,28 +680,71 @@ class SlicedDiscrepancyEnergy:
         return self.target.to(x), self.target_weights.to(x)
 
     def value(self, x, w=None):
+        r"""Sliced estimate of :math:`\mathcal D_K^2(\mu,\nu)` (Riesz ``r = 1``), plus the target's own energy.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            0-d tensor.
+        """
         y, v = self._y(x)
         val, _ = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
         return val + self.target_energy.to(x)
 
     def gradient(self, x, w=None):
+        r"""Sliced estimate of the Wasserstein gradient of :math:`\mathcal D_K^2(\cdot,\nu)` at the particles.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[N, d]`` tensor (detached).
+        """
         y, v = self._y(x)
         return sliced_discrepancy_and_gradient(x, y, w, v, want_value=False, **self.options)[1]
 
     def value_and_gradient(self, x, w=None):
-        """Both from the same directions and one sort per direction."""
+        """Both from the same directions and one sort per direction.
+
+        Args:
+            x: particles ``[N, d]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``(value, gradient)``: 0-d and ``[N, d]``, as :meth:`value` and :meth:`gradient`.
+        """
         y, v = self._y(x)
         val, g = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
         return val + self.target_energy.to(x), g
 
     def first_variation(self, z, x, w=None):
-        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z,\cdot)\,d\mu - \int K(z,\cdot)\,d\nu`, shape ``[len(z)]``."""
+        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z,\cdot)\,d\mu - \int K(z,\cdot)\,d\nu`, shape ``[len(z)]``.
+
+        Args:
+            z: evaluation points ``[L, d]``.
+            x: particles ``[N, d]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[L]`` tensor.
+        """
         y, v = self._y(z)
         return (kernel_sum(z, x, self.kernel, w, backend="sliced", **self.options)
                 - kernel_sum(z, y, self.kernel, v, backend="sliced", **self.options))
 
     def batch_estimate(self, x1, x2):
-        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_estimate`, with sliced sums."""
+        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_estimate`, with sliced sums.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second, independent batch ``[B2, d]``.
+
+        Returns:
+            0-d tensor.
+        """
         y, v = self._y(x1)
         both = torch.cat([x1, x2])
         potential = -kernel_sum(both, y, self.kernel, v, backend="sliced", **self.options).mean()
@@ -460,7 +752,17 @@ class SlicedDiscrepancyEnergy:
         return inter + potential + self.target_energy.to(x1)
 
     def batch_directional_derivative(self, x1, u1, x2, u2):
-        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_directional_derivative`, with sliced gradients."""
+        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_directional_derivative`, with sliced gradients.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            0-d tensor.
+        """
         y, v = self._y(x1)
         inter = 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend="sliced", **self.options)
         potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,

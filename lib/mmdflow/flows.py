@@ -71,7 +71,21 @@ class ParticleFlowConfig:
     @classmethod
     def until(cls, t_final: float, *, tau: float, snapshot_every: int = 1, slow_start: bool = False,
               snapshot_dt: float | None = None) -> "ParticleFlowConfig":
-        """The config whose last step lands on ``t_final`` (a positive multiple of ``tau``)."""
+        """The config whose last step lands on ``t_final`` (a positive multiple of ``tau``).
+
+        Args:
+            t_final: the final time, a positive multiple of ``tau``.
+            tau: the step size :math:`\\tau > 0`.
+            snapshot_every: record a snapshot every this many steps.
+            slow_start: start with the steps of a slow start (powers of ten up to ``tau``).
+            snapshot_dt: record snapshots at multiples of this time instead, or ``None``.
+
+        Returns:
+            The :class:`ParticleFlowConfig`.
+
+        Raises:
+            ValueError: ``t_final`` is not a positive multiple of ``tau``, or a value is not positive.
+        """
         tau = check_positive(tau, "tau")
         t_final = check_positive(t_final, "t_final")
         k = round(t_final / tau)
@@ -83,7 +97,11 @@ class ParticleFlowConfig:
                    snapshot_dt=snapshot_dt)
 
     def step_sizes(self) -> list[float]:
-        """The ``n_steps`` step sizes (slow start first, when enabled)."""
+        """The ``n_steps`` step sizes (slow start first, when enabled).
+
+        Returns:
+            ``n_steps`` floats.
+        """
         head = _slow_steps(self.tau) if self.slow_start else []
         if self.slow_start:
             head = head + [self.tau - sum(head)]
@@ -91,13 +109,21 @@ class ParticleFlowConfig:
         return sizes + [self.tau] * (self.n_steps - len(sizes))
 
     def times(self) -> torch.Tensor:
-        """Times after each step, ``[n_steps + 1]`` float64, starting at ``0``."""
+        """Times after each step, ``[n_steps + 1]`` float64, starting at ``0``.
+
+        Returns:
+            ``[n_steps + 1]`` float64 tensor.
+        """
         t = torch.zeros(self.n_steps + 1, dtype=torch.float64)
         t[1:] = torch.tensor(self.step_sizes(), dtype=torch.float64).cumsum(0)
         return t
 
     def snapshot_steps(self) -> list[int]:
-        """The steps (from 1) after which :func:`particle_flow` records a snapshot (besides the first and last)."""
+        """The steps (from 1) after which :func:`particle_flow` records a snapshot (besides the first and last).
+
+        Returns:
+            Step indices, increasing.
+        """
         if self.snapshot_dt is None:
             return list(range(self.snapshot_every, self.n_steps + 1, self.snapshot_every))
         q = self.times()[1:] / self.snapshot_dt
@@ -130,6 +156,8 @@ def perturbed_dirac(n: int, d: int, *, centers: torch.Tensor | None = None, scal
         centers: ``[k, d]`` Dirac locations (default: the origin). The particles are split in
             ``k`` consecutive blocks whose sizes differ by at most one.
         scale: perturbation size (``>= 0``).
+        dtype: the dtype of the result.
+        device: the device of the result (default: the centers' device, else the CPU).
         generator: drives the uniform perturbation (drawn in float64 on the CPU).
 
     Returns:

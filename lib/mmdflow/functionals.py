@@ -55,18 +55,40 @@ class ImplosionExplosion:
         return "ImplosionExplosion()"
 
     def fingerprint(self) -> dict:
-        """The functional has no parameters: its type determines it (for checkpoint keys)."""
+        """The functional has no parameters: its type determines it (for checkpoint keys).
+
+        Returns:
+            ``{"type": "ImplosionExplosion"}``.
+        """
         return {"type": type(self).__name__}
 
     # --------------------------------------------------------------------------------- exact (particle) quantities
     @staticmethod
     def potential(p: torch.Tensor) -> torch.Tensor:
-        r"""The potential :math:`V(x, y) = \mathbf 1_{x<0}|y| - x`, shape ``[N]``."""
+        r"""The potential :math:`V(x, y) = \mathbf 1_{x<0}|y| - x`, shape ``[N]``.
+
+        Args:
+            p: points ``[N, 2]`` with coordinates ``(x, y)``.
+
+        Returns:
+            ``[N]`` tensor.
+        """
         x, y = p[:, 0], p[:, 1]
         return torch.where(x < 0, y.abs(), torch.zeros_like(y)) - x
 
     def value(self, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
-        r""":math:`\mathcal F(\mu)` for :math:`\mu = \sum_i w_i\delta_{p_i}`, a 0-d tensor (sorting, O(N log N))."""
+        r""":math:`\mathcal F(\mu)` for :math:`\mu = \sum_i w_i\delta_{p_i}`, a 0-d tensor (sorting, O(N log N)).
+
+        Args:
+            p: particles ``[N, 2]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            0-d tensor.
+
+        Raises:
+            ValueError: ``p`` is not a finite ``[N, 2]`` tensor, or ``w`` does not match it.
+        """
         _check_2d(p, "p")
         w = check_weights(w, p, "w")
         right = p[:, 0] >= 0
@@ -75,7 +97,19 @@ class ImplosionExplosion:
         return (w * self.potential(p)).sum() - 0.5 * (wr * abs_sums_1d(y, y, wr)).sum()
 
     def first_variation(self, z: torch.Tensor, p: torch.Tensor, w: torch.Tensor | None = None) -> torch.Tensor:
-        r""":math:`\frac{\delta\mathcal F}{\delta\mu}(z) = V(z) - \mathbf 1_{z_x\ge0}\sum_j w_j\mathbf 1_{x_j\ge0}|z_y - y_j|`, ``[len(z)]``."""
+        r""":math:`\frac{\delta\mathcal F}{\delta\mu}(z) = V(z) - \mathbf 1_{z_x\ge0}\sum_j w_j\mathbf 1_{x_j\ge0}|z_y - y_j|`, ``[len(z)]``.
+
+        Args:
+            z: evaluation points ``[L, 2]``.
+            p: particles ``[N, 2]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[L]`` tensor.
+
+        Raises:
+            ValueError: the points are not ``[*, 2]`` tensors, or ``w`` does not match ``p``.
+        """
         _check_2d(z, "z")
         _check_2d(p, "p")
         w = check_weights(w, p, "w")
@@ -88,6 +122,16 @@ class ImplosionExplosion:
 
         :math:`\big(-1,\ \mathbf 1_{x_i<0}\,\mathrm{sign}(y_i) - \mathbf 1_{x_i\ge0}\sum_j w_j
         \mathbf 1_{x_j\ge0}\,\mathrm{sign}(y_i-y_j)\big)`; the particle velocity is its negative.
+
+        Args:
+            p: particles ``[N, 2]``.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[N, 2]`` tensor.
+
+        Raises:
+            ValueError: ``p`` is not an ``[N, 2]`` tensor, or ``w`` does not match it.
         """
         _check_2d(p, "p")
         w = check_weights(w, p, "w")
@@ -104,6 +148,16 @@ class ImplosionExplosion:
         The potential is averaged over both batches; the interaction uses cross pairs
         only: :math:`-\frac12\frac1{B_1B_2}\sum_{ij}\mathbf 1_{x^1_i\ge0}\mathbf 1_{x^2_j\ge0}|y^1_i-y^2_j|`
         (as the neural backward scheme, App. F and Sec. 3).
+
+        Args:
+            p1: first batch ``[B1, 2]``.
+            p2: second, independent batch ``[B2, 2]``.
+
+        Returns:
+            0-d tensor.
+
+        Raises:
+            ValueError: a batch is not an ``[B, 2]`` tensor.
         """
         _check_2d(p1, "p1")
         _check_2d(p2, "p2")
@@ -122,6 +176,18 @@ class ImplosionExplosion:
         :math:`\partial|z|[h] = \mathrm{sign}(z)h` for :math:`z\ne0` and :math:`|h|` at
         :math:`z = 0` (one-sided derivative: coinciding points separate). Differentiable
         in ``u1``, ``u2``. Shapes ``[B1, 2]``, ``[B1, 2]``, ``[B2, 2]``, ``[B2, 2]``.
+
+        Args:
+            p1: first batch ``[B1, 2]``.
+            u1: its velocities ``[B1, 2]``.
+            p2: second batch ``[B2, 2]``.
+            u2: its velocities ``[B2, 2]``.
+
+        Returns:
+            0-d tensor, differentiable in ``u1`` and ``u2``.
+
+        Raises:
+            ValueError: a batch or velocity is not a ``[B, 2]`` tensor.
         """
         for t, name in ((p1, "p1"), (u1, "u1"), (p2, "p2"), (u2, "u2")):
             _check_2d(t, name)

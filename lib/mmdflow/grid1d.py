@@ -84,7 +84,15 @@ class Grid:
 
     def cell_average(self, cdf: Callable[[torch.Tensor], torch.Tensor], *, normalise: bool = True) -> torch.Tensor:
         r"""Cell averages :math:`(F(x_{i+1/2}) - F(x_{i-1/2}))/\Delta x` of a law with CDF ``cdf`` (exact mass per
-        cell); ``normalise`` rescales to total mass 1 on the grid (the mass outside ``[lo, hi]`` is dropped)."""
+        cell); ``normalise`` rescales to total mass 1 on the grid (the mass outside ``[lo, hi]`` is dropped).
+
+        Args:
+            cdf: the CDF :math:`F`, ``[n + 1]`` edges to ``[n + 1]`` values.
+            normalise: rescale to mass 1 on the grid.
+
+        Returns:
+            ``[n]`` float64 densities at the cells.
+        """
         c = cdf(self.edges)
         m = (c[1:] - c[:-1]).clamp_min(0.0)
         if normalise:
@@ -108,12 +116,16 @@ def grid_flow(mu0: torch.Tensor, nu: torch.Tensor, grid: Grid, times: Sequence[f
         nu: ``[n]`` target cell averages (positive for ``transport="kl"``).
         grid: the :class:`Grid`.
         times: non-decreasing output times ``>= 0``.
-        alpha, beta: weights of the transport and the reaction part.
-        transport: one of :data:`TRANSPORTS`; reaction: one of :data:`REACTIONS`.
+        alpha: weight of the transport part.
+        beta: weight of the reaction part.
+        transport: one of :data:`TRANSPORTS`.
+        reaction: one of :data:`REACTIONS`.
         sigma: bandwidth of the normalised Gaussian kernel (``"kernel"``, ``"kernel_fr"``).
-        cfl: fraction of the explicit stability bound used as the step; max_dt: the largest step (accuracy of
-            the reaction and of slow phases: the time error is of order ``max_dt**3``).
+        cfl: fraction of the explicit stability bound used as the step.
+        max_dt: the largest step (accuracy of the reaction and of slow phases: the time error is of order
+            ``max_dt**3``).
         boundary_flux: ``t -> (J_left, J_right)``, the flux through the two ends (``None``: zero, mass conserved).
+        max_steps: cap on the number of steps.
 
     Returns:
         ``[len(times), n]`` float64 cell averages.
@@ -201,13 +213,32 @@ def grid_flow(mu0: torch.Tensor, nu: torch.Tensor, grid: Grid, times: Sequence[f
 
 
 def fisher_rao_closed_form(mu0: torch.Tensor, nu: torch.Tensor, t: float, beta: float = 1.0) -> torch.Tensor:
-    r"""The Fisher-Rao flow of :math:`\mathrm{KL}(\nu|\mu)`: :math:`\mu_t = \nu + e^{-\beta t}(\mu_0 - \nu)`."""
+    r"""The Fisher-Rao flow of :math:`\mathrm{KL}(\nu|\mu)`: :math:`\mu_t = \nu + e^{-\beta t}(\mu_0 - \nu)`.
+
+    Args:
+        mu0: the start density ``[n]`` (or ``[..., n]``).
+        nu: the target density, same shape.
+        t: the time :math:`t \ge 0`.
+        beta: the rate :math:`\beta`.
+
+    Returns:
+        :math:`\mu_t`, the shape of ``mu0``.
+    """
     return nu + math.exp(-beta * t) * (mu0 - nu)
 
 
 def kl_divergence(nu: torch.Tensor, mu: torch.Tensor, dx: float) -> torch.Tensor:
     r"""Inclusive :math:`\mathrm{KL}(\nu|\mu) = \sum_i\Delta x\,(\nu_i\log(\nu_i/\mu_i) - \nu_i + \mu_i)` on a grid
-    (``[..., n]`` densities; ``0 log 0 = 0``; ``inf`` where :math:`\nu_i > 0 = \mu_i`)."""
+    (``[..., n]`` densities; ``0 log 0 = 0``; ``inf`` where :math:`\nu_i > 0 = \mu_i`).
+
+    Args:
+        nu: densities ``[..., n]``.
+        mu: densities ``[..., n]``.
+        dx: the cell width :math:`\Delta x`.
+
+    Returns:
+        ``[...]`` float64 tensor.
+    """
     nu = torch.as_tensor(nu, dtype=torch.float64)
     mu = torch.as_tensor(mu, dtype=torch.float64)
     ratio = torch.where(nu > 0, nu * (torch.log(nu.clamp_min(1e-300)) - torch.log(mu)), torch.zeros_like(nu))
@@ -216,7 +247,16 @@ def kl_divergence(nu: torch.Tensor, mu: torch.Tensor, dx: float) -> torch.Tensor
 
 def grid_quantile(mu: torch.Tensor, grid: Grid, levels: torch.Tensor) -> torch.Tensor:
     r"""Quantile function of the piecewise-constant density ``mu`` (normalised to mass 1) at ``levels``: the CDF
-    is piecewise linear, inverted exactly."""
+    is piecewise linear, inverted exactly.
+
+    Args:
+        mu: densities ``[n]`` on the cells of ``grid``.
+        grid: the grid.
+        levels: levels in :math:`[0, 1]`, any shape.
+
+    Returns:
+        float64 tensor of the shape of ``levels``.
+    """
     mu = torch.as_tensor(mu, dtype=torch.float64).clamp_min(0.0)
     mass = mu * grid.dx
     cdf = torch.cat([mass.new_zeros(1), torch.cumsum(mass, 0)])
@@ -231,7 +271,20 @@ def grid_quantile(mu: torch.Tensor, grid: Grid, levels: torch.Tensor) -> torch.T
 
 def kde(x: torch.Tensor, grid: Grid, bandwidth: float, w: torch.Tensor | None = None) -> torch.Tensor:
     r"""Gaussian kernel density estimate :math:`\sum_i w_i(2\pi h^2)^{-1/2}e^{-|z-x_i|^2/(2h^2)}` at the cell
-    centres, ``[n]`` float64 (``x``: ``[N]`` or ``[N, 1]``; ``w``: weights, ``None`` = uniform)."""
+    centres, ``[n]`` float64 (``x``: ``[N]`` or ``[N, 1]``; ``w``: weights, ``None`` = uniform).
+
+    Args:
+        x: points ``[N]`` or ``[N, 1]``.
+        grid: the grid whose cell centres are evaluated.
+        bandwidth: :math:`h > 0`.
+        w: weights ``[N]``; ``None``: uniform.
+
+    Returns:
+        ``[n]`` float64 tensor.
+
+    Raises:
+        ValueError: ``bandwidth`` is not positive.
+    """
     h = check_positive(bandwidth, "bandwidth")
     x = torch.as_tensor(x, dtype=torch.float64).reshape(-1)
     w = torch.full_like(x, 1.0 / x.numel()) if w is None else torch.as_tensor(w, dtype=torch.float64).reshape(-1)

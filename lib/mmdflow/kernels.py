@@ -90,6 +90,11 @@ def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.
         y: ``[M, d]``.
         x_sq, y_sq: precomputed ``|x_i|^2`` ``[N]``, ``|y_j|^2`` ``[M]`` (GEMM form).
         exact: force explicit differences (``True``) or the GEMM (``False``); ``None`` chooses by ``d``.
+
+    Returns:
+        ``(s, zero)``: the squared distances :math:`s_{ij} = \|x_i - y_j\|^2`, ``[N, M]`` (dtype and device of
+        ``x``), and the ``[N, M]`` boolean mask of the entries that are exactly 0 (GEMM form), or ``None`` (explicit
+        differences).
     """
     if exact is None:
         exact = x.shape[1] <= EXPLICIT_DIFF_MAX_D
@@ -122,7 +127,16 @@ def pairwise_squared_distances(x: torch.Tensor, y: torch.Tensor, *, x_sq: torch.
 
 def centred(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``x - c`` and ``y - c`` for the mean ``c`` of all their points (``y is x`` is kept): differences are unchanged,
-    and the GEMM form of the squared distances loses no digits to a common offset of the clouds."""
+    and the GEMM form of the squared distances loses no digits to a common offset of the clouds.
+
+    Args:
+        x: ``[N, d]``.
+        y: ``[M, d]``, or ``x`` itself.
+
+    Returns:
+        ``(x - c, y - c)``, shapes ``[N, d]`` and ``[M, d]``, with ``c`` the mean of the ``N + M`` points (computed in
+        float64, cast back to ``x``'s dtype); the second is the first when ``y is x``.
+    """
     pts = x if y is x else torch.cat([x, y])
     c = pts.detach().double().mean(0).to(x.dtype)
     xc = x - c
@@ -135,7 +149,15 @@ SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
 def check_kernel_dtype(x: torch.Tensor, name: str = "x") -> None:
-    """Refuse points whose dtype is not in :data:`SUPPORTED_DTYPES`, naming it."""
+    """Refuse points whose dtype is not in :data:`SUPPORTED_DTYPES`, naming it.
+
+    Args:
+        x: points of any shape.
+        name: the name used in the error message.
+
+    Raises:
+        TypeError: ``x`` is a floating-point tensor of a dtype other than float32 or float64.
+    """
     if x.is_floating_point() and x.dtype not in SUPPORTED_DTYPES:
         raise TypeError(f"{name} has dtype {x.dtype}: kernel sums need float32 or float64 points (half precision "
                         f"is not supported by the backends); convert with {name}.float()")
@@ -168,7 +190,18 @@ SIGMA_RANGE = (1e-18, 1e18)
 
 def check_bandwidth(sigma, name: str = "sigma") -> float:
     """A bandwidth in :data:`SIGMA_RANGE` (finite and positive, and not so extreme that ``sigma**2`` or its inverse
-    leaves the float32 range)."""
+    leaves the float32 range).
+
+    Args:
+        sigma: the bandwidth :math:`\\sigma` (a number).
+        name: the name used in the error message.
+
+    Returns:
+        ``sigma`` as a float.
+
+    Raises:
+        ValueError: ``sigma`` is not finite and positive, or lies outside :data:`SIGMA_RANGE`.
+    """
     sigma = check_positive(sigma, name)
     lo, hi = SIGMA_RANGE
     if not lo <= sigma <= hi:
@@ -220,11 +253,25 @@ class RadialKernel:
     singular_at_zero: bool = False
 
     def profile(self, s: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        r"""The profile :math:`\phi(s)` at squared distances ``s``."""
+        r"""The profile :math:`\phi(s)` at squared distances ``s``.
+
+        Args:
+            s: squared distances :math:`s = \|x - y\|^2 \ge 0`, any shape.
+
+        Returns:
+            :math:`\phi(s)`, same shape, dtype and device as ``s``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define profile(s)")
 
     def dprofile(self, s: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
-        r"""The derivative :math:`\phi'(s)`, with ``0`` at ``s = 0`` for singular kernels."""
+        r"""The derivative :math:`\phi'(s)`, with ``0`` at ``s = 0`` for singular kernels.
+
+        Args:
+            s: squared distances :math:`s \ge 0`, any shape.
+
+        Returns:
+            :math:`\phi'(s)`, same shape, dtype and device as ``s``.
+        """
         raise NotImplementedError(f"{type(self).__name__} must define dprofile(s)")
 
     def fast_form(self, name: str):
@@ -232,6 +279,16 @@ class RadialKernel:
 
         A form is used only when the class defining it is the class defining both :meth:`profile` and
         :meth:`dprofile`, or a subclass of it: the form then describes this kernel's own formula.
+
+        Args:
+            name: one of :data:`FAST_FORMS`.
+
+        Returns:
+            The bound method (callable), or ``None`` when the class does not define that form or defines it above the
+            class of its profile.
+
+        Raises:
+            ValueError: ``name`` is not in :data:`FAST_FORMS`.
         """
         if name not in FAST_FORMS:
             raise ValueError(f"unknown fast form {name!r}; the kernel forms are {FAST_FORMS}")
@@ -243,13 +300,31 @@ class RadialKernel:
         return self.profile(squared_distances(x, y))
 
     def grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        r"""Gradients :math:`\nabla_x K(x_i, y_j) = 2\phi'(|x_i-y_j|^2)(x_i-y_j)`, shape ``[N, M, d]``."""
+        r"""Gradients :math:`\nabla_x K(x_i, y_j) = 2\phi'(|x_i-y_j|^2)(x_i-y_j)`, shape ``[N, M, d]``.
+
+        Args:
+            x: ``[N, d]``.
+            y: ``[M, d]``.
+
+        Returns:
+            ``[N, M, d]`` tensor, dtype and device of ``x``.
+
+        Raises:
+            ValueError: the points are not finite ``[*, d]`` tensors of one space.
+            TypeError: the points are not float32/float64 tensors of one dtype.
+            MemoryError: the ``[N, M, d]`` temporaries exceed the memory budget
+                (:class:`mmdflow._checks.MemoryBudgetError`).
+        """
         _check_pair(x, y, 3, "the kernel gradients' [N, M, d] tensors")
         diff = x[:, None, :] - y[None, :, :]
         return 2.0 * self.dprofile((diff**2).sum(-1))[..., None] * diff
 
     def value_at_zero(self) -> float:
-        """``K(x, x)``: the kernel on the diagonal."""
+        """``K(x, x)``: the kernel on the diagonal.
+
+        Returns:
+            :math:`\\phi(0)` as a Python float (e.g. 1 for the Gaussian, 0 for Riesz).
+        """
         return float(self.profile(torch.zeros((), dtype=torch.float64)))
 
 
@@ -259,6 +334,15 @@ def zero_slope(kernel: RadialKernel) -> float:
     The kernel's own ``slope_at_zero()`` (Riesz: :math:`-1` for ``r = 1``, ``0`` for ``r > 1``, :math:`-\infty`
     for ``r < 1``; Laplace: :math:`-1/\sigma`); 0 for a kernel differentiable at 0; a kernel singular at 0 without
     its own ``slope_at_zero`` is refused.
+
+    Args:
+        kernel: the kernel.
+
+    Returns:
+        The slope :math:`c` (a float, possibly :math:`-\infty`).
+
+    Raises:
+        NotImplementedError: the kernel is singular at 0 and defines no ``slope_at_zero``.
     """
     slope = kernel.fast_form("slope_at_zero")
     if slope is not None:
@@ -271,7 +355,14 @@ def zero_slope(kernel: RadialKernel) -> float:
 
 def riesz_exponent(kernel: RadialKernel) -> float | None:
     """``r`` when the kernel is its own :math:`-\\|x - y\\|^r` (its ``riesz_exponent()`` form, see
-    :meth:`RadialKernel.fast_form`), else ``None``: the Riesz passes of the backends apply only then."""
+    :meth:`RadialKernel.fast_form`), else ``None``: the Riesz passes of the backends apply only then.
+
+    Args:
+        kernel: the kernel.
+
+    Returns:
+        The exponent ``r`` as a float, or ``None``.
+    """
     form = kernel.fast_form("riesz_exponent")
     return None if form is None else float(form())
 
@@ -294,21 +385,61 @@ class Riesz(RadialKernel):
         return self.r <= 1.0
 
     def profile(self, s):
+        r"""The Riesz profile :math:`\phi(s) = -s^{r/2}`.
+
+        Args:
+            s: squared distances :math:`s \ge 0`, any shape.
+
+        Returns:
+            :math:`-s^{r/2}`, same shape, dtype and device as ``s`` (gradient 0 at ``s = 0``).
+        """
         return -_safe_pow(s, self.r / 2)
 
     def dprofile(self, s):
+        r"""The derivative :math:`\phi'(s) = -\tfrac r2 s^{r/2-1}`, set to 0 at ``s = 0`` (no force at coinciding points).
+
+        Args:
+            s: squared distances :math:`s \ge 0`, any shape.
+
+        Returns:
+            :math:`\phi'(s)`, same shape, dtype and device as ``s``.
+        """
         return -(self.r / 2) * _safe_pow(s, self.r / 2 - 1)
 
     def slope_at_zero(self) -> float:
+        r"""The one-sided slope :math:`c` of :math:`K(0, t w) = K(0, 0) + c\,t\|w\| + o(t)`.
+
+        Returns:
+            :math:`-1` for ``r = 1``, ``0`` for ``r > 1``, :math:`-\infty` for ``r < 1``.
+        """
         return -1.0 if self.r == 1.0 else (0.0 if self.r > 1.0 else -math.inf)
 
     def riesz_exponent(self) -> float:
+        r"""The exponent of :math:`-\|x-y\|^r` (the Riesz passes of the backends).
+
+        Returns:
+            ``r``.
+        """
         return self.r
 
     def compiled_form(self):
+        """The formula of the compiled low-dimensional loop (:data:`mmdflow.summation.fused.FORMULAS`).
+
+        Returns:
+            ``(name, r)``: ``"riesz_1"``, ``"riesz_half"`` or ``"riesz_3half"`` for ``r`` = 1, 1/2, 3/2, else
+            ``"riesz"``.
+        """
         return {1.0: "riesz_1", 0.5: "riesz_half", 1.5: "riesz_3half"}.get(self.r, "riesz"), self.r
 
     def keops_formula(self, sq):
+        r"""The profile and its derivative on KeOps' symbolic squared distances.
+
+        Args:
+            sq: KeOps symbolic squared distances :math:`s`.
+
+        Returns:
+            ``(phi, dphi)``: :math:`-s^{r/2}` and :math:`-\tfrac r2 s^{r/2-1}` (0 at ``s = 0``) as KeOps formulas.
+        """
         r = self.r
         inv = sq.rsqrt()                                   # 0 where sq == 0
         if r in (0.5, 1.0, 1.5):
@@ -335,15 +466,44 @@ class Gaussian(_BandwidthKernel):
     r"""Gaussian kernel :math:`K(x, y) = \exp(-\|x - y\|^2 / (2\sigma^2))`."""
 
     def profile(self, s):
+        r"""The Gaussian profile :math:`\phi(s) = \exp(-s / (2\sigma^2))`.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi(s)`, same shape, dtype and device as ``s``.
+        """
         return torch.exp(-s / (2 * self.sigma**2))
 
     def dprofile(self, s):
+        r"""The derivative :math:`\phi'(s) = -\exp(-s/(2\sigma^2)) / (2\sigma^2)`.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi'(s)`, same shape, dtype and device as ``s``.
+        """
         return -torch.exp(-s / (2 * self.sigma**2)) / (2 * self.sigma**2)
 
     def compiled_form(self):
+        r"""The formula of the compiled low-dimensional loop (:data:`mmdflow.summation.fused.FORMULAS`).
+
+        Returns:
+            ``("gaussian", a)`` with :math:`a = 1/(2\sigma^2)`.
+        """
         return "gaussian", 1.0 / (2.0 * self.sigma ** 2)
 
     def keops_formula(self, sq):
+        r"""The profile and its derivative on KeOps' symbolic squared distances.
+
+        Args:
+            sq: KeOps symbolic squared distances :math:`s`.
+
+        Returns:
+            ``(phi, dphi)``: :math:`e^{-a s}` and :math:`-a e^{-a s}`, :math:`a = 1/(2\sigma^2)`, as KeOps formulas.
+        """
         a = 1.0 / (2 * self.sigma**2)
         e = (-a * sq).exp()
         return e, -a * e
@@ -354,15 +514,45 @@ class InverseMultiquadric(_BandwidthKernel):
     r"""Inverse multiquadric :math:`K(x, y) = (1 + \|x - y\|^2/\sigma^2)^{-1/2}`."""
 
     def profile(self, s):
+        r"""The profile :math:`\phi(s) = (1 + s/\sigma^2)^{-1/2}`.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi(s)`, same shape, dtype and device as ``s``.
+        """
         return (1 + s / self.sigma**2) ** -0.5
 
     def dprofile(self, s):
+        r"""The derivative :math:`\phi'(s) = -\tfrac{1}{2\sigma^2}(1 + s/\sigma^2)^{-3/2}`.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi'(s)`, same shape, dtype and device as ``s``.
+        """
         return -0.5 / self.sigma**2 * (1 + s / self.sigma**2) ** -1.5
 
     def compiled_form(self):
+        """The formula of the compiled low-dimensional loop (:data:`mmdflow.summation.fused.FORMULAS`).
+
+        Returns:
+            ``("imq", 1/sigma^2)``.
+        """
         return "imq", 1.0 / self.sigma ** 2
 
     def keops_formula(self, sq):
+        r"""The profile and its derivative on KeOps' symbolic squared distances.
+
+        Args:
+            sq: KeOps symbolic squared distances :math:`s`.
+
+        Returns:
+            ``(phi, dphi)``: :math:`(1+s/\sigma^2)^{-1/2}` and :math:`-\tfrac{1}{2\sigma^2}(1+s/\sigma^2)^{-3/2}` as KeOps
+            formulas.
+        """
         s2 = self.sigma**2
         base = 1 + sq / s2
         return base.rsqrt(), (-0.5 / s2) * base.rsqrt() ** 3
@@ -375,18 +565,52 @@ class Laplace(_BandwidthKernel):
     singular_at_zero = True
 
     def profile(self, s):
+        r"""The profile :math:`\phi(s) = \exp(-\sqrt s/\sigma)`.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi(s)`, same shape, dtype and device as ``s`` (gradient 0 at ``s = 0``).
+        """
         return torch.exp(-_safe_pow(s, 0.5) / self.sigma)
 
     def dprofile(self, s):
         # d/ds exp(-sqrt(s)/sigma) = -exp(-sqrt(s)/sigma) / (2 sigma sqrt(s)); 0 at s = 0 by convention.
+        r"""The derivative :math:`\phi'(s) = -\exp(-\sqrt s/\sigma) / (2\sigma\sqrt s)`, set to 0 at ``s = 0``.
+
+        Args:
+            s: squared distances, any shape.
+
+        Returns:
+            :math:`\phi'(s)`, same shape, dtype and device as ``s``.
+        """
         return -torch.exp(-_safe_pow(s, 0.5) / self.sigma) * _safe_pow(s, -0.5) / (2 * self.sigma)
 
     def slope_at_zero(self) -> float:
+        r"""The one-sided slope :math:`c` of :math:`K(0, t w) = K(0, 0) + c\,t\|w\| + o(t)`.
+
+        Returns:
+            :math:`-1/\sigma`.
+        """
         return -1.0 / self.sigma
 
     def compiled_form(self):
+        """The formula of the compiled low-dimensional loop (:data:`mmdflow.summation.fused.FORMULAS`).
+
+        Returns:
+            ``("laplace", 1/sigma)``.
+        """
         return "laplace", 1.0 / self.sigma
 
     def keops_formula(self, sq):
+        r"""The profile and its derivative on KeOps' symbolic squared distances.
+
+        Args:
+            sq: KeOps symbolic squared distances :math:`s`.
+
+        Returns:
+            ``(phi, dphi)``: :math:`e^{-\sqrt s/\sigma}` and :math:`-e^{-\sqrt s/\sigma}/(2\sigma\sqrt s)` as KeOps formulas.
+        """
         e = (-sq.sqrt() / self.sigma).exp()
         return e, -e * sq.rsqrt() / (2 * self.sigma)

@@ -102,7 +102,21 @@ def compare_to_exact(x: torch.Tensor, sampler: Callable[[int, torch.Generator | 
 def flow_error(x: torch.Tensor, t: float, r: float, *, n_repeats: int = 3,
                generator: torch.Generator | None = None) -> ExactComparison:
     r""":func:`compare_to_exact` against the limit curve :math:`\gamma(t)` of the interaction energy
-    with Riesz exponent ``r`` in dimension ``x.shape[1]`` (:func:`mmdflow.analytic.sample_flow`)."""
+    with Riesz exponent ``r`` in dimension ``x.shape[1]`` (:func:`mmdflow.analytic.sample_flow`).
+
+    Args:
+        x: particles ``[N, d]``.
+        t: the time :math:`t > 0`.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        n_repeats: the number of exact reference samples.
+        generator: the source of randomness.
+
+    Returns:
+        An :class:`ExactComparison`.
+
+    Raises:
+        ValueError: ``x`` is not a finite ``[N, d]`` tensor, ``r`` or ``t`` is out of range.
+    """
     from . import analytic
 
     check_points(x, "x")
@@ -121,6 +135,18 @@ def expected_noise(sampler: Callable[[int, torch.Generator | None], torch.Tensor
 
     Derivation: the cross term has mean :math:`m = \mathbb E\|X-X'\|`, each self term
     :math:`-\frac12(1-\frac1n)m` (the ``n`` diagonal entries vanish), so the sum is :math:`m/n`.
+
+    Args:
+        sampler: ``(m, generator) -> [m, d]`` exact samples of :math:`\nu`.
+        n: the sample size ``n >= 1``.
+        n_pairs: the number of pairs estimating :math:`\mathbb E\|X-X'\|`.
+        generator: the source of randomness.
+
+    Returns:
+        The expected :math:`\mathcal D_K^2` as a float.
+
+    Raises:
+        ValueError: ``n`` is not an integer ``>= 1``.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got n={n!r}")
@@ -153,6 +179,21 @@ def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: to
     times (``t = 0`` is always skipped: :math:`\gamma(0) = \delta_0`). A time with no snapshot within
     ``tol * max(1, |t|)`` raises ``ValueError`` (see :meth:`mmdflow.trajectory.Trajectory.at`). The times
     reported are the snapshots' own. Weighted snapshots are not supported.
+
+    Args:
+        traj: a :class:`mmdflow.trajectory.Trajectory` with uniform weights.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        times: the times to evaluate, or ``None`` (every snapshot after ``min_time``).
+        n_repeats: the number of exact reference samples per time.
+        generator: the source of randomness.
+        min_time: skip snapshots at times ``<= min_time``.
+        tol: the relative time tolerance of :meth:`~mmdflow.trajectory.Trajectory.index_of`.
+
+    Returns:
+        A :class:`FlowErrors`, one entry per evaluated snapshot.
+
+    Raises:
+        ValueError: the trajectory has weights, a time has no snapshot, or no snapshot is left after ``min_time``.
     """
     from . import analytic
 
@@ -178,7 +219,19 @@ def flow_errors(traj, r: float, *, times=None, n_repeats: int = 3, generator: to
 
 def flow_noise_floor(n: int, t: float, d: int, r: float, *, n_pairs: int = 100_000,
                      generator: torch.Generator | None = None) -> float:
-    r""":func:`expected_noise` for :math:`\gamma(t)` of the interaction flow (:func:`mmdflow.analytic.sample_flow`)."""
+    r""":func:`expected_noise` for :math:`\gamma(t)` of the interaction flow (:func:`mmdflow.analytic.sample_flow`).
+
+    Args:
+        n: the number of particles.
+        t: the time :math:`t > 0`.
+        d: the dimension.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        n_pairs: the number of pairs estimating :math:`\mathbb E\|X-X'\|`.
+        generator: the source of randomness.
+
+    Returns:
+        The expected :math:`\mathcal D_K^2` of two exact ``n``-samples as a float.
+    """
     from . import analytic
 
     return expected_noise(lambda m, g: analytic.sample_flow(m, t, d, r, generator=g), n, n_pairs=n_pairs,
@@ -208,6 +261,18 @@ def radial_statistics(x: torch.Tensor, t: float, r: float, *, band: float = 0.05
       :math:`\|x_i\|` and the exact radial CDF :math:`F` (:func:`mmdflow.analytic.flow_radial_cdf`); an exact
       ``N``-sample reads about :math:`0.87/\sqrt N` in the ball case (the mean of Kolmogorov's law) and 0 in the
       sphere case, where :math:`F` is a step at :math:`R(t)` (radii within :math:`10^{-9}R(t)` of it count as on it).
+
+    Args:
+        x: particles ``[N, d]``.
+        t: the time :math:`t > 0`.
+        r: the Riesz exponent in :math:`(0, 2)`.
+        band: the shell's half-width as a fraction of :math:`R(t)`, in :math:`(0, 1)`.
+
+    Returns:
+        A :class:`RadialStatistics`.
+
+    Raises:
+        ValueError: ``t`` is not a scalar ``> 0``, ``band`` is outside :math:`(0, 1)`, or ``x``/``r`` is invalid.
     """
     from . import analytic
 
@@ -257,6 +322,19 @@ def gradient_error(estimator, reference, x: torch.Tensor, w: torch.Tensor | None
     calls (a sliced energy draws fresh directions at each call), with :math:`g` the reference gradient
     ``[N, d]``. Any energy objects with a ``gradient(x, w)`` method qualify (e.g.
     :class:`mmdflow.energies.SlicedDiscrepancyEnergy` against :class:`mmdflow.energies.DiscrepancyEnergy`).
+
+    Args:
+        estimator: an energy with ``gradient(x, w)``.
+        reference: an energy with ``gradient(x, w)``.
+        x: particles ``[N, d]``.
+        w: weights ``[N]``; ``None``: uniform.
+        draws: ``D``, the number of estimator calls.
+
+    Returns:
+        A :class:`GradientError` (relative error and time per call).
+
+    Raises:
+        ValueError: ``x`` is not a finite ``[N, d]`` tensor or ``draws`` is not a positive integer.
     """
     check_points(x, "x")
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
@@ -317,6 +395,12 @@ def zero_weight_fraction(w: torch.Tensor, *, atol: float = 0.0) -> float:
         w: weights ``[N]`` on the probability simplex.
         atol: threshold :math:`\ge 0` (0: exactly zero, as the
             Euclidean simplex projection leaves them).
+
+    Returns:
+        The fraction as a float in :math:`[0, 1]`.
+
+    Raises:
+        ValueError: ``w`` is not on the simplex, or ``atol`` is negative or not finite.
     """
     w = _simplex_weights(w)
     atol = float(atol)
@@ -326,7 +410,15 @@ def zero_weight_fraction(w: torch.Tensor, *, atol: float = 0.0) -> float:
 
 
 def weight_statistics(w: torch.Tensor, *, atol: float = 0.0) -> WeightStatistics:
-    """:func:`effective_sample_size` and :func:`zero_weight_fraction` of the weights ``w`` ``[N]``."""
+    """:func:`effective_sample_size` and :func:`zero_weight_fraction` of the weights ``w`` ``[N]``.
+
+    Args:
+        w: weights ``[N]`` on the probability simplex.
+        atol: the threshold of :func:`zero_weight_fraction`.
+
+    Returns:
+        A :class:`WeightStatistics`.
+    """
     return WeightStatistics(effective_sample_size(w), zero_weight_fraction(w, atol=atol))
 
 

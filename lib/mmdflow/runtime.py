@@ -27,7 +27,11 @@ PROFILES = ("quick", "book", "paper")
 
 
 def default_device() -> torch.device:
-    """``cuda`` when a GPU is visible, else ``cpu``. Call it once, in a notebook's parameters cell."""
+    """``cuda`` when a GPU is visible, else ``cpu``. Call it once, in a notebook's parameters cell.
+
+    Returns:
+        A ``torch.device``.
+    """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -60,6 +64,16 @@ def for_profile(profile: str, *values):
 
     >>> for_profile("paper", {"quick": 200, "book": 500, "paper": 2000}, 0.05)
     (2000, 0.05)
+
+    Args:
+        profile: ``"quick"``, ``"book"`` or ``"paper"``.
+        *values: plain values or profile tables.
+
+    Returns:
+        The resolved value (one argument), else a tuple of them.
+
+    Raises:
+        ValueError: ``profile`` is unknown, or a profile table mixes in other keys or lacks ``profile``.
     """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
@@ -82,7 +96,14 @@ def provenance(**extra) -> dict:
     """Where and when a stored result was computed: ``commit`` (git ``HEAD`` of the working tree, with ``+dirty``
     when it has uncommitted changes to tracked files; ``None`` outside a git checkout), ``date`` (UTC, ISO 8601),
     ``machine`` (CPU model, core count, memory and GPU name when present), ``torch`` version and torch ``threads``,
-    plus the keyword arguments (e.g. ``wall_time``)."""
+    plus the keyword arguments (e.g. ``wall_time``).
+
+    Args:
+        **extra: further JSON-ready fields (e.g. ``wall_time``).
+
+    Returns:
+        A JSON-ready dict.
+    """
     def git(*args):
         try:
             return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=10,
@@ -121,7 +142,14 @@ RESULTS_ENV = "MMDFLOW_RESULTS"
 
 def find_upward(relative: str) -> Path | None:
     """``<folder>/<relative>`` for the first folder, from the working directory upward, where that path exists (a
-    chapter runs in ``notebooks/`` or in the folder of its executed copy, both inside the checkout), else ``None``."""
+    chapter runs in ``notebooks/`` or in the folder of its executed copy, both inside the checkout), else ``None``.
+
+    Args:
+        relative: a relative path.
+
+    Returns:
+        The path, or ``None``.
+    """
     here = Path.cwd().resolve()
     return next((p / relative for p in (here, *here.parents) if (p / relative).exists()), None)
 
@@ -129,7 +157,18 @@ def find_upward(relative: str) -> Path | None:
 def stored_results_path(name: str, *, producer: str) -> Path:
     """The stored results file ``benchmarks/results/<name>``: under ``$MMDFLOW_RESULTS`` when set, else in the first
     ``benchmarks/results`` folder found from the working directory upward (:func:`find_upward`). A missing file
-    raises ``FileNotFoundError`` naming the script that makes it (``producer``)."""
+    raises ``FileNotFoundError`` naming the script that makes it (``producer``).
+
+    Args:
+        name: the file name under ``benchmarks/results``.
+        producer: the script that writes it, for the message.
+
+    Returns:
+        The path of the existing file.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+    """
     env = os.environ.get(RESULTS_ENV)
     path = Path(env) / name if env else (find_upward(f"benchmarks/results/{name}")
                                          or Path("benchmarks") / "results" / name)
@@ -194,6 +233,14 @@ def validate(data, schema, where: str = "") -> None:
     ``{field: schema}`` (an object with exactly these fields, :class:`Optional` ones may be absent); a dict
     ``{"*": schema}`` (an object with any keys, each value matching). Numbers must be finite unless the schema is
     :data:`NUMBER_OR_NAN`, also inside :data:`ANY` and ``dict``.
+
+    Args:
+        data: parsed JSON.
+        schema: the schema.
+        where: the field's path, for the messages (empty: the top level).
+
+    Raises:
+        StoredDataError: ``data`` does not match ``schema``.
     """
     field = where or "(top level)"
     if isinstance(schema, tuple):
@@ -283,6 +330,16 @@ def load_json(path, schema=ANY):
     Raises :class:`StoredDataError` naming the file and what is wrong: unreadable, empty, truncated or malformed
     JSON (with the line and column), or the first field that does not match the schema (missing, unexpected, of
     another type, NaN or infinite where a finite number is expected).
+
+    Args:
+        path: the JSON file.
+        schema: the schema (see :func:`validate`); :data:`ANY` by default.
+
+    Returns:
+        The parsed data.
+
+    Raises:
+        StoredDataError: the file cannot be read, is empty or malformed, or does not match ``schema``.
     """
     path = Path(path)
     try:
@@ -360,13 +417,38 @@ CHECKS = {"ift_100d": _same_lengths("steps", "loss", "ess", "zero_fraction"),
 def load_stored_results(name: str, *, producer: str, kind: str):
     """The parsed, validated stored results ``benchmarks/results/<name>`` (:func:`stored_results_path`,
     :func:`load_json` with ``SCHEMAS[kind]``, then the consistency checks ``CHECKS[kind]``); a file without any
-    run is refused too (:class:`StoredDataError`, naming the file)."""
+    run is refused too (:class:`StoredDataError`, naming the file).
+
+    Args:
+        name: the file name under ``benchmarks/results``.
+        producer: the script that writes it, for the message of a missing file.
+        kind: a key of :data:`SCHEMAS` (and of :data:`CHECKS`).
+
+    Returns:
+        The parsed, validated data.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        StoredDataError: the file is invalid or holds no runs.
+    """
     path = stored_results_path(name, producer=producer)
     return check_stored(path, load_json(path, SCHEMAS[kind]), kind)
 
 
 def check_stored(path, data, kind: str):
-    """``data`` (from ``path``) after the consistency checks of ``kind``: :class:`StoredDataError` naming the file."""
+    """``data`` (from ``path``) after the consistency checks of ``kind``: :class:`StoredDataError` naming the file.
+
+    Args:
+        path: the file the data came from, for the message.
+        data: the parsed JSON.
+        kind: a key of :data:`CHECKS` (other kinds get only the empty-list check).
+
+    Returns:
+        ``data`` itself.
+
+    Raises:
+        StoredDataError: the data is an empty list or fails the checks of ``kind``.
+    """
     try:
         if isinstance(data, list) and not data:
             raise StoredDataError("holds no runs (an empty list)")
@@ -379,7 +461,14 @@ def check_stored(path, data, kind: str):
 
 def records_dir(profile: str) -> Path:
     """The folder of the chapters' result records: ``$MMDFLOW_RECORDS`` when set, else ``build/records/<profile>``
-    of the checkout (the first folder upward from the working directory with a ``book/_toc.yml``)."""
+    of the checkout (the first folder upward from the working directory with a ``book/_toc.yml``).
+
+    Args:
+        profile: ``"quick"``, ``"book"`` or ``"paper"``.
+
+    Returns:
+        The folder (it may not exist yet).
+    """
     env = os.environ.get(RECORDS_ENV)
     if env:
         return Path(env)
@@ -394,7 +483,16 @@ def record_results(chapter: str, values: dict, *, profile: str) -> None:
     (under ``$MMDFLOW_RECORDS_STAGING`` when set: the chapter runner moves them into place when the chapter succeeds).
 
     Every number in ``values`` must be finite: a NaN or an infinity raises ``ValueError`` naming the field (a NaN
-    would be skipped by ``max()`` and similar reductions and could turn into a verdict)."""
+    would be skipped by ``max()`` and similar reductions and could turn into a verdict).
+
+    Args:
+        chapter: the chapter's name (the file name).
+        values: the JSON-ready results.
+        profile: ``"quick"``, ``"book"`` or ``"paper"``.
+
+    Raises:
+        ValueError: an unknown ``profile``, or ``values`` that are not JSON-ready or hold a non-finite number.
+    """
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     try:
@@ -444,7 +542,18 @@ def load_records(profile: str) -> dict:
 
     Each file is validated (:func:`load_json`, ``SCHEMAS["record"]``): an unreadable, truncated or malformed file, a
     missing or unexpected field, a non-finite number, a record of another profile or of another chapter than its
-    file name raises :class:`StoredDataError` naming the file and the field."""
+    file name raises :class:`StoredDataError` naming the file and the field.
+
+    Args:
+        profile: ``"quick"``, ``"book"`` or ``"paper"``.
+
+    Returns:
+        ``{chapter: record}``, each record a dict with ``chapter``, ``profile``, ``provenance`` and ``values``.
+
+    Raises:
+        StoredDataError: a record file is invalid.
+        NotADirectoryError: the records folder is a file.
+    """
     folder = records_dir(profile)
     if not folder.exists():
         return {}

@@ -52,7 +52,19 @@ SCHEMES: dict[str, Scheme] = {}
 
 
 def register_scheme(scheme: Scheme, *, replace: bool = False) -> Scheme:
-    """Add ``scheme`` to :data:`SCHEMES` (an existing name is refused unless ``replace=True``); returns it."""
+    """Add ``scheme`` to :data:`SCHEMES` (an existing name is refused unless ``replace=True``); returns it.
+
+    Args:
+        scheme: the scheme.
+        replace: allow replacing a registered scheme of the same name.
+
+    Returns:
+        ``scheme``.
+
+    Raises:
+        TypeError: ``scheme`` is not a :class:`Scheme`.
+        ValueError: the name is already registered and ``replace`` is false.
+    """
     if not isinstance(scheme, Scheme):
         raise TypeError(f"register_scheme takes a Scheme, got {type(scheme).__name__}")
     if scheme.name in SCHEMES and not replace:
@@ -62,7 +74,17 @@ def register_scheme(scheme: Scheme, *, replace: bool = False) -> Scheme:
 
 
 def get_scheme(name: str) -> Scheme:
-    """The registered scheme ``name`` (an unknown name is refused, listing the registered ones)."""
+    """The registered scheme ``name`` (an unknown name is refused, listing the registered ones).
+
+    Args:
+        name: the scheme's name.
+
+    Returns:
+        The :class:`Scheme`.
+
+    Raises:
+        ValueError: ``name`` is not registered.
+    """
     try:
         return SCHEMES[name]
     except KeyError:
@@ -70,7 +92,11 @@ def get_scheme(name: str) -> Scheme:
 
 
 def scheme_names() -> list[str]:
-    """The registered names, in display order."""
+    """The registered names, in display order.
+
+    Returns:
+        The names, a list of strings.
+    """
     return list(SCHEMES)
 
 

@@ -219,9 +219,12 @@ def solve_simplex_qp(q: torch.Tensor, c: torch.Tensor, w0: torch.Tensor | None =
     Computed in float64.
 
     Args:
-        q: symmetric positive semi-definite ``[N, N]``; c: ``[N]``; w0: feasible start ``[N]``
-            (``None`` = uniform); tol: target duality gap (absolute, in units of :math:`\phi`);
-        max_iter: iteration cap; method: ``"active_set"`` or ``"fista"``.
+        q: symmetric positive semi-definite ``[N, N]``.
+        c: ``[N]``.
+        w0: feasible start ``[N]`` (``None`` = uniform).
+        tol: target duality gap (absolute, in units of :math:`\phi`).
+        max_iter: iteration cap.
+        method: ``"active_set"`` or ``"fista"``.
 
     Returns:
         ``(w, info)``: the minimiser ``[N]`` in the dtype of ``q`` and a :class:`QPInfo`.

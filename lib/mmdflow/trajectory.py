@@ -66,6 +66,15 @@ def digest(value) -> str:
     their fields, objects with a ``fingerprint()`` method by it, dicts by their sorted items, sequences by their
     elements, and numbers, strings and ``None`` by their ``repr``. Other objects are refused (``TypeError``):
     a ``repr`` with a memory address would never match again.
+
+    Args:
+        value: what to digest.
+
+    Returns:
+        32 hex digits.
+
+    Raises:
+        TypeError: ``value`` holds an object of a type that cannot be digested.
     """
     h = hashlib.sha256()
     _feed(h, value)
@@ -109,6 +118,15 @@ def energy_fingerprint(energy) -> dict:
     """``energy.fingerprint()`` (type, parameters, digests of the data that determine it) for a checkpoint key.
 
     Raises ``TypeError`` for an energy without that method: a checkpoint could not tell two such energies apart.
+
+    Args:
+        energy: the energy.
+
+    Returns:
+        The energy's ``fingerprint()`` dict.
+
+    Raises:
+        TypeError: the energy has no ``fingerprint()`` method: a checkpoint could not tell two such energies apart.
     """
     fp = getattr(energy, "fingerprint", None)
     if not callable(fp):
@@ -142,6 +160,18 @@ class Trajectory(NamedTuple):
 
         Raises ``ValueError`` otherwise (the message lists the recorded times); ``tol=float("inf")`` accepts
         the nearest snapshot whatever its time.
+
+        Args:
+            t: the time (a finite real number).
+            tol: the relative tolerance, ``>= 0``.
+
+        Returns:
+            The snapshot index.
+
+        Raises:
+            TypeError: ``t`` is not a finite real number.
+            ValueError: ``tol`` is negative, or no snapshot lies within the tolerance (the message lists the recorded
+                times); ``tol=float("inf")`` accepts the nearest snapshot whatever its time.
         """
         if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t):
             raise TypeError(f"t must be a finite real number, got t={t!r}")
@@ -157,11 +187,33 @@ class Trajectory(NamedTuple):
         return i
 
     def at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor:
-        """Positions ``[N, d]`` of the snapshot at time ``t`` (:meth:`index_of`: none within ``tol`` raises)."""
+        """Positions ``[N, d]`` of the snapshot at time ``t`` (:meth:`index_of`: none within ``tol`` raises).
+
+        Args:
+            t: the time.
+            tol: the relative tolerance.
+
+        Returns:
+            ``[N, d]`` tensor.
+
+        Raises:
+            ValueError: no snapshot lies within the tolerance.
+        """
         return self.positions[self.index_of(t, tol=tol)]
 
     def weights_at(self, t: float, *, tol: float = 1e-6) -> torch.Tensor | None:
-        """Weights ``[N]`` of the snapshot at time ``t`` (``None`` for uniform weights); ``tol`` as in :meth:`at`."""
+        """Weights ``[N]`` of the snapshot at time ``t`` (``None`` for uniform weights); ``tol`` as in :meth:`at`.
+
+        Args:
+            t: the time.
+            tol: the relative tolerance.
+
+        Returns:
+            ``[N]`` tensor, or ``None``.
+
+        Raises:
+            ValueError: no snapshot lies within the tolerance.
+        """
         i = self.index_of(t, tol=tol)
         return None if self.weights is None else self.weights[i]
 

@@ -126,7 +126,20 @@ def resize_grey(grey, long_side: int) -> np.ndarray:
 
 
 def grey_levels(image_or_path) -> np.ndarray:
-    """Grey levels in [0, 1] (1 = white paper, 0 = black ink) of an array or an image file, shape ``[H, W]``."""
+    """Grey levels in [0, 1] (1 = white paper, 0 = black ink) of an array or an image file, shape ``[H, W]``.
+
+    Args:
+        image_or_path: a path to a PNG/JPEG file, or an ``[H, W]`` / ``[H, W, 3|4]`` array or tensor.
+
+    Returns:
+        ``[H, W]`` float64 NumPy array.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        TypeError: ``image_or_path`` is neither a path, an array nor a tensor.
+        ValueError: the file cannot be read, or the image has another shape, non-finite values or grey levels
+            outside [0, 1].
+    """
     if isinstance(image_or_path, (str, os.PathLike)):
         path = Path(image_or_path)
         if not path.is_file():
@@ -310,6 +323,16 @@ def smiley_image(size: int = 100, *, line_width: float = 0.06) -> np.ndarray:
 
     Plays the role of the smiley target of App. F, Ex. 1. ``line_width`` is the stroke
     thickness as a fraction of the image side.
+
+    Args:
+        size: the side in pixels, ``>= 16``.
+        line_width: the stroke thickness as a fraction of the side.
+
+    Returns:
+        ``[size, size]`` NumPy array of grey levels.
+
+    Raises:
+        ValueError: ``size`` or ``line_width`` is invalid.
     """
     size = _check_size(size)
     check_positive(line_width, "line_width")
@@ -349,6 +372,16 @@ def house_image(size: int = 100, *, line_width: float = 0.025) -> np.ndarray:
     The book's stand-in for the paper's "Max und Moritz" drawing (Fig. 1): thin strokes,
     several disconnected parts, empty regions the flow has to avoid.
     ``line_width`` is the stroke thickness as a fraction of the image side.
+
+    Args:
+        size: the side in pixels, ``>= 16``.
+        line_width: the stroke thickness as a fraction of the side.
+
+    Returns:
+        ``[size, size]`` NumPy array of grey levels.
+
+    Raises:
+        ValueError: ``size`` or ``line_width`` is invalid.
     """
     size = _check_size(size)
     check_positive(line_width, "line_width")
@@ -372,7 +405,19 @@ def house_image(size: int = 100, *, line_width: float = 0.025) -> np.ndarray:
 
 
 def text_image(text: str = "MMD", size: int = 100, *, fontsize: float | None = None) -> np.ndarray:
-    """Black lettering on white, ``[size, size]`` grey levels in [0, 1] (DejaVu Sans Bold, shipped with matplotlib)."""
+    """Black lettering on white, ``[size, size]`` grey levels in [0, 1] (DejaVu Sans Bold, shipped with matplotlib).
+
+    Args:
+        text: the lettering (non-empty).
+        size: the side in pixels, ``>= 16``.
+        fontsize: the font size, or ``None`` (fitted to the side and the text's length).
+
+    Returns:
+        ``[size, size]`` NumPy array of grey levels.
+
+    Raises:
+        ValueError: ``text`` is empty or ``size`` is invalid.
+    """
     size = _check_size(size)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r}")

@@ -61,7 +61,17 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None, *, dtype=torch.float64,
                device=None) -> torch.Tensor:
-        """``n`` samples ``[n, d]``: component labels by ``torch.multinomial``, then ``m_c + L_c z``."""
+        """``n`` samples ``[n, d]``: component labels by ``torch.multinomial``, then ``m_c + L_c z``.
+
+        Args:
+            n: the number of samples, ``>= 1``.
+            generator: the source of randomness.
+            dtype: the dtype of the result.
+            device: the device of the result.
+
+        Returns:
+            ``[n, d]`` tensor of ``dtype`` on ``device``.
+        """
         check_int(n, "n", 1)
         labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
@@ -77,7 +87,11 @@ class GaussianMixture:
 
 
 def gaussian_2d() -> GaussianMixture:
-    r"""The 2D Gaussian target :math:`N(0, [[1, .5], [.5, 1]])` of the IFT experiments."""
+    r"""The 2D Gaussian target :math:`N(0, [[1, .5], [.5, 1]])` of the IFT experiments.
+
+    Returns:
+        A one-component :class:`GaussianMixture`.
+    """
     f64 = torch.float64
     return GaussianMixture(means=torch.zeros(1, 2, dtype=f64), covs=torch.tensor([[[1.0, 0.5], [0.5, 1.0]]], dtype=f64),
                            weights=torch.ones(1, dtype=f64))
@@ -85,7 +99,11 @@ def gaussian_2d() -> GaussianMixture:
 
 def mixture_2d() -> GaussianMixture:
     r"""The 3-component 2D mixture: weights 1/3, means (0,0), (3,-1), (1,4), covariances
-    [[1,.5],[.5,2]], I, [[3,.5],[.5,1]]."""
+    [[1,.5],[.5,2]], I, [[3,.5],[.5,1]].
+
+    Returns:
+        A three-component :class:`GaussianMixture` in the plane.
+    """
     f64 = torch.float64
     means = torch.tensor([[0.0, 0.0], [3.0, -1.0], [1.0, 4.0]], dtype=f64)
     covs = torch.tensor([[[1.0, 0.5], [0.5, 2.0]], [[1.0, 0.0], [0.0, 1.0]], [[3.0, 0.5], [0.5, 1.0]]], dtype=f64)
@@ -100,6 +118,16 @@ def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, r
     :math:`g\sim N(0, I_d)`; covariance :math:`D + PP^\top`, :math:`D = \mathrm{diag}(U[0.5, 5])`,
     :math:`P\in\mathbb R^{d\times 10}` with :math:`U[0, 1]` entries (elongated along the all-ones direction).
     The construction follows the code's description; the random streams differ from its numpy ones.
+
+    Args:
+        d: the dimension.
+        n_components: the number of components.
+        radius: the norm of the means.
+        rank: the number of columns of :math:`P`.
+        seed: the first component's seed.
+
+    Returns:
+        A :class:`GaussianMixture` in dimension ``d``.
     """
     check_int(d, "d", 1)
     check_int(n_components, "n_components", 1)
@@ -119,7 +147,22 @@ def mixture_100d(d: int = 100, *, n_components: int = 3, radius: float = 20.0, r
 
 def initial_particles(n: int, generator: torch.Generator | None = None, *, center: Sequence[float] = (5.0, 5.0),
                       scale: float = 1.0, dtype=torch.float64, device=None) -> torch.Tensor:
-    r"""Initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2 I)`, ``[n, len(center)]`` (default N((5,5), I))."""
+    r"""Initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2 I)`, ``[n, len(center)]`` (default N((5,5), I)).
+
+    Args:
+        n: the number of particles, ``>= 1``.
+        generator: the source of randomness.
+        center: the mean.
+        scale: the standard deviation, ``> 0``.
+        dtype: the dtype of the result.
+        device: the device of the result.
+
+    Returns:
+        ``[n, len(center)]`` tensor of ``dtype`` on ``device``.
+
+    Raises:
+        ValueError: ``n``, ``scale`` or ``center`` is invalid.
+    """
     check_int(n, "n", 1)
     scale = check_positive(scale, "scale")
     c = torch.as_tensor(center, dtype=torch.float64)

@@ -57,7 +57,11 @@ class MNIST(NamedTuple):
     split: str
 
     def flat(self) -> torch.Tensor:
-        """The images as points in :math:`\\mathbb R^{784}`, shape ``[N, 784]``."""
+        """The images as points in :math:`\\mathbb R^{784}`, shape ``[N, 784]``.
+
+        Returns:
+            ``[N, 784]`` tensor (a view of ``images``).
+        """
         return self.images.reshape(self.images.shape[0], -1)
 
 
@@ -74,6 +78,12 @@ def mnist_dir(data_dir=None) -> Path:
 
     Files are looked up in ``<dir>/mnist/`` first, then in ``<dir>`` itself; this
     function returns ``<dir>``.
+
+    Args:
+        data_dir: a directory, or ``None``.
+
+    Returns:
+        The directory as a ``Path`` (``~`` expanded).
     """
     if data_dir is None:
         data_dir = os.environ.get("MMDFLOW_DATA") or Path.home() / ".cache" / "mmdflow"

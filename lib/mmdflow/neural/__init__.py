@@ -245,6 +245,19 @@ def forward_loss(net: Callable, energy, x1: torch.Tensor, x2: torch.Tensor, z1: 
 
     Returns:
         ``(loss, metrics)`` with floats ``loss``, ``derivative`` (:math:`\hat D`), ``norm`` (:math:`\|\hat v\|`).
+
+    Args:
+        net: the velocity network :math:`v_\theta`, ``(x [B, d], z [B, d_z]) -> [B, d]``.
+        energy: the functional; needs ``batch_directional_derivative(x1, u1, x2, u2)``.
+        x1: first batch ``[B1, d]``.
+        x2: second batch ``[B2, d]``.
+        z1: latents ``[B1, d_z]`` of the first batch.
+        z2: latents ``[B2, d_z]`` of the second batch.
+        eps: the regulariser :math:`\varepsilon` of the norm.
+
+    Returns:
+        ``(loss, metrics)``: the 0-d loss :math:`L` (differentiable in the network's parameters) and a dict of floats
+        ``loss``, ``derivative`` (:math:`\hat D`), ``norm`` (:math:`\|\hat v\|`).
     """
     loss, terms = _forward_terms(net, energy, x1, x2, z1, z2, eps)
     return loss, {k: float(v) for k, v in terms.items()}
@@ -267,7 +280,17 @@ def _forward_terms(net, energy, x1, x2, z1, z2, eps):
 
 def explicit_engine_supported(net, optimizer, energy, scheme: str) -> str | None:
     """Why the explicit engine cannot train ``net`` with ``optimizer`` on ``energy`` for ``scheme``
-    (``"backward"``/``"forward"``), or ``None`` when it can."""
+    (``"backward"``/``"forward"``), or ``None`` when it can.
+
+    Args:
+        net: the network.
+        optimizer: its optimiser.
+        energy: the functional.
+        scheme: ``"backward"`` or ``"forward"``.
+
+    Returns:
+        A sentence naming the reason, or ``None``.
+    """
     if _mlp_layers(net) is None:
         return f"the network is a {type(net).__name__}, not a GenerativeMLP"
     if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1 \
@@ -361,6 +384,20 @@ def train_backward(net, optimizer, energy, x: torch.Tensor, tau: float, *, itera
 
     ``engine``: ``"explicit"``, ``"autograd"`` or ``"auto"`` (see :class:`NeuralBackwardConfig`).
     Returns the metrics averaged over the last iterations (at most 100).
+
+    Args:
+        net: the network :math:`T_\\theta`.
+        optimizer: its optimiser (Adam).
+        energy: the functional; needs ``batch_estimate(x1, x2)``.
+        x: particles ``[M, d]``.
+        tau: the step size :math:`\\tau`.
+        iterations: the number of Adam steps.
+        batch_size: the batch size.
+        generator: the source of batches and latents.
+        engine: ``"explicit"``, ``"autograd"`` or ``"auto"``.
+
+    Returns:
+        A dict of float metrics.
     """
     return _train("backward", energy, net, optimizer, x, iterations, batch_size, generator, engine, tau)
 
@@ -368,7 +405,22 @@ def train_backward(net, optimizer, energy, x: torch.Tensor, tau: float, *, itera
 def train_forward(net, optimizer, energy, x: torch.Tensor, *, iterations: int, batch_size: int, eps: float = 1e-2,
                   generator: torch.Generator | None = None, engine: str = "auto") -> dict:
     """Run ``iterations`` Adam steps on :func:`forward_loss` at the particles ``x`` ``[M, d]`` (``engine`` as in
-    :func:`train_backward`)."""
+    :func:`train_backward`).
+
+    Args:
+        net: the velocity network :math:`v_\\theta`.
+        optimizer: its optimiser (Adam).
+        energy: the functional; needs ``batch_directional_derivative(x1, u1, x2, u2)``.
+        x: particles ``[M, d]``.
+        iterations: the number of Adam steps.
+        batch_size: the batch size.
+        eps: the regulariser of :func:`forward_loss`.
+        generator: the source of batches and latents.
+        engine: ``"explicit"``, ``"autograd"`` or ``"auto"``.
+
+    Returns:
+        A dict of float metrics averaged over the last iterations (at most 100).
+    """
     return _train("forward", energy, net, optimizer, x, iterations, batch_size, generator, engine, eps)
 
 
@@ -386,7 +438,15 @@ def backward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterat
     r"""One neural JKO step: train :math:`T_\theta` (warm start), then :math:`x_i\leftarrow T_\theta(x_i, z_i)`.
 
     Args:
+        net: the network :math:`T_\theta` (trained in place, warm start).
+        optimizer: its optimiser (Adam).
+        energy: the functional; needs ``batch_estimate(x1, x2)``.
         x: particles ``[M, d]`` of :math:`\mu_n`.
+        tau: the step size :math:`\tau`.
+        iterations: the training iterations of this step.
+        batch_size: the training batch size.
+        generator: the source of batches and latents.
+        engine: ``"explicit"``, ``"autograd"`` or ``"auto"`` (see :func:`train_backward`).
 
     Returns:
         the particles ``[M, d]`` of :math:`\mu_{n+1}` and the training metrics.
@@ -413,6 +473,23 @@ def forward_step(net, optimizer, energy, x: torch.Tensor, tau: float, *, iterati
 
     Returns:
         the new particles ``[M, d]`` and the metrics (training metrics plus ``rate`` = :math:`\max(-\hat D,0)/\|\hat v\|^2`).
+
+    Args:
+        net: the velocity network :math:`v_\theta`.
+        optimizer: its optimiser (Adam).
+        energy: the functional; needs ``batch_directional_derivative(x1, u1, x2, u2)``.
+        x: particles ``[M, d]``.
+        tau: the step size :math:`\tau`.
+        iterations: the training iterations of this step.
+        batch_size: the training batch size.
+        batch1: the size of the two batches estimating :math:`\hat D` and :math:`\|\hat v\|^2`.
+        eps: the regulariser of :func:`forward_loss`.
+        generator: the source of batches and latents.
+        engine: ``"explicit"``, ``"autograd"`` or ``"auto"`` (see :func:`train_backward`).
+
+    Returns:
+        ``(x_new, metrics)``: the new particles ``[M, d]`` and the metrics (training metrics plus ``step_derivative``,
+        ``step_norm2`` and ``rate`` = :math:`\max(-\hat D,0)/\|\hat v\|^2`).
     """
     metrics = train_forward(net, optimizer, energy, x, iterations=iterations, batch_size=batch_size, eps=eps,
                             generator=generator, engine=engine)
@@ -538,6 +615,21 @@ def neural_forward_flow(energy, x0: torch.Tensor, config: NeuralForwardConfig, *
     ``batch_directional_derivative(x1, u1, x2, u2)``. From an exact Dirac the directional derivative
     of the Riesz interaction energy is finite only for ``r = 1`` (paper Sec. 6.1): for ``r > 1`` it
     vanishes and nothing moves, for ``r < 1`` it is :math:`-\infty`.
+
+    Args:
+        energy: the functional; needs ``batch_directional_derivative(x1, u1, x2, u2)`` (and ``value(x)``).
+        x0: initial particles ``[M, d]``.
+        config: a :class:`NeuralForwardConfig`.
+        generator: ``torch.Generator`` on the device of ``x0``.
+        checkpoint_dir: as in :func:`neural_backward_flow`.
+        progress: show a ``tqdm`` progress bar.
+        callback: called as ``callback(step, t, state)`` after each step.
+
+    Returns:
+        A :class:`~mmdflow.trajectory.Trajectory` (as in :func:`neural_backward_flow`).
+
+    Raises:
+        TypeError: ``config`` is not a :class:`NeuralForwardConfig`.
     """
     if not isinstance(config, NeuralForwardConfig):
         raise TypeError(f"config must be a NeuralForwardConfig, got {type(config).__name__}")

@@ -50,18 +50,45 @@ class GenerativeMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The network's output ``net(cat(x, z))``.
+
+        Args:
+            x: points ``[N, d]``.
+            z: latents ``[N, d_z]``.
+
+        Returns:
+            ``[N, d]`` tensor.
+        """
         return self.net(torch.cat([x, z], dim=1))
 
 
 def make_network(d: int, config: _NeuralConfig, *, device=None, generator: torch.Generator | None = None
                  ) -> GenerativeMLP:
-    """The network of a scheme's config, for particles of dimension ``d``."""
+    """The network of a scheme's config, for particles of dimension ``d``.
+
+    Args:
+        d: the dimension of the particles.
+        config: a neural scheme's config (``latent_dim``, ``width``, ``hidden_layers``, ``dtype``).
+        device: the device of the parameters.
+        generator: the source of the initial weights.
+
+    Returns:
+        A :class:`GenerativeMLP`.
+    """
     return GenerativeMLP(d, latent_dim=config.latent_dim, width=config.width, hidden_layers=config.hidden_layers,
                          device=device, dtype=config.torch_dtype, generator=generator)
 
 
 def make_optimizer(net: nn.Module, config: _NeuralConfig) -> torch.optim.Adam:
-    """Adam with the config's learning rate (the paper's optimiser), fused on CPU/GPU when available."""
+    """Adam with the config's learning rate (the paper's optimiser), fused on CPU/GPU when available.
+
+    Args:
+        net: the network.
+        config: a neural scheme's config (``lr``).
+
+    Returns:
+        A ``torch.optim.Adam``.
+    """
     try:
         return torch.optim.Adam(net.parameters(), lr=config.lr, fused=True)
     except (RuntimeError, TypeError):  # pragma: no cover - older torch or unsupported device

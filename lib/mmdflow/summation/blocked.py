@@ -318,18 +318,60 @@ class _BlockedKernelSum(torch.autograd.Function):
 
 def blocked_sum(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
     """``s`` ``[N]``, differentiable in ``x``, ``y``, ``v``; ``fused``: ``None`` (the compiled paths where they
-    apply), ``False`` (torch blocks only) or ``True`` (the compiled low-d loop, else an error)."""
+    apply), ``False`` (torch blocks only) or ``True`` (the compiled low-d loop, else an error).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        block_elems: the most pairs held in one block.
+        fused: see above.
+        **_: other backend options (ignored).
+
+    Returns:
+        :math:`s_i = \\sum_j v_j K(x_i, y_j)`, ``[N]``.
+    """
     return _BlockedKernelSum.apply(x, y, v, kernel, block_elems, fused)
 
 
 def blocked_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
+    r"""Gradients :math:`g_i = \sum_j v_j\nabla_1 K(x_i, y_j)` in blocks of at most ``block_elems`` pairs (no autograd).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        block_elems: the most pairs held in one block.
+        fused: ``None`` (the compiled paths where they apply), ``False`` (torch blocks only) or ``True`` (the
+            compiled low-d loop, else an error).
+        **_: other backend options (ignored).
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+    """
     with torch.no_grad():
         return _blocked_pass(x, y, v, kernel, want_value=False, want_grad=True, block_elems=block_elems,
                              fused=fused)[1]
 
 
 def blocked_sum_and_grad(x, y, v, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
-    """Value ``[N]`` and gradient ``[N, d]`` in one pass over the blocks (each distance block formed once)."""
+    """Value ``[N]`` and gradient ``[N, d]`` in one pass over the blocks (each distance block formed once).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        block_elems: the most pairs held in one block.
+        fused: as in :func:`blocked_sum`.
+        **_: other backend options (ignored).
+
+    Returns:
+        ``(s, g)``: :math:`s_i = \\sum_j v_j K(x_i, y_j)` ``[N]`` and :math:`g_i = \\sum_j v_j\\nabla_1 K(x_i, y_j)`
+        ``[N, d]``, detached.
+    """
     with torch.no_grad():
         s, g, _, _ = _blocked_pass(x, y, v, kernel, want_value=True, want_grad=True, block_elems=block_elems,
                                    fused=fused)
@@ -359,5 +401,17 @@ class _SelfDoubleSum(torch.autograd.Function):
 
 
 def blocked_self_double_sum(x, w, kernel, *, block_elems=BLOCK_ELEMS, fused=None, **_):
-    """``sum_ij w_i w_j K(x_i, x_j)`` (0-d), differentiable in ``x`` and ``w`` at the cost of one pass."""
+    """``sum_ij w_i w_j K(x_i, x_j)`` (0-d), differentiable in ``x`` and ``w`` at the cost of one pass.
+
+    Args:
+        x: points ``[N, d]``.
+        w: weights ``[N]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        block_elems: the most pairs held in one block.
+        fused: as in :func:`blocked_sum`.
+        **_: other backend options (ignored).
+
+    Returns:
+        0-d tensor :math:`w^\\top K w`, differentiable in ``x`` and ``w``.
+    """
     return _SelfDoubleSum.apply(x, w, kernel, block_elems, fused)

@@ -38,6 +38,14 @@ def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Te
     ``torch.cdist`` without the GEMM form; for ``r != 1`` the power is taken only of positive distances
     (coinciding points give exactly 0 with gradient 0, the convention of :mod:`mmdflow.kernels`; a clamp before
     the power would give :math:`\text{tiny}^r`, e.g. 0.42 in float32 for ``r = 0.01``).
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]``.
+        r: the exponent :math:`r > 0`.
+
+    Returns:
+        ``[N, M]`` tensor, dtype and device of ``x``.
     """
     check_pairs_memory(x, y, 3, "the dense backend's [N, M] distance matrices")
     dist = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
@@ -48,13 +56,34 @@ def riesz_distance_power(x: torch.Tensor, y: torch.Tensor, r: float) -> torch.Te
 
 
 def reference_sum(x, y, v, kernel: RadialKernel) -> torch.Tensor:
-    r"""The textbook formula :math:`s = \phi(\|x_i - y_j\|^2)\,v`, ``[N]`` (``[N, M, d]`` differences)."""
+    r"""The textbook formula :math:`s = \phi(\|x_i - y_j\|^2)\,v`, ``[N]`` (``[N, M, d]`` differences).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+
+    Returns:
+        ``[N]`` tensor, differentiable in ``x``, ``y`` and ``v``.
+    """
     check_pairs_memory(x, y, 2 * x.shape[1] + 3, "the dense backend's [N, M, d] differences")
     return kernel.profile(squared_distances(x, y)) @ v
 
 
 def dense_sum(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
-    """``s`` ``[N]``, differentiable in ``x``, ``y`` and ``v`` (Riesz: ``torch.cdist``; else :func:`reference_sum`)."""
+    """``s`` ``[N]``, differentiable in ``x``, ``y`` and ``v`` (Riesz: ``torch.cdist``; else :func:`reference_sum`).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        **_: backend options (ignored).
+
+    Returns:
+        :math:`s_i = \\sum_j v_j K(x_i, y_j)`, ``[N]``.
+    """
     r = riesz_exponent(kernel)
     if r is not None:
         return -(riesz_distance_power(x, y, r) @ v)
@@ -62,7 +91,21 @@ def dense_sum(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
 
 
 def dense_grad(x, y, v, kernel: RadialKernel, **_) -> torch.Tensor:
-    """``g`` ``[N, d]`` from the ``[N, M, d]`` tensor of :meth:`RadialKernel.grad`."""
+    """``g`` ``[N, d]`` from the ``[N, M, d]`` tensor of :meth:`RadialKernel.grad`.
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        **_: backend options (ignored).
+
+    Returns:
+        :math:`g_i = \\sum_j v_j\\nabla_1 K(x_i, y_j)`, ``[N, d]``.
+
+    Raises:
+        MemoryError: the ``[N, M, d]`` temporaries exceed the memory budget.
+    """
     check_pairs_memory(x, y, 4 * x.shape[1] + 3, "the dense backend's [N, M, d] gradient terms")
     return (kernel.grad(x, y) * v[None, :, None]).sum(1)
 
@@ -72,6 +115,19 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> tor
 
     Distances by :func:`mmdflow.kernels.pairwise_squared_distances` (explicit differences for ``d <= 8``,
     a GEMM with the coinciding-pairs rule above); agrees with ``kernel(x, y)`` (the dense reference).
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+
+    Returns:
+        ``[N, M]`` tensor, dtype and device of ``x``.
+
+    Raises:
+        TypeError: ``kernel`` is not a :class:`~mmdflow.kernels.RadialKernel`.
+        ValueError: the points are not finite ``[*, d]`` tensors of one space.
+        MemoryError: the matrix exceeds the memory budget.
     """
     check_points(x, "x")
     check_points(y, "y")
@@ -97,6 +153,18 @@ def coincidence_term(ua, ub, ia, ib, wa, wb, slope: float) -> torch.Tensor:
     ``wa``, ``wb``: ``[N, 1]``, ``[M, 1]`` weight columns or scalars (uniform weights). ``ub = None``: the ``b``
     points do not move. For :math:`c = -\infty` (Riesz ``r < 1``) any coinciding
     pair with a non-zero relative velocity gives :math:`-\infty`.
+
+    Args:
+        ua: velocities ``[N, d]`` of the ``a`` points.
+        ub: velocities ``[M, d]`` of the ``b`` points, or ``None``.
+        ia: indices ``[P]`` into ``a`` of the coinciding pairs.
+        ib: indices ``[P]`` into ``b``.
+        wa: weights ``[N, 1]`` or a scalar.
+        vb: weights ``[M, 1]`` or a scalar.
+        slope: the kernel's slope :math:`c` at 0 (:func:`mmdflow.kernels.zero_slope`).
+
+    Returns:
+        0-d tensor, differentiable in the velocities.
     """
     w = ua[ia] if ub is None else ua[ia] - ub[ib]
     if slope == 0.0 or ia.numel() == 0:
@@ -124,6 +192,21 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -
     the velocities: :math:`\sum_i w^a_i\langle A_i, u^a_i\rangle + \sum_j w^b_j\langle B_j, u^b_j\rangle`, with
     :math:`A_i = \sum_j w^b_j c_{ij}(x^a_i - x^b_j)` and :math:`B_j = \sum_i w^a_i c_{ij}(x^b_j - x^a_i)`, both
     formed without autograd from one ``[N, M]`` matrix; coinciding pairs add :func:`coincidence_term`.
+
+    Args:
+        xa: points ``[N, d]``.
+        ua: their velocities ``[N, d]``.
+        xb: points ``[M, d]``.
+        ub: their velocities ``[M, d]``, or ``None`` (fixed points).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[N, 1]`` or ``1/N``.
+        vb: weights ``[M, 1]`` or ``1/M``.
+
+    Returns:
+        0-d tensor, differentiable in ``ua`` and ``ub``.
+
+    Raises:
+        MemoryError: the ``[N, M]`` matrices exceed the memory budget.
     """
     check_pairs_memory(xa, xb, 5, "the dense directional derivative's [N, M] matrices")
     with torch.no_grad():
@@ -144,7 +227,20 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -
 
 def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -> torch.Tensor:
     r"""The same sum from the ``[N, M, d]`` differences :math:`z_{ij}` and relative velocities :math:`w_{ij}`:
-    :math:`2\phi'(\|z\|^2)\langle z, w\rangle` where :math:`z \ne 0`, :math:`c\|w\|` where :math:`z = 0`."""
+    :math:`2\phi'(\|z\|^2)\langle z, w\rangle` where :math:`z \ne 0`, :math:`c\|w\|` where :math:`z = 0`.
+
+    Args:
+        xa: points ``[N, d]``.
+        ua: their velocities ``[N, d]``.
+        xb: points ``[M, d]``.
+        ub: their velocities ``[M, d]``, or ``None`` (fixed points).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[N, 1]`` or ``1/N``.
+        vb: weights ``[M, 1]`` or ``1/M``.
+
+    Returns:
+        0-d tensor, differentiable in ``ua`` and ``ub`` (the dense reference of :func:`dense_directional_derivative`).
+    """
     z = xa[:, None, :] - xb[None, :, :]
     w = ua[:, None, :] - (ub[None, :, :] if ub is not None else 0.0)
     sq = (z * z).sum(-1)
@@ -402,9 +498,18 @@ def dense_pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKer
     (:func:`mmdflow.kernels.pairwise_squared_distances`). No input checks and no autograd: the internal path
     of :func:`mmdflow.summation.pair_sum_and_grads`.
 
-    Shapes: ``a`` ``[Na, d]``, ``b`` ``[Nb, d]``, ``wa`` ``[Na]``, ``wb`` ``[Nb]`` (or Python floats: uniform
-    weights) -> ``(S 0-d, ga [Na, d], gb [Nb, d] or None, mask)``; ``mask`` (with ``want_mask``): ``[Na, Nb]``
-    bool, the coinciding pairs.
+    Args:
+        a: points ``[Na, d]``.
+        b: points ``[Nb, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[Na]`` or a Python float (uniform).
+        wb: weights ``[Nb]`` or a Python float (uniform).
+        want_b: also form ``gb`` (else ``None``).
+        want_mask: also return the coinciding pairs (else ``None``).
+
+    Returns:
+        ``(S, ga, gb, mask)``: the 0-d value, ``[Na, d]``, ``[Nb, d]`` or ``None``, and the ``[Na, Nb]`` bool mask of
+        coinciding pairs or ``None``.
     """
     sq, diffs, a, b = _pair_geometry(a, b)
     phi, c = _profile_and_slope(kernel, sq)

@@ -38,6 +38,16 @@ def slicing_constant(d: int, r: float = 1.0) -> float:
     Satisfies :math:`\|z\|^r = c_{d,r}\,\mathbb E_{\xi\sim U(S^{d-1})}|\langle\xi,z\rangle|^r`
     (Hertrich et al., ICLR 2024). Evaluated with ``lgamma``, so it is accurate for large ``d``:
     ``c_{1,r} = 1``, ``c_{2,1} = pi/2``, ``c_{3,1} = 2``, ``c_{d,1} ~ sqrt(pi d / 2)``.
+
+    Args:
+        d: the dimension (an integer >= 1).
+        r: the Riesz exponent in :math:`(0, 2)`.
+
+    Returns:
+        :math:`c_{d,r}` as a float.
+
+    Raises:
+        ValueError: ``d < 1`` or ``r`` outside :math:`(0, 2)`.
     """
     d = check_int(d, "d", 1)
     r = check_riesz_exponent(r)
@@ -46,7 +56,14 @@ def slicing_constant(d: int, r: float = 1.0) -> float:
 
 
 def default_n_directions(d: int) -> int:
-    """Default number of directions: 1 in ``d = 1`` (exact), 100 in ``d = 2`` (equispaced), 1000 otherwise."""
+    """Default number of directions: 1 in ``d = 1`` (exact), 100 in ``d = 2`` (equispaced), 1000 otherwise.
+
+    Args:
+        d: the dimension.
+
+    Returns:
+        The number of directions ``P``.
+    """
     return 1 if d == 1 else (100 if d == 2 else 1000)
 
 
@@ -120,7 +137,22 @@ def sample_directions(d: int, n_directions: int, rule: str = "auto", *, generato
 
 
 def directions_for(x: torch.Tensor, n_directions, directions, generator, d_full: int | None = None) -> torch.Tensor:
-    """Directions ``[P, k]`` for points ``x`` ``[N, k]``; ``d_full``: the ambient dimension before a span reduction."""
+    """Directions ``[P, k]`` for points ``x`` ``[N, k]``; ``d_full``: the ambient dimension before a span reduction.
+
+    Args:
+        x: points ``[N, k]``.
+        n_directions: ``P`` or ``None`` (:func:`default_n_directions` of the ambient dimension).
+        directions: a rule of :data:`DIRECTION_RULES` or a ``[P, k]`` tensor of unit vectors.
+        generator: randomness for a random rule.
+        d_full: the ambient dimension, or ``None`` (``k``).
+
+    Returns:
+        ``[P, k]`` unit vectors, dtype and device of ``x``.
+
+    Raises:
+        ValueError: a given tensor is not ``[P, k]``, does not match ``n_directions``, or holds non-unit vectors.
+        TypeError: ``directions`` is neither a rule name nor a tensor.
+    """
     d = x.shape[1]
     if isinstance(directions, torch.Tensor):
         if directions.dim() != 2 or directions.shape[1] != d or directions.shape[0] < 1:

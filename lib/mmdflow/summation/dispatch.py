@@ -113,6 +113,16 @@ def register_backend(name: str, value_fn: Callable, grad_fn: Callable, *, replac
     ``value_fn`` returns ``[N]`` (differentiable), ``grad_fn`` returns ``[N, d]``. A name that is already
     registered (the built-in ``dense``, ``blocked``, ``sliced``, ``keops`` among them) is refused unless
     ``replace=True``: replacing ``dense`` replaces the reference every other backend is tested against.
+
+    Args:
+        name: the new backend's name (not ``"auto"``).
+        value_fn: ``(x [N, d], y [M, d], v [M], kernel, **options) -> s [N]``.
+        grad_fn: ``(x [N, d], y [M, d], v [M], kernel, **options) -> g [N, d]``.
+        replace: allow replacing a registered backend.
+
+    Raises:
+        ValueError: the name is empty, ``"auto"``, or already registered without ``replace``.
+        TypeError: ``value_fn`` or ``grad_fn`` is not callable.
     """
     if not isinstance(name, str) or not name or name == "auto":
         raise ValueError(f"a backend name must be a non-empty string other than 'auto', got {name!r}")
@@ -130,7 +140,11 @@ def _have_keops() -> bool:
 
 
 def available_backends() -> list[str]:
-    """Registered backends that can run here (``keops`` only when pykeops is installed)."""
+    """Registered backends that can run here (``keops`` only when pykeops is installed).
+
+    Returns:
+        The names, in registration order.
+    """
     return [b for b in BACKENDS if b != "keops" or _have_keops()]
 
 
@@ -146,7 +160,14 @@ def _can_evaluate(name: str, kernel: RadialKernel) -> bool:
 
 
 def backends_for(kernel: RadialKernel) -> list[str]:
-    """The available backends that evaluate ``kernel`` (exactly, except ``sliced``: an estimate)."""
+    """The available backends that evaluate ``kernel`` (exactly, except ``sliced``: an estimate).
+
+    Args:
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+
+    Returns:
+        The backend names, a subset of :func:`available_backends`.
+    """
     return [b for b in available_backends() if _can_evaluate(b, kernel)]
 
 
@@ -184,6 +205,20 @@ def choose_backend(backend, x: torch.Tensor, y: torch.Tensor, kernel: RadialKern
     """The backend name that ``backend`` (a name, a :class:`Backend` or ``"auto"``) resolves to for these inputs.
 
     ``differentiable``: the sum will be differentiated by autograd (see :data:`DENSE_AUTOGRAD_PAIRS`).
+
+    Args:
+        backend: a backend name, a :class:`Backend`, or ``"auto"``.
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        differentiable: the sum will be differentiated by autograd.
+
+    Returns:
+        The name of a registered backend that evaluates ``kernel``.
+
+    Raises:
+        TypeError: ``backend`` is neither a name nor a :class:`Backend`.
+        ValueError: the name is not registered, or the backend cannot evaluate this kernel.
     """
     if isinstance(backend, Backend):
         backend = backend.name
@@ -271,6 +306,18 @@ def double_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch.
     Sec. 3) are such sums. For the dense backend and uniform ``w`` it is the mean of the ``[N, M]`` matrix
     (no matrix-vector product in the autograd graph); else :math:`w^\top s` with :math:`s` from
     :func:`kernel_sum`.
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]`` (``x`` itself for an interaction term).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        w: weights ``[N]`` of ``x``; ``None``: uniform ``1/N``.
+        v: weights ``[M]`` of ``y``; ``None``: uniform ``1/M``.
+        backend: as in :func:`kernel_sum`.
+        **options: backend options, as in :func:`kernel_sum`.
+
+    Returns:
+        0-d tensor, differentiable with respect to ``x``, ``y``, ``w`` and ``v``.
     """
     same = w is not None and w is v and y is x
     v = _prepare(x, y, v, kernel, uniform_ok=True)
@@ -293,6 +340,17 @@ def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: t
     r"""Gradients :math:`g_i = \sum_j v_j \nabla_1 K(x_i, y_j)`, shape ``[N, d]`` (no autograd graph).
 
     Coinciding pairs ``x_i = y_j`` contribute zero (Altekrüger et al. 2023, Sec. 5).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        v: weights ``[M]`` of ``y``; ``None``: uniform ``1/M``.
+        backend: as in :func:`kernel_sum`.
+        **options: backend options, as in :func:`kernel_sum`.
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
     """
     v = _prepare(x, y, v, kernel)
     name, options = _resolve(backend, x, y, kernel, options)
@@ -309,6 +367,18 @@ def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, 
     distance block is formed once); other backends call their value and
     gradient functions (for ``sliced`` with the same directions when these are
     given as a tensor, else with independent ones).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        v: weights ``[M]`` of ``y``; ``None``: uniform ``1/M``.
+        backend: as in :func:`kernel_sum`.
+        **options: backend options, as in :func:`kernel_sum`.
+
+    Returns:
+        ``(s, g)``: :math:`s_i = \sum_j v_j K(x_i, y_j)` ``[N]`` and :math:`g_i = \sum_j v_j\nabla_1 K(x_i, y_j)`
+        ``[N, d]``, both detached.
     """
     v = _prepare(x, y, v, kernel)
     name, options = _resolve(backend, x, y, kernel, options)
@@ -404,6 +474,20 @@ def pair_terms(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch
     ``coinciding`` (with ``want_coinciding``) is an ``[Na, Nb]`` bool mask (dense backend) or a pair of index
     groups (:class:`.dense.CoincidingGroups` from :func:`.dense.coinciding_groups`, other backends). The dense backend synchronises with
     the host nowhere; the others find coinciding pairs by grouping equal rows (a host synchronisation).
+
+    Args:
+        a: points ``[Na, d]``.
+        b: points ``[Nb, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[Na]`` or a Python float (uniform ``1/Na``).
+        wb: weights ``[Nb]`` or a Python float (uniform ``1/Nb``).
+        want_b: also form ``gb`` (else it is ``None``).
+        want_coinciding: also find the coinciding pairs (else ``None``).
+        backend: a backend name or ``"auto"``.
+
+    Returns:
+        ``(S, ga, gb, coinciding)``: the 0-d value, ``[Na, d]``, ``[Nb, d]`` or ``None``, and an ``[Na, Nb]`` bool mask
+        (dense backend) or a pair of index tensors ``(ia, ib)`` (other backends), or ``None``.
     """
     name, options = _explicit_backend(backend, a, b, kernel)
     if name == "dense":
@@ -429,8 +513,20 @@ def pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, w
     (:func:`.dense.dense_pair_sum_and_grads`); other backends call :func:`kernel_sum_and_grad` and
     :func:`kernel_sum_grad`. The reference is autograd of :func:`double_sum`.
 
-    Shapes: ``a`` ``[Na, d]``, ``b`` ``[Nb, d]``, ``wa`` ``[Na]``, ``wb`` ``[Nb]`` (``None``: uniform) ->
-    ``(S 0-d, ga [Na, d], gb [Nb, d])``.
+    Args:
+        a: points ``[Na, d]``.
+        b: points ``[Nb, d]``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[Na]``; ``None``: uniform.
+        wb: weights ``[Nb]``; ``None``: uniform.
+        backend: a backend name or ``"auto"``.
+
+    Returns:
+        ``(S, ga, gb)``: the 0-d value, ``[Na, d]`` and ``[Nb, d]`` gradients, all detached.
+
+    Raises:
+        TypeError: ``kernel`` is not a :class:`~mmdflow.kernels.RadialKernel`.
+        ValueError: the points are not finite ``[*, d]`` tensors of one space, or the weights do not match them.
     """
     check_points(a, "a")
     check_points(b, "b")
@@ -489,6 +585,19 @@ def directional_terms(xa, ua, xb, ub, kernel: RadialKernel, wa, wb, *, backend="
     term :math:`c\sum w^a_i w^b_j\|u^a_i - u^b_j\|`. ``ub = None``: the points ``xb`` are fixed.
     On the CPU the coinciding-pairs term is skipped when there are none (a cheap host check); on other devices it
     is always formed, so that the loop never waits for the device.
+
+    Args:
+        xa: points ``[Na, d]``.
+        ua: their velocities ``[Na, d]``.
+        xb: points ``[Nb, d]``.
+        ub: their velocities ``[Nb, d]``, or ``None`` (fixed points).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: weights ``[Na]`` or a Python float (uniform).
+        wb: weights ``[Nb]`` or a Python float (uniform).
+        backend: a backend name or ``"auto"``.
+
+    Returns:
+        ``(D, gua, gub)``: the 0-d derivative, ``[Na, d]``, and ``[Nb, d]`` or ``None``.
     """
     slope = zero_slope(kernel)
     _, ga, gb, coinc = pair_terms(xa, xb, kernel, wa, wb, want_b=ub is not None, want_coinciding=slope != 0.0,

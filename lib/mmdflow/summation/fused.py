@@ -40,7 +40,17 @@ FORMULAS = {"riesz": 0, "riesz_1": 1, "riesz_half": 2, "riesz_3half": 3, "gaussi
 
 
 def kernel_code(kernel: RadialKernel) -> tuple[int, float] | None:
-    """``(kind, parameter)`` of the kernel's compiled form, or ``None`` (the kernel has none: generic paths)."""
+    """``(kind, parameter)`` of the kernel's compiled form, or ``None`` (the kernel has none: generic paths).
+
+    Args:
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+
+    Returns:
+        ``(kind, parameter)``: the code in :data:`FORMULAS` and the float parameter, or ``None``.
+
+    Raises:
+        ValueError: the kernel's ``compiled_form()`` names a formula that is not in :data:`FORMULAS`.
+    """
     form = kernel.fast_form("compiled_form")
     if form is None:
         return None
@@ -53,7 +63,17 @@ def kernel_code(kernel: RadialKernel) -> tuple[int, float] | None:
 
 def supported(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor | None, kernel: RadialKernel) -> bool:
     """The fused loop applies: numba present, CPU, float32/float64 throughout, ``d <= MAX_D``, a kernel with a
-    compiled form (``v = None``: weights of the points' dtype)."""
+    compiled form (``v = None``: weights of the points' dtype).
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        v: weights ``[M]`` or ``None``.
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+
+    Returns:
+        ``True`` when :func:`fused_sum_and_grad` may be called.
+    """
     return (_numba is not None and x.device.type == "cpu" and y.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64) and y.dtype == x.dtype and (v is None or v.dtype == x.dtype)
             and x.shape[1] <= MAX_D and kernel_code(kernel) is not None)
@@ -173,6 +193,18 @@ def fused_sum_and_grad(x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, kernel
     """``(s [N], g [N, d])`` in the inputs' dtype (each ``None`` unless wanted); see the module docstring.
 
     Needs :func:`supported`; tensors must not require grad (callers detach).
+
+    Args:
+        x: evaluation points ``[N, d]`` (CPU, float32 or float64).
+        y: source points ``[M, d]``.
+        v: weights ``[M]``.
+        kernel: a kernel with a compiled form.
+        want_value: compute ``s``.
+        want_grad: compute ``g``.
+
+    Returns:
+        ``(s, g)``: :math:`s_i = \\sum_j v_j K(x_i, y_j)` ``[N]`` and :math:`g_i = \\sum_j v_j\\nabla_1 K(x_i, y_j)`
+        ``[N, d]``, each ``None`` unless wanted.
     """
     kind, p = kernel_code(kernel)
     xn = x.detach().contiguous().numpy()

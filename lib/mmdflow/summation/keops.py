@@ -87,12 +87,34 @@ class _KeOpsKernelSum(torch.autograd.Function):
 
 
 def keops_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor, **_) -> torch.Tensor:
-    r""":math:`s_i = \sum_j v_j K(x_i, y_j)` ``[N]``, differentiable in ``x``, ``y``, ``v``."""
+    r""":math:`s_i = \sum_j v_j K(x_i, y_j)` ``[N]``, differentiable in ``x``, ``y``, ``v``.
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel with a ``keops_formula``.
+        v: weights ``[M]``.
+        **_: other backend options (ignored).
+
+    Returns:
+        ``[N]`` tensor, dtype and device of ``x``.
+    """
     return _KeOpsKernelSum.apply(x, y, v, kernel)
 
 
 def keops_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor,
                           **_) -> torch.Tensor:
-    r""":math:`g_i = \sum_j v_j \nabla_1 K(x_i, y_j)` ``[N, d]``."""
+    r""":math:`g_i = \sum_j v_j \nabla_1 K(x_i, y_j)` ``[N, d]``.
+
+    Args:
+        x: evaluation points ``[N, d]``.
+        y: source points ``[M, d]``.
+        kernel: a kernel with a ``keops_formula``.
+        v: weights ``[M]``.
+        **_: other backend options (ignored).
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+    """
     with torch.no_grad():
         return _grad_sum(x, y, v, kernel)

@@ -84,7 +84,14 @@ DEFAULT_CHUNK_ELEMS = 2**26
 
 
 def check_sliced_kernel(kernel) -> None:
-    """The kernel is ``-|x - y|`` (its own ``riesz_exponent()`` is 1): the only kernel with the sorting formula."""
+    """The kernel is ``-|x - y|`` (its own ``riesz_exponent()`` is 1): the only kernel with the sorting formula.
+
+    Args:
+        kernel: the kernel to check.
+
+    Raises:
+        ValueError: the kernel is not its own Riesz kernel with ``r = 1``.
+    """
     if not isinstance(kernel, RadialKernel) or riesz_exponent(kernel) != 1.0:
         raise ValueError("the sliced backend needs the Riesz kernel with r=1 (its sorting formula); "
                          f"got {kernel!r}. Use backend='blocked' (exact) for other kernels")
@@ -222,6 +229,12 @@ def sliced_kernel_sum(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v:
         subspace: slice in the span of the points when there are fewer points than dimensions
             (``"auto"``, ``True`` or ``False``; see :func:`span_basis`). The basis is held fixed
             under autograd: the gradients stay in the span, like the exact ones.
+
+    Returns:
+        ``[N]`` tensor, differentiable in ``x``, ``y`` and ``v``.
+
+    Raises:
+        ValueError: the kernel is not ``Riesz(1.0)``, or the directions do not fit the points.
     """
     v = _prepare(x, y, v, kernel)
     _, xr, yr, xi = _setup(x, y, n_directions, directions, generator, subspace)
@@ -265,6 +278,24 @@ def sliced_kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKerne
 
     :math:`g_i \approx \frac{c_{d,1}}{P}\sum_p \big(\sum_k v_k \operatorname{sign}\langle\xi_p, y_k - x_i\rangle\big)\xi_p`.
     Same options as :func:`sliced_kernel_sum`.
+
+    Args:
+        x: ``[N, d]``.
+        y: ``[M, d]``.
+        kernel: must be ``Riesz(1.0)``.
+        v: ``[M]`` or ``None`` (uniform).
+        n_directions: ``P`` (default :func:`default_n_directions`).
+        directions: a rule of :data:`DIRECTION_RULES` or a ``[P, d]`` tensor of unit vectors.
+        generator: randomness for the directions.
+        engine: 1D engine, ``"auto"``, ``"numba"`` or ``"torch"``.
+        chunk_elems: bound on the projected values held at once.
+        subspace: slice in the span of the points (see :func:`sliced_kernel_sum`).
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+
+    Raises:
+        ValueError: the kernel is not ``Riesz(1.0)``, or the directions do not fit the points.
     """
     v = _prepare(x, y, v, kernel)
     with torch.no_grad():

@@ -350,6 +350,15 @@ def sign_sums_numba(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
             discrepancy uses ``1/2`` for its interaction term.
         out: optional contiguous float32 ``[P, N]`` tensor that receives ``g`` (re-used buffers
             save the page faults of a fresh allocation, about 0.5 ms per MB here).
+
+    Returns:
+        ``(g, h)``: the signed weight sums ``g`` ``[P, N]`` in the input dtype, and ``h`` (``[N]``, a float64 scalar
+        for ``want_h="weighted"``, or ``None``).
+
+    Raises:
+        RuntimeError: numba is not installed.
+        ValueError: the tensors are not on the CPU, or a slice holds ``2**32`` points or more.
+        TypeError: the projections are not float32 or float64.
     """
     if not HAVE_NUMBA:
         raise RuntimeError("the numba engine needs numba; install it or use engine='torch'")
@@ -392,6 +401,17 @@ def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
     """Torch engine (any device): stable argsort, float64 cumulative sums, scatter back.
 
     Same arguments and results as :func:`sign_sums_numba`.
+
+    Args:
+        zq: query projections ``[P, N]``.
+        cq: weights ``[N]`` of the queries as sources.
+        zs: the other sources' projections ``[P, M]``, or ``None``.
+        cs: their weights ``[M]``, or ``None``.
+        want_h: as in :func:`sign_sums_numba`.
+        alpha: as in :func:`sign_sums_numba`.
+
+    Returns:
+        ``(g [P, N], h)`` as in :func:`sign_sums_numba`.
     """
     _h_mode(want_h)
     n_slices, n = zq.shape
@@ -428,7 +448,15 @@ def sign_sums_torch(zq: torch.Tensor, cq: torch.Tensor, zs: torch.Tensor | None 
 
 
 def resolve_engine(engine: str, z: torch.Tensor) -> str:
-    """The engine ``"auto"`` stands for with projections like ``z``: numba for float32/64 on CPU when installed."""
+    """The engine ``"auto"`` stands for with projections like ``z``: numba for float32/64 on CPU when installed.
+
+    Args:
+        engine: ``"auto"``, ``"numba"`` or ``"torch"``.
+        z: projections ``[P, N]``.
+
+    Returns:
+        ``"numba"`` or ``"torch"`` for ``"auto"``, else ``engine`` itself.
+    """
     if engine == "auto":
         return "numba" if (HAVE_NUMBA and z.device.type == "cpu"
                            and z.dtype in (torch.float32, torch.float64)) else "torch"
@@ -440,6 +468,22 @@ def sign_sums(zq, cq, zs=None, cs=None, *, want_h: bool = True, alpha: float = 1
     """Dispatch: ``engine`` is ``"numba"``, ``"torch"`` or ``"auto"`` (numba on CPU when installed).
 
     ``out`` (numba engine only; ignored by the torch engine) receives ``g``.
+
+    Args:
+        zq: query projections ``[P, N]``.
+        cq: weights ``[N]`` of the queries as sources.
+        zs: the other sources' projections ``[P, M]``, or ``None``.
+        cs: their weights ``[M]``, or ``None``.
+        want_h: as in :func:`sign_sums_numba`.
+        alpha: as in :func:`sign_sums_numba`.
+        engine: ``"numba"``, ``"torch"`` or ``"auto"``.
+        out: as in :func:`sign_sums_numba`.
+
+    Returns:
+        ``(g [P, N], h)`` as in :func:`sign_sums_numba`.
+
+    Raises:
+        ValueError: unknown ``engine``.
     """
     engine = resolve_engine(engine, zq)
     if engine == "numba":

@@ -148,7 +148,14 @@ class NoiseSchedule:
             check_int(self.off_after, "off_after", 0)
 
     def level(self, n: int) -> float:
-        """Noise level at step ``n`` (0-based)."""
+        """Noise level at step ``n`` (0-based).
+
+        Args:
+            n: the step index.
+
+        Returns:
+            :math:`\\beta_n` (``beta0`` when ``halve_every`` is ``None``), or 0 from step ``off_after`` on.
+        """
         if self.off_after is not None and n >= self.off_after:
             return 0.0
         if self.halve_every is None:
@@ -282,6 +289,7 @@ def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_ta
         x0: initial particles ``[N, d]``.
         w0: initial weights (``None`` = uniform).
         target: ``sample_target(n, generator) -> [n, d]`` or a fixed tensor ``[M, d]``.
+        test_target: the held-out sample ``[L, d]`` of the loss, or ``None`` (see above).
         config: a :class:`WFRConfig`.
         generator: source of all randomness (held-out sample, minibatches, noise).
         progress: show a ``tqdm`` bar.
@@ -383,11 +391,22 @@ def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Ge
     :math:`\mathrm{MMD}^2` against the target (``2 F`` for the library's normalisation).
 
     Args:
-        energy: the discrepancy; x0: start ``[N, d]``; w0: start weights (``None``: uniform).
+        energy: the discrepancy.
+        x0: start positions ``[N, d]``.
         config: a :class:`WFRConfig` with ``method`` set and ``sigma=None``.
         generator: source of the minibatches and noise (needed, seeded, with ``checkpoint_dir``).
         checkpoint_dir: checkpoint after every iteration; a checkpoint of the same run resumes it.
-        progress, callback: as in :func:`mmdflow.trajectory.run_steps`.
+        progress: as in :func:`mmdflow.trajectory.run_steps`.
+        callback: as in :func:`mmdflow.trajectory.run_steps`.
+        w0: start weights ``[N]``; ``None``: uniform.
+
+    Returns:
+        A :class:`~mmdflow.trajectory.Trajectory` with positions ``[S, N, d]`` and weights ``[S, N]``.
+
+    Raises:
+        TypeError: ``config`` is not a :class:`WFRConfig`, or the energy lacks a discrepancy's attributes.
+        ValueError: ``config.method`` is not set, ``config`` names another kernel than the energy's, a method's
+            requirement is not met (noise schedule, uniform weights, seeded generator with ``checkpoint_dir``).
     """
     if not isinstance(config, WFRConfig):
         raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")

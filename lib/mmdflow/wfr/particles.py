@@ -45,12 +45,26 @@ class WeightedParticles(NamedTuple):
 
     @classmethod
     def uniform(cls, x: torch.Tensor) -> "WeightedParticles":
-        """Particles ``x`` ``[N, d]`` with weights ``1/N``."""
+        """Particles ``x`` ``[N, d]`` with weights ``1/N``.
+
+        Args:
+            x: positions ``[N, d]``.
+
+        Returns:
+            The :class:`WeightedParticles`.
+        """
         check_points(x, "x")
         return cls(x, check_weights(None, x))
 
     def checked(self) -> "WeightedParticles":
-        """Validate shapes, finiteness and the simplex constraint; returns ``self``."""
+        """Validate shapes, finiteness and the simplex constraint; returns ``self``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            ValueError: invalid positions or weights off the simplex.
+        """
         check_points(self.x, "x")
         check_weights(self.w, self.x, "w")
         return self
@@ -119,6 +133,13 @@ def authors_lr_to_tau(lr: float, n: int) -> float:
     The official IFT code updates :math:`X \leftarrow X - \mathrm{lr}\,\nabla_X\mathrm{MMD}^2(w, X; Y)`
     and :math:`\partial\mathrm{MMD}^2/\partial x_i = 2w_i\nabla f_\mu(x_i)`; for :math:`w = 1/N` this is a
     step :math:`2\,\mathrm{lr}/N` along the Wasserstein velocity (``lr = 1e4``, ``N = 1e4`` gives 2).
+
+    Args:
+        lr: the authors' learning rate.
+        n: the number of particles ``N``.
+
+    Returns:
+        :math:`\tau_\mathrm{eff}` as a float.
     """
     return 2.0 * check_positive(lr, "lr") / check_positive(n, "n")
 
@@ -145,7 +166,7 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
     Args:
         x: positions ``[N, d]``.
         y: target samples ``[M, d]``.
-        w, v: their weights (``None`` = uniform).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         tau: step size :math:`\ge 0`.
         backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
 
