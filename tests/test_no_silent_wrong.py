@@ -325,8 +325,8 @@ def test_a_record_that_lacks_a_field_is_an_error_in_the_scorecard_not_a_silent_n
                                   "values": {"prox_radius_error_d2r1": 0.0, "n_particles": 5}}}
     with pytest.raises(ValueError, match="lacks the field 'key_floor_ratio'"):
         scorecard.scorecard_rows(records, stored={})
-    rows = scorecard.scorecard_rows({}, stored={})            # no record at all: "not run", as before
-    assert {r[7] for r in rows} == {scorecard.NOT_RUN}
+    rows = scorecard.scorecard_rows({}, stored={})            # no record at all: "not tested here", naming it
+    assert {r.verdict for r in rows} == {scorecard.NOT_TESTED}
 
 
 # ------------------------------------------------------------------------------------ item 9: inner solvers
