@@ -44,6 +44,14 @@ def timed(fn: Callable[[], _T], *, device=None) -> tuple[_T, float]:
     The clock (``time.perf_counter``) stops after the work queued on ``device`` has finished: on a GPU
     (``device`` of type ``cuda``) the call is followed by ``torch.cuda.synchronize(device)``, else the
     asynchronous kernels would escape the measurement. ``device=None`` or a CPU device: no synchronisation.
+
+    Args:
+        fn: the work, a callable without arguments.
+        device: the device whose queued work is waited for before the clock stops (a ``torch.device`` or a
+            string such as ``"cuda:0"``); ``None``: no synchronisation.
+
+    Returns:
+        ``(fn(), seconds)``: the callable's result and the elapsed wall-clock time as a float.
     """
     t0 = time.perf_counter()
     out = fn()

@@ -85,6 +85,13 @@ def paper_image(name: str, size: int | None = 100) -> np.ndarray:
         name: a key of :data:`PAPER_IMAGES`.
         size: the long side in pixels after area-averaging resampling (:func:`resize_grey`; the aspect ratio is
             kept; the authors resize to 100 x 100); ``None``: the scan's own resolution.
+
+    Returns:
+        ``[H, W]`` float64 NumPy array of grey levels in [0, 1] (1 = white paper, 0 = black ink).
+
+    Raises:
+        ValueError: ``name`` is not a key of :data:`PAPER_IMAGES`, or ``size`` is not an integer >= 2.
+        FileNotFoundError: the picture is missing from the installed package.
     """
     if name not in PAPER_IMAGES:
         raise ValueError(f"unknown paper image {name!r}; available: {sorted(PAPER_IMAGES)}")
@@ -93,8 +100,20 @@ def paper_image(name: str, size: int | None = 100) -> np.ndarray:
 
 
 def paper_output_image(name: str) -> np.ndarray:
-    """RGB(A) array of a result image of the authors' code (a key of :data:`PAPER_OUTPUTS`, e.g.
-    ``"smiley_particle_flow"``), shipped with the package, for display next to the book's own results."""
+    """RGB(A) array of a result image of the authors' code, shipped with the package, for display next to the
+    book's own results.
+
+    Args:
+        name: a key of :data:`PAPER_OUTPUTS`, e.g. ``"smiley_particle_flow"``.
+
+    Returns:
+        ``[H, W, 3]`` or ``[H, W, 4]`` NumPy array as read by ``matplotlib.image.imread`` (float32 in [0, 1] for
+        PNG files).
+
+    Raises:
+        ValueError: ``name`` is not a key of :data:`PAPER_OUTPUTS`.
+        FileNotFoundError: the image is missing from the installed package.
+    """
     if name not in PAPER_OUTPUTS:
         raise ValueError(f"unknown paper output image {name!r}; available: {sorted(PAPER_OUTPUTS)}")
     import matplotlib.image as mpimg
@@ -115,7 +134,20 @@ def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
 def resize_grey(grey, long_side: int) -> np.ndarray:
     """Grey levels ``[H, W]`` resampled by area averaging so that the longer side has ``long_side`` pixels (aspect
     ratio kept, the shorter side rounded, at least 2). Each output pixel is the mean of the input over its area, so
-    the total ink is preserved up to the factor of the pixel count."""
+    the total ink is preserved up to the factor of the pixel count.
+
+    Args:
+        grey: grey levels, anything :func:`grey_levels` accepts (a path, an ``[H, W]`` / ``[H, W, 3|4]`` array or
+            tensor).
+        long_side: the number of pixels of the longer output side, an integer ``>= 2``.
+
+    Returns:
+        ``[H', W']`` float64 NumPy array of grey levels in [0, 1] with ``max(H', W') = long_side``.
+
+    Raises:
+        ValueError: ``long_side`` is not an integer ``>= 2``, or ``grey`` is not a valid image (see
+            :func:`grey_levels`, which also raises ``TypeError`` and ``FileNotFoundError``).
+    """
     if isinstance(long_side, bool) or not isinstance(long_side, int) or long_side < 2:
         raise ValueError(f"long_side must be an integer number of pixels >= 2, got {long_side!r}")
     g = grey_levels(grey)
@@ -232,9 +264,15 @@ def image_to_density(image_or_path, *, smoothing: float = 1.0, background: float
         halos: blur widths (pixels) of the faint copies of the ink added around the drawing.
         halo_weight: weight of each halo copy relative to the ink.
 
+    Returns:
+        ``[H, W]`` float64 NumPy array of non-negative pixel masses summing to one.
+
     Raises:
         ValueError: for an image of one grey level only (a blank page, all ink, or a fully transparent image):
-            it has no picture, and its density would silently be uniform.
+            it has no picture, and its density would silently be uniform; for an image with no ink to sample
+            (``invert`` selects the wrong polarity); for a negative or non-finite ``smoothing``, halo width or
+            ``halo_weight``, or a ``background`` outside ``[0, 1)``; and for the images :func:`grey_levels`
+            refuses.
     """
     smoothing = _check_blur(smoothing, "smoothing")
     if isinstance(background, bool) or not isinstance(background, (int, float)) or not 0.0 <= background < 1.0:

@@ -160,7 +160,7 @@ def coincidence_term(ua, ub, ia, ib, wa, wb, slope: float) -> torch.Tensor:
         ia: indices ``[P]`` into ``a`` of the coinciding pairs.
         ib: indices ``[P]`` into ``b``.
         wa: weights ``[N, 1]`` or a scalar.
-        vb: weights ``[M, 1]`` or a scalar.
+        wb: weights ``[M, 1]`` or a scalar.
         slope: the kernel's slope :math:`c` at 0 (:func:`mmdflow.kernels.zero_slope`).
 
     Returns:
@@ -200,7 +200,7 @@ def dense_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, wb) -
         ub: their velocities ``[M, d]``, or ``None`` (fixed points).
         kernel: a kernel from :mod:`mmdflow.kernels`.
         wa: weights ``[N, 1]`` or ``1/N``.
-        vb: weights ``[M, 1]`` or ``1/M``.
+        wb: weights ``[M, 1]`` or ``1/M``.
 
     Returns:
         0-d tensor, differentiable in ``ua`` and ``ub``.
@@ -236,7 +236,7 @@ def reference_directional_derivative(xa, ua, xb, ub, kernel: RadialKernel, wa, w
         ub: their velocities ``[M, d]``, or ``None`` (fixed points).
         kernel: a kernel from :mod:`mmdflow.kernels`.
         wa: weights ``[N, 1]`` or ``1/N``.
-        vb: weights ``[M, 1]`` or ``1/M``.
+        wb: weights ``[M, 1]`` or ``1/M``.
 
     Returns:
         0-d tensor, differentiable in ``ua`` and ``ub`` (the dense reference of :func:`dense_directional_derivative`).
@@ -284,14 +284,29 @@ class CoincidingGroups:
         self.ia, self.ib, self.blocks = ia, ib, tuple(blocks)
 
     def empty(self) -> bool:
-        """No coinciding pair at all."""
+        """Whether there is no coinciding pair at all.
+
+        Returns:
+            ``True`` when no pair is listed and there is no block.
+        """
         return self.ia.numel() == 0 and not self.blocks
 
     def num_pairs(self) -> int:
+        """The number of coinciding pairs, the blocks' pairs included.
+
+        Returns:
+            ``len(ia) + sum(|A| * |B|)`` over the blocks, an ``int``.
+        """
         return self.ia.numel() + sum(a.numel() * b.numel() for a, b in self.blocks)
 
     def pairs(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All pairs as two index tensors (the blocks expanded)."""
+        """All pairs as two index tensors (the blocks expanded).
+
+        Returns:
+            ``(ia, ib)``: int64 index tensors ``[P]`` into ``xa`` and ``xb``, ``P =`` :meth:`num_pairs`; the listed
+            pairs first, then the pairs of each block (row by row of ``A x B``). Memory ``O(P)``: for large blocks
+            prefer the grouped sums.
+        """
         ia, ib = [self.ia], [self.ib]
         for a, b in self.blocks:
             ia.append(a.repeat_interleave(b.numel()))
@@ -332,6 +347,14 @@ def coinciding_groups(xa: torch.Tensor, xb: torch.Tensor, *, block_pairs: int = 
     Equal rows of both clouds get one label (:func:`_group_labels`: one sort of ``N + M`` keys, exact); a label
     shared by ``na`` rows of ``xa`` and ``nb`` rows of ``xb`` gives ``na * nb`` pairs, listed when fewer than
     ``block_pairs``, else kept as a block. Cost ``O((N + M) log(N + M))`` plus the listed pairs.
+
+    Args:
+        xa: points ``[N, d]``.
+        xb: points ``[M, d]`` (same ``d`` and dtype as ``xa``; no input checks).
+        block_pairs: a group with at least this many pairs is kept as a block instead of being listed.
+
+    Returns:
+        A :class:`CoincidingGroups` with the listed pairs (``ia``, ``ib``: int64 ``[P]``) and the blocks.
     """
     na = xa.shape[0]
     labels, g = _group_labels(torch.cat([xa, xb]))
@@ -357,7 +380,15 @@ def coinciding_groups(xa: torch.Tensor, xb: torch.Tensor, *, block_pairs: int = 
 
 def coinciding_pairs(xa: torch.Tensor, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Index pairs ``(i, j)`` with ``xa[i] == xb[j]`` (exact row equality), without an ``[N, M]`` matrix: the pairs of
-    :func:`coinciding_groups`, every group listed."""
+    :func:`coinciding_groups`, every group listed.
+
+    Args:
+        xa: points ``[N, d]``.
+        xb: points ``[M, d]`` (same ``d`` and dtype as ``xa``).
+
+    Returns:
+        ``(ia, ib)``: int64 index tensors ``[P]``, one entry per coinciding pair.
+    """
     return coinciding_groups(xa, xb, block_pairs=2 ** 62).pairs()
 
 
@@ -391,7 +422,20 @@ def grouped_coincidence_term(ua, ub, groups: CoincidingGroups, wa, vb, slope: fl
     r""":func:`coincidence_term` over a :class:`CoincidingGroups` (0-d, differentiable): the listed pairs, plus per
     block :math:`c\sum_{i\in A, j\in B} w_i v_j \|u^a_i - u^b_j\|` from ``[|A|, |B|]`` matrices (``ub = None``:
     :math:`c\sum_{i\in A} w_i\|u^a_i\|\sum_{j\in B} v_j`). ``wa``, ``vb``: ``[N, 1]``, ``[M, 1]`` weight columns
-    or scalars."""
+    or scalars.
+
+    Args:
+        ua: velocities ``[N, d]`` of the ``a`` points.
+        ub: velocities ``[M, d]`` of the ``b`` points, or ``None`` (fixed points).
+        groups: the coinciding pairs, from :func:`coinciding_groups`.
+        wa: weights ``[N, 1]`` or a scalar (uniform).
+        vb: weights ``[M, 1]`` or a scalar (uniform).
+        slope: the kernel's slope :math:`c` at 0 (:func:`mmdflow.kernels.zero_slope`).
+
+    Returns:
+        0-d tensor, differentiable in the velocities (:math:`-\infty` for :math:`c = -\infty` and a moving pair of
+        positive weight).
+    """
     value = coincidence_term(ua, ub, groups.ia, groups.ib, wa, vb, slope)
     if slope == 0.0:
         return value
@@ -413,7 +457,20 @@ def grouped_coincidence_and_grads(ua, ub, groups: CoincidingGroups, wa: torch.Te
     (weights ``wa`` ``[Na]``, ``wb`` ``[Nb]``): :math:`\nabla_{u^a_i} = c\sum_j w^a_i w^b_j\,e_{ij}`,
     :math:`\nabla_{u^b_j} = -c\sum_i w^a_i w^b_j\,e_{ij}`, :math:`e_{ij}` the unit vector of
     :math:`u^a_i - u^b_j` (0 where it vanishes). For :math:`c = -\infty` the value is :math:`-\infty` as soon as one
-    pair of positive weight moves (gradients 0). Returns ``(value 0-d, gua [Na, d], gub [Nb, d] or None)``."""
+    pair of positive weight moves (gradients 0).
+
+    Args:
+        ua: velocities ``[Na, d]`` of the ``a`` points.
+        ub: velocities ``[Nb, d]`` of the ``b`` points, or ``None`` (fixed points).
+        groups: the coinciding pairs, from :func:`coinciding_groups`.
+        wa: weights ``[Na]``.
+        wb: weights ``[Nb]``.
+        slope: the kernel's slope :math:`c` at 0 (:func:`mmdflow.kernels.zero_slope`).
+
+    Returns:
+        ``(value, gua, gub)``: the 0-d value, the gradient ``[Na, d]`` in ``ua`` and the gradient ``[Nb, d]`` in
+        ``ub`` (``None`` when ``ub`` is ``None``), dtype and device of ``ua``.
+    """
     tiny = torch.finfo(ua.dtype).tiny
     gua = torch.zeros_like(ua)
     gub = None if ub is None else torch.zeros_like(ub)

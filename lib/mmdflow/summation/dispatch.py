@@ -415,8 +415,26 @@ def directional_derivative(xa: torch.Tensor, ua: torch.Tensor, xb: torch.Tensor,
     coinciding pairs by grouping equal rows.
 
     Args:
-        xa: ``[N, d]`` points moving with ``ua`` ``[N, d]``; xb: ``[M, d]`` moving with ``ub`` ``[M, d]``
-            (``None``: fixed). wa, wb: weights ``[N]``, ``[M]`` (``None``: uniform, so ``D`` is a mean over pairs).
+        xa: points ``[N, d]``.
+        ua: their velocities ``[N, d]``.
+        xb: points ``[M, d]``.
+        ub: their velocities ``[M, d]``, or ``None`` (fixed points).
+        kernel: a kernel from :mod:`mmdflow.kernels`.
+        wa: probability weights ``[N]`` of ``xa``; ``None``: uniform ``1/N``.
+        wb: probability weights ``[M]`` of ``xb``; ``None``: uniform ``1/M`` (both ``None``: ``D`` is a mean over
+            the pairs).
+        backend: as in :func:`kernel_sum`.
+        **options: backend options, as in :func:`kernel_sum`.
+
+    Returns:
+        0-d tensor :math:`D`, differentiable in ``ua`` and ``ub`` (not in the points), dtype of ``xa``;
+        :math:`-\infty` for a Riesz kernel with ``r < 1`` when a coinciding pair of positive weight separates.
+
+    Raises:
+        TypeError: the points or velocities are not tensors, ``kernel`` is not an :mod:`mmdflow.kernels` kernel, or
+            ``backend`` is neither a name nor a :class:`Backend`.
+        ValueError: points that are not ``[*, d]`` tensors of one space, velocities of other shapes than their
+            points, non-finite values, weights off the simplex, or an unknown or unfit ``backend``.
     """
     check_points(xa, "xa", finite=False)
     check_points(xb, "xb", finite=False)

@@ -104,7 +104,29 @@ def ift_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: RadialKe
              max_iter: int = 5000, backend: str | Backend = WITNESS_BACKEND) -> tuple[WeightedParticles, QPInfo]:
     r"""One JKO-splitting step of IFT: the Wasserstein position step (old weights; ``backend`` of its witness), then
     the exact MMD proximal weight step at the new positions (same target samples). :math:`\tau = \alpha h`,
-    :math:`\eta = \beta h`."""
+    :math:`\eta = \beta h`.
+
+    Args:
+        x: positions ``[N, d]``.
+        w: weights ``[N]`` on the simplex.
+        y: target samples ``[M, d]``.
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        tau: Wasserstein step :math:`\tau \ge 0` (:func:`position_step`).
+        eta: MMD proximal step :math:`\eta > 0` (:func:`mmd_prox_weights`).
+        v: target weights ``[M]``; ``None``: uniform.
+        scaling: ``"pure"`` or ``"weighted"`` position step (:func:`position_step`).
+        tol: duality-gap tolerance of the weight step's QP solver.
+        max_iter: iteration cap of the QP solver.
+        backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
+
+    Returns:
+        ``(particles, info)``: the new :class:`WeightedParticles` (positions ``[N, d]``, weights ``[N]``, dtype and
+        device of ``x``) and the QP solver's certificate :class:`~mmdflow.simplex.QPInfo`.
+
+    Raises:
+        ValueError: invalid points or weights, a negative or non-finite ``tau``, a non-positive ``eta`` or an
+            unknown ``scaling`` (from :func:`position_step` and :func:`mmd_prox_weights`).
+    """
     x_new = position_step(x, y, kernel, tau, w, v, scaling=scaling, backend=backend)
     w_new, info = mmd_prox_weights(x_new, w, y, kernel, eta, v, tol=tol, max_iter=max_iter)
     return WeightedParticles(x_new, w_new), info

@@ -85,10 +85,15 @@ def witness(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: RadialKer
         z: evaluation points ``[P, d]``.
         x, w: particles ``[N, d]`` and weights ``[N]``.
         y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         backend: the summation backend of both sums (default :data:`WITNESS_BACKEND`).
 
     Returns:
-        ``[P]``.
+        ``[P]`` tensor, dtype and device of ``z``.
+
+    Raises:
+        TypeError: points that are not floating tensors, or weights of another dtype or device.
+        ValueError: points that are not finite ``[*, d]`` tensors of one space, or weights off the simplex.
     """
     w, v = _check_witness_inputs(z, x, y, w, v)
     return kernel_sum(z, x, kernel, w, backend=backend) - kernel_sum(z, y, kernel, v, backend=backend)
@@ -101,6 +106,22 @@ def witness_gradient(z: torch.Tensor, x: torch.Tensor, y: torch.Tensor, kernel: 
 
     The two gradient sums by :func:`mmdflow.summation.kernel_sum_grad` with ``backend`` (default
     :data:`WITNESS_BACKEND`; no autograd graph); shapes and weights as in :func:`witness`.
+
+    Args:
+        z: evaluation points ``[P, d]``.
+        x: particles ``[N, d]``.
+        y: target samples ``[M, d]``.
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        w: particle weights ``[N]``; ``None``: uniform.
+        v: target weights ``[M]``; ``None``: uniform.
+        backend: the summation backend of both gradient sums (default :data:`WITNESS_BACKEND`).
+
+    Returns:
+        ``[P, d]`` tensor (detached), dtype and device of ``z``.
+
+    Raises:
+        TypeError: points that are not floating tensors, or weights of another dtype or device.
+        ValueError: points that are not finite ``[*, d]`` tensors of one space, or weights off the simplex.
     """
     w, v = _check_witness_inputs(z, x, y, w, v)
     return kernel_sum_grad(z, x, kernel, w, backend=backend) - kernel_sum_grad(z, y, kernel, v, backend=backend)
@@ -123,6 +144,21 @@ def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
 
     This is the MMD flow of Arbel et al. (2019), Eq. (9), for weighted particles (``backend`` as in
     :func:`witness_gradient`).
+
+    Args:
+        x: particles ``[N, d]`` (also the evaluation points).
+        y: target samples ``[M, d]``.
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        w: particle weights ``[N]``; ``None``: uniform.
+        v: target weights ``[M]``; ``None``: uniform.
+        backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
+
+    Returns:
+        ``[N, d]`` tensor (detached), dtype and device of ``x``.
+
+    Raises:
+        TypeError: points that are not floating tensors, or weights of another dtype or device.
+        ValueError: points that are not finite ``[*, d]`` tensors of one space, or weights off the simplex.
     """
     return -witness_gradient(x, x, y, kernel, w, v, backend=backend)
 
@@ -168,10 +204,19 @@ def position_step(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, tau: f
         y: target samples ``[M, d]``.
         kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         tau: step size :math:`\ge 0`.
+        w: particle weights ``[N]``; ``None``: uniform.
+        v: target weights ``[M]``; ``None``: uniform.
+        scaling: ``"pure"`` or ``"weighted"`` (see above).
+        noise: the perturbation :math:`\xi` ``[N, d]``, or ``None`` (no noise).
+        noise_variant: ``"arbel"`` or ``"authors"`` (:data:`NOISE_VARIANTS`; used only with ``noise``).
         backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
 
     Returns:
         new positions ``[N, d]`` (dtype/device of ``x``).
+
+    Raises:
+        ValueError: a negative or non-finite ``tau``, an unknown ``scaling`` or ``noise_variant``, ``noise`` of
+            another shape than ``x``, or invalid points or weights.
     """
     check_points(x, "x")
     tau = float(tau)

@@ -56,13 +56,18 @@ def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kern
     Args:
         x: support ``[N, d]``.
         w_old: ``[N]``.
-        y, v: target samples ``[M, d]`` and weights.
+        y, v: target samples ``[M, d]`` and weights ``[M]`` (``None`` = uniform).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
         eta: step :math:`> 0`.
         tol, max_iter, method: solver settings (:func:`~mmdflow.simplex.solve_simplex_qp`).
         gram, b: optional precomputed ``K`` ``[N, N]`` and ``b`` ``[N]``.
 
     Returns:
         ``(w, info)`` with ``w`` ``[N]`` and the solver certificate :class:`~mmdflow.simplex.QPInfo`.
+
+    Raises:
+        ValueError: invalid points, ``w_old`` off the simplex, a non-positive ``eta``, or ``gram``/``b`` of the
+            wrong shape.
     """
     check_points(x, "x")
     w_old = check_weights(w_old, x, "w_old")
@@ -80,6 +85,25 @@ def mmd_pgd_weights(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: R
     proximal term vanishes at :math:`w^\mathrm{old}`, this is also one projected-gradient step (step
     :math:`2\,\mathrm{lr}`, warm start) on the QP of :func:`mmd_prox_weights`, for any :math:`\eta`.
     It has no uniform rate: error modes contract by :math:`1 - 2\,\mathrm{lr}\,\lambda_k(K)`.
+    Here :math:`K_{ij} = k(x_i, x_j)`, :math:`b_i = \sum_l v_l k(x_i, y_l)` and :math:`P_\Delta` is the Euclidean
+    projection onto the simplex.
+
+    Args:
+        x: support ``[N, d]``.
+        w: current weights ``[N]`` on the simplex.
+        y: target samples ``[M, d]`` (unused when ``b`` is given).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        lr: learning rate :math:`> 0`.
+        v: target weights ``[M]``; ``None``: uniform.
+        gram: optional precomputed ``K`` ``[N, N]``.
+        b: optional precomputed ``b`` ``[N]``.
+
+    Returns:
+        new weights ``[N]`` on the simplex, dtype and device of ``x``.
+
+    Raises:
+        ValueError: invalid points, ``w`` off the simplex, a non-positive ``lr``, or ``gram``/``b`` of the wrong
+            shape.
     """
     check_points(x, "x")
     w = check_weights(w, x, "w")
@@ -97,6 +121,26 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
     explicit step of the (spherical) Fisher-Rao flow :math:`\partial_t\mu = -\beta\mu(f_\mu - \int f_\mu d\mu)`.
     ``normalise="project"`` follows the authors' code (Euclidean projection onto the simplex, which can
     zero weights); ``"renormalise"`` divides by the sum (the entropic mirror step; weights stay positive).
+    With ``"renormalise"``, when the factors' sum under- or overflows, the same step is taken in the log domain
+    (a softmax).
+
+    Args:
+        x: support ``[N, d]``.
+        w: current weights ``[N]`` on the simplex.
+        y: target samples ``[M, d]`` (unused when ``b`` is given).
+        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
+        lr: learning rate :math:`> 0`.
+        v: target weights ``[M]``; ``None``: uniform.
+        normalise: ``"project"`` or ``"renormalise"``.
+        gram: optional precomputed ``K`` ``[N, N]``.
+        b: optional precomputed ``b`` ``[N]``.
+
+    Returns:
+        new weights ``[N]`` on the simplex, dtype and device of ``x``.
+
+    Raises:
+        ValueError: invalid points, ``w`` off the simplex, a non-positive ``lr``, an unknown ``normalise``, or
+            ``gram``/``b`` of the wrong shape.
     """
     check_points(x, "x")
     w = check_weights(w, x, "w")
@@ -122,6 +166,17 @@ def inclusive_kl_prox(w_old: torch.Tensor, p: torch.Tensor, eta: float) -> torch
     up to constants, minimised on the simplex by weights proportional to :math:`p + w^\mathrm{old}/\eta`
     (Zhu 2024, "Inclusive KL minimization", the MMD-step = KL-step equivalence). It coincides with
     :func:`mmd_prox_weights` when the target lies in the support.
+
+    Args:
+        w_old: current weights ``[N]`` on the simplex.
+        p: target weights ``[N]`` on the same support.
+        eta: step :math:`\eta > 0`.
+
+    Returns:
+        new weights ``[N]``, dtype and device of ``w_old``.
+
+    Raises:
+        ValueError: a non-positive ``eta``, or ``w_old`` and ``p`` of different shapes.
     """
     eta = _check_eta(eta)
     if w_old.shape != p.shape:
