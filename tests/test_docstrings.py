@@ -177,3 +177,29 @@ def test_public_docstrings_hold_no_control_characters():
     bad = [name for name, func in public_functions().items()
            if re.search(r"[\x00-\x08\x0b-\x1f\x7f]", func.__doc__ or "")]
     assert not bad, bad
+
+
+def undocumented_data() -> list[str]:
+    """Module-level data names in an ``__all__`` of any mmdflow module, assigned in that module, without a ``#:``
+    comment or a docstring after them. autodoc gives such a name the docstring of its *type* (``dict``'s, whose
+    indented text breaks the site build), so every one needs its own."""
+    import pkgutil
+
+    import mmdflow
+    from sphinx.pycode import ModuleAnalyzer
+
+    missing = []
+    for info in pkgutil.walk_packages(mmdflow.__path__, "mmdflow."):
+        module = importlib.import_module(info.name)
+        names = set(getattr(module, "__all__", ()))
+        tree = ast.parse(inspect.getsource(module))
+        assigned = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)}
+        documented = {name for (scope, name) in ModuleAnalyzer.for_module(info.name).find_attr_docs() if not scope}
+        missing += [f"{info.name}.{n}" for n in sorted(names & assigned - documented)]
+    return missing
+
+
+def test_public_data_has_its_own_docstring():
+    assert undocumented_data() == []

@@ -20,6 +20,7 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = ["HAVE_NUMBA", "numba", "threaded", "sync_numba_threads"]
 
+#: whether numba is importable (the compiled 1-D paths use it).
 HAVE_NUMBA = numba is not None
 
 

@@ -50,7 +50,9 @@ from ._checks import check_int, check_positive
 __all__ = ["Grid", "TRANSPORTS", "REACTIONS", "grid_flow", "kl_divergence", "grid_quantile", "kde",
            "fisher_rao_closed_form"]
 
+#: the transport parts :func:`grid_flow` understands.
 TRANSPORTS = ("kl", "l2", "kernel", "none")
+#: the reaction parts :func:`grid_flow` understands.
 REACTIONS = ("kl", "l2_fr", "kernel_fr", "none")
 
 

@@ -43,12 +43,19 @@ HD_SIGMA_ALT = 20.0
 #: position step :math:`\tau_\mathrm{eff} = 2\,\mathrm{lr}/N` of the authors (lr = 1e4 at N = 1e4).
 HD_TAU = 2.0
 
+#: display names of the compared schemes (the keys of the records and the legends).
 MMD_FLOW = "MMD flow"
+#: display name of a compared scheme.
 NOISE_AUTHORS = "noisy MMD flow (authors)"
+#: display name of a compared scheme.
 NOISE_ARBEL = "noisy MMD flow (Arbel)"
+#: display name of a compared scheme.
 IFT_WEIGHTED = "IFT, weighted step (authors)"
+#: display name of a compared scheme.
 IFT_PURE = "IFT, pure step"
+#: display name of a compared scheme.
 IFT_LITERAL = "IFT, weighted, lr' = 1e-3"
+#: display name of a compared scheme.
 WFR_GD = "WFR GD (KL step, weighted)"
 #: every scheme of :func:`hd_schemes`, in plotting order.
 HD_LABELS = (MMD_FLOW, NOISE_AUTHORS, NOISE_ARBEL, IFT_WEIGHTED, IFT_PURE, IFT_LITERAL, WFR_GD)

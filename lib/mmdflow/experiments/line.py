@@ -198,6 +198,7 @@ class KLSettings:
         return [i * self.h for i in range(0, k + 1, self.snapshot_every)]
 
 
+#: the grid and particle settings of part 2 per profile (``quick``, ``book``, ``paper``).
 KL_PROFILES = {
     "quick": KLSettings(n_cells=200, t_final=2.0, h=0.05, snapshot_every=8, sigmas=(0.5, 0.2),
                         n_particles=150, n_target=300, kde_bandwidth=0.15),

@@ -29,6 +29,7 @@ __all__ = ["DIRECTION_RULES", "SUBSPACE_CHOICES", "slicing_constant", "default_n
 
 #: the direction rules understood by :func:`sample_directions`.
 DIRECTION_RULES = ("auto", "iid", "orthogonal", "equispaced")
+#: the values of the ``subspace`` argument of :func:`span_basis`.
 SUBSPACE_CHOICES = ("auto", True, False)
 
 
