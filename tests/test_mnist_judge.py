@@ -181,3 +181,36 @@ def test_animation_clock_writes_times_without_exponents():
     assert _time_label(3000.0) == "3000" and _time_label(48000.0) == "48000"
     assert _time_label(2.5) == "2.5" and _time_label(0.05) == "0.05" and _time_label(0.0) == "0"
     assert _time_label(123.4) == "123"
+
+
+# ------------------------------------------------------------------------------------------------ the chapter's output
+def _chapter_record(profile="quick"):
+    folder = Path(__file__).resolve().parents[1] / "build" / "records" / profile
+    return folder / "05_mnist.json", folder / "05_mnist_particles.pt"
+
+
+@needs_mnist
+@pytest.mark.skipif(not all(p.exists() for p in _chapter_record()),
+                    reason="chapter 05_mnist not executed in the quick profile (scripts/run_chapters.py)")
+def test_chapter_record_matches_its_particles_file():
+    """The scorecard's numbers recomputed from the stored final particles with a dense energy and the judge."""
+    import json
+
+    from mmdflow.energies import DiscrepancyEnergy
+    from mmdflow.kernels import Riesz
+
+    rec_path, particles_path = _chapter_record()
+    rec = json.loads(rec_path.read_text())["values"]
+    particles = jm.load_final_particles(particles_path)
+    schemes = {"neural backward", "neural forward", "particle flow"}
+    assert set(particles) == schemes and set(rec["judge"]) == schemes and set(rec["ratio_to_pf"]) == schemes
+    y = data.load_mnist(SHARED, n=100, download=False, dtype=torch.float64).flat()
+    dense = DiscrepancyEnergy(Riesz(1.0), y, backend="dense")
+    for s, x in particles.items():
+        assert x.shape == (25, 784) and x.dtype == torch.float32
+        assert float(dense.value(x.double())) == pytest.approx(rec["final"][s], rel=1e-4, abs=1e-6)
+        assert rec["ratio_to_pf"][s] == pytest.approx(rec["final"][s] / rec["final"]["particle flow"])
+        for key in ("mean_confidence", "share_above_0.9"):
+            assert 0.0 <= rec["judge"][s][key] <= 1.0
+    assert rec["ratio_to_pf"]["particle flow"] == pytest.approx(1.0)
+    assert 0.9 < rec["judge_accuracy"] <= 1.0
