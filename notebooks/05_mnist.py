@@ -119,7 +119,7 @@ schedule = {"neural backward": nb_segments, "neural forward": nf_segments, "part
 schemes_md = "; ".join(
     f"{name}: {steps_text(schedule[name])}"
     + (f", {iters[name]['iterations']} Adam iterations per step ({iters[name]['iterations_start']} on a segment's "
-       f"first step)" if name in iters else " (float64, exact sums)") for name in schedule)
+       f"first step)" if name in iters else f" (float64, {pf_backend} sums)") for name in schedule)
 schemes_md += (f"; both networks of width {network['width']} with {network['hidden_layers']} hidden layers, "
                f"Adam step {network['lr']:g}")
 glue_markdown(
@@ -129,7 +129,7 @@ glue_markdown(
               f"{nf_iterations['iterations']} (NF) Adam iterations per step"),
     schemes=schemes_md,
     deviations=(
-        "the target is the first 100 *test* digits (the paper: *training* digits); "
+        f"the target is the first {n_target} *test* digits (the paper: the first 100 *training* digits); "
         + ("the paper's networks and step schedule" if network["width"] == 2048 and nb_segments == paper_schedule else
            f"networks of width {network['width']} with {network['hidden_layers']} hidden layers (the paper: 2048 "
            f"with 3), {nb_iterations['iterations']} (NB) and {nf_iterations['iterations']} (NF) Adam iterations per "
