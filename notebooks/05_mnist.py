@@ -77,6 +77,7 @@ judge = {"quick": dict(epochs=1), "book": dict(epochs=3), "paper": dict(epochs=3
 pf_backend = "blocked"     # "blocked": exact sums (cheapest at 125 points); "sliced": sorting-based estimate (chapter 7)
 
 # %% tags=["hide-input"]
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -201,11 +202,13 @@ x0_pf = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double
 
 # %%
 neural_options = dict(**network, batch_size=n_particles, seed=seed, checkpoint_dir=checkpoint_dir)
+t_runs = time.perf_counter()
 runs = {"neural backward": experiments.run_neural_segments("neural backward", energy, x_grey, nb_segments,
                                                            schedule=nb_iterations, **neural_options),
         "neural forward": experiments.run_neural_segments("neural forward", energy, x_grey, nf_segments,
                                                           schedule=nf_iterations, **neural_options),
         "particle flow": experiments.run_particle_segments(e64, x0_pf, pf_segments)}
+t_runs = time.perf_counter() - t_runs       # this execution's time in the runs (less when resumed)
 runs = experiments.rescore(runs, energy)    # exact values (a sliced particle flow records only estimates)
 judged = {scheme: digits.judge_trajectory(judge_net, tr) for scheme, tr in runs.items()}
 final = {scheme: float(tr.energies[-1]) for scheme, tr in runs.items()}
@@ -323,7 +326,8 @@ for s, tr in runs.items():
                              final=final[s], ratio=ratio[s], confidence=float(judged[s].mean_confidence[-1]),
                              share=float(judged[s].share_above[-1]), seconds=tr.wall_time))
 mplots.judge_table(summary_rows, caption=f"profile {profile}, device {device}; the judge's held-out accuracy "
-                                         f"{judge_net.accuracy:.3f}")
+                                         f"{judge_net.accuracy:.3f}; times on a machine shared with other jobs "
+                                         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores now)")
 
 # %% tags=["remove-cell"]
 pfj = judged["particle flow"]
@@ -355,7 +359,12 @@ glue_markdown(
 
 # %% tags=["hide-input"]
 wall_time = time.perf_counter() - t_start
-glue_markdown(runtime=f"{wall_time / 60:.1f} minutes ({wall_time:.0f} s) in the `{profile}` profile")
+scheme_time = sum(tr.wall_time for tr in runs.values())
+resumed = (f"; the runs resumed from checkpoints of earlier executions and spent {scheme_time:.0f} s in their steps "
+           f"in all" if scheme_time > t_runs + 1.0 else "")
+load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+glue_markdown(runtime=f"{wall_time / 60:.1f} minutes ({wall_time:.0f} s) in the `{profile}` profile{resumed} "
+                      f"(load average {load:.1f} on {os.cpu_count()} cores at the end)")
 print(f"chapter wall time: {wall_time:.1f} s")
 
 # %% tags=["remove-cell"]
@@ -375,6 +384,6 @@ mmdflow.runtime.record_results("05_mnist", {
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 Table(["scheme", "end $t$", r"final $\mathcal D_K^2$", "ratio to PF", "judge: mean conf.", "judge: above 0.9"],
-      [[s, f"{float(tr.times[-1]):g}", f"{final[s]:.2g}", f"{ratio[s]:.1f}", f"{conf[s]:.1f}",
+      [[s, f"{float(tr.times[-1]):g}", f"{final[s]:.2g}", f"{ratio[s]:.2f}", f"{conf[s]:.2f}",
         f"{round(share[s] * n_particles)} of {n_particles}"] for s, tr in runs.items()],
       caption=f"{n_particles} particles, {n_target} target digits in {y.shape[1]} dimensions")
