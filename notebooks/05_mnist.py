@@ -61,7 +61,7 @@ animation_frames = 10
 torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
 # (tau, end time) of each constant-step segment; the paper uses one schedule for all schemes
 paper_schedule = [(0.5, 5.0), (1.0, 25.0), (2.0, 50.0), (3.0, 6000.0), (6.0, 48000.0)]
-nb_segments = {"quick": [(20.0, 600.0)], "book": [(20.0, 3000.0)], "paper": paper_schedule}
+nb_segments = {"quick": [(20.0, 600.0)], "book": [(10.0, 3000.0)], "paper": paper_schedule}
 nf_segments = {"quick": [(2.0, 20.0), (10.0, 200.0)], "book": [(2.0, 20.0), (10.0, 3000.0)], "paper": paper_schedule}   # explicit: needs smaller steps
 pf_segments = {"quick": [(1.0, 51.0), (3.0, 3000.0)], "book": [(1.0, 51.0), (3.0, 3000.0)], "paper": paper_schedule}
 network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3), "book": dict(width=512, hidden_layers=2, lr=1e-3),
