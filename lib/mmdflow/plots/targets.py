@@ -162,11 +162,18 @@ def _frame_index(tr, t: float) -> int:
                                          right=True)) - 1)
 
 
+def _time_label(t: float) -> str:
+    """A time as a reader writes it: ``3000``, ``48000``, ``2.5``, ``0.05`` (no exponent notation from 1e-3 to 1e6)."""
+    if t == 0 or 1e-3 <= abs(t) < 1e6:
+        return f"{t:.0f}" if abs(t) >= 100 else f"{t:.3g}"
+    return f"{t:.2e}"
+
+
 def _clock(names, trajs, t, idx) -> str:
     """Frame title: the frame's time, and a scheme's own time where it has no snapshot there (it ended earlier)."""
-    late = [f"{n} ended at t = {float(trajs[n].times[i]):.3g}" for n, i in zip(names, idx)
+    late = [f"{n} ended at t = {_time_label(float(trajs[n].times[i]))}" for n, i in zip(names, idx)
             if float(trajs[n].times[i]) < t * (1 - 1e-6) and i == len(trajs[n].times) - 1]
-    return f"t = {t:.3g}" + (f" ({'; '.join(late)})" if late else "")
+    return f"t = {_time_label(t)}" + (f" ({'; '.join(late)})" if late else "")
 
 
 def _animation_figure(n_panels: int, height: float, dpi: int):
