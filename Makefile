@@ -24,11 +24,9 @@ BIN := $(abspath $(VENV)/bin)
 export PATH := $(BIN):$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Data directory for MNIST: an existing MMDFLOW_DATA wins; else ../shared/data when present.
+# Data directory for MNIST: an existing MMDFLOW_DATA wins; else the project's copy of the test split (data/mnist).
 ifeq ($(MMDFLOW_DATA),)
-ifneq ($(wildcard ../shared/data/mnist),)
-export MMDFLOW_DATA := $(abspath ../shared/data)
-endif
+export MMDFLOW_DATA := $(abspath data)
 endif
 
 help:

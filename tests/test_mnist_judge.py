@@ -11,7 +11,7 @@ from mmdflow import data
 from mmdflow.experiments import mnist as jm
 from mmdflow.trajectory import Trajectory
 
-SHARED = Path(os.environ.get("MMDFLOW_DATA", "/work/shared/data"))
+SHARED = Path(os.environ.get("MMDFLOW_DATA", Path(__file__).resolve().parents[1] / "data"))
 HAVE_MNIST = all((SHARED / "mnist" / name).is_file() for name, _ in data.MNIST_FILES["test"])
 needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason=f"MNIST test split not found under {SHARED}/mnist")
 
