@@ -375,7 +375,25 @@ def _jobs(text: str) -> int:
     return value
 
 
+#: the environment variables :func:`main` sets for the kernels it starts (restored when it returns)
+KERNEL_ENV = ("MMDFLOW_RECORDS", STAGING_ENV, "OMP_NUM_THREADS")
+
+
 def main(argv=None) -> int:
+    """Run the chapters (command line: ``argv``); the caller's environment is left as it was (a pytest worker that
+    calls this and later runs a notebook must not hand that notebook this run's records folder)."""
+    saved = {var: os.environ.get(var) for var in KERNEL_ENV}
+    try:
+        return _main(argv)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="quick", choices=list(PROFILES))
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/executed/PROFILE)")

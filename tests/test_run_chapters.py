@@ -149,6 +149,14 @@ def good_book(tmp_path, monkeypatch):
     return tmp_path
 
 
+def test_main_leaves_the_callers_environment_as_it_was(good_book, monkeypatch):
+    # before: main() left MMDFLOW_RECORDS pointing at this temporary book, and the scorecard notebook that nbval ran
+    # next in the same pytest worker scored the records of this book (one chapter) instead of the book's
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert rc.main(["--chapters", "98_good", "--jobs", "1"]) == 0
+    assert "MMDFLOW_RECORDS" not in os.environ and os.environ["OMP_NUM_THREADS"] == "3"
+
+
 def _seed_printed(path: Path) -> str:
     import nbformat
 
