@@ -66,12 +66,12 @@ API_PAGES = {
     "experiments": ("Experiments", "The chapters' runs, the only layer that combines schemes, metrics and data, "
                     "and the scorecard that judges the papers' claims from the chapters' records.",
                     ["mmdflow.experiments", "mmdflow.experiments.interaction", "mmdflow.experiments.targets",
-                     "mmdflow.experiments.seeds", "mmdflow.experiments.fast", "mmdflow.experiments.ift",
-                     "mmdflow.experiments.line", "mmdflow.experiments.sweep", "mmdflow.experiments.scorecard"]),
+                     "mmdflow.experiments.mnist", "mmdflow.experiments.seeds", "mmdflow.experiments.fast",
+                     "mmdflow.experiments.ift", "mmdflow.experiments.line", "mmdflow.experiments.sweep", "mmdflow.experiments.scorecard"]),
     "plots": ("Plots and tables", "The chapters' figures and tables; they take arrays or result objects.",
               ["mmdflow.plots", "mmdflow.plots.common", "mmdflow.plots.tables", "mmdflow.plots.kernels",
-               "mmdflow.plots.dirac", "mmdflow.plots.neural", "mmdflow.plots.targets", "mmdflow.plots.wfr",
-               "mmdflow.plots.fast", "mmdflow.plots.line", "mmdflow.plots.scorecard"]),
+               "mmdflow.plots.dirac", "mmdflow.plots.neural", "mmdflow.plots.targets", "mmdflow.plots.mnist",
+               "mmdflow.plots.wfr", "mmdflow.plots.fast", "mmdflow.plots.line", "mmdflow.plots.scorecard"]),
     "data": ("Data", "Targets and samples: drawn pictures and images, Gaussian mixtures and MNIST.",
              ["mmdflow.data", "mmdflow.data.images", "mmdflow.data.mixtures", "mmdflow.data.mnist"]),
 }
@@ -501,7 +501,12 @@ def api_page(title: str, intro: str, modules: list[str]) -> str:
             own = [a for a in getattr(mod, "__all__", []) if getattr(getattr(mod, a), "__module__", None) == name
                    and (inspect.isclass(getattr(mod, a)) or inspect.isfunction(getattr(mod, a)))]
             members = [f"   :members: {', '.join(own)}", "   :show-inheritance:"] if own else ["   :no-members:"]
-            out += ["```{eval-rst}", f".. automodule:: {name}", *members, "```", "",
+            own_data = [a for a in getattr(mod, "__all__", []) if _is_data(getattr(mod, a))
+                        and _definition_chain(name, a)[-1] == name]
+            out += ["```{eval-rst}", f".. automodule:: {name}", *members]
+            for a in own_data:   # constants the package assigns itself
+                out += ["", f".. autodata:: {name}.{a}"] + ([] if _simple(getattr(mod, a)) else ["   :no-value:"])
+            out += ["```", "",
                     f"Names exported by `{name}` (each links to its definition):", "", "| name | what it is |",
                     "|---|---|"]
             for attr in getattr(mod, "__all__", []):
@@ -512,7 +517,8 @@ def api_page(title: str, intro: str, modules: list[str]) -> str:
                     target, role = f"{obj.__module__}.{obj.__qualname__}", "py:obj"
                 else:   # a constant: documented in the module that defines it
                     target, role = f"{defining_module(name, attr) or name}.{attr}", "py:data"
-                doc = (inspect.getdoc(obj) or "") if (inspect.ismodule(obj) or callable(obj)) else ""
+                doc = ((inspect.getdoc(obj) or "") if (inspect.ismodule(obj) or callable(obj))
+                       else _data_doc(target.rpartition(".")[0], attr))
                 out.append(f"| {{{role}}}`{attr} <{target}>` | {_first_sentence(doc) or '–'} |")
             out.append("")
         else:
@@ -520,12 +526,23 @@ def api_page(title: str, intro: str, modules: list[str]) -> str:
             out += ["```{eval-rst}", f".. automodule:: {name}", "   :members:", "   :undoc-members:",
                     "   :show-inheritance:"] + ([f"   :exclude-members: {', '.join(data)}"] if data else [])
             for a in data:   # constants: autodoc leaves undocumented module data out, so each is listed
-                value = getattr(mod, a)
-                simple = isinstance(value, (int, float, str, bool, type(None))) or (
-                    isinstance(value, tuple) and len(repr(value)) < 80)
-                out += ["", f".. autodata:: {name}.{a}"] + ([] if simple else ["   :no-value:"])
+                out += ["", f".. autodata:: {name}.{a}"] + ([] if _simple(getattr(mod, a)) else ["   :no-value:"])
             out += ["```", ""]
     return "\n".join(out)
+
+
+def _simple(value) -> bool:
+    """Whether a constant's value is short enough to show beside its name."""
+    return isinstance(value, (int, float, str, bool, type(None))) or (
+        isinstance(value, tuple) and len(repr(value)) < 80)
+
+
+def _data_doc(modname: str, name: str) -> str:
+    """The ``#:`` comment (or docstring) of the module constant ``modname.name``, empty when it has none."""
+    from sphinx.pycode import ModuleAnalyzer
+
+    lines = ModuleAnalyzer.for_module(modname).find_attr_docs().get(("", name), [])
+    return "\n".join(lines).strip()
 
 
 def _is_data(obj) -> bool:
