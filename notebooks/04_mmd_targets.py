@@ -305,6 +305,7 @@ def comparison_rows(runs, exp, authors_setting):
             for (scheme, tr), code in zip(runs.items(), ("backward_scheme", "forward_scheme", "particle_flow"))]
 
 
+# %% mystnb={"figure": {"caption": "Max und Moritz: each scheme's final state in this build (left) beside the image of the authors' code at t = 100 (right; 6000 particles, $\\tau = 0.5$, 128 x 5 network).", "name": "fig-targets-drawing-final"}}
 fig = tplots.final_states(comparison_rows(runs, "maxmoritz", "$N = 6000$, $t = 100$"), lim=lim_draw)
 plt.show()
 
@@ -382,15 +383,16 @@ glue_markdown(deviations_stored="*Max und Moritz (stored run, 6000 particles)*: 
     "20000/10000 (NB) and 5000/1000 (NF) iterations, batches of 6000, 5 hidden layers, learning rate 0.001); "
     + ("particle-flow step {:g} (paper 0.1).".format(stored_runs["particle flow"]["tau"]) if "particle flow" in stored_runs
        else ""))
-stored_rows = [[disp(scheme), e["n"], e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
-                "-" if e["batch"] is None else e["batch"], f"{e['t_end']:g}", f"{e['final_dk2']:.2e}",
+stored_rows = [[disp(scheme), e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
+                f"{e['t_end']:g}", f"{e['final_dk2']:.2e}",
                 f"{e['final_dk2'] / stored_runs['particle flow']['final_dk2']:.1f}" if "particle flow" in stored_runs else "-",
-                f"{e['held_out'] / e['floor']:.2f}", f"{e['wall_time'] / 60:.0f} min",
-                f"{e['provenance']['commit']}, {e['provenance']['date'][:10]}"]
+                f"{e['held_out'] / e['floor']:.2f}", f"{e['wall_time'] / 60:.0f} min"]
                for scheme, e in stored_runs.items()]
-Table(["scheme", "particles", "$\\tau$", "Adam iterations (first/later)", "batch", "end time", "final $\\mathcal D_K^2$",
-       "/ particle flow", "held-out / floor", "wall time", "commit, date"], stored_rows,
-      caption="Max und Moritz with the paper's 6000 particles (stored run, one CPU thread)")
+stored_from = sorted({f"{e['provenance']['commit']} of {e['provenance']['date'][:10]}" for e in stored_runs.values()})
+Table(["scheme", "$\\tau$", "Adam iterations (first/later)", "end time", "final $\\mathcal D_K^2$", "/ particle flow",
+       "held-out / floor", "wall time"], stored_rows,
+      caption=f"Max und Moritz with the paper's {', '.join(sorted({str(e['n']) for e in stored_runs.values()}))} "
+              f"particles (stored runs of commit {', '.join(stored_from)}, one CPU thread)")
 
 # %% mystnb={"figure": {"caption": "Max und Moritz with the paper's 6000 particles (stored run of `benchmarks/run_paper_images.py`): the final state of each scheme (left) beside the authors' image at t = 100 (right; their settings: 6000 particles, $\\tau = 0.5$, 128 x 5 network).", "name": "fig-targets-drawing-6000"}}
 if stored_parts:
@@ -408,7 +410,8 @@ if stored_parts:
 # %% mystnb={"figure": {"caption": "The stored 6000-particle runs over time: neural backward, neural forward and particle flow (rows) at t = 0, 4, 16, 100.", "name": "fig-targets-drawing-6000-evolution"}}
 if stored_parts:
     times_show = ["0", "4", "16", "100"]
-    fig, axes = plt.subplots(len(stored_parts), len(times_show), figsize=(7.0, 1.6 * len(stored_parts)), squeeze=False)
+    fig, axes = plt.subplots(len(stored_parts), len(times_show), figsize=(6.3, 1.45 * len(stored_parts)),
+                             squeeze=False)
     for r, (scheme, snaps) in enumerate(stored_parts.items()):
         for c, t in enumerate(times_show):
             key = min(snaps, key=lambda k: abs(float(k) - float(t)))
@@ -425,7 +428,7 @@ if stored_parts:
 
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2(\\mu_t, \\nu)$ of the stored 6000-particle runs against time.", "name": "fig-targets-drawing-6000-energy"}}
 if stored_runs:
-    fig, ax = plt.subplots(figsize=(7.0, 2.8))
+    fig, ax = plt.subplots(figsize=(6.3, 2.8))
     for k, (scheme, e) in enumerate(stored_runs.items()):
         ax.plot(e["times"], e["energies"], color=f"C{k}", label=scheme)
     ax.set_xscale("symlog")
@@ -787,16 +790,24 @@ def summary_rows():
 
 
 summary = summary_rows()
-Table(["experiment", "scheme", "$N$", "$\\tau$", "iterations", "end $t$", "final value", "/ PF", "held-out / floor",
-       "wall time", "source"],
-      [[r["experiment"], disp(r["scheme"]), r["particles"], f"{r['tau']:g}",
+
+
+def short(scheme):
+    """'neural backward, tau 0.5' -> 'NB, tau 0.5' (a narrow column)."""
+    return scheme.replace("neural backward", "NB").replace("neural forward", "NF").replace("particle flow", "PF")
+
+
+Table(["experiment", "scheme", "$N$", "$\\tau$", "its", "end $t$", "final value", "/ PF", "held-out / floor",
+       "time (s)"],
+      [[r["experiment"], short(disp(r["scheme"])), r["particles"], f"{r['tau']:g}",
         "-" if r["iterations_per_step"] is None else "{}/{}".format(*r["iterations_per_step"]), f"{r['t_end']:g}",
         f"{r['final']:.2e}" if r["experiment"] != "App. F Ex. 3" else f"{r['final']:.3f}",
         "-" if r["ratio_to_pf"] is None else f"{r['ratio_to_pf']:.1f}",
         "-" if r["held_out_over_floor"] is None else f"{r['held_out_over_floor']:.2f}",
-        f"{r['wall_time']:.0f} s", r["source"]] for r in summary],
-      caption=f"All runs of this page (live: profile {profile}, device {device}; final value: $\\mathcal D_K^2$, "
-              f"or $\\mathcal F$ for Example 3)")
+        f"{r['wall_time']:.0f}"] for r in summary],
+      caption=f"All runs of this page (live: profile {profile}, device {device}; rows marked *stored* are the stored "
+              f"runs; NB, NF, PF: neural backward, neural forward, particle flow; its: Adam iterations in the "
+              f"first/later steps; time: wall time; final value: $\\mathcal D_K^2$, or $\\mathcal F$ for Example 3)")
 
 # %%
 tplots.held_out_table(scores, caption=f"final particles against the training target and a held-out sample "
@@ -813,6 +824,16 @@ record = {name: {"n": settings[name].n, "nb_iterations": settings[name].backward
                  "ratio_to_pf": {k: v / scores[name].train["particle flow"] for k, v in scores[name].train.items()},
                  "held_out_over_floor": {k: v / scores[name].floor for k, v in scores[name].held_out.items()}}
           for name in ("drawing", "smiley")}
+two = results["two Diracs"]
+record["two_diracs"] = {"n": settings["two Diracs"].n,
+                        "ratio_to_pf": {k: float(tr.energies[-1]) / float(two["particle flow"].energies[-1])
+                                        for k, tr in two.items()}}
+decrease = {k: float(tr.energies[0] - tr.energies[-1]) for k, tr in results["App. F Ex. 3"].items()}
+record["implosion_explosion"] = {"n": settings["App. F Ex. 3"].n,
+                                 "nb_iterations": settings["App. F Ex. 3"].backward.iterations,
+                                 "energy_decrease_ratio_to_pf": {k: v / decrease["particle flow"]
+                                                                 for k, v in decrease.items()},
+                                 "fan_correlation": live_fans, "clump_share": live_clumps}
 record["cell_distance"] = {name: {"schemes": v[0], "iid_sample": v[1]} for name, v in cells.items()}
 record["runs"] = summary               # per experiment and scheme: particles, tau, iterations, end time, final value,
 record["wall_time"] = wall_time        # ratio to PF, held-out score and floor, wall time, live or stored

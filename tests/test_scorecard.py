@@ -123,6 +123,36 @@ def test_mnist_rule_needs_the_digit_judge_and_the_ratio_to_the_particle_flow():
     assert row.verdict == scorecard.NOT_TESTED and "'judge'" in row.why
 
 
+def _targets_record(two_diracs=None, ex3=None):
+    values = {}
+    if two_diracs is not None:
+        values["two_diracs"] = {"n": 2000, "ratio_to_pf": dict(zip(("neural backward", "neural forward",
+                                                                      "particle flow"), (*two_diracs, 1.0)))}
+    if ex3 is not None:
+        (dnb, dnf), (fnb, fnf, fpf) = ex3
+        values["implosion_explosion"] = {
+            "n": 2000, "energy_decrease_ratio_to_pf": {"neural backward": dnb, "neural forward": dnf,
+                                                       "particle flow": 1.0},
+            "fan_correlation": {"neural backward": fnb, "neural forward": fnf, "particle flow": fpf}}
+    return {"04_mmd_targets": {"profile": "book", "values": values}}
+
+
+def test_two_dirac_and_example_3_rules_read_the_chapter_record():
+    ex2, ex3 = "App. F, Ex. 2", "App. F, Ex. 3"
+    assert _row(_verdicts(_targets_record(two_diracs=(1.0, 1.1)), {}), ex2, "").verdict == "reproduced"
+    assert _row(_verdicts(_targets_record(two_diracs=(20.0, 50.0)), {}), ex2, "").verdict == "partly"
+    assert _row(_verdicts(_targets_record(two_diracs=(200.0, 50.0)), {}), ex2, "").verdict == "not reproduced"
+    # Example 3: the decrease of F and the V-shaped fan both count; clumps with a good decrease are only partly
+    assert _row(_verdicts(_targets_record(ex3=((0.99, 0.98), (0.93, 0.9, 0.89))), {}), ex3, "").verdict \
+        == "reproduced"
+    row = _row(_verdicts(_targets_record(ex3=((0.99, 0.98), (0.2, 0.9, 0.89))), {}), ex3, "")
+    assert row.verdict == "partly" and "fan correlation" in row.measured
+    assert _row(_verdicts(_targets_record(ex3=((0.5, 0.98), (0.2, 0.9, 0.89))), {}), ex3, "").verdict \
+        == "not reproduced"
+    row = _row(_verdicts(_targets_record(two_diracs=(1.0, 1.0)), {}), ex3, "")
+    assert row.verdict == scorecard.NOT_TESTED and "implosion_explosion" in row.why
+
+
 def test_every_verdict_of_the_rule_is_reachable_and_known_to_the_figure():
     """Synthetic judgements that must give each verdict of the rule, and the rule's text on the page."""
     from mmdflow.plots.scorecard import VERDICT_COLOURS
