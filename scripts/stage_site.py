@@ -56,7 +56,8 @@ API_PAGES = {
                  "gradients, the functionals of Appendix F, the simplex problems of the weight steps, and the closed "
                  "forms the schemes are measured against.",
                  ["mmdflow.energies", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic",
-                  "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers", "mmdflow.analytic1d", "mmdflow.grid1d", "mmdflow.closed_forms"]),
+                  "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers", "mmdflow.analytic1d",
+                  "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein", "mmdflow.grid1d", "mmdflow.closed_forms"]),
     "schemes": ("Schemes", "The time discretisations, each a step for `mmdflow.trajectory.run_steps`: particle "
                 "flows, the neural backward and forward schemes, and weighted particles (interaction-force "
                 "transport, Wasserstein–Fisher–Rao and MMD flows).",

@@ -38,6 +38,7 @@ MODULES = [
     "mmdflow.summation.directions", "mmdflow.summation.sort1d",
     "mmdflow.energies", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic", "mmdflow.analytic1d",
     "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
+    "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
     "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
     "mmdflow._checks", "mmdflow.flows", "mmdflow.schemes",
     "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.wfr", "mmdflow.wfr.particles",

@@ -15,6 +15,8 @@ import torch
 from .._checks import check_int, check_positive, check_riesz_exponent
 from .prox import check_time, flow_scale, prox_radius, prox_density
 
+__all__ = ["support_radius", "flow_density", "jko_scale", "forward_scale", "euler_scale"]
+
 
 def support_radius(t, d: int, r: float):
     r"""Support radius of the limit curve :math:`\gamma(t)`: :math:`R(t) = ((2-r)t)^{1/(2-r)}R_*` (Sec. 4).

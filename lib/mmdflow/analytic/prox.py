@@ -18,6 +18,10 @@ import torch
 
 from .._checks import check_positive, check_riesz_exponent
 
+__all__ = ["check_dimension", "check_time", "is_sphere_case", "prox_radius", "prox_density", "prox_radial_density",
+           "regularized_beta", "radial_cdf", "flow_scale", "prox_radial_cdf", "flow_radial_cdf",
+           "sphere_mean_distance", "radial_moment", "mean_radius", "second_moment"]
+
 
 # ----------------------------------------------------------------------------- validation
 

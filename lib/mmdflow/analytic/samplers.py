@@ -16,6 +16,8 @@ from .._checks import check_positive, check_riesz_exponent
 from .prox import check_time, check_dimension, flow_scale, prox_radius, _check_count
 from .curves import jko_scale
 
+__all__ = ["sample_prox", "sample_flow", "sample_jko", "sample_gamma", "sample_beta", "frostman_potential"]
+
 
 def sample_gamma(shape: float, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""``n`` draws of :math:`\mathrm{Gamma}(\text{shape}, 1)` as a float64 CPU tensor.
