@@ -28,7 +28,7 @@ LAYERS = [
     ("sums: engines and directions", ["summation.sort1d", "summation.directions", "summation.fused"]),
     ("sums: backends", ["summation.dense", "summation.blocked", "summation.sliced", "summation.keops"]),
     ("sums: dispatcher", ["summation.dispatch", "summation"]),
-    ("energies, data, closed forms", ["energies", "functionals", "simplex", "analytic", "analytic1d", "grid1d",
+    ("energies, data, closed forms", ["energies", "energy_functions", "functionals", "simplex", "analytic", "analytic1d", "grid1d",
                                       "closed_forms", "data"]),
     ("schemes", None),                     # the modules the scheme registry imports (SCHEMES, below)
     ("scheme registry", ["schemes"]),

@@ -36,7 +36,7 @@ MODULES = [
     "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.blocked",
     "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
     "mmdflow.summation.directions", "mmdflow.summation.sort1d",
-    "mmdflow.energies", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic", "mmdflow.analytic1d",
+    "mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic", "mmdflow.analytic1d",
     "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
     "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
     "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
