@@ -61,7 +61,7 @@ API_PAGES = {
     "schemes": ("Schemes", "The time discretisations, each a step for `mmdflow.trajectory.run_steps`: particle "
                 "flows, the neural backward and forward schemes, and weighted particles (interaction-force "
                 "transport, Wasserstein–Fisher–Rao and MMD flows).",
-                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.wfr",
+                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr",
                  "mmdflow.wfr.particles", "mmdflow.wfr.weights"]),
     "metrics": ("Metrics", "Comparisons of a run with closed forms and references.", ["mmdflow.metrics"]),
     "experiments": ("Experiments", "The chapters' runs, the only layer that combines schemes, metrics and data, "

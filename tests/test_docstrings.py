@@ -41,7 +41,7 @@ MODULES = [
     "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
     "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
     "mmdflow._checks", "mmdflow.flows", "mmdflow.schemes",
-    "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.wfr", "mmdflow.wfr.particles",
+    "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles",
     "mmdflow.data", "mmdflow.data.images", "mmdflow.data.mixtures", "mmdflow.data.mnist",
 ]
 
