@@ -49,6 +49,7 @@ API_PAGES = {
     "summation": ("Kernel sums", r"Kernel sums $\sum_j w_j K(x_i, y_j)$ and their gradients: the dispatcher above "
                   "the dense, blocked, sliced, fused and KeOps backends.",
                   ["mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense",
+                   "mmdflow.summation.coinciding",
                    "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused",
                    "mmdflow.summation.keops", "mmdflow.summation.directions", "mmdflow.summation.sort1d"]),
     "energies": ("Energies, functionals and closed forms",

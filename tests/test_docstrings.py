@@ -33,12 +33,12 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring  # noqa: E402
 #: mmdflow.plots.* when their docstrings have Args/Returns sections.
 MODULES = [
     "mmdflow.kernels",
-    "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.blocked",
-    "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
+    "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.coinciding",
+    "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
     "mmdflow.summation.directions", "mmdflow.summation.sort1d",
-    "mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic", "mmdflow.analytic1d",
-    "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
-    "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
+    "mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex",
+    "mmdflow.analytic", "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
+    "mmdflow.analytic1d", "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
     "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
     "mmdflow._checks", "mmdflow.flows", "mmdflow.schemes",
     "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles",
