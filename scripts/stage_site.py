@@ -45,7 +45,7 @@ API_PAGES = {
              "and checkpoints (`trajectory`). Every layer may use them.",
              ["mmdflow", "mmdflow.runtime", "mmdflow.trajectory"]),
     "kernels": ("Kernels", r"Radial kernels $K(x,y) = \phi(\lVert x-y\rVert)$ and the one pairwise-distance routine.",
-                ["mmdflow.kernels"]),
+                ["mmdflow.kernels", "mmdflow.distances"]),
     "summation": ("Kernel sums", r"Kernel sums $\sum_j w_j K(x_i, y_j)$ and their gradients: the dispatcher above "
                   "the dense, blocked, sliced, fused and KeOps backends.",
                   ["mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense",

@@ -32,7 +32,7 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring  # noqa: E402
 #: the modules checked (packages contribute the names in their ``__all__``). TODO: add mmdflow.experiments.* and
 #: mmdflow.plots.* when their docstrings have Args/Returns sections.
 MODULES = [
-    "mmdflow.kernels",
+    "mmdflow.kernels", "mmdflow.distances",
     "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.coinciding",
     "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
     "mmdflow.summation.directions", "mmdflow.summation.sort1d",
