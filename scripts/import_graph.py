@@ -23,7 +23,7 @@ PKG = Path(__file__).resolve().parents[1] / "lib" / "mmdflow"
 
 #: layers from the bottom: a module may import modules of its own layer or below (prefix match, longest wins).
 LAYERS = [
-    ("base", ["_checks", "_jit", "runtime", "trajectory"]),
+    ("base", ["_checks", "_jit", "runtime", "fingerprints", "trajectory"]),
     ("kernels", ["kernels", "distances"]),
     ("sums: engines and directions", ["summation.sort1d", "summation.directions", "summation.fused"]),
     ("sums: backends", ["summation.dense", "summation.coinciding", "summation.blocked", "summation.sliced",

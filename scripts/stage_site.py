@@ -43,7 +43,7 @@ API_PAGES = {
     "base": ("Base: profiles, records and the step loop",
              "Profiles, devices, provenance and result records (`runtime`), and the one step loop with its snapshots "
              "and checkpoints (`trajectory`). Every layer may use them.",
-             ["mmdflow", "mmdflow.runtime", "mmdflow.trajectory"]),
+             ["mmdflow", "mmdflow.runtime", "mmdflow.trajectory", "mmdflow.fingerprints"]),
     "kernels": ("Kernels", r"Radial kernels $K(x,y) = \phi(\lVert x-y\rVert)$ and the one pairwise-distance routine.",
                 ["mmdflow.kernels", "mmdflow.distances"]),
     "summation": ("Kernel sums", r"Kernel sums $\sum_j w_j K(x_i, y_j)$ and their gradients: the dispatcher above "

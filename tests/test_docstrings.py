@@ -39,7 +39,7 @@ MODULES = [
     "mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex",
     "mmdflow.analytic", "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
     "mmdflow.analytic1d", "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
-    "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
+    "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.fingerprints", "mmdflow.runtime",
     "mmdflow._checks", "mmdflow.flows", "mmdflow.schemes",
     "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles",
     "mmdflow.data", "mmdflow.data.images", "mmdflow.data.mixtures", "mmdflow.data.mnist",
