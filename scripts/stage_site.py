@@ -49,21 +49,22 @@ API_PAGES = {
     "summation": ("Kernel sums", r"Kernel sums $\sum_j w_j K(x_i, y_j)$ and their gradients: the dispatcher above "
                   "the dense, blocked, sliced, fused and KeOps backends.",
                   ["mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense",
-                   "mmdflow.summation.coinciding",
-                   "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused",
-                   "mmdflow.summation.keops", "mmdflow.summation.directions", "mmdflow.summation.sort1d"]),
+                   "mmdflow.summation.coinciding", "mmdflow.summation.blocked", "mmdflow.summation.sliced",
+                   "mmdflow.summation.fused", "mmdflow.summation.keops", "mmdflow.summation.directions",
+                   "mmdflow.summation.sort1d"]),
     "energies": ("Energies, functionals and closed forms",
                  r"The energies $\mathcal E_K$, $\mathcal V_{K,\nu}$ and $\mathcal D_K^2$ with their Wasserstein "
                  "gradients, the functionals of Appendix F, the simplex problems of the weight steps, and the closed "
                  "forms the schemes are measured against.",
-                 ["mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic",
-                  "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers", "mmdflow.analytic1d",
-                  "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein", "mmdflow.grid1d", "mmdflow.closed_forms"]),
+                 ["mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex",
+                  "mmdflow.analytic", "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
+                  "mmdflow.analytic1d", "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow",
+                  "mmdflow.analytic1d.wasserstein", "mmdflow.grid1d", "mmdflow.closed_forms"]),
     "schemes": ("Schemes", "The time discretisations, each a step for `mmdflow.trajectory.run_steps`: particle "
                 "flows, the neural backward and forward schemes, and weighted particles (interaction-force "
                 "transport, Wasserstein–Fisher–Rao and MMD flows).",
-                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr",
-                 "mmdflow.wfr.particles", "mmdflow.wfr.weights"]),
+                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks",
+                 "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles", "mmdflow.wfr.weights"]),
     "metrics": ("Metrics", "Comparisons of a run with closed forms and references.", ["mmdflow.metrics"]),
     "experiments": ("Experiments", "The chapters' runs, the only layer that combines schemes, metrics and data, "
                     "and the scorecard that judges the papers' claims from the chapters' records.",
