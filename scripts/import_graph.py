@@ -23,13 +23,14 @@ PKG = Path(__file__).resolve().parents[1] / "lib" / "mmdflow"
 
 #: layers from the bottom: a module may import modules of its own layer or below (prefix match, longest wins).
 LAYERS = [
-    ("base", ["_checks", "_jit", "runtime", "trajectory"]),
-    ("kernels", ["kernels"]),
+    ("base", ["_checks", "_jit", "runtime", "fingerprints", "trajectory"]),
+    ("kernels", ["kernels", "distances"]),
     ("sums: engines and directions", ["summation.sort1d", "summation.directions", "summation.fused"]),
-    ("sums: backends", ["summation.dense", "summation.blocked", "summation.sliced", "summation.keops"]),
+    ("sums: backends", ["summation.dense", "summation.coinciding", "summation.blocked", "summation.sliced",
+                         "summation.keops"]),
     ("sums: dispatcher", ["summation.dispatch", "summation"]),
-    ("energies, data, closed forms", ["energies", "functionals", "simplex", "analytic", "analytic1d", "grid1d",
-                                      "closed_forms", "data"]),
+    ("energies, data, closed forms", ["energies", "energy_functions", "functionals", "simplex", "analytic",
+                                      "analytic1d", "grid1d", "closed_forms", "data"]),
     ("schemes", None),                     # the modules the scheme registry imports (SCHEMES, below)
     ("scheme registry", ["schemes"]),
     ("metrics", ["metrics"]),
@@ -52,8 +53,8 @@ def registered_scheme_modules() -> tuple[str, ...]:
 
 SCHEMES = registered_scheme_modules()
 LAYERS = [(name, list(SCHEMES) if mods is None else mods) for name, mods in LAYERS]
-BACKENDS = ("summation.dense", "summation.blocked", "summation.sliced", "summation.keops", "summation.sort1d", "summation.fused",
-            "summation.directions")
+BACKENDS = ("summation.dense", "summation.coinciding", "summation.blocked", "summation.sliced", "summation.keops",
+            "summation.sort1d", "summation.fused", "summation.directions")
 
 
 def module_name(path: Path) -> str:

@@ -43,31 +43,36 @@ API_PAGES = {
     "base": ("Base: profiles, records and the step loop",
              "Profiles, devices, provenance and result records (`runtime`), and the one step loop with its snapshots "
              "and checkpoints (`trajectory`). Every layer may use them.",
-             ["mmdflow", "mmdflow.runtime", "mmdflow.trajectory"]),
+             ["mmdflow", "mmdflow.runtime", "mmdflow.trajectory", "mmdflow.fingerprints"]),
     "kernels": ("Kernels", r"Radial kernels $K(x,y) = \phi(\lVert x-y\rVert)$ and the one pairwise-distance routine.",
-                ["mmdflow.kernels"]),
+                ["mmdflow.kernels", "mmdflow.distances"]),
     "summation": ("Kernel sums", r"Kernel sums $\sum_j w_j K(x_i, y_j)$ and their gradients: the dispatcher above "
                   "the dense, blocked, sliced, fused and KeOps backends.",
                   ["mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense",
-                   "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused",
-                   "mmdflow.summation.keops", "mmdflow.summation.directions", "mmdflow.summation.sort1d"]),
+                   "mmdflow.summation.coinciding", "mmdflow.summation.blocked", "mmdflow.summation.sliced",
+                   "mmdflow.summation.fused", "mmdflow.summation.keops", "mmdflow.summation.directions",
+                   "mmdflow.summation.sort1d"]),
     "energies": ("Energies, functionals and closed forms",
                  r"The energies $\mathcal E_K$, $\mathcal V_{K,\nu}$ and $\mathcal D_K^2$ with their Wasserstein "
                  "gradients, the functionals of Appendix F, the simplex problems of the weight steps, and the closed "
                  "forms the schemes are measured against.",
-                 ["mmdflow.energies", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic",
-                  "mmdflow.analytic1d", "mmdflow.grid1d", "mmdflow.closed_forms"]),
+                 ["mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex",
+                  "mmdflow.analytic", "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
+                  "mmdflow.analytic1d", "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow",
+                  "mmdflow.analytic1d.wasserstein", "mmdflow.grid1d", "mmdflow.closed_forms"]),
     "schemes": ("Schemes", "The time discretisations, each a step for `mmdflow.trajectory.run_steps`: particle "
                 "flows, the neural backward and forward schemes, and weighted particles (interaction-force "
                 "transport, Wasserstein–Fisher–Rao and MMD flows).",
-                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.wfr",
-                 "mmdflow.wfr.particles", "mmdflow.wfr.weights"]),
+                ["mmdflow.schemes", "mmdflow.flows", "mmdflow.neural", "mmdflow.neural.networks",
+                 "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles", "mmdflow.wfr.weights"]),
     "metrics": ("Metrics", "Comparisons of a run with closed forms and references.", ["mmdflow.metrics"]),
     "experiments": ("Experiments", "The chapters' runs, the only layer that combines schemes, metrics and data, "
                     "and the scorecard that judges the papers' claims from the chapters' records.",
                     ["mmdflow.experiments", "mmdflow.experiments.interaction", "mmdflow.experiments.targets",
                      "mmdflow.experiments.mnist", "mmdflow.experiments.seeds", "mmdflow.experiments.fast",
-                     "mmdflow.experiments.ift", "mmdflow.experiments.line", "mmdflow.experiments.sweep", "mmdflow.experiments.scorecard"]),
+                     "mmdflow.experiments.ift", "mmdflow.experiments.line", "mmdflow.experiments.sweep",
+                     "mmdflow.experiments.runspecs", "mmdflow.experiments.scorecard",
+                     "mmdflow.experiments.verdicts"]),
     "plots": ("Plots and tables", "The chapters' figures and tables; they take arrays or result objects.",
               ["mmdflow.plots", "mmdflow.plots.common", "mmdflow.plots.tables", "mmdflow.plots.kernels",
                "mmdflow.plots.dirac", "mmdflow.plots.neural", "mmdflow.plots.targets", "mmdflow.plots.mnist",
@@ -506,29 +511,55 @@ def api_page(title: str, intro: str, modules: list[str]) -> str:
             out += ["```{eval-rst}", f".. automodule:: {name}", *members]
             for a in own_data:   # constants the package assigns itself
                 out += ["", f".. autodata:: {name}.{a}"] + ([] if _simple(getattr(mod, a)) else ["   :no-value:"])
-            out += ["```", "",
-                    f"Names exported by `{name}` (each links to its definition):", "", "| name | what it is |",
-                    "|---|---|"]
-            for attr in getattr(mod, "__all__", []):
-                obj = getattr(mod, attr)
-                if inspect.ismodule(obj):
-                    target, role = obj.__name__, "py:mod"
-                elif hasattr(obj, "__module__") and hasattr(obj, "__qualname__"):
-                    target, role = f"{obj.__module__}.{obj.__qualname__}", "py:obj"
-                else:   # a constant: documented in the module that defines it
-                    target, role = f"{defining_module(name, attr) or name}.{attr}", "py:data"
-                doc = ((inspect.getdoc(obj) or "") if (inspect.ismodule(obj) or callable(obj))
-                       else _data_doc(target.rpartition(".")[0], attr))
-                out.append(f"| {{{role}}}`{attr} <{target}>` | {_first_sentence(doc) or '–'} |")
-            out.append("")
+            out += ["```", "", f"Names exported by `{name}` (each links to its definition):", ""]
+            out += _export_table(mod, getattr(mod, "__all__", []))
         else:
             data = [a for a in getattr(mod, "__all__", []) if _is_data(getattr(mod, a)) and defining_module(name, a) == name]
+            # names the module re-exports from another module with a page are documented there, and linked here
+            elsewhere = [a for a in getattr(mod, "__all__", []) if _documented_elsewhere(mod, a)]
+            exclude = data + elsewhere
             out += ["```{eval-rst}", f".. automodule:: {name}", "   :members:", "   :undoc-members:",
-                    "   :show-inheritance:"] + ([f"   :exclude-members: {', '.join(data)}"] if data else [])
+                    "   :show-inheritance:"] + ([f"   :exclude-members: {', '.join(exclude)}"] if exclude else [])
             for a in data:   # constants: autodoc leaves undocumented module data out, so each is listed
                 out += ["", f".. autodata:: {name}.{a}"] + ([] if _simple(getattr(mod, a)) else ["   :no-value:"])
             out += ["```", ""]
+            if elsewhere:
+                out += [f"Names `{name}` exports from other modules (each links to its definition):", ""]
+                out += _export_table(mod, elsewhere)
     return "\n".join(out)
+
+
+def _export_table(mod, attrs: list[str]) -> list[str]:
+    """Markdown lines of a table of the names ``attrs`` of ``mod``, each linked to its definition with the first
+    sentence of its docstring (a constant's ``#:`` comment)."""
+    import inspect
+
+    out = ["| name | what it is |", "|---|---|"]
+    for attr in attrs:
+        obj = getattr(mod, attr)
+        if inspect.ismodule(obj):
+            target, role = obj.__name__, "py:mod"
+        elif hasattr(obj, "__module__") and hasattr(obj, "__qualname__"):
+            target, role = f"{obj.__module__}.{obj.__qualname__}", "py:obj"
+        else:   # a constant: documented in the module that defines it
+            target, role = f"{defining_module(mod.__name__, attr) or mod.__name__}.{attr}", "py:data"
+        doc = ((inspect.getdoc(obj) or "") if (inspect.ismodule(obj) or callable(obj))
+               else _data_doc(target.rpartition(".")[0], attr))
+        out.append(f"| {{{role}}}`{attr} <{target}>` | {_first_sentence(doc) or '–'} |")
+    return out + [""]
+
+
+def _documented_elsewhere(mod, attr: str) -> bool:
+    """Whether the name ``attr`` of the module ``mod`` is defined in another module that a page documents (a class
+    or function re-exported from it, or a constant assigned there), so that ``mod``'s page links to it instead of
+    documenting it a second time."""
+    import inspect
+
+    documented = {m for _, _, modules in API_PAGES.values() for m in modules}
+    obj = getattr(mod, attr)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        return obj.__module__ != mod.__name__ and obj.__module__ in documented
+    return _is_data(obj) and defining_module(mod.__name__, attr) != mod.__name__
 
 
 def _simple(value) -> bool:

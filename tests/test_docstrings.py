@@ -32,14 +32,16 @@ from sphinx.ext.napoleon.docstring import GoogleDocstring  # noqa: E402
 #: the modules checked (packages contribute the names in their ``__all__``). TODO: add mmdflow.experiments.* and
 #: mmdflow.plots.* when their docstrings have Args/Returns sections.
 MODULES = [
-    "mmdflow.kernels",
-    "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.blocked",
-    "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
+    "mmdflow.kernels", "mmdflow.distances",
+    "mmdflow.summation", "mmdflow.summation.dispatch", "mmdflow.summation.dense", "mmdflow.summation.coinciding",
+    "mmdflow.summation.blocked", "mmdflow.summation.sliced", "mmdflow.summation.fused", "mmdflow.summation.keops",
     "mmdflow.summation.directions", "mmdflow.summation.sort1d",
-    "mmdflow.energies", "mmdflow.functionals", "mmdflow.simplex", "mmdflow.analytic", "mmdflow.analytic1d",
-    "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.runtime",
+    "mmdflow.energies", "mmdflow.energy_functions", "mmdflow.functionals", "mmdflow.simplex",
+    "mmdflow.analytic", "mmdflow.analytic.prox", "mmdflow.analytic.curves", "mmdflow.analytic.samplers",
+    "mmdflow.analytic1d", "mmdflow.analytic1d.targets", "mmdflow.analytic1d.flow", "mmdflow.analytic1d.wasserstein",
+    "mmdflow.grid1d", "mmdflow.closed_forms", "mmdflow.metrics", "mmdflow.trajectory", "mmdflow.fingerprints", "mmdflow.runtime",
     "mmdflow._checks", "mmdflow.flows", "mmdflow.schemes",
-    "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.wfr", "mmdflow.wfr.particles",
+    "mmdflow.neural", "mmdflow.neural.networks", "mmdflow.neural.training", "mmdflow.wfr", "mmdflow.wfr.particles",
     "mmdflow.data", "mmdflow.data.images", "mmdflow.data.mixtures", "mmdflow.data.mnist",
 ]
 

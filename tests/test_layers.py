@@ -47,3 +47,26 @@ def test_the_scheme_modules_are_the_registered_ones(ig):
     assert set(ig.SCHEMES) == {"flows", "neural", "wfr"}
     bad = ig.violations({"flows": {"schemes"}, "schemes": {"flows"}})
     assert any("upward import: flows" in line for line in bad)
+
+
+#: the most lines a library file may have; a longer module is split by topic into modules or a package that
+#: re-exports the names it had (CONTRIBUTING.md, "Layout").
+MAX_LINES = 600
+
+
+def long_files(root: Path, limit: int = MAX_LINES) -> dict[str, int]:
+    """``{path relative to root: line count}`` of the ``.py`` files under ``root`` longer than ``limit`` lines."""
+    counts = {str(p.relative_to(root)): len(p.read_text().splitlines()) for p in sorted(root.rglob("*.py"))}
+    return {path: n for path, n in counts.items() if n > limit}
+
+
+def test_no_library_file_exceeds_the_line_limit():
+    assert long_files(ROOT / "lib") == {}, f"split these modules by topic (at most {MAX_LINES} lines a file)"
+
+
+def test_the_line_limit_sees_a_long_file_in_a_subpackage(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "long.py").write_text("x = 1\n" * (MAX_LINES + 1))
+    (tmp_path / "pkg" / "short.py").write_text("x = 1\n" * MAX_LINES)
+    (tmp_path / "notes.txt").write_text("x\n" * (MAX_LINES + 1))
+    assert long_files(tmp_path) == {"pkg/long.py": MAX_LINES + 1}

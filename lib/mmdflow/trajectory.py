@@ -19,13 +19,13 @@ to a uniquely named temporary file and renamed over the previous one.
 
 After every step the loop checks every field of the state (positions, weights, a ``loss`` metric) and raises an
 error naming the step, the time, the scheme and the parameter most likely responsible (the scheme's ``blame``).
+
+The fingerprints of the keys (:func:`digest`, :func:`energy_fingerprint`) are in :mod:`mmdflow.fingerprints`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import hashlib
 import math
 import os
 import tempfile
@@ -36,6 +36,7 @@ from typing import Callable, Collection, NamedTuple, Sequence
 
 import torch
 
+from .fingerprints import digest, energy_fingerprint
 from .runtime import timed
 
 __all__ = ["Trajectory", "ParticleState", "Checkpoint", "CheckpointError", "run_steps", "digest",
@@ -57,83 +58,6 @@ LOCK_NAME = "checkpoint.lock"
 class CheckpointError(ValueError):
     """A checkpoint that belongs to another run, a file that is not a readable (or intact) checkpoint, or a
     checkpoint folder that cannot be written or is being written by another process."""
-
-
-def digest(value) -> str:
-    """A stable hex digest (SHA-256, 32 hex digits) of what determines a run.
-
-    Tensors count by dtype, shape and bytes (device-independent), generators by their state, dataclasses by
-    their fields, objects with a ``fingerprint()`` method by it, dicts by their sorted items, sequences by their
-    elements, and numbers, strings and ``None`` by their ``repr``. Other objects are refused (``TypeError``):
-    a ``repr`` with a memory address would never match again.
-
-    Args:
-        value: what to digest.
-
-    Returns:
-        32 hex digits.
-
-    Raises:
-        TypeError: ``value`` holds an object of a type that cannot be digested.
-    """
-    h = hashlib.sha256()
-    _feed(h, value)
-    return h.hexdigest()[:32]
-
-
-def _feed(h, value) -> None:
-    if isinstance(value, torch.Tensor):
-        t = value.detach().cpu().contiguous()
-        h.update(f"tensor{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    elif isinstance(value, torch.Generator):
-        h.update(f"generator{value.device.type}".encode())
-        _feed(h, value.get_state())
-    elif value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device)):
-        h.update(f"{type(value).__name__}:{value!r};".encode())
-    elif isinstance(value, dict):
-        h.update(b"{")
-        for k in sorted(value, key=repr):
-            _feed(h, k)
-            _feed(h, value[k])
-        h.update(b"}")
-    elif isinstance(value, (list, tuple)):
-        h.update(b"[")
-        for v in value:
-            _feed(h, v)
-        h.update(b"]")
-    elif callable(getattr(value, "fingerprint", None)):
-        h.update(type(value).__name__.encode())
-        _feed(h, value.fingerprint())
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        h.update(type(value).__name__.encode())
-        _feed(h, {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    elif hasattr(value, "item") and callable(value.item):      # NumPy scalars
-        _feed(h, value.item())
-    else:
-        raise TypeError(f"cannot fingerprint a {type(value).__name__} ({value!r}): give it a fingerprint() method")
-
-
-def energy_fingerprint(energy) -> dict:
-    """``energy.fingerprint()`` (type, parameters, digests of the data that determine it) for a checkpoint key.
-
-    Raises ``TypeError`` for an energy without that method: a checkpoint could not tell two such energies apart.
-
-    Args:
-        energy: the energy.
-
-    Returns:
-        The energy's ``fingerprint()`` dict.
-
-    Raises:
-        TypeError: the energy has no ``fingerprint()`` method: a checkpoint could not tell two such energies apart.
-    """
-    fp = getattr(energy, "fingerprint", None)
-    if not callable(fp):
-        raise TypeError(f"checkpointing needs energy.fingerprint() (its type, parameters and a digest of its data, "
-                        f"so that a checkpoint of another energy is refused); {type(energy).__name__} has none: "
-                        "add one, or run without a checkpoint folder")
-    return fp()
 
 
 class Trajectory(NamedTuple):

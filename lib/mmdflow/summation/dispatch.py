@@ -40,7 +40,6 @@ kernel without a backend's form is refused by that backend with an error naming 
 from __future__ import annotations
 
 import importlib.util
-import math
 from types import MappingProxyType
 from typing import Callable
 
@@ -50,10 +49,9 @@ from .._checks import check_finite, check_points, check_same_space, check_weight
 from ..kernels import RadialKernel, check_kernel_dtype, riesz_exponent, zero_slope
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
-from .dense import (_pair_geometry as _dense_geometry, CoincidingGroups, coinciding_groups, grouped_coincidence_and_grads,
-                    grouped_coincidence_term, dense_directional_derivative,
-                    dense_grad, dense_pair_sum_and_grads, dense_sum, riesz_distance_power)
-from .dense import _weight_vector, weighted_differences as _weighted_differences
+from .coinciding import CoincidingGroups, coinciding_groups, grouped_coincidence_term
+from .dense import (_coincidence_and_grads, _weight_vector, dense_directional_derivative, dense_grad,
+                    dense_pair_sum_and_grads, dense_sum, riesz_distance_power)
 from .sliced import sliced_kernel_sum, sliced_kernel_sum_grad
 
 __all__ = ["kernel_sum", "kernel_sum_grad", "kernel_sum_and_grad", "double_sum", "directional_derivative",
@@ -490,7 +488,7 @@ def pair_terms(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, wa: torch
 
     ``wa`` ``[Na]``, ``wb`` ``[Nb]`` are tensors or Python floats (uniform weights ``1/N``; no ``None``). Returns ``(S, ga, gb, coinciding)``, where
     ``coinciding`` (with ``want_coinciding``) is an ``[Na, Nb]`` bool mask (dense backend) or a pair of index
-    groups (:class:`.dense.CoincidingGroups` from :func:`.dense.coinciding_groups`, other backends). The dense backend synchronises with
+    groups (:class:`.coinciding.CoincidingGroups` from :func:`.coinciding.coinciding_groups`, other backends). The dense backend synchronises with
     the host nowhere; the others find coinciding pairs by grouping equal rows (a host synchronisation).
 
     Args:
@@ -556,42 +554,6 @@ def pair_sum_and_grads(a: torch.Tensor, b: torch.Tensor, kernel: RadialKernel, w
     with torch.no_grad():
         s, ga, gb, _ = pair_terms(a.detach(), b.detach(), kernel, wa.detach(), wb.detach(), backend=backend)
     return s, ga, gb
-
-
-def _coincidence_and_grads(ua, ub, coinciding, wa, wb, slope: float):
-    r""":math:`c\sum_{x^a_i = x^b_j} w^a_i w^b_j\|u^a_i - u^b_j\|` and its gradients in ``ua``, ``ub`` (``ub = None``:
-    fixed points, velocity 0); ``coinciding``: a bool mask ``[Na, Nb]`` or index pairs ``(ia, ib)``. For
-    :math:`c = -\infty` the value is :math:`-\infty` as soon as one coinciding pair moves (gradients 0)."""
-    if isinstance(coinciding, CoincidingGroups):     # equal rows grouped (:func:`.dense.coinciding_groups`)
-        return grouped_coincidence_and_grads(ua, ub, coinciding, wa, wb, slope)
-    if isinstance(coinciding, tuple):
-        ia, ib = coinciding
-        rel = ua[ia] if ub is None else ua[ia] - ub[ib]
-        norm = rel.square().sum(1).sqrt()
-        coef = wa[ia] * wb[ib]
-        if math.isinf(slope):
-            return (coef * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), \
-                None if ub is None else torch.zeros_like(ub)
-        unit = rel * (coef * slope / (norm + torch.finfo(norm.dtype).tiny))[:, None]
-        gua = torch.zeros_like(ua).index_add_(0, ia, unit)
-        gub = None if ub is None else torch.zeros_like(ub).index_add_(0, ib, unit.neg())
-        return slope * (coef * norm).sum(), gua, gub
-    cm = coinciding.to(ua.dtype).mul_(wa[:, None]).mul_(wb[None, :])
-    if ub is None:                                   # fixed points: the relative velocity is u^a_i itself
-        sq = ua.square().sum(1)
-        norm = sq.sqrt()
-        rows = cm.sum(1)
-        if math.isinf(slope):
-            return (rows * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), None
-        q = norm.div(sq + torch.finfo(sq.dtype).tiny).mul_(rows).mul_(slope)
-        return slope * (rows * norm).sum(), q[:, None] * ua, None
-    sq, diffs, pa, pb = _dense_geometry(ua, ub)
-    norm = sq.sqrt()
-    if math.isinf(slope):
-        return (cm * norm > 0).any().to(ua.dtype) * slope, torch.zeros_like(ua), torch.zeros_like(ub)
-    q = norm.div(sq + torch.finfo(sq.dtype).tiny).mul_(cm).mul_(slope)
-    gua, gub = _weighted_differences(q, pa, pb, diffs)
-    return slope * (cm * norm).sum(), gua, gub
 
 
 def directional_terms(xa, ua, xb, ub, kernel: RadialKernel, wa, wb, *, backend="auto"):
