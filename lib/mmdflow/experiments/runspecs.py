@@ -54,6 +54,12 @@ class RunSpec:
     def identity(self) -> tuple:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    @property
+    def cost(self) -> float:
+        """A rough relative cost of the run, used only to order the tasks of a sweep (the costliest first, so that
+        no worker is left with a long run at the end while the others idle). 1.0 when not estimated."""
+        return 1.0
+
     @staticmethod
     def identity_of(record: dict) -> tuple:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -102,6 +108,16 @@ class InteractionRun(RunSpec):
         check_int(self.seed, "seed")
         check_int(self.n_repeats, "n_repeats", 1)
         object.__setattr__(self, "r", float(self.r))
+
+    @property
+    def cost(self) -> float:
+        """Kernel pair evaluations: ``steps x N^2 x d`` for the particle flow (``steps = T / pf_tau``), ``steps x
+        iterations x batch_size x batch1`` for a neural scheme (the Adam loop dominates)."""
+        st = self.settings
+        if self.scheme == "particle":
+            return float(st.n_steps * round(st.tau / st.pf_tau) * st.n_particles ** 2 * self.d)
+        first = st.iterations_start or st.iterations
+        return float((first + (st.n_steps - 1) * st.iterations) * st.batch_size * st.batch1)
 
     @property
     def name(self) -> str:
