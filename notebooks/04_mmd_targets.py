@@ -838,10 +838,9 @@ record = {name: {"n": settings[name].n, "nb_iterations": settings[name].backward
                  "ratio_to_pf": {k: v / scores[name].train["particle flow"] for k, v in scores[name].train.items()},
                  "held_out_over_floor": {k: v / scores[name].floor for k, v in scores[name].held_out.items()}}
           for name in ("drawing", "smiley")}
-two = results["two Diracs"]
-record["two_diracs"] = {"n": settings["two Diracs"].n,
-                        "ratio_to_pf": {k: float(tr.energies[-1]) / float(two["particle flow"].energies[-1])
-                                        for k, tr in two.items()}}
+record["two_diracs"] = {"n": settings["two Diracs"].n,     # the ratios of the table above
+                        "ratio_to_pf": {r["scheme"]: r["ratio_to_pf"] for r in summary
+                                        if r["experiment"] == "two Diracs"}}
 decrease = {k: float(tr.energies[0] - tr.energies[-1]) for k, tr in results["App. F Ex. 3"].items()}
 record["implosion_explosion"] = {"n": settings["App. F Ex. 3"].n,
                                  "nb_iterations": settings["App. F Ex. 3"].backward.iterations,
