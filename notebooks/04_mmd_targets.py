@@ -173,6 +173,11 @@ def disp(key):
     return re.sub(r"tau ([0-9.]+)", r"$\\tau = \1$", key)
 
 
+def short(scheme):
+    """'neural backward, tau 0.5' -> 'NB, tau 0.5' (a narrow column)."""
+    return scheme.replace("neural backward", "NB").replace("neural forward", "NF").replace("particle flow", "PF")
+
+
 def _deviations(settings, paper):
     """One sentence per experiment: where this build's settings differ from the paper's."""
     out = []
@@ -407,7 +412,7 @@ if stored_parts:
     fig = tplots.final_states(rows, lim=lim_draw)
     plt.show()
 
-# %% mystnb={"figure": {"caption": "The stored 6000-particle runs over time: neural backward, neural forward and particle flow (rows) at t = 0, 4, 16, 100.", "name": "fig-targets-drawing-6000-evolution"}}
+# %% mystnb={"figure": {"caption": "The stored 6000-particle runs over time (columns): neural backward (NB), neural forward (NF), particle flow (PF) and the two variants of the table above (rows).", "name": "fig-targets-drawing-6000-evolution"}}
 if stored_parts:
     times_show = ["0", "4", "16", "100"]
     fig, axes = plt.subplots(len(stored_parts), len(times_show), figsize=(6.3, 1.45 * len(stored_parts)),
@@ -422,7 +427,10 @@ if stored_parts:
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{scheme}, $t = {key}$", fontsize=8.5)
+            if r == 0:
+                ax.set_title(f"$t = {key}$", fontsize=9)
+            if c == 0:
+                ax.set_ylabel(short(disp(scheme)).replace(", ", "\n"), fontsize=8.5)
     fig.tight_layout()
     plt.show()
 
@@ -804,11 +812,6 @@ def summary_rows():
 
 
 summary = summary_rows()
-
-
-def short(scheme):
-    """'neural backward, tau 0.5' -> 'NB, tau 0.5' (a narrow column)."""
-    return scheme.replace("neural backward", "NB").replace("neural forward", "NF").replace("particle flow", "PF")
 
 
 Table(["experiment", "scheme", "$N$", "$\\tau$", "its", "end $t$", "final value", "/ PF", "held-out / floor",
