@@ -16,7 +16,8 @@ from mmdflow import wfr
 from mmdflow._checks import check_int, check_positive
 from mmdflow.energies import DiscrepancyEnergy, check_energy
 from mmdflow.kernels import Gaussian, InverseMultiquadric, Riesz
-from mmdflow.schemes import SCHEMES, Scheme, get_scheme, register_scheme
+from mmdflow.schemes import (SCHEMES, Scheme, get_scheme, label, register_scheme, scheme_names, short_label,
+                             unregister_scheme)
 from mmdflow.trajectory import Checkpoint, ParticleState, digest, energy_fingerprint, run_steps
 
 
@@ -62,9 +63,9 @@ def run_heun(energy, x0, config, *, generator=None, checkpoint_dir=None, progres
 
 @pytest.fixture
 def heun():
-    scheme = register_scheme(Scheme("heun", "Heun particle flow", "Heun", HeunConfig, run_heun))
+    scheme = register_scheme(Scheme("heun", "Heun particle flow", "Heun", "particle", HeunConfig, run_heun))
     yield scheme
-    SCHEMES.pop("heun")
+    unregister_scheme("heun")
 
 
 def _problem(kernel=Riesz(1.0), d=2, n=30, m=40, seed=0):
@@ -103,7 +104,9 @@ def test_add_a_scheme_and_run_it_through_the_interface(heun, tmp_path):
     resumed = scheme.run(energy, x0, config, checkpoint_dir=tmp_path, progress=False)
     torch.testing.assert_close(resumed.positions, traj.positions, rtol=0, atol=0)
     with pytest.raises(ValueError, match="already registered"):
-        register_scheme(Scheme("heun", "x", "x", HeunConfig, run_heun))
+        register_scheme(Scheme("heun", "x", "x", "particle", HeunConfig, run_heun))
+    assert "heun" in scheme_names("particle") and "heun" not in scheme_names("neural")
+    assert (label("heun"), short_label("heun")) == ("Heun particle flow", "Heun")
 
 
 #: small settings of every registered scheme (its config factory's keyword arguments).
@@ -196,3 +199,13 @@ def test_every_registered_scheme_keeps_dtype_calls_back_and_names_a_non_finite_s
 
     with pytest.raises((FloatingPointError, ValueError), match="step 3|non-finite|nan"):
         scheme.run(energy, x0, config, generator=torch.Generator().manual_seed(0), progress=False, callback=poison)
+
+
+def test_a_scheme_record_is_validated():
+    with pytest.raises(ValueError, match="family must be one of .* got 'implicit'"):
+        Scheme("x", "x", "x", "implicit", HeunConfig, run_heun)
+    with pytest.raises(ValueError, match="unknown scheme family \\['implicit'\\]"):
+        scheme_names("implicit")
+    with pytest.raises(ValueError, match="unknown scheme 'nope'"):
+        unregister_scheme("nope")
+    assert scheme_names("neural", "particle") == ["neural_backward", "neural_forward", "particle_flow"]

@@ -11,9 +11,11 @@ with an energy of the :class:`mmdflow.energies.Energy` protocol (checked once at
 the energy's values at the snapshots in ``energies``. Each runner drives its step through
 :func:`mmdflow.trajectory.run_steps` (snapshots, checkpoints, finiteness check, progress bar, callback).
 
-A :class:`Scheme` record holds the scheme's ``name`` (the key), its ``label`` (figures, tables), ``short_label``
-(narrow table columns), ``config`` (the config factory: keyword arguments -> config) and ``run`` (the runner).
-:func:`register_scheme` adds one; the layer check (``scripts/import_graph.py``) reads the modules imported here as
+A :class:`Scheme` record holds the scheme's ``name`` (the key, the one name of the scheme in the library, the
+chapters, the records and the stored results), its ``label`` (figures, tables), ``short_label`` (narrow table
+columns), ``family`` (which settings of an experiment build its config: :data:`FAMILIES`), ``config`` (the config
+factory: keyword arguments -> config) and ``run`` (the runner). :func:`register_scheme` adds one, and the
+experiments' comparisons run every registered scheme of the families they compare (:func:`scheme_names`); the layer check (``scripts/import_graph.py``) reads the modules imported here as
 the scheme modules, so a new scheme module is held to the sibling rule by its registration.
 """
 
@@ -25,20 +27,31 @@ from typing import Any, Callable
 
 from . import flows, neural, wfr
 
-__all__ = ["Scheme", "SCHEMES", "register_scheme", "get_scheme", "scheme_names"]
+__all__ = ["Scheme", "SCHEMES", "FAMILIES", "register_scheme", "unregister_scheme", "get_scheme", "scheme_names",
+           "label", "short_label"]
+
+#: the scheme families: ``"neural"`` (a network pushes the particles: settings ``tau``, ``n_steps``, ``width``,
+#: ``hidden_layers``, ``lr``, ``iterations``, ``batch_size``, ...), ``"particle"`` (explicit steps of unweighted
+#: particles: ``tau``, ``n_steps``, ``snapshot_every``) and ``"weighted"`` (positions and weights: ``tau``,
+#: ``n_steps``, ``method``, ...).
+FAMILIES = ("neural", "particle", "weighted")
 
 
 @dataclass(frozen=True)
 class Scheme:
-    """One scheme: ``name`` (key), ``label``, ``short_label``, ``config`` (factory) and ``run`` (the runner)."""
+    """One scheme: ``name`` (key), ``label``, ``short_label``, ``family`` (one of :data:`FAMILIES`), ``config``
+    (factory) and ``run`` (the runner)."""
 
     name: str
     label: str
     short_label: str
+    family: str
     config: Callable[..., Any]
     run: Callable[..., Any]
 
     def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"scheme {self.name!r}: family must be one of {FAMILIES}, got {self.family!r}")
         for field in ("name", "label", "short_label"):
             value = getattr(self, field)
             if not isinstance(value, str) or not value:
@@ -91,23 +104,62 @@ def get_scheme(name: str) -> Scheme:
         raise ValueError(f"unknown scheme {name!r}; registered: {list(SCHEMES)}") from None
 
 
-def scheme_names() -> list[str]:
-    """The registered names, in display order.
+def unregister_scheme(name: str) -> Scheme:
+    """Remove the registered scheme ``name`` (e.g. one a test registered); returns it.
+
+    Args:
+        name: the scheme's name.
+
+    Returns:
+        The removed :class:`Scheme`.
+
+    Raises:
+        ValueError: ``name`` is not registered.
+    """
+    scheme = get_scheme(name)
+    del SCHEMES[name]
+    return scheme
+
+
+def scheme_names(*families: str) -> list[str]:
+    """The registered names, in display order; with ``families``, only the schemes of those families.
+
+    Args:
+        families: any of :data:`FAMILIES` (none: every scheme).
 
     Returns:
         The names, a list of strings.
+
+    Raises:
+        ValueError: an unknown family.
     """
-    return list(SCHEMES)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown scheme famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; known: {FAMILIES}")
+    return [name for name, s in SCHEMES.items() if not families or s.family in families]
+
+
+def label(name: str) -> str:
+    """The label of the registered scheme ``name`` (figures, tables), e.g. ``"neural backward"``."""
+    return get_scheme(name).label
+
+
+def short_label(name: str) -> str:
+    """The short label of the registered scheme ``name`` (narrow table columns), e.g. ``"NB"``."""
+    return get_scheme(name).short_label
 
 
 for _scheme in (
-    Scheme("particle_flow", "particle flow", "PF", flows.ParticleFlowConfig, flows.run),
-    Scheme("neural_backward", "neural backward", "NB", neural.NeuralBackwardConfig, neural.neural_backward_flow),
-    Scheme("neural_forward", "neural forward", "NF", neural.NeuralForwardConfig, neural.neural_forward_flow),
-    Scheme("mmd", "MMD flow", "MMD", functools.partial(wfr.WFRConfig, method="mmd"), wfr.wfr_flow),
-    Scheme("mmd_noise", "MMD flow with noise", "MMD+noise", functools.partial(wfr.WFRConfig, method="mmd_noise"),
+    Scheme("neural_backward", "neural backward", "NB", "neural", neural.NeuralBackwardConfig,
+           neural.neural_backward_flow),
+    Scheme("neural_forward", "neural forward", "NF", "neural", neural.NeuralForwardConfig,
+           neural.neural_forward_flow),
+    Scheme("particle_flow", "particle flow", "PF", "particle", flows.ParticleFlowConfig, flows.run),
+    Scheme("mmd", "MMD flow", "MMD", "weighted", functools.partial(wfr.WFRConfig, method="mmd"), wfr.wfr_flow),
+    Scheme("mmd_noise", "MMD flow with noise", "MMD+noise", "weighted",
+           functools.partial(wfr.WFRConfig, method="mmd_noise"), wfr.wfr_flow),
+    Scheme("ift", "IFT", "IFT", "weighted", functools.partial(wfr.WFRConfig, method="ift"), wfr.wfr_flow),
+    Scheme("wfr", "WFR gradient descent", "WFR", "weighted", functools.partial(wfr.WFRConfig, method="wfr"),
            wfr.wfr_flow),
-    Scheme("ift", "IFT", "IFT", functools.partial(wfr.WFRConfig, method="ift"), wfr.wfr_flow),
-    Scheme("wfr", "WFR gradient descent", "WFR", functools.partial(wfr.WFRConfig, method="wfr"), wfr.wfr_flow),
 ):
     register_scheme(_scheme)
