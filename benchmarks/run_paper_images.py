@@ -20,7 +20,10 @@ skipped; the neural schemes checkpoint every step under ``build/checkpoints/pape
 
 Output: ``benchmarks/results/paper_images.json`` (the runs; ``paper_images_nb.json`` a neural backward variant,
 ``--nb-variant``, and ``paper_images_nf.json`` a neural forward one, ``--nf-variant``), ``paper_images_sweep.json`` (the sweep), with
-provenance per entry, and ``paper_images_particles.pt`` (snapshots of the runs).
+provenance per entry, and ``paper_images_particles.pt`` (snapshots of the runs). Schemes are named by their registry
+names (:mod:`mmdflow.schemes`): the key of a run is the name, or the name and its variant
+(``"neural_backward, tau 0.5"``), and so is every ``scheme`` field (checked on loading,
+:func:`mmdflow.experiments.targets.load_paper_images`).
 
     python benchmarks/run_paper_images.py --runs --sweep
 """
@@ -37,6 +40,7 @@ from pathlib import Path
 import torch
 
 from mmdflow import experiments
+from mmdflow.schemes import scheme_names
 from mmdflow.experiments.targets import PAPER_IMAGE_TARGETS, image_target_sampler
 from mmdflow.runtime import provenance
 
@@ -45,18 +49,22 @@ RESULTS = ROOT / "benchmarks" / "results"
 SNAP_TIMES = (0.0, 2.0, 4.0, 16.0, 32.0, 100.0)
 
 #: the stored runs at the paper's particle count (one entry per scheme; ``None``: particle flow).
-MM_SETTINGS = dict(n=6000, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, batch=1000, batch1=2000,
-                   nf_batch=1000, pf_tau=0.2, snap_dt=2.0,
-                   backward=dict(tau=2.0, iterations_start=400, iterations=60),
-                   forward=dict(tau=1.0, iterations_start=400, iterations=30))
+MM_SETTINGS = dict(n=6000, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2, snap_dt=2.0,
+                   neural={"neural_backward": dict(tau=2.0, iterations_start=400, iterations=60, batch_size=1000),
+                           "neural_forward": dict(tau=1.0, iterations_start=400, iterations=30, batch_size=1000,
+                                                  batch1=2000)})
 
 #: the sweep on the smiley (2000 particles): (scheme, tau, iterations per step)
-SWEEP = [("neural backward", tau, its) for tau, its in ((1.0, 20), (1.0, 50), (1.0, 100), (0.5, 50), (2.0, 50))] + \
-        [("neural forward", tau, its) for tau, its in ((1.0, 20), (1.0, 50), (1.0, 100), (0.5, 50), (2.0, 50))]
+SWEEP = [(scheme, tau, its) for scheme in ("neural_backward", "neural_forward")
+         for tau, its in ((1.0, 20), (1.0, 50), (1.0, 100), (0.5, 50), (2.0, 50))]
 
 
 def _load(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {"runs": {}, "sweep": []}
+    return experiments.targets.load_paper_images(path) if path.exists() else {"runs": {}, "sweep": []}
+
+
+def _load_particles(path: Path) -> dict:
+    return experiments.targets.load_paper_particles(path) if path.exists() else {}
 
 
 def _checkpoints(smoke: bool) -> Path:
@@ -84,11 +92,9 @@ def run_stored(out: Path, particles_out: Path, seed: int, schemes=None, label: s
     s = experiments.SchemeSettings(**MM_SETTINGS)
     y = sample(s.n, torch.Generator().manual_seed(seed + 1))
     held = sample(2000, torch.Generator().manual_seed(seed + 100))
-    parts = torch.load(particles_out) if particles_out.exists() else {}
-    for scheme in schemes or experiments.SCHEMES:
+    for scheme in schemes or scheme_names("neural", "particle"):
         key = scheme + label
         data = _load(out)                      # another variant may have been stored meanwhile
-        parts = torch.load(particles_out) if particles_out.exists() else {}
         if key in data["runs"].get("max_und_moritz", {}):
             print(f"max_und_moritz / {scheme}: stored, skipped", flush=True)
             continue
@@ -101,12 +107,12 @@ def run_stored(out: Path, particles_out: Path, seed: int, schemes=None, label: s
                                        schemes=(scheme,))
         tr = runs[scheme]
         sc = experiments.target_scores(runs, y, held, sample, repeats=10, seed=seed + 200)
-        sched = None if scheme == "particle flow" else (s.backward if scheme == "neural backward" else s.forward)
+        sched = s.neural.get(scheme)           # None: a particle scheme
         entry = {"n": s.n, "n_target": s.n, "t_end": float(tr.times[-1]),
                  "tau": s.pf_tau if sched is None else sched.tau,
                  "iterations": None if sched is None else sched.iterations,
                  "iterations_start": None if sched is None else sched.iterations_start,
-                 "batch": None if sched is None else (s.batch if scheme == "neural backward" else s.nf_batch),
+                 "batch": None if sched is None else sched.batch_size,
                  "network": None if sched is None else f"{s.width} x {s.hidden_layers}, Adam lr {s.lr:g}",
                  "times": tr.times.tolist(), "energies": tr.energies.tolist(),
                  "final_dk2": float(tr.energies[-1]), "train": sc.train[scheme], "held_out": sc.held_out[scheme],
@@ -114,7 +120,7 @@ def run_stored(out: Path, particles_out: Path, seed: int, schemes=None, label: s
                  "n_held_out": sc.n_held_out, "wall_time": tr.wall_time,
                  "provenance": provenance(wall_time=time.perf_counter() - t0, load=os.getloadavg()[0])}
         data = _load(out)
-        parts = torch.load(particles_out) if particles_out.exists() else {}
+        parts = _load_particles(particles_out)
         data["runs"].setdefault("max_und_moritz", {})[key] = entry
         parts.setdefault("max_und_moritz", {})[key] = _snapshots(tr, SNAP_TIMES)
         parts["max_und_moritz_target"] = y.to(torch.float16)
@@ -134,10 +140,10 @@ def run_sweep(out: Path, seed: int, t_end: float) -> None:
     for scheme, tau, its in SWEEP:
         if (scheme, tau, its, t_end) in done:
             continue
-        sched = dict(tau=tau, iterations_start=200, iterations=its)
-        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, batch=1000,
-                                       batch1=2000, nf_batch=1000, pf_tau=0.2, snap_dt=t_end / 10,
-                                       backward=sched, forward=sched)
+        sched = dict(tau=tau, iterations_start=200, iterations=its, batch_size=1000)
+        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2,
+                                       snap_dt=t_end / 10, neural={"neural_backward": sched,
+                                                                   "neural_forward": dict(sched, batch1=2000)})
         x0, x0_pf = experiments.dirac_starts(target.centers, n, seed=seed)
         e32, e64 = experiments.target_energies(y, backend="blocked")
         t0 = time.perf_counter()
@@ -150,23 +156,22 @@ def run_sweep(out: Path, seed: int, t_end: float) -> None:
         _save(out, data)
         print(f"sweep {scheme} tau {tau:g} its {its}: D_K^2(t={t_end:g}) {entry['final_dk2']:.3e}, "
               f"{entry['wall_time']:.0f} s", flush=True)
-    if not any(e["scheme"] == "particle flow" and e["t_end"] == t_end for e in data["sweep"]):
-        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, batch=1000,
-                                       batch1=2000, nf_batch=1000, pf_tau=0.2, snap_dt=t_end / 10,
-                                       backward=dict(tau=1.0, iterations=1), forward=dict(tau=1.0, iterations=1))
+    if not any(e["scheme"] == "particle_flow" and e["t_end"] == t_end for e in data["sweep"]):
+        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2,
+                                       snap_dt=t_end / 10, neural={})
         x0, x0_pf = experiments.dirac_starts(target.centers, n, seed=seed)
         e32, e64 = experiments.target_energies(y, backend="blocked")
         tr = experiments.run_schemes(e32, x0, x0_pf, s, energy_particles=e64, seed=seed,
-                                     schemes=("particle flow",))["particle flow"]
-        data["sweep"].append({"scheme": "particle flow", "tau": 0.2, "iterations": None, "n": n, "t_end": t_end,
+                                     schemes=("particle_flow",))["particle_flow"]
+        data["sweep"].append({"scheme": "particle_flow", "tau": 0.2, "iterations": None, "n": n, "t_end": t_end,
                               "final_dk2": float(tr.energies[-1]), "times": tr.times.tolist(),
                               "energies": tr.energies.tolist(), "wall_time": tr.wall_time,
                               "provenance": provenance(wall_time=tr.wall_time, load=os.getloadavg()[0])})
         _save(out, data)
 
 
-EX3_RUNS = [("neural backward", 0.1, 40), ("neural backward", 0.1, 200), ("neural backward", 0.05, 100),
-            ("neural forward", 0.1, 40), ("particle flow", 0.02, None)]
+EX3_RUNS = [("neural_backward", 0.1, 40), ("neural_backward", 0.1, 200), ("neural_backward", 0.05, 100),
+            ("neural_forward", 0.1, 40), ("particle_flow", 0.02, None)]
 
 
 def clump_share(p: torch.Tensor, cell: float = 0.02) -> float:
@@ -180,17 +185,16 @@ def run_ex3(out: Path, particles_out: Path, seed: int, n: int, t_end: float) -> 
     from mmdflow.functionals import ImplosionExplosion
 
     data = _load(out)
-    parts = torch.load(particles_out) if particles_out.exists() else {}
+    parts = _load_particles(particles_out)
     g0 = torch.Generator().manual_seed(seed + 3)
     blob = torch.randn(n, 2, generator=g0, dtype=torch.float64) * 0.3 + torch.tensor([-1.0, 0.0], dtype=torch.float64)
     for scheme, tau, its in EX3_RUNS:
         key = f"{scheme}, tau {tau:g}" + ("" if its is None else f", {its} iterations")
         if key in data.get("ex3", {}):
             continue
-        sched = dict(tau=tau, iterations_start=its or 1, iterations=its or 1)
-        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, batch=n // 2,
-                                       batch1=n, nf_batch=n // 2, pf_tau=tau, snap_dt=0.5, backward=sched,
-                                       forward=sched)
+        sched = dict(tau=tau, iterations_start=its or 1, iterations=its or 1, batch_size=n // 2)
+        s = experiments.SchemeSettings(n=n, t_end=t_end, width=128, hidden_layers=3, lr=3e-3, pf_tau=tau, snap_dt=0.5,
+                                       neural={"neural_backward": sched, "neural_forward": dict(sched, batch1=n)})
         t0 = time.perf_counter()
         tr = experiments.run_schemes(ImplosionExplosion(), blob.float(), blob, s, seed=seed, schemes=(scheme,))[scheme]
         x = tr.positions[-1]
@@ -216,7 +220,7 @@ def main(argv=None) -> int:
     p.add_argument("--sweep-t-end", type=float, default=10.0)
     p.add_argument("--nb-variant", nargs=2, type=float, metavar=("TAU", "ITERATIONS"), default=None,
                    help="with --runs: only the neural backward scheme at this step and iteration count, stored as "
-                        "'neural backward, tau TAU'")
+                        "'neural_backward, tau TAU'")
     p.add_argument("--nf-variant", nargs=2, type=float, metavar=("TAU", "ITERATIONS"), default=None,
                    help="with --runs: only the neural forward scheme at this step and iteration count")
     p.add_argument("--ex3", action="store_true", help="App. F, Ex. 3: the neural backward scheme's clumps")
@@ -228,9 +232,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.smoke:
-        MM_SETTINGS.update(n=200, t_end=4.0, batch=100, batch1=100, nf_batch=100,
-                           backward=dict(tau=2.0, iterations_start=5, iterations=2),
-                           forward=dict(tau=2.0, iterations_start=5, iterations=2))
+        MM_SETTINGS.update(n=200, t_end=4.0, neural={
+            "neural_backward": dict(tau=2.0, iterations_start=5, iterations=2, batch_size=100),
+            "neural_forward": dict(tau=2.0, iterations_start=5, iterations=2, batch_size=100, batch1=100)})
         SWEEP[:] = SWEEP[:1]
         PAPER_IMAGE_TARGETS["smiley"] = PAPER_IMAGE_TARGETS["smiley"]._replace(n_paper=200)
         args.out = Path("/tmp/paper_images_smoke.json")
@@ -242,15 +246,17 @@ def main(argv=None) -> int:
                 args.seed, 200 if args.smoke else args.ex3_n, 0.4 if args.smoke else 3.0)
     if args.runs and args.nf_variant:
         tau, its = args.nf_variant
-        MM_SETTINGS["forward"] = dict(tau=tau, iterations_start=400, iterations=int(its))
+        MM_SETTINGS["neural"] = dict(MM_SETTINGS["neural"], neural_forward=dict(
+            MM_SETTINGS["neural"]["neural_forward"], tau=tau, iterations_start=400, iterations=int(its)))
         out = args.out.with_name(args.out.stem + "_nf.json")
-        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural forward",),
+        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural_forward",),
                    label=f", tau {tau:g}, {int(its)} iterations")
     elif args.runs and args.nb_variant:
         tau, its = args.nb_variant
-        MM_SETTINGS["backward"] = dict(tau=tau, iterations_start=400, iterations=int(its))
+        MM_SETTINGS["neural"] = dict(MM_SETTINGS["neural"], neural_backward=dict(
+            MM_SETTINGS["neural"]["neural_backward"], tau=tau, iterations_start=400, iterations=int(its)))
         out = args.out.with_name(args.out.stem + "_nb.json")             # a file of its own: no race with --runs
-        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural backward",),
+        run_stored(out, out.with_name(out.stem + "_particles.pt"), args.seed, schemes=("neural_backward",),
                    label=f", tau {tau:g}")
     elif args.runs:
         run_stored(args.out, args.out.with_name("paper_images_particles.pt"), args.seed)

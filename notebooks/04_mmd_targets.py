@@ -66,76 +66,63 @@ backend = "blocked"        # exact kernel sums of mmdflow.summation ("blocked" b
 torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
 stored = True              # show the stored runs of benchmarks/run_paper_images.py (Max und Moritz at 6000 particles)
 
-# Each experiment: n particles (= n target samples), end time, network (width x hidden layers, Adam lr), batch
-# size B of the backward scheme (batch) and of the forward scheme's training (nf_batch), batch1 of the forward
-# step, and per neural scheme its time step tau, the Adam iterations of the first step (t < 1) and of later
-# steps; the particle flow (pf_tau) is explicit and takes its own step; snap_dt: time between stored snapshots.
+# Each experiment: n particles (= n target samples), end time, network (width x hidden layers, Adam lr), the
+# particle flow's step (pf_tau: it is explicit and takes its own step), snap_dt: time between stored snapshots, and
+# per neural scheme (registry names) its time step tau, the Adam iterations of the first step (t < 1) and of later
+# steps, the training batch (batch_size) and, for the forward scheme, the batch of its step (batch1).
 # Experiment 1: two point masses -> "Max und Moritz" (paper Fig. 1 / Sec. 6.2)
 drawing = {
-    "quick": dict(n=300, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=2.0,
-                  backward=dict(tau=2.0, iterations_start=150, iterations=15),
-                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
-    "book":  dict(n=2000, t_end=100.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=1000, batch1=2000, nf_batch=1000, pf_tau=0.2, snap_dt=2.0,
-                  backward=dict(tau=1.0, iterations_start=400, iterations=40),
-                  forward=dict(tau=1.0, iterations_start=400, iterations=40)),
-    "paper": dict(n=6000, t_end=100.0, width=128, hidden_layers=5, lr=1e-3,
-                  batch=6000, batch1=2000, nf_batch=6000, pf_tau=0.1, snap_dt=2.0,
-                  backward=dict(tau=0.5, iterations_start=20000, iterations=10000),
-                  forward=dict(tau=0.5, iterations_start=5000, iterations=1000)),
+    "quick": dict(n=300, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2, snap_dt=2.0,
+                  neural={"neural_backward": dict(tau=2.0, iterations_start=150, iterations=15, batch_size=300),
+                          "neural_forward": dict(tau=1.0, iterations_start=150, iterations=8, batch_size=150, batch1=300)}),
+    "book":  dict(n=2000, t_end=100.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2, snap_dt=2.0,
+                  neural={"neural_backward": dict(tau=1.0, iterations_start=400, iterations=40, batch_size=1000),
+                          "neural_forward": dict(tau=1.0, iterations_start=400, iterations=40, batch_size=1000, batch1=2000)}),
+    "paper": dict(n=6000, t_end=100.0, width=128, hidden_layers=5, lr=1e-3, pf_tau=0.1, snap_dt=2.0,
+                  neural={"neural_backward": dict(tau=0.5, iterations_start=20000, iterations=10000, batch_size=6000),
+                          "neural_forward": dict(tau=0.5, iterations_start=5000, iterations=1000, batch_size=6000, batch1=2000)}),
 }
 # Experiment 2: smiley (App. F, Ex. 1)
 smiley = {
-    "quick": dict(n=300, t_end=50.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=300, batch1=300, nf_batch=150, pf_tau=0.2, snap_dt=1.0,
-                  backward=dict(tau=1.0, iterations_start=150, iterations=12),
-                  forward=dict(tau=1.0, iterations_start=150, iterations=8)),
-    "book":  dict(n=2000, t_end=50.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=1000, batch1=2000, nf_batch=1000, pf_tau=0.2, snap_dt=1.0,
-                  backward=dict(tau=0.5, iterations_start=200, iterations=50),
-                  forward=dict(tau=1.0, iterations_start=200, iterations=50)),
-    "paper": dict(n=2000, t_end=50.0, width=128, hidden_layers=5, lr=1e-3,
-                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.1, snap_dt=1.0,
-                  backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
-                  forward=dict(tau=0.1, iterations_start=4000, iterations=2000)),
+    "quick": dict(n=300, t_end=50.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2, snap_dt=1.0,
+                  neural={"neural_backward": dict(tau=1.0, iterations_start=150, iterations=12, batch_size=300),
+                          "neural_forward": dict(tau=1.0, iterations_start=150, iterations=8, batch_size=150, batch1=300)}),
+    "book":  dict(n=2000, t_end=50.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.2, snap_dt=1.0,
+                  neural={"neural_backward": dict(tau=0.5, iterations_start=200, iterations=50, batch_size=1000),
+                          "neural_forward": dict(tau=1.0, iterations_start=200, iterations=50, batch_size=1000, batch1=2000)}),
+    "paper": dict(n=2000, t_end=50.0, width=128, hidden_layers=5, lr=1e-3, pf_tau=0.1, snap_dt=1.0,
+                  neural={"neural_backward": dict(tau=0.1, iterations_start=4000, iterations=2000, batch_size=2000),
+                          "neural_forward": dict(tau=0.1, iterations_start=4000, iterations=2000, batch_size=2000, batch1=2000)}),
 }
 # Experiment 3: two Diracs -> two Diracs (App. F, Ex. 2)
 two_diracs = {
-    "quick": dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=300, batch1=300, nf_batch=150, pf_tau=0.05, snap_dt=0.25,
-                  backward=dict(tau=0.25, iterations_start=100, iterations=25),
-                  forward=dict(tau=0.25, iterations_start=60, iterations=15)),
-    "book":  dict(n=2000, t_end=4.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=1000, batch1=2000, nf_batch=1000, pf_tau=0.05, snap_dt=0.25,
-                  backward=dict(tau=0.25, iterations_start=300, iterations=100),
-                  forward=dict(tau=0.25, iterations_start=300, iterations=100)),
-    "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3,
-                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.05, snap_dt=0.2,
-                  backward=dict(tau=0.1, iterations_start=4000, iterations=2000),
-                  forward=dict(tau=0.1, iterations_start=4000, iterations=2000)),
+    "quick": dict(n=300, t_end=4.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.05, snap_dt=0.25,
+                  neural={"neural_backward": dict(tau=0.25, iterations_start=100, iterations=25, batch_size=300),
+                          "neural_forward": dict(tau=0.25, iterations_start=60, iterations=15, batch_size=150, batch1=300)}),
+    "book":  dict(n=2000, t_end=4.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.05, snap_dt=0.25,
+                  neural={"neural_backward": dict(tau=0.25, iterations_start=300, iterations=100, batch_size=1000),
+                          "neural_forward": dict(tau=0.25, iterations_start=300, iterations=100, batch_size=1000, batch1=2000)}),
+    "paper": dict(n=2000, t_end=40.0, width=128, hidden_layers=5, lr=1e-3, pf_tau=0.05, snap_dt=0.2,
+                  neural={"neural_backward": dict(tau=0.1, iterations_start=4000, iterations=2000, batch_size=2000),
+                          "neural_forward": dict(tau=0.1, iterations_start=4000, iterations=2000, batch_size=2000, batch1=2000)}),
 }
 # Experiment 4: the implosion/explosion functional (App. F, Ex. 3; no settings in the paper: those of Ex. 1)
 implosion = {
-    "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=300, batch1=300, nf_batch=150, pf_tau=0.02, snap_dt=0.1,
-                  backward=dict(tau=0.1, iterations_start=40, iterations=10),
-                  forward=dict(tau=0.1, iterations_start=40, iterations=10)),
-    "book":  dict(n=2000, t_end=3.0, width=128, hidden_layers=3, lr=3e-3,
-                  batch=1000, batch1=2000, nf_batch=1000, pf_tau=0.02, snap_dt=0.1,
-                  backward=dict(tau=0.1, iterations_start=200, iterations=200),
-                  forward=dict(tau=0.1, iterations_start=100, iterations=40)),
-    "paper": dict(n=2000, t_end=3.0, width=128, hidden_layers=5, lr=1e-3,
-                  batch=2000, batch1=2000, nf_batch=2000, pf_tau=0.01, snap_dt=0.1,
-                  backward=dict(tau=0.05, iterations_start=4000, iterations=2000),
-                  forward=dict(tau=0.05, iterations_start=4000, iterations=2000)),
+    "quick": dict(n=300, t_end=3.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.02, snap_dt=0.1,
+                  neural={"neural_backward": dict(tau=0.1, iterations_start=40, iterations=10, batch_size=300),
+                          "neural_forward": dict(tau=0.1, iterations_start=40, iterations=10, batch_size=150, batch1=300)}),
+    "book":  dict(n=2000, t_end=3.0, width=128, hidden_layers=3, lr=3e-3, pf_tau=0.02, snap_dt=0.1,
+                  neural={"neural_backward": dict(tau=0.1, iterations_start=200, iterations=200, batch_size=1000),
+                          "neural_forward": dict(tau=0.1, iterations_start=100, iterations=40, batch_size=1000, batch1=2000)}),
+    "paper": dict(n=2000, t_end=3.0, width=128, hidden_layers=5, lr=1e-3, pf_tau=0.01, snap_dt=0.1,
+                  neural={"neural_backward": dict(tau=0.05, iterations_start=4000, iterations=2000, batch_size=2000),
+                          "neural_forward": dict(tau=0.05, iterations_start=4000, iterations=2000, batch_size=2000, batch1=2000)}),
 }
 # the paper's settings, for the deviations stated in the box (Sec. 6.2, App. F; authors' code)
 paper_settings = {"drawing": drawing["paper"], "smiley": smiley["paper"], "two Diracs": two_diracs["paper"],
                   "App. F Ex. 3": implosion["paper"]}
 
 # %% tags=["hide-input"]
-import json
 import re
 import time
 from pathlib import Path
@@ -146,7 +133,7 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, experiments
+from mmdflow import data, experiments, schemes
 from mmdflow.experiments.targets import PAPER_IMAGE_TARGETS, image_target_sampler
 from mmdflow.functionals import ImplosionExplosion
 from mmdflow.plots import targets as tplots
@@ -168,14 +155,26 @@ scores = {}                # experiment -> held-out scores of the final particle
 print(f"profile={profile}, device={device}, torch threads={torch.get_num_threads()}")
 
 
+def labelled(runs):
+    """The runs keyed by their schemes' labels (the row titles of snapshot_grid)."""
+    return {schemes.label(k): tr for k, tr in runs.items()}
+
+
+def plain(key, name=schemes.label):
+    """A run's key as shown: its scheme's label and the stored variant ("neural_backward, tau 0.5" -> "neural
+    backward, tau 0.5")."""
+    scheme, comma, variant = key.partition(",")
+    return name(scheme) + comma + variant
+
+
 def disp(key):
-    """A stored run's name with its step as math ("tau 0.5" -> "$\\tau = 0.5$")."""
-    return re.sub(r"tau ([0-9.]+)", r"$\\tau = \1$", key)
+    """A run's key with its step as math ("neural_backward, tau 0.5" -> "neural backward, $\\tau = 0.5$")."""
+    return re.sub(r"tau ([0-9.]+)", r"$\\tau = \1$", plain(key))
 
 
-def short(scheme):
-    """'neural backward, tau 0.5' -> 'NB, tau 0.5' (a narrow column)."""
-    return scheme.replace("neural backward", "NB").replace("neural forward", "NF").replace("particle flow", "PF")
+def short(key):
+    """A run's key for a narrow column ("neural_backward, tau 0.5" -> "NB, $\\tau = 0.5$")."""
+    return re.sub(r"tau ([0-9.]+)", r"$\\tau = \1$", plain(key, schemes.short_label))
 
 
 def _deviations(settings, paper):
@@ -188,14 +187,17 @@ def _deviations(settings, paper):
             diffs.append(f"{s.n} particles (paper {p.n})")
         if s.t_end != p.t_end:
             diffs.append(f"end time {s.t_end:g} (paper {p.t_end:g})")
-        for label, a, b in (("NB", s.backward, p.backward), ("NF", s.forward, p.forward)):
+        for scheme, a in s.neural.items():
+            label, b = schemes.short_label(scheme), p.schedule(scheme)
             if a.tau != b.tau:
                 diffs.append(f"{label} $\\tau = {a.tau:g}$ (paper {b.tau:g})")
             if (a.iterations_start, a.iterations) != (b.iterations_start, b.iterations):
                 diffs.append(f"{label} {a.iterations_start}/{a.iterations} Adam iterations in the first/later steps "
                              f"(paper {b.iterations_start}/{b.iterations})")
-        if s.batch != p.batch or s.nf_batch != p.nf_batch:
-            diffs.append(f"batches of {s.batch} (NB) and {s.nf_batch} (NF) particles (paper {p.batch}, {p.nf_batch})")
+        if any(a.batch_size != p.schedule(k).batch_size for k, a in s.neural.items()):
+            diffs.append("batches of " + " and ".join(f"{a.batch_size} ({schemes.short_label(k)})"
+                                                      for k, a in s.neural.items())
+                         + f" particles (paper {', '.join(str(p.schedule(k).batch_size) for k in s.neural)})")
         if s.hidden_layers != p.hidden_layers:
             diffs.append(f"{s.hidden_layers} hidden layers (paper {p.hidden_layers})")
         if s.lr != p.lr:
@@ -292,22 +294,29 @@ lim_draw = targets["drawing"].lim
 tplots.runs_table({"drawing": runs})
 
 # %% mystnb={"figure": {"caption": "Two point masses flowing into Max und Moritz, live run of this build: neural backward (top), neural forward (middle) and particle flow (bottom) at t = 0, 4, 16, 100 (grey: target samples).", "name": "fig-targets-drawing"}}
-fig = snapshot_grid(runs, [0, 4, 16, 100], target=y_draw, lim=lim_draw, s=1.0,
+fig = snapshot_grid(labelled(runs), [0, 4, 16, 100], target=y_draw, lim=lim_draw, s=1.0,
                     suptitle="Two Diracs flowing to Max und Moritz")
 plt.show()
 
 
 # %%
-def authors(name):
-    """The authors' result image, or None where their repository has none."""
+#: the names of the authors' result images of each scheme (data.PAPER_OUTPUTS: "<experiment>_<name>")
+authors_names = {"neural_backward": "backward_scheme", "neural_forward": "forward_scheme",
+                 "particle_flow": "particle_flow"}
+
+
+def authors(exp, scheme):
+    """The authors' result image of a scheme in an experiment, or None where their repository has none."""
+    name = f"{exp}_{authors_names.get(scheme)}"
     return data.paper_output_image(name) if name in data.PAPER_OUTPUTS else None
 
 
 def comparison_rows(runs, exp, authors_setting):
     """Per scheme: this build's final particles beside the authors' image of the same scheme."""
-    return [[(f"this build: {scheme}, $N = {tr.positions.shape[1]}$, $t = {float(tr.times[-1]):g}$", tr.positions[-1]),
-             (f"authors' code: {scheme}, {authors_setting}", authors(f"{exp}_{code}"))]
-            for (scheme, tr), code in zip(runs.items(), ("backward_scheme", "forward_scheme", "particle_flow"))]
+    return [[(f"this build: {schemes.label(scheme)}, $N = {tr.positions.shape[1]}$, $t = {float(tr.times[-1]):g}$",
+              tr.positions[-1]),
+             (f"authors' code: {schemes.label(scheme)}, {authors_setting}", authors(exp, scheme))]
+            for scheme, tr in runs.items()]
 
 
 # %% mystnb={"figure": {"caption": "Max und Moritz: each scheme's final state in this build (left) beside the image of the authors' code at t = 100 (right; 6000 particles, $\\tau = 0.5$, 128 x 5 network).", "name": "fig-targets-drawing-final"}}
@@ -335,7 +344,8 @@ def describe_cells(name):
     """The cell-histogram distances of an experiment as a sentence."""
     by_scheme, iid = cells[name]
     return ("On a grid of 0.04 x 0.04 squares, the share of the particles that would have to move to other squares "
-            "to match a fresh sample of the picture is " + ", ".join(f"{v:.0%} ({k})" for k, v in by_scheme.items())
+            "to match a fresh sample of the picture is " + ", ".join(f"{v:.0%} ({schemes.label(k)})"
+                                                                      for k, v in by_scheme.items())
             + f", against {iid:.0%} for an i.i.d. sample of the same size: this counts missing strokes, eyes or "
             "mouths that the discrepancy barely sees.")
 
@@ -344,14 +354,14 @@ def describe_scores(sc, n):
     """What the final particles show, from the numbers: ratio to the particle flow and to the two-sample floor."""
     parts = []
     for scheme in sc.train:
-        if scheme == "particle flow":
+        if scheme == "particle_flow":
             continue
-        parts.append(f"{scheme}: $\\mathcal D_K^2$ {fmt_sig(sc.train[scheme])}, "
-                     f"{sc.train[scheme] / sc.train['particle flow']:.1f} times the particle flow's, "
+        parts.append(f"{schemes.label(scheme)}: $\\mathcal D_K^2$ {fmt_sig(sc.train[scheme])}, "
+                     f"{sc.train[scheme] / sc.train['particle_flow']:.1f} times the particle flow's, "
                      f"held-out score {sc.held_out[scheme] / sc.floor:.1f} times the floor of i.i.d. samples")
-    pf = sc.held_out["particle flow"] / sc.floor
+    pf = sc.held_out["particle_flow"] / sc.floor
     return (f"In this run ({n} particles) " + "; ".join(parts) + f"; the particle flow ends at "
-            f"{fmt_sig(sc.train['particle flow'])}, held-out {pf:.1f} times the floor. A held-out ratio near 1 is "
+            f"{fmt_sig(sc.train['particle_flow'])}, held-out {pf:.1f} times the floor. A held-out ratio near 1 is "
             "a cloud as good as an i.i.d. sample of the picture's density; the neural schemes are "
             + ("all within a factor 2 of it." if max(sc.held_out[k] / sc.floor for k in sc.train) < 2 else
                "not all within a factor 2 of it."))
@@ -371,26 +381,28 @@ stored_runs, stored_parts = {}, {}
 if stored:
     try:
         path = mmdflow.runtime.stored_results_path("paper_images.json", producer="benchmarks/run_paper_images.py --runs")
-        stored_runs = json.loads(path.read_text())["runs"].get("max_und_moritz", {})
-        stored_parts = torch.load(path.with_name("paper_images_particles.pt")).get("max_und_moritz", {})
+        stored_runs = experiments.targets.load_paper_images(path)["runs"].get("max_und_moritz", {})
+        stored_parts = experiments.targets.load_paper_particles(
+            path.with_name("paper_images_particles.pt")).get("max_und_moritz", {})
     except FileNotFoundError as exc:
         print(f"no stored runs: {exc}")
     for v in ("nb", "nf"):                              # variants of the neural schemes (--nb-variant, --nf-variant)
         variant = Path(str(path)).with_name(f"paper_images_{v}.json") if stored_runs else None
         if variant is not None and variant.exists():
-            stored_runs.update(json.loads(variant.read_text())["runs"].get("max_und_moritz", {}))
-            stored_parts.update(torch.load(variant.with_name(f"paper_images_{v}_particles.pt")).get("max_und_moritz", {}))
+            stored_runs.update(experiments.targets.load_paper_images(variant)["runs"].get("max_und_moritz", {}))
+            stored_parts.update(experiments.targets.load_paper_particles(
+                variant.with_name(f"paper_images_{v}_particles.pt")).get("max_und_moritz", {}))
 glue_markdown(deviations_stored="*Max und Moritz (stored run, 6000 particles)*: " + ("; ".join(
-    f"{k.split(',')[0]} at $\\tau = {e['tau']:g}$" + ("" if e["iterations"] is None else
+    f"{schemes.label(k.split(',')[0])} at $\\tau = {e['tau']:g}$" + ("" if e["iterations"] is None else
                     f" with {e['iterations_start']}/{e['iterations']} Adam iterations in the first/later steps, "
                     f"batches of {e['batch']}, network {e['network']}")
     for k, e in stored_runs.items() if e["iterations"] is not None) or "none stored") + " (paper: $\\tau = 0.5$, "
     "20000/10000 (NB) and 5000/1000 (NF) iterations, batches of 6000, 5 hidden layers, learning rate 0.001); "
-    + ("particle-flow step {:g} (paper 0.1).".format(stored_runs["particle flow"]["tau"]) if "particle flow" in stored_runs
+    + ("particle-flow step {:g} (paper 0.1).".format(stored_runs["particle_flow"]["tau"]) if "particle_flow" in stored_runs
        else ""))
 stored_rows = [[disp(scheme), e["tau"], "-" if e["iterations"] is None else f"{e['iterations_start']}/{e['iterations']}",
                 f"{e['t_end']:g}", f"{e['final_dk2']:.2e}",
-                f"{e['final_dk2'] / stored_runs['particle flow']['final_dk2']:.1f}" if "particle flow" in stored_runs else "-",
+                f"{e['final_dk2'] / stored_runs['particle_flow']['final_dk2']:.1f}" if "particle_flow" in stored_runs else "-",
                 f"{e['held_out'] / e['floor']:.2f}", f"{e['wall_time'] / 60:.0f} min"]
                for scheme, e in stored_runs.items()]
 stored_from = sorted({f"{e['provenance']['commit']} of {e['provenance']['date'][:10]}" for e in stored_runs.values()})
@@ -402,13 +414,12 @@ Table(["scheme", "$\\tau$", "Adam iterations (first/later)", "end time", "final 
 # %% mystnb={"figure": {"caption": "Max und Moritz with the paper's 6000 particles (stored run of `benchmarks/run_paper_images.py`): the final state of each scheme (left) beside the authors' image at t = 100 (right; their settings: 6000 particles, $\\tau = 0.5$, 128 x 5 network).", "name": "fig-targets-drawing-6000"}}
 if stored_parts:
     rows = []
-    codes = dict(zip(experiments.SCHEMES, ("backward_scheme", "forward_scheme", "particle_flow")))
     for key, snaps in stored_parts.items():
-        scheme = next(sch for sch in experiments.SCHEMES if key.startswith(sch))
+        scheme = key.split(",")[0]
         t_last = max(snaps, key=float)
         e = stored_runs[key]
-        rows.append([(f"stored: {scheme}, $\\tau = {e['tau']:g}$, $t = {t_last}$", snaps[t_last].float()),
-                     (f"authors' code: {scheme}, $t = 100$", authors(f"maxmoritz_{codes[scheme]}"))])
+        rows.append([(f"stored: {schemes.label(scheme)}, $\\tau = {e['tau']:g}$, $t = {t_last}$", snaps[t_last].float()),
+                     (f"authors' code: {schemes.label(scheme)}, $t = 100$", authors("maxmoritz", scheme))])
     fig = tplots.final_states(rows, lim=lim_draw)
     plt.show()
 
@@ -430,7 +441,7 @@ if stored_parts:
             if r == 0:
                 ax.set_title(f"$t = {key}$", fontsize=9)
             if c == 0:
-                ax.set_ylabel(short(disp(scheme)).replace(", ", "\n"), fontsize=8.5)
+                ax.set_ylabel(short(scheme).replace(", ", "\n"), fontsize=8.5)
     fig.tight_layout()
     plt.show()
 
@@ -438,7 +449,7 @@ if stored_parts:
 if stored_runs:
     fig, ax = plt.subplots(figsize=(6.3, 2.8))
     for k, (scheme, e) in enumerate(stored_runs.items()):
-        ax.plot(e["times"], e["energies"], color=f"C{k}", label=scheme)
+        ax.plot(e["times"], e["energies"], color=f"C{k}", label=plain(scheme))
     ax.set_xscale("symlog")
     ax.set_yscale("log")
     ax.set_xlabel("time $t$")
@@ -493,7 +504,7 @@ lim_smile = targets["smiley"].lim
 tplots.runs_table({"smiley": runs})
 
 # %% mystnb={"figure": {"caption": "The smiley target: the three schemes at t = 0, 2, 10, 50 (grey: target samples).", "name": "fig-targets-smiley"}}
-fig = snapshot_grid(runs, [0, 2, 10, 50], target=y_smile, lim=lim_smile, s=1.0,
+fig = snapshot_grid(labelled(runs), [0, 2, 10, 50], target=y_smile, lim=lim_smile, s=1.0,
                     suptitle="Two Diracs flowing to the smiley")
 plt.show()
 
@@ -528,11 +539,11 @@ display(tplots.animation_html(anim, caption="Animation: the three schemes flowin
 def sweep_compare(sweep):
     """For each neural scheme: does doubling the iterations or halving tau lower the final value more?"""
     out = []
-    for sch in ("neural backward", "neural forward"):
+    for sch in schemes.scheme_names("neural"):
         e = {(x["tau"], x["iterations"]): x["final_dk2"] for x in sweep if x["scheme"] == sch}
         if {(1.0, 50), (1.0, 100), (0.5, 50)} <= set(e):
             more, finer = e[1.0, 100], e[0.5, 50]
-            out.append(f"For the {sch} scheme, twice the iterations at $\\tau = 1$ give {fmt_sig(more)} and half the "
+            out.append(f"For the {schemes.label(sch)} scheme, twice the iterations at $\\tau = 1$ give {fmt_sig(more)} and half the "
                        f"step at 50 iterations gives {fmt_sig(finer)} (from {fmt_sig(e[1.0, 50])}).")
     return " ".join(out)
 
@@ -540,19 +551,19 @@ def sweep_compare(sweep):
 sweep = []
 if stored:
     try:
-        sweep = json.loads(mmdflow.runtime.stored_results_path(
-            "paper_images_sweep.json", producer="benchmarks/run_paper_images.py --sweep").read_text())["sweep"]
+        sweep = experiments.targets.load_paper_images(mmdflow.runtime.stored_results_path(
+            "paper_images_sweep.json", producer="benchmarks/run_paper_images.py --sweep"))["sweep"]
     except FileNotFoundError as exc:
         print(f"no stored sweep: {exc}")
 if sweep:
-    pf_ref = next((e["final_dk2"] for e in sweep if e["scheme"] == "particle flow"), None)
+    pf_ref = next((e["final_dk2"] for e in sweep if e["scheme"] == "particle_flow"), None)
     ax = tplots.plot_sweep(sweep, reference=pf_ref, ylabel=f"$\\mathcal{{D}}_K^2$ at t = {sweep[0]['t_end']:g}")
     plt.tight_layout()
     plt.show()
     best = {sch: min((e for e in sweep if e["scheme"] == sch), key=lambda e: e["final_dk2"])
-            for sch in ("neural backward", "neural forward")}
+            for sch in schemes.scheme_names("neural") if any(e["scheme"] == sch for e in sweep)}
     glue_markdown(sweep_text="In the sweep, the lowest final values were reached by " + "; ".join(
-        f"{sch} at $\\tau = {e['tau']:g}$ with {e['iterations']} iterations per step ({fmt_sig(e['final_dk2'])}"
+        f"{schemes.label(sch)} at $\\tau = {e['tau']:g}$ with {e['iterations']} iterations per step ({fmt_sig(e['final_dk2'])}"
         + (f", {e['final_dk2'] / pf_ref:.1f} times the particle flow's" if pf_ref else "") + ")"
         for sch, e in best.items()) + ". " + sweep_compare(sweep))
 else:
@@ -578,7 +589,7 @@ runs = results["two Diracs"] = experiments.run_target("two Diracs", y_two, cente
 tplots.runs_table({"two Diracs": runs})
 
 # %% mystnb={"figure": {"caption": "Two Diracs flowing to two other Diracs (red crosses): the three schemes at t = 0, 1, 2, 4.", "name": "fig-targets-two-diracs"}}
-fig = snapshot_grid(runs, [0, 1, 2, 4], lim=2.2, s=1.0, suptitle="Two Diracs to two Diracs")
+fig = snapshot_grid(labelled(runs), [0, 1, 2, 4], lim=2.2, s=1.0, suptitle="Two Diracs to two Diracs")
 for ax in fig.axes:
     ax.plot(y_two[:, 0].cpu(), y_two[:, 1].cpu(), "rx", ms=6)
 plt.show()
@@ -599,7 +610,7 @@ def slit_stats(x0, x):
 
 two_stats = {k: slit_stats(tr.positions[0], tr.positions[-1]) for k, tr in runs.items()}
 glue_markdown(two_text="In this run at $t = 4$: " + "; ".join(
-    f"{k}: {c:.1%} of the particles crossed the diagonal, {nr:.1%} lie within 0.05 of it, 99% within radius {r:.2f}"
+    f"{schemes.label(k)}: {c:.1%} of the particles crossed the diagonal, {nr:.1%} lie within 0.05 of it, 99% within radius {r:.2f}"
     for k, (c, nr, r) in two_stats.items()) + ". A disc with no slit would hold about "
     f"{0.1 * 2 / (np.pi * 1.7):.1%} of its mass within 0.05 of a diameter of radius 1.7.")
 
@@ -647,7 +658,7 @@ tplots.runs_table({"App. F Ex. 3": runs}, value="$\\mathcal F$")
 
 # %% mystnb={"figure": {"caption": "The implosion/explosion functional: mass left of the dashed line collapses onto the axis $x_2 = 0$, mass right of it spreads out in $x_2$; everything drifts right.", "name": "fig-targets-implosion"}}
 lim_ex3 = (-2.0, 3.2, -1.7, 1.7)
-fig = snapshot_grid(runs, [0, 1.0, 2.0, 3.0], lim=lim_ex3, s=1.0,
+fig = snapshot_grid(labelled(runs), [0, 1.0, 2.0, 3.0], lim=lim_ex3, s=1.0,
                     suptitle="Implosion ($x_1 < 0$) and explosion ($x_1 > 0$)")
 for ax in fig.axes:
     ax.axvline(0.0, color="0.5", ls="--", lw=0.8)
@@ -685,11 +696,10 @@ live_fans = {k: fan_correlation(tr.positions[-1]) for k, tr in runs.items()}
 def fan_gap_text():
     """A sentence on each neural scheme whose fan is clearly weaker than the particle flow's (the scorecard's
     threshold: 0.1 below it), with its training; empty when there is none."""
-    weak = [k for k in live_fans if k != "particle flow" and live_fans[k] < live_fans["particle flow"] - 0.1]
-    its = {"neural backward": settings["App. F Ex. 3"].backward.iterations,
-           "neural forward": settings["App. F Ex. 3"].forward.iterations}
-    return "".join(f" The {k} scheme's fan is weaker than the particle flow's ({live_fans[k]:.2f} against "
-                   f"{live_fans['particle flow']:.2f}, at {its[k]} Adam iterations per step): its particles do not "
+    weak = [k for k in live_fans if k != "particle_flow" and live_fans[k] < live_fans["particle_flow"] - 0.1]
+    its = {k: sched.iterations for k, sched in settings["App. F Ex. 3"].neural.items()}
+    return "".join(f" The {schemes.label(k)} scheme's fan is weaker than the particle flow's ({live_fans[k]:.2f} against "
+                   f"{live_fans['particle_flow']:.2f}, at {its[k]} Adam iterations per step): its particles do not "
                    f"order by entry time as clearly; this build does not test whether more training closes the gap "
                    f"(the scorecard's row of this example judges the fan as well as the decrease of $\\mathcal F$)."
                    for k in weak)
@@ -697,8 +707,8 @@ ex3 = {}
 if stored:
     try:
         ex3_path = mmdflow.runtime.stored_results_path("paper_images_ex3.json", producer="benchmarks/run_paper_images.py --ex3")
-        ex3 = json.loads(ex3_path.read_text()).get("ex3", {})
-        ex3_parts = torch.load(ex3_path.with_name("paper_images_ex3.pt"))["ex3"]
+        ex3 = experiments.targets.load_paper_images(ex3_path).get("ex3", {})
+        ex3_parts = experiments.targets.load_paper_particles(ex3_path.with_name("paper_images_ex3.pt"))["ex3"]
     except FileNotFoundError as exc:
         print(f"no stored Example 3 study: {exc}")
 for k in ex3:
@@ -722,12 +732,12 @@ if ex3:
     plt.show()
 
 # %% tags=["hide-input"]
-if ex3 and {e["scheme"] for e in ex3.values()} == set(experiments.SCHEMES) and \
-        sum(e["scheme"] == "neural backward" for e in ex3.values()) > 1:
-    base = next(e for k, e in ex3.items() if e["scheme"] == "neural backward")
-    more = max((e for e in ex3.values() if e["scheme"] == "neural backward"), key=lambda e: e["iterations"] * 0.1 / e["tau"])
-    pf = next(e for e in ex3.values() if e["scheme"] == "particle flow")
-    nf = next(e for e in ex3.values() if e["scheme"] == "neural forward")
+if ex3 and {e["scheme"] for e in ex3.values()} == set(schemes.scheme_names("neural", "particle")) and \
+        sum(e["scheme"] == "neural_backward" for e in ex3.values()) > 1:
+    base = next(e for k, e in ex3.items() if e["scheme"] == "neural_backward")
+    more = max((e for e in ex3.values() if e["scheme"] == "neural_backward"), key=lambda e: e["iterations"] * 0.1 / e["tau"])
+    pf = next(e for e in ex3.values() if e["scheme"] == "particle_flow")
+    nf = next(e for e in ex3.values() if e["scheme"] == "neural_forward")
     fixed = more["clump_share"] < base["clump_share"] and more["fan"] >= pf["fan"] - 0.05
     ex3_text = (
         f"In the stored study ({base['n']} particles), the neural backward scheme at $\\tau = {base['tau']:g}$ with "
@@ -750,16 +760,17 @@ if ex3 and {e["scheme"] for e in ex3.values()} == set(experiments.SCHEMES) and \
                  "in one step, so the left half-plane ends as a line of coinciding particles, which the network "
                  "splits only as far as its training resolves.")
     glue_markdown(ex3_text=ex3_text, ex3_live=f"In this build's run the fullest cell holds "
-                  + ", ".join(f"{v:.1%} ({k})" for k, v in live_clumps.items()) + " of the particles, and the fan "
-                  "correlation defined below is " + ", ".join(f"{v:.2f} ({k})" for k, v in live_fans.items()) + "."
+                  + ", ".join(f"{v:.1%} ({schemes.label(k)})" for k, v in live_clumps.items()) + " of the particles, "
+                  "and the fan correlation defined below is "
+                  + ", ".join(f"{v:.2f} ({schemes.label(k)})" for k, v in live_fans.items()) + "."
                   + fan_gap_text())
 else:
     glue_markdown(ex3_text="(The stored study is incomplete in this checkout: run "
                            "`benchmarks/run_paper_images.py --ex3`.)",
                   ex3_live=f"In this build's run the fullest 0.02 x 0.02 cell holds "
-                  + ", ".join(f"{v:.1%} ({k})" for k, v in live_clumps.items()) + " of the particles, and the "
-                  "correlation of $x_1$ and $|x_2|$ right of the axis is "
-                  + ", ".join(f"{v:.2f} ({k})" for k, v in live_fans.items()) + ".")
+                  + ", ".join(f"{v:.1%} ({schemes.label(k)})" for k, v in live_clumps.items()) + " of the particles, "
+                  "and the correlation of $x_1$ and $|x_2|$ right of the axis is "
+                  + ", ".join(f"{v:.2f} ({schemes.label(k)})" for k, v in live_fans.items()) + ".")
 
 # %% [markdown]
 # {glue:md}`ex3_live` {glue:md}`ex3_text`
@@ -786,9 +797,9 @@ def summary_rows():
     rows = []
     for exp, runs_ in results.items():
         s_ = settings[exp]
-        pf_final = float(runs_["particle flow"].energies[-1])
+        pf_final = float(runs_["particle_flow"].energies[-1])
         for scheme, tr in runs_.items():
-            sched = {"neural backward": s_.backward, "neural forward": s_.forward}.get(scheme)
+            sched = s_.neural.get(scheme)
             sc = scores.get(exp)
             final = float(tr.energies[-1])
             rows.append({"experiment": exp, "scheme": scheme, "particles": tr.positions.shape[1],
@@ -804,8 +815,8 @@ def summary_rows():
         rows.append({"experiment": "drawing, 6000 (stored)", "scheme": scheme, "particles": e["n"], "tau": e["tau"],
                      "iterations_per_step": None if e["iterations"] is None else [e["iterations_start"], e["iterations"]],
                      "t_end": e["t_end"], "final": e["final_dk2"],
-                     "ratio_to_pf": e["final_dk2"] / stored_runs["particle flow"]["final_dk2"]
-                     if "particle flow" in stored_runs else None,
+                     "ratio_to_pf": e["final_dk2"] / stored_runs["particle_flow"]["final_dk2"]
+                     if "particle_flow" in stored_runs else None,
                      "held_out": e["held_out"], "floor": e["floor"], "held_out_over_floor": e["held_out"] / e["floor"],
                      "wall_time": e["wall_time"], "source": "stored", "commit": e["provenance"]["commit"]})
     return rows
@@ -816,7 +827,7 @@ summary = summary_rows()
 
 Table(["experiment", "scheme", "$N$", "$\\tau$", "its", "end $t$", "final value", "/ PF", "held-out / floor",
        "time (s)"],
-      [[r["experiment"], short(disp(r["scheme"])), r["particles"], f"{r['tau']:g}",
+      [[r["experiment"], short(r["scheme"]), r["particles"], f"{r['tau']:g}",
         "-" if r["iterations_per_step"] is None else "{}/{}".format(*r["iterations_per_step"]), f"{r['t_end']:g}",
         f"{r['final']:.2e}" if r["experiment"] != "App. F Ex. 3" else f"{r['final']:.3f}",
         "-" if r["ratio_to_pf"] is None else f"{r['ratio_to_pf']:.1f}",
@@ -836,9 +847,9 @@ glue_markdown(runtime=f"{wall_time / 60:.1f} minutes ({wall_time:.0f} s) in the 
 print(f"chapter wall time: {wall_time:.1f} s")
 
 # %% tags=["remove-cell"]
-record = {name: {"n": settings[name].n, "nb_iterations": settings[name].backward.iterations,
-                 "nf_iterations": settings[name].forward.iterations,
-                 "ratio_to_pf": {k: v / scores[name].train["particle flow"] for k, v in scores[name].train.items()},
+record = {name: {"n": settings[name].n, "nb_iterations": settings[name].schedule("neural_backward").iterations,
+                 "nf_iterations": settings[name].schedule("neural_forward").iterations,
+                 "ratio_to_pf": {k: v / scores[name].train["particle_flow"] for k, v in scores[name].train.items()},
                  "held_out_over_floor": {k: v / scores[name].floor for k, v in scores[name].held_out.items()}}
           for name in ("drawing", "smiley")}
 record["two_diracs"] = {"n": settings["two Diracs"].n,     # the ratios of the table above
@@ -846,8 +857,8 @@ record["two_diracs"] = {"n": settings["two Diracs"].n,     # the ratios of the t
                                         if r["experiment"] == "two Diracs"}}
 decrease = {k: float(tr.energies[0] - tr.energies[-1]) for k, tr in results["App. F Ex. 3"].items()}
 record["implosion_explosion"] = {"n": settings["App. F Ex. 3"].n,
-                                 "nb_iterations": settings["App. F Ex. 3"].backward.iterations,
-                                 "energy_decrease_ratio_to_pf": {k: v / decrease["particle flow"]
+                                 "nb_iterations": settings["App. F Ex. 3"].schedule("neural_backward").iterations,
+                                 "energy_decrease_ratio_to_pf": {k: v / decrease["particle_flow"]
                                                                  for k, v in decrease.items()},
                                  "fan_correlation": live_fans, "clump_share": live_clumps}
 record["cell_distance"] = {name: {"schemes": v[0], "iid_sample": v[1]} for name, v in cells.items()}
@@ -858,7 +869,7 @@ mmdflow.runtime.record_results("04_mmd_targets", record, profile=profile)
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 Table(["experiment", "scheme", "particles", "$\\mathcal D_K^2$ (or $\\mathcal F$) decreased", "reduced more than 2x"],
-      [[exp, scheme, tr.positions.shape[1], "yes" if float(tr.energies[-1]) < float(tr.energies[0]) else "no",
+      [[exp, schemes.label(scheme), tr.positions.shape[1], "yes" if float(tr.energies[-1]) < float(tr.energies[0]) else "no",
         "-" if exp == "App. F Ex. 3" else ("yes" if float(tr.energies[-1]) < float(tr.energies[0]) / 2 else "no")]
        for exp, runs_ in results.items() for scheme, tr in runs_.items()],
       caption="Checks of this run")

@@ -85,7 +85,7 @@ import torch
 from IPython.display import display
 
 import mmdflow
-from mmdflow import data, experiments, flows, metrics
+from mmdflow import data, experiments, flows, metrics, schemes
 from mmdflow.energies import DiscrepancyEnergy, SlicedDiscrepancyEnergy
 from mmdflow.experiments import mnist as digits
 from mmdflow.kernels import Riesz
@@ -115,10 +115,10 @@ def steps_text(segments):
     return r"$\tau$ = " + ", then ".join(parts)
 
 
-iters = {"neural backward": nb_iterations, "neural forward": nf_iterations}
-schedule = {"neural backward": nb_segments, "neural forward": nf_segments, "particle flow": pf_segments}
+iters = {"neural_backward": nb_iterations, "neural_forward": nf_iterations}
+schedule = {"neural_backward": nb_segments, "neural_forward": nf_segments, "particle_flow": pf_segments}
 schemes_md = "; ".join(
-    f"{name}: {steps_text(schedule[name])}"
+    f"{schemes.label(name)}: {steps_text(schedule[name])}"
     + (f", {iters[name]['iterations']} Adam iterations per step ({iters[name]['iterations_start']} on a segment's "
        f"first step)" if name in iters else f" (float64, {pf_backend} sums)") for name in schedule)
 schemes_md += (f"; both networks of width {network['width']} with {network['hidden_layers']} hidden layers, "
@@ -201,22 +201,21 @@ x0_pf = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double
                               generator=torch.Generator().manual_seed(seed))
 
 # %%
-neural_options = dict(**network, batch_size=n_particles, seed=seed, checkpoint_dir=checkpoint_dir)
+neural_options = dict(**network, seed=seed, checkpoint_dir=checkpoint_dir)
 t_runs = time.perf_counter()
-runs = {"neural backward": experiments.run_neural_segments("neural backward", energy, x_grey, nb_segments,
-                                                           schedule=nb_iterations, **neural_options),
-        "neural forward": experiments.run_neural_segments("neural forward", energy, x_grey, nf_segments,
-                                                          schedule=nf_iterations, **neural_options),
-        "particle flow": experiments.run_particle_segments(e64, x0_pf, pf_segments)}
+runs = {name: experiments.run_neural_segments(name, energy, x_grey, schedule[name], **neural_options,
+                                              schedule=dict(iters[name], batch_size=n_particles))   # all particles
+        for name in ("neural_backward", "neural_forward")}
+runs["particle_flow"] = experiments.run_particle_segments(e64, x0_pf, pf_segments)
 t_runs = time.perf_counter() - t_runs       # this execution's time in the runs (less when resumed)
 runs = experiments.rescore(runs, energy)    # exact values (a sliced particle flow records only estimates)
 judged = {scheme: digits.judge_trajectory(judge_net, tr) for scheme, tr in runs.items()}
 final = {scheme: float(tr.energies[-1]) for scheme, tr in runs.items()}
-ratio = {scheme: final[scheme] / final["particle flow"] for scheme in runs}
+ratio = {scheme: final[scheme] / final["particle_flow"] for scheme in runs}
 particles_file = mmdflow.runtime.records_dir(profile) / "05_mnist_particles.pt"
 digits.save_final_particles(runs, particles_file)
 Table(["scheme", "snapshots", "end $t$", r"final $\mathcal D_K^2$", "time in the scheme"],
-      [[s, len(tr.times), f"{float(tr.times[-1]):g}", f"{final[s]:.4f}", f"{tr.wall_time:.0f} s"]
+      [[schemes.label(s), len(tr.times), f"{float(tr.times[-1]):g}", f"{final[s]:.4f}", f"{tr.wall_time:.0f} s"]
        for s, tr in runs.items()], caption="the three runs")
 
 # %% [markdown]
@@ -231,7 +230,7 @@ Table(["scheme", "snapshots", "end $t$", r"final $\mathcal D_K^2$", "time in the
 # is close to that of the exact flow above.
 
 # %%
-pf = runs["particle flow"]
+pf = runs["particle_flow"]
 exact64 = DiscrepancyEnergy(Riesz(1.0), y64, backend="blocked")
 estimators = {"in the span": SlicedDiscrepancyEnergy(Riesz(1.0), y64, generator=torch.Generator().manual_seed(1)),
               r"in $\mathbb R^{784}$": SlicedDiscrepancyEnergy(Riesz(1.0), y64, subspace=False,
@@ -263,14 +262,14 @@ rows_fig = []
 for s, tr in runs.items():
     canvas = mplots.evolution_canvas(tr, cols[s], range(evolution_particles))
     times_txt = ", ".join(f"{float(tr.times[c]):g}" for c in cols[s])
-    rows_fig.append([(canvas, f"{s}: $t$ = {times_txt}")])
+    rows_fig.append([(canvas, f"{schemes.label(s)}: $t$ = {times_txt}")])
 fig = mplots.mosaic_figure(rows_fig, scale=2.0)
 plt.show()
 
 # %% mystnb={"figure": {"caption": "The authors' own result images for comparison (first 5 of the 10 particles they show, all 10 columns; the last column is $t = 48000$), made by the official code of the paper at its settings (networks of width 2048 with three hidden layers, 2000-5000 Adam iterations per step, the step schedule $\\tau$ = 0.5 to 6, target: the first 100 MNIST training digits). Source: repository FabianAltekrueger/NeuralWassersteinGradientFlows, commit 5d09b2f, files discrepancy/MNIST/*.png, MIT licence, copyright 2023 Fabian Altekrueger (licence text shipped in mmdflow/data/paper_images/outputs/).", "name": "fig-mnist-paper-evolution"}}
 paper_imgs = {s: data.mnist.paper_mnist_image(s) for s in runs}
 paper_judged = {s: judge_net.score(torch.from_numpy(mplots.paper_final(img)).float()) for s, img in paper_imgs.items()}
-fig = mplots.mosaic_figure([[(mplots.paper_rows(img, evolution_particles), f"authors' code: {s}")]
+fig = mplots.mosaic_figure([[(mplots.paper_rows(img, evolution_particles), f"authors' code: {schemes.label(s)}")]
                             for s, img in paper_imgs.items()], scale=2.0)
 plt.show()
 
@@ -288,7 +287,7 @@ fig = mplots.mosaic_figure(
       (mplots.canvas(mplots.paper_final(paper_imgs[s]), ncols=5),
        f"authors' code, $t = 48000$\njudge {paper_judged[s].mean_confidence:.2f} (10 particles)")]
      for s, tr in runs.items()],
-    row_labels=list(runs), scale=2.0, title_height=0.5)
+    row_labels=[schemes.label(s) for s in runs], scale=2.0, title_height=0.5)
 plt.show()
 
 # %% [markdown]
@@ -330,32 +329,33 @@ mplots.judge_table(summary_rows, caption=f"profile {profile}, device {device}; t
                                          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores now)")
 
 # %% tags=["remove-cell"]
-pfj = judged["particle flow"]
-neural = [s for s in runs if s != "particle flow"]
+pfj = judged["particle_flow"]
+neural = [s for s in runs if s != "particle_flow"]
 conf = {s: float(judged[s].mean_confidence[-1]) for s in runs}
 share = {s: float(judged[s].share_above[-1]) for s in runs}
 glue_markdown(
     n_rows=str(evolution_particles), copy_ref=f"$\\mathcal D_K^2 = {ref:.4f}$",
-    evolution_text=(f"At the end of this run the judge's mean top-class probability is {conf['particle flow']:.2f} "
+    evolution_text=(f"At the end of this run the judge's mean top-class probability is {conf['particle_flow']:.2f} "
                     f"for the particle flow's particles, "
-                    + " and ".join(f"{conf[s]:.2f} for the {s} scheme's" for s in neural)
+                    + " and ".join(f"{conf[s]:.2f} for the {schemes.label(s)} scheme's" for s in neural)
                     + f" (the 100 target digits: {on_targets.mean_confidence:.2f})."),
     final_text=("In this run the final $\\mathcal D_K^2$ is "
-                + " and ".join(f"{ratio[s]:.2f} times the particle flow's for the {s} scheme" for s in neural)
+                + " and ".join(f"{ratio[s]:.2f} times the particle flow's for the {schemes.label(s)} scheme"
+                               for s in neural)
                 + ", and the judge's mean top-class probability differs from the particle flow's by "
-                + " and ".join(f"{conf[s] - conf['particle flow']:+.2f} ({s})" for s in neural)
+                + " and ".join(f"{conf[s] - conf['particle_flow']:+.2f} ({schemes.label(s)})" for s in neural)
                 + "; it classifies "
-                + ", ".join(f"{share[s] * n_particles:.0f} of the {n_particles} particles of the {s} scheme"
+                + ", ".join(f"{share[s] * n_particles:.0f} of the {n_particles} particles of the {schemes.label(s)} scheme"
                             for s in neural)
-                + f" and {share['particle flow'] * n_particles:.0f} of the particle flow's with probability above "
+                + f" and {share['particle_flow'] * n_particles:.0f} of the particle flow's with probability above "
                 f"0.9. The authors' particles at $t = 48000$ (right) score "
                 + ", ".join(f"{paper_judged[s].mean_confidence:.2f}" for s in runs)
-                + " with the same judge (neural backward, neural forward, particle flow)."),
+                + f" with the same judge ({', '.join(schemes.label(s) for s in runs)})."),
     curves_text=("In this run the three schemes lower $\\mathcal D_K^2$ from the grey start by factors of "
-                 + ", ".join(f"{float(tr.energies[0]) / final[s]:.0f} ({s})" for s, tr in runs.items())
+                 + ", ".join(f"{float(tr.energies[0]) / final[s]:.0f} ({schemes.label(s)})" for s, tr in runs.items())
                  + "; the judge's "
                  f"mean confidence rises from {float(pfj.mean_confidence[0]):.2f} for the grey start image to "
-                 + ", ".join(f"{conf[s]:.2f} ({s})" for s in runs) + " at the end."))
+                 + ", ".join(f"{conf[s]:.2f} ({schemes.label(s)})" for s in runs) + " at the end."))
 
 # %% tags=["hide-input"]
 wall_time = time.perf_counter() - t_start
@@ -370,8 +370,8 @@ print(f"chapter wall time: {wall_time:.1f} s")
 # %% tags=["remove-cell"]
 mmdflow.runtime.record_results("05_mnist", {
     "final": final, "copy_reference": ref,
-    "n_particles": n_particles, "width": network["width"], "t_nb": float(runs["neural backward"].times[-1]),
-    "t_nf": float(runs["neural forward"].times[-1]), "t_pf": float(runs["particle flow"].times[-1]),
+    "n_particles": n_particles, "width": network["width"], "t_nb": float(runs["neural_backward"].times[-1]),
+    "t_nf": float(runs["neural_forward"].times[-1]), "t_pf": float(runs["particle_flow"].times[-1]),
     "judge": {s: {"mean_confidence": conf[s], "share_above_0.9": share[s]} for s in runs},
     "judge_accuracy": judge_net.accuracy, "ratio_to_pf": ratio,
     "wall_time": {s: tr.wall_time for s, tr in runs.items()}}, profile=profile)
@@ -384,6 +384,6 @@ mmdflow.runtime.record_results("05_mnist", {
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 Table(["scheme", "end $t$", r"final $\mathcal D_K^2$", "ratio to PF", "judge: mean conf.", "judge: above 0.9"],
-      [[s, f"{float(tr.times[-1]):g}", f"{final[s]:.2g}", f"{ratio[s]:.2f}", f"{conf[s]:.2f}",
+      [[schemes.label(s), f"{float(tr.times[-1]):g}", f"{final[s]:.2g}", f"{ratio[s]:.2f}", f"{conf[s]:.2f}",
         f"{round(share[s] * n_particles)} of {n_particles}"] for s, tr in runs.items()],
       caption=f"{n_particles} particles, {n_target} target digits in {y.shape[1]} dimensions")

@@ -63,7 +63,7 @@ from IPython.display import Markdown, display
 
 import mmdflow
 from mmdflow import analytic1d as a1
-from mmdflow import grid1d
+from mmdflow import grid1d, schemes
 from mmdflow.experiments import line
 from mmdflow.plots import line as lplots
 from mmdflow.plots import use_style
@@ -216,7 +216,7 @@ tau_rows = line.particle_study("mixture", x0=x0, runs=[(pf_n, tau) for tau in pf
 n_rows = line.particle_study("mixture", x0=x0, runs=[(n, min(pf_taus)) for n in pf_ns], t_final=T_END,
                              times=TIMES, n_target=n_target, seed=seed)
 sliced_row = line.particle_study("mixture", x0=x0, runs=[(pf_n, min(pf_taus))], t_final=T_END, times=TIMES,
-                                 n_target=n_target, seed=seed, scheme="sliced")[0]
+                                 n_target=n_target, seed=seed, energy="sliced")[0]
 order_tau = line.observed_order(pf_taus, [r.nodal[1.0] for r in tau_rows])
 order_n = line.observed_order(pf_ns, [r.w2[1.0] for r in n_rows])
 exact_mix = line.ExactLineFlow(line.TARGETS["mixture"], x0)
@@ -277,22 +277,22 @@ display(Markdown(f"Levels merged into the atom at $t = 1$ (exact): **{merged_exa
 nn_runs = [(max(nn_taus), its) for its in nn_its] + [(tau, nn_its[1]) for tau in nn_taus if tau != max(nn_taus)]
 neural_rows = {scheme: line.neural_study(scheme, "mixture", x0=x0, runs=nn_runs, t_final=T_END, times=TIMES,
                                          n_particles=nn_n, n_target=min(n_target, 1000), width=nn_width, lr=2e-3,
-                                         batch_size=100, seed=seed) for scheme in ("backward", "forward")}
+                                         batch_size=100, seed=seed) for scheme in schemes.scheme_names("neural")}
 gen = torch.Generator().manual_seed(seed + 1)
 random_floor = sum(exact_mix.w2(exact_mix.quantiles(torch.rand(nn_n, generator=gen, dtype=torch.float64)
                                                     .clamp(1e-9, 1 - 1e-9), [T_END])[0], T_END) for _ in range(5)) / 5
 glue_markdown(nn_width=str(nn_width))
 Table(["scheme", "$\\tau$", "iterations / step", "$W_2$, t = 0.2", "$W_2$, t = 0.6", "$W_2$, t = 1", "seconds"],
-      [[s, r.tau, r.iterations, r.w2[0.2], r.w2[0.6], r.w2[1.0], r.wall_time] for s, rows in neural_rows.items()
+      [[schemes.label(s), r.tau, r.iterations, r.w2[0.2], r.w2[0.6], r.w2[1.0], r.wall_time] for s, rows in neural_rows.items()
        for r in rows], formats=[None, "g", "d", ".2e", ".2e", ".2e", ".0f"],
       caption=f"Neural schemes toward the mixture, $N$ = {nn_n}; $W_2$ of $N$ independent exact samples: "
               f"{random_floor:.2e}")
 
 # %% mystnb={"figure": {"caption": "Neural backward (NB) and forward (NF) schemes toward the two-component mixture: $W_2$ to the exact flow at $t = 1$ against the Adam iterations per step (left, largest $\\tau$) and against $\\tau$ (right, middle iteration count). The grey dotted line is the mean $W_2$ of $N$ independent exact samples.", "name": "fig-line-neural"}}
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(7.0, 3.0), layout="constrained")
-by_its = {f"N{s[0].upper()}": (nn_its, [r.w2[1.0] for r in rows if r.tau == max(nn_taus)])
+by_its = {schemes.short_label(s): (nn_its, [r.w2[1.0] for r in rows if r.tau == max(nn_taus)])
           for s, rows in neural_rows.items()}
-by_tau = {f"N{s[0].upper()}": (nn_taus, [next(r.w2[1.0] for r in rows if r.tau == tau and r.iterations ==
+by_tau = {schemes.short_label(s): (nn_taus, [next(r.w2[1.0] for r in rows if r.tau == tau and r.iterations ==
                                               nn_its[1]) for tau in nn_taus]) for s, rows in neural_rows.items()}
 lplots.plot_error_lines(by_its, ax1, xlabel="Adam iterations per step", ylabel="$W_2$ at t = 1",
                         title=f"$\\tau$ = {max(nn_taus)}")
@@ -304,11 +304,11 @@ for ax in (ax1, ax2):
 plt.show()
 
 # %%
-orders_its = {s: line.observed_order(*by_its[f"N{s[0].upper()}"]) for s in neural_rows}
-orders_tau = {s: line.observed_order(*by_tau[f"N{s[0].upper()}"]) for s in neural_rows}
+orders_its = {s: line.observed_order(*by_its[schemes.short_label(s)]) for s in neural_rows}
+orders_tau = {s: line.observed_order(*by_tau[schemes.short_label(s)]) for s in neural_rows}
 best_neural = {s: min(r.w2[1.0] for r in rows) for s, rows in neural_rows.items()}
 display(Markdown("\n".join(
-    f"* {s}: smallest $W_2$ at $t=1$ **{fmt_sig(best_neural[s])}** ({best_neural[s] / random_floor:.1f} times the "
+    f"* {schemes.label(s)}: smallest $W_2$ at $t=1$ **{fmt_sig(best_neural[s])}** ({best_neural[s] / random_floor:.1f} times the "
     f"random-sample floor); fitted slope against iterations {orders_its[s]:.2f}, against $\\tau$ "
     f"{orders_tau[s]:.2f}" + (" (no clear order: the error is not dominated by the parameter varied)"
                               if abs(orders_its[s]) < 0.3 and abs(orders_tau[s]) < 0.3 else "")

@@ -261,7 +261,7 @@ CASES = [
         "sideways", 2, 1.0, interaction.interaction_settings("quick")), ValueError, "'sideways'"),
     ("interaction-forward-r", lambda p, m: interaction.run_interaction_case(
         "forward", 2, 1.5, interaction.interaction_settings("quick")), ValueError, "r=1.5"),
-    ("schedule-tau", lambda p, m: targets.NeuralSchedule(tau=0, iterations=1), ValueError, "0"),
+    ("schedule-tau", lambda p, m: targets.NeuralSchedule(tau=0, iterations=1, batch_size=1), ValueError, "0"),
     ("schedule-unknown-field", lambda p, m: targets.NeuralSchedule.of({"tau": 1.0, "its": 3}), ValueError, "['its']"),
     ("schemes-unknown", lambda p, m: targets.run_schemes(None, X, X, None, schemes=["bogus"]), ValueError, "bogus"),
 ]
@@ -403,7 +403,7 @@ ROUND3 = [
     ("nb-iterations-0", lambda p, m: neural.NeuralBackwardConfig(iterations=0), ValueError, "iterations=0"),  # silent before
     ("nf-iterations-start-0", lambda p, m: neural.NeuralForwardConfig(iterations=5, iterations_start=0), ValueError,
      "iterations_start=0"),                                                                             # silent before
-    ("schedule-iterations-0", lambda p, m: targets.NeuralSchedule(tau=0.1, iterations=0), ValueError,
+    ("schedule-iterations-0", lambda p, m: targets.NeuralSchedule(tau=0.1, iterations=0, batch_size=1), ValueError,
      "iterations=0"),                                                                                   # silent before
     ("interaction-iterations-0", lambda p, m: interaction.interaction_settings("quick", iterations=0), ValueError,
      "iterations=0"),                                                                                   # silent before

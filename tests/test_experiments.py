@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from mmdflow import analytic, energies, experiments, kernels
+from mmdflow import analytic, energies, experiments, kernels, neural, schemes
 from mmdflow.experiments import interaction
 from mmdflow.trajectory import Trajectory
 
-SETTINGS = dict(n=40, t_end=0.4, width=16, hidden_layers=2, lr=1e-3, batch=20, batch1=40, nf_batch=20,
-                backward=dict(tau=0.2, iterations_start=5, iterations=3),
-                forward=dict(tau=0.2, iterations_start=5, iterations=3), pf_tau=0.1, snap_dt=0.2)
+SETTINGS = dict(n=40, t_end=0.4, width=16, hidden_layers=2, lr=1e-3, pf_tau=0.1, snap_dt=0.2,
+                neural={"neural_backward": dict(tau=0.2, iterations_start=5, iterations=3, batch_size=20),
+                        "neural_forward": dict(tau=0.2, iterations_start=5, iterations=3, batch_size=20, batch1=40)})
 
 
 def straight_line_run(tau, n_steps, x):
@@ -38,10 +38,19 @@ def test_settings_are_validated():
     experiments.SchemeSettings(**SETTINGS)
     with pytest.raises(ValueError, match="width must be an integer >= 1, got width=0"):
         experiments.SchemeSettings(**{**SETTINGS, "width": 0})
-    with pytest.raises(ValueError, match="backward has unknown fields"):
-        experiments.SchemeSettings(**{**SETTINGS, "backward": dict(tau=0.1, its=5)})
-    with pytest.raises(TypeError, match="backward must be a NeuralSchedule"):
-        experiments.SchemeSettings(**{**SETTINGS, "backward": (0.1, 5)})
+    with pytest.raises(ValueError, match=r"neural\['neural_backward'\] has unknown fields \['its'\]"):
+        experiments.SchemeSettings(**{**SETTINGS, "neural": {"neural_backward": dict(tau=0.1, its=5, batch_size=2)}})
+    with pytest.raises(TypeError, match=r"neural\['neural_backward'\] must be a NeuralSchedule"):
+        experiments.SchemeSettings(**{**SETTINGS, "neural": {"neural_backward": (0.1, 5)}})
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        experiments.SchemeSettings(**{**SETTINGS, "neural": {"neural_backward": dict(tau=0.1, iterations=5,
+                                                                                       batch_size=0)}})
+    with pytest.raises(ValueError, match="'particle_flow' is of the family 'particle', not 'neural'"):
+        experiments.SchemeSettings(**{**SETTINGS, "neural": {"particle_flow": dict(tau=0.1, iterations=5,
+                                                                                     batch_size=2)}})
+    with pytest.raises(ValueError, match="unknown scheme 'neural backward'"):     # a label is not a name
+        experiments.SchemeSettings(**{**SETTINGS, "neural": {"neural backward": dict(tau=0.1, iterations=5,
+                                                                                       batch_size=2)}})
     with pytest.raises(ValueError, match="pf_tau must be a finite positive number"):
         experiments.SchemeSettings(**{**SETTINGS, "pf_tau": -0.1})
 
@@ -54,14 +63,38 @@ def test_run_schemes_runs_all_three_to_the_final_time_and_decreases_the_discrepa
     x0_pf = x0.double() + 1e-9 * torch.rand(40, 2, generator=g, dtype=torch.float64)
     runs = experiments.run_schemes(energy, x0, x0_pf, experiments.SchemeSettings(**SETTINGS),
                                    energy_particles=energies.DiscrepancyEnergy(kernels.Riesz(1.0), target.double()))
-    assert list(runs) == list(experiments.SCHEMES)
+    assert list(runs) == schemes.scheme_names("neural", "particle") == ["neural_backward", "neural_forward",
+                                                                         "particle_flow"]
     for scheme, traj in runs.items():
         assert float(traj.times[-1]) == pytest.approx(0.4), scheme
         assert traj.positions.shape[1:] == (40, 2)
         assert float(traj.energies[-1]) < float(traj.energies[0]), scheme
-    assert "particle flow" in experiments.format_runs(runs, "test")
+    assert "particle flow" in experiments.format_runs(runs, "test")            # the label, shown
     with pytest.raises(ValueError, match="unknown scheme"):
         experiments.run_schemes(energy, x0, x0_pf, experiments.SchemeSettings(**SETTINGS), schemes=("euler",))
+
+
+def test_neural_config_builds_each_scheme_from_its_schedule_with_the_configs_names():
+    """The batches of a schedule land in the config fields of the same names; batch1 only where the config has it."""
+    sched = experiments.NeuralSchedule(tau=0.5, iterations=7, iterations_start=9, batch_size=11)
+    common = dict(n_particles=13, tau=0.5, n_steps=4, width=8, hidden_layers=1, lr=1e-2)
+    nb = experiments.targets.neural_config("neural_backward", sched, **common)
+    nf = experiments.targets.neural_config("neural_forward", sched, **common)
+    assert isinstance(nb, neural.NeuralBackwardConfig) and isinstance(nf, neural.NeuralForwardConfig)
+    assert (nb.batch_size, nb.iterations, nb.iterations_start) == (11, 7, 9)
+    assert (nf.batch_size, nf.batch1) == (11, 13)                               # batch1 None: all particles
+    given = experiments.NeuralSchedule(tau=0.5, iterations=7, batch_size=11, batch1=5)
+    assert experiments.targets.neural_config("neural_forward", given, **common).batch1 == 5
+    with pytest.raises(ValueError, match="gives batch1=5, but its config has no batch1"):
+        experiments.targets.neural_config("neural_backward", given, **common)
+    with pytest.raises(ValueError, match="family 'particle', not 'neural'"):
+        experiments.targets.neural_config("particle_flow", sched, **common)
+
+
+def test_settings_name_the_neural_scheme_without_a_schedule():
+    s = experiments.SchemeSettings(**{**SETTINGS, "neural": {"neural_forward": SETTINGS["neural"]["neural_forward"]}})
+    with pytest.raises(ValueError, match="no schedule for the neural scheme 'neural_backward'"):
+        experiments.run_schemes(None, torch.zeros(4, 2), torch.zeros(4, 2), s)
 
 
 def test_interaction_profiles_are_one_table():

@@ -46,7 +46,7 @@ def _record(order_tau=1.0, nodal=1e-3, best=0.02, floor=0.03, to_kl=(0.2, 0.21),
         "settings": {"taus": [0.02, 0.01], "n_particles": 100, "n_target": 1000, "nn_n": 100, "nn_its": [10],
                      "nn_taus": [0.2]},
         "particle": {"order_tau": order_tau, "order_n": -1.0, "targets": {"a": {"nodal": nodal}}},
-        "neural": {"backward": {"best_w2": best}, "forward": {"best_w2": best}}, "random_floor": floor,
+        "neural": {"neural_backward": {"best_w2": best}, "neural_forward": {"best_w2": best}}, "random_floor": floor,
         "kl": {"n_particles": 100, "sigma_study": {m: sig for m in ("mmd", "ift", "wfr")},
                "sigma_orders": {m: 2.0 for m in ("mmd", "ift", "wfr")}}}}}
 

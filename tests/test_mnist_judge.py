@@ -113,7 +113,7 @@ def test_judge_trajectory_and_particles_file(tmp_path):
     assert out.mean_confidence.shape == (3,) and out.share_above.shape == (3,)
     for s in range(3):
         assert float(out.mean_confidence[s]) == pytest.approx(j.score(pos[s]).mean_confidence)
-    runs = {"neural backward": tr, "particle flow": tr._replace(positions=pos.double())}
+    runs = {"neural_backward": tr, "particle_flow": tr._replace(positions=pos.double())}
     saved = jm.save_final_particles(runs, tmp_path / "records" / "05_mnist_particles.pt")
     loaded = jm.load_final_particles(tmp_path / "records" / "05_mnist_particles.pt")
     assert set(loaded) == set(runs)
@@ -148,7 +148,7 @@ def test_paper_images_split_into_their_digits():
     from mmdflow.data.mnist import paper_mnist_image
     from mmdflow.plots import mnist as mp
 
-    img = paper_mnist_image("particle flow")
+    img = paper_mnist_image("particle_flow")
     assert img.shape[:2] == (291, 291)
     final = mp.paper_final(img)
     assert final.shape == (10, 784)
@@ -202,15 +202,15 @@ def test_chapter_record_matches_its_particles_file():
     rec_path, particles_path = _chapter_record()
     rec = json.loads(rec_path.read_text())["values"]
     particles = jm.load_final_particles(particles_path)
-    schemes = {"neural backward", "neural forward", "particle flow"}
+    schemes = {"neural_backward", "neural_forward", "particle_flow"}
     assert set(particles) == schemes and set(rec["judge"]) == schemes and set(rec["ratio_to_pf"]) == schemes
     y = data.load_mnist(SHARED, n=100, download=False, dtype=torch.float64).flat()
     dense = DiscrepancyEnergy(Riesz(1.0), y, backend="dense")
     for s, x in particles.items():
         assert x.shape == (25, 784) and x.dtype == torch.float32
         assert float(dense.value(x.double())) == pytest.approx(rec["final"][s], rel=1e-4, abs=1e-6)
-        assert rec["ratio_to_pf"][s] == pytest.approx(rec["final"][s] / rec["final"]["particle flow"])
+        assert rec["ratio_to_pf"][s] == pytest.approx(rec["final"][s] / rec["final"]["particle_flow"])
         for key in ("mean_confidence", "share_above_0.9"):
             assert 0.0 <= rec["judge"][s][key] <= 1.0
-    assert rec["ratio_to_pf"]["particle flow"] == pytest.approx(1.0)
+    assert rec["ratio_to_pf"]["particle_flow"] == pytest.approx(1.0)
     assert 0.9 < rec["judge_accuracy"] <= 1.0

@@ -99,7 +99,7 @@ def test_benchmark_table_from_results():
 def test_animation_is_wide_with_a_clock_and_a_caption(gen):
     traj = flows.particle_flow(_interaction(), flows.perturbed_dirac(20, 2, generator=gen),
                                flows.ParticleFlowConfig(tau=0.1, n_steps=3, snapshot_every=1), progress=False)
-    anim = targets.animate_particles({"PF": traj, "copy": traj}, frames=3, lim=1.0)
+    anim = targets.animate_particles({"particle_flow": traj, "neural_backward": traj}, frames=3, lim=1.0)
     fig = anim._fig
     assert fig.get_size_inches()[0] * fig.dpi >= 800
     anim._func(2)

@@ -56,11 +56,11 @@ def test_scorecard_verdicts_follow_their_rules():
                                     *_pf_pair(2, 1.5, 50.0, 0.9)]}
     records = {"04_mmd_targets": {"profile": "book", "values": {
         "drawing": {"n": 300, "nb_iterations": 300, "nf_iterations": 200,
-                    "ratio_to_pf": {"neural backward": 6.0, "neural forward": 25.0, "particle flow": 1.0},
-                    "held_out_over_floor": {"neural backward": 1.1, "neural forward": 1.2, "particle flow": 1.0}},
+                    "ratio_to_pf": {"neural_backward": 6.0, "neural_forward": 25.0, "particle_flow": 1.0},
+                    "held_out_over_floor": {"neural_backward": 1.1, "neural_forward": 1.2, "particle_flow": 1.0}},
         "smiley": {"n": 300, "nb_iterations": 150, "nf_iterations": 200,
-                   "ratio_to_pf": {"neural backward": 12.0, "neural forward": 25.0, "particle flow": 1.0},
-                   "held_out_over_floor": {"neural backward": 1.1, "neural forward": 1.2, "particle flow": 1.0}}}}}
+                   "ratio_to_pf": {"neural_backward": 12.0, "neural_forward": 25.0, "particle_flow": 1.0},
+                   "held_out_over_floor": {"neural_backward": 1.1, "neural_forward": 1.2, "particle_flow": 1.0}}}}}
     rows = _verdicts(records, stored)
     assert _row(rows, "Sec. 6.1, table", "neural backward scheme follows").verdict == "partly"   # d = 3: 8 floors
     assert _row(rows, "Sec. 6.1, table", "neural forward scheme follows").verdict == "reproduced"
@@ -107,10 +107,10 @@ def test_more_iterations_say_whether_the_d10_failure_is_under_training():
 
 def _mnist_record(nb_ratio, nf_ratio, nb_conf, nf_conf, pf_conf=0.9):
     judge = {s: {"mean_confidence": c, "share_above_0.9": 0.5}
-             for s, c in (("neural backward", nb_conf), ("neural forward", nf_conf), ("particle flow", pf_conf))}
+             for s, c in (("neural_backward", nb_conf), ("neural_forward", nf_conf), ("particle_flow", pf_conf))}
     return {"05_mnist": {"profile": "book", "values": {
         "n_particles": 25, "judge": judge, "judge_accuracy": 0.98,
-        "ratio_to_pf": {"neural backward": nb_ratio, "neural forward": nf_ratio, "particle flow": 1.0}}}}
+        "ratio_to_pf": {"neural_backward": nb_ratio, "neural_forward": nf_ratio, "particle_flow": 1.0}}}}
 
 
 def test_mnist_rule_needs_the_digit_judge_and_the_ratio_to_the_particle_flow():
@@ -126,14 +126,14 @@ def test_mnist_rule_needs_the_digit_judge_and_the_ratio_to_the_particle_flow():
 def _targets_record(two_diracs=None, ex3=None):
     values = {}
     if two_diracs is not None:
-        values["two_diracs"] = {"n": 2000, "ratio_to_pf": dict(zip(("neural backward", "neural forward",
-                                                                      "particle flow"), (*two_diracs, 1.0)))}
+        values["two_diracs"] = {"n": 2000, "ratio_to_pf": dict(zip(("neural_backward", "neural_forward",
+                                                                      "particle_flow"), (*two_diracs, 1.0)))}
     if ex3 is not None:
         (dnb, dnf), (fnb, fnf, fpf) = ex3
         values["implosion_explosion"] = {
-            "n": 2000, "energy_decrease_ratio_to_pf": {"neural backward": dnb, "neural forward": dnf,
-                                                       "particle flow": 1.0},
-            "fan_correlation": {"neural backward": fnb, "neural forward": fnf, "particle flow": fpf}}
+            "n": 2000, "energy_decrease_ratio_to_pf": {"neural_backward": dnb, "neural_forward": dnf,
+                                                       "particle_flow": 1.0},
+            "fan_correlation": {"neural_backward": fnb, "neural_forward": fnf, "particle_flow": fpf}}
     return {"04_mmd_targets": {"profile": "book", "values": values}}
 
 
@@ -151,6 +151,24 @@ def test_two_dirac_and_example_3_rules_read_the_chapter_record():
         == "not reproduced"
     row = _row(_verdicts(_targets_record(two_diracs=(1.0, 1.0)), {}), ex3, "")
     assert row.verdict == scorecard.NOT_TESTED and "implosion_explosion" in row.why
+
+
+def test_target_rows_show_labels_and_refuse_records_with_other_scheme_names():
+    """Records name schemes by their registry names; the rows show the labels; an older record (keyed by the
+    labels) is not judged, and the message says why."""
+    ex2, ex3 = "App. F, Ex. 2", "App. F, Ex. 3"
+    row = _row(_verdicts(_targets_record(ex3=((0.99, 0.98), (0.93, 0.9, 0.89))), {}), ex3, "")
+    assert "neural backward 0.99, neural forward 0.98, particle flow 1.00" in row.measured
+    old = {"04_mmd_targets": {"profile": "book", "values": {"two_diracs": {"n": 2000, "ratio_to_pf": {
+        "neural backward": 1.0, "neural forward": 1.0, "particle flow": 1.0}}}}}
+    row = _row(_verdicts(old, {}), ex2, "")
+    assert row.verdict == scorecard.NOT_TESTED and "unknown scheme names ['neural backward'" in row.why
+    mnist = _mnist_record(1.1, 1.0, 0.88, 0.9)
+    assert "backward: $\\mathcal D_K^2$ 1.10×" in _row(_verdicts(mnist, {}), "Sec. 6.2", "MNIST").measured
+    judge = mnist["05_mnist"]["values"]["judge"]
+    mnist["05_mnist"]["values"]["judge"] = {k.replace("_", " "): v for k, v in judge.items()}
+    row = _row(_verdicts(mnist, {}), "Sec. 6.2", "MNIST")
+    assert row.verdict == scorecard.NOT_TESTED and "05_mnist/judge" in row.why
 
 
 def test_every_verdict_of_the_rule_is_reachable_and_known_to_the_figure():
@@ -222,11 +240,12 @@ def test_target_scores_against_an_independent_computation():
 def test_animation_frames_and_mosaic_columns_follow_the_times():
     a = _traj([0.0, 1.0, 2.0, 3.0], torch.zeros(4, 784))
     b = _traj([0.0, 10.0, 100.0, 3000.0], torch.ones(4, 784))
-    times = tplots.frame_times({"a": a, "b": b}, 5, spacing="log")
+    runs = {"neural_backward": a, "particle_flow": b}                  # registry names, shown by their labels
+    times = tplots.frame_times(runs, 5, spacing="log")
     assert times[0] == 0 and times[-1] == pytest.approx(3000.0) and times[1] == pytest.approx(1.0)
     assert tplots._frame_index(b, 150.0) == 2 and tplots._frame_index(a, 150.0) == 3
-    assert "a ended at t = 3" in tplots._clock(["a", "b"], {"a": a, "b": b}, 150.0, [3, 2])
-    fig = tplots.mosaic_grid({"a": a, "b": b}, [0, 3, 3000])
+    assert "neural backward ended at t = 3" in tplots._clock(list(runs), runs, 150.0, [3, 2])
+    fig = tplots.mosaic_grid(runs, [0, 3, 3000])
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert sum("no snapshot" in t for t in texts) == 2               # a has no t = 3000, b no t = 3
     with pytest.raises(ValueError, match="'cubic'"):

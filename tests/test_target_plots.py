@@ -35,7 +35,7 @@ def test_final_states_are_half_the_text_width_with_the_box_aspect():
 
 def test_sweep_plot_draws_one_line_per_scheme_and_the_reference():
     entries = [{"scheme": s, "tau": tau, "iterations": it, "final_dk2": v}
-               for s, base in (("neural backward", 1e-3), ("neural forward", 2e-3))
+               for s, base in (("neural_backward", 1e-3), ("neural_forward", 2e-3))
                for tau, it, v in ((1.0, 20, base), (1.0, 50, base / 2), (0.5, 50, base / 3), (2.0, 50, base * 2))]
     ax = tplots.plot_sweep(entries, reference=1e-4)
     lines = [ln for ln in ax[0].get_lines() if ln.get_label() in ("neural backward", "neural forward")]

@@ -104,9 +104,10 @@ def test_neural_flow_refuses_another_energy_generator_and_target(tmp_path):
 
 def test_target_chapters_cannot_mix_runs_in_one_folder(tmp_path):
     """Chapters 4 and 5 reuse fixed folders whose start does not depend on the target: the target decides."""
-    settings = targets.SchemeSettings(n=8, t_end=0.2, width=4, hidden_layers=1, lr=1e-3, batch=4, batch1=4,
-                                      nf_batch=4, backward={"tau": 0.1, "iterations": 1},
-                                      forward={"tau": 0.1, "iterations": 1}, pf_tau=0.1, snap_dt=0.1)
+    settings = targets.SchemeSettings(n=8, t_end=0.2, width=4, hidden_layers=1, lr=1e-3, pf_tau=0.1, snap_dt=0.1,
+                                      neural={"neural_backward": {"tau": 0.1, "iterations": 1, "batch_size": 4},
+                                              "neural_forward": {"tau": 0.1, "iterations": 1, "batch_size": 4,
+                                                                 "batch1": 4}})
     centers = [[-0.5, 0.0], [0.5, 0.0]]
     targets.run_target("exp", _target().float(), centers, settings, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="energy.target") as info:

@@ -37,10 +37,10 @@ MNIST_FILES = {
     "train": (("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
               ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432")),
 }
-#: the MNIST result images of the authors' code shipped with the package (scheme -> file in
+#: the MNIST result images of the authors' code shipped with the package (scheme registry name -> file in
 #: ``mmdflow/data/paper_images/outputs/``).
-PAPER_MNIST_IMAGES = {"neural backward": "mnist_backward_scheme.png", "neural forward": "mnist_forward_scheme.png",
-                      "particle flow": "mnist_particle_flow.png"}
+PAPER_MNIST_IMAGES = {"neural_backward": "mnist_backward_scheme.png", "neural_forward": "mnist_forward_scheme.png",
+                      "particle_flow": "mnist_particle_flow.png"}
 #: download locations tried in order.
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 

@@ -12,12 +12,12 @@ from .interaction import InteractionResult, InteractionSettings, interaction_set
 from . import seeds
 from .seeds import SeedRuns, run_seeds
 from . import ift
-from .targets import (SCHEMES, NeuralSchedule, SchemeSettings, concat_trajectories, dirac_starts, format_runs,
+from .targets import (NeuralSchedule, SchemeSettings, concat_trajectories, dirac_starts, format_runs,
                       rescore, run_in_segments, run_neural_segments, run_particle_segments, run_schemes, run_target,
                       target_energies)
 from .targets import TargetScores, target_scores
 
 __all__ = ["fast", "interaction", "targets", "seeds", "ift", "scorecard", "InteractionResult", "InteractionSettings", "interaction_settings",
-           "run_interaction_case", "SCHEMES", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
+           "run_interaction_case", "NeuralSchedule", "SchemeSettings", "concat_trajectories",
            "format_runs", "run_in_segments", "run_schemes", "run_target", "dirac_starts", "target_energies", "rescore",
            "run_neural_segments", "run_particle_segments", "SeedRuns", "run_seeds", "TargetScores", "target_scores"]

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import analytic1d as a1
-from .. import grid1d
+from .. import grid1d, schemes
 from ..energies import DiscrepancyEnergy, SlicedDiscrepancyEnergy
 from ..flows import ParticleFlowConfig, particle_flow, perturbed_dirac
 from ..kernels import Riesz
-from ..neural import NeuralBackwardConfig, NeuralForwardConfig, neural_backward_flow, neural_forward_flow
 from ..wfr import WFRConfig, run_wfr
+from .targets import NeuralSchedule, neural_config
 
-__all__ = ["TARGETS", "ExactLineFlow", "ErrorRow", "particle_study", "neural_study", "observed_order",
+__all__ = ["TARGETS", "ENERGIES", "ExactLineFlow", "ErrorRow", "particle_study", "neural_study", "observed_order",
            "KLSettings", "KL_PROFILES", "grid_references", "KLRun", "kl_particle_study", "sigma_study",
            "LIMITS"]
 
@@ -70,50 +70,60 @@ class ExactLineFlow:
 
 @dataclass
 class ErrorRow:
-    """One run measured against the exact flow: scheme, target, sizes, and ``{t: W2}`` / ``{t: nodal error}``."""
+    """One run measured against the exact flow: scheme (a registry name), the energy it followed (``"exact"``
+    sums, or the ``"sliced"`` estimate), target, sizes, and ``{t: W2}`` / ``{t: nodal error}``."""
 
     scheme: str
     target: str
     n_particles: int
     tau: float
     iterations: int | None
+    energy: str = "exact"
     w2: dict = field(default_factory=dict)
     nodal: dict = field(default_factory=dict)
     wall_time: float = float("nan")
     final: torch.Tensor | None = None     # the positions at the last time of ``times`` (not serialised)
 
     def to_json(self) -> dict:
-        return {"scheme": self.scheme, "target": self.target, "n_particles": self.n_particles, "tau": self.tau,
-                "iterations": self.iterations, "wall_time": self.wall_time,
+        return {"scheme": self.scheme, "energy": self.energy, "target": self.target, "n_particles": self.n_particles,
+                "tau": self.tau, "iterations": self.iterations, "wall_time": self.wall_time,
                 "w2": {format(t, "g"): v for t, v in self.w2.items()},
                 "nodal": {format(t, "g"): v for t, v in self.nodal.items()}}
 
 
-def _energy(target_name: str, m: int, scheme: str, seed: int):
+#: the energies a run of :func:`particle_study` can follow: exact sums, or the sliced estimate.
+ENERGIES = ("exact", "sliced")
+
+
+def _energy(target_name: str, m: int, energy: str, seed: int):
     y = a1.as_mixture(TARGETS[target_name]).sample_levels(m)
-    if scheme == "sliced":
+    if energy not in ENERGIES:
+        raise ValueError(f"energy must be one of {ENERGIES}, got {energy!r}")
+    if energy == "sliced":
         return SlicedDiscrepancyEnergy(Riesz(1.0), y, generator=torch.Generator().manual_seed(seed))
     return DiscrepancyEnergy(Riesz(1.0), y)
 
 
 def particle_study(target_name: str, *, x0: float, runs, t_final: float, times, n_target: int, seed: int = 0,
-                   scheme: str = "particle") -> list[ErrorRow]:
-    r"""The library's explicit Euler particle flow (:func:`mmdflow.flows.particle_flow`, float64) from the perturbed
-    Dirac at ``x0`` (perturbation ``1e-9``), for each ``(N, tau)`` in ``runs``, measured at ``times``.
+                   energy: str = "exact") -> list[ErrorRow]:
+    r"""The library's explicit Euler particle flow (:func:`mmdflow.flows.particle_flow`, float64; the scheme
+    ``"particle_flow"``) from the perturbed Dirac at ``x0`` (perturbation ``1e-9``), for each ``(N, tau)`` in
+    ``runs``, measured at ``times``.
 
-    ``scheme="sliced"`` uses :class:`mmdflow.energies.SlicedDiscrepancyEnergy` (in 1-D the two directions
-    :math:`\pm1` make it exact). The target is given by its ``n_target`` quantile midpoints.
+    ``energy="sliced"``: the particle flow of :class:`mmdflow.energies.SlicedDiscrepancyEnergy` (in 1-D the two
+    directions :math:`\pm1` make it exact) instead of the exact sums (``"exact"``). The target is given by its
+    ``n_target`` quantile midpoints.
     """
     exact = ExactLineFlow(TARGETS[target_name], x0)
     out = []
     for n, tau in runs:
-        energy = _energy(target_name, n_target, scheme, seed)
+        discrepancy = _energy(target_name, n_target, energy, seed)
         start = perturbed_dirac(n, 1, centers=torch.tensor([[x0]], dtype=torch.float64),
                                 generator=torch.Generator().manual_seed(seed))
         cfg = ParticleFlowConfig.until(t_final, tau=tau, snapshot_dt=min(times))
-        traj = particle_flow(energy, start, cfg, progress=False, record_energy=False)
-        row = ErrorRow(scheme=scheme, target=target_name, n_particles=n, tau=tau, iterations=None,
-                       wall_time=traj.wall_time)
+        traj = particle_flow(discrepancy, start, cfg, progress=False, record_energy=False)
+        row = ErrorRow(scheme="particle_flow", target=target_name, n_particles=n, tau=tau, iterations=None,
+                       energy=energy, wall_time=traj.wall_time)
         for t in times:
             x = traj.at(t)
             row.w2[t] = exact.w2(x, t)
@@ -125,24 +135,21 @@ def particle_study(target_name: str, *, x0: float, runs, t_final: float, times, 
 
 def neural_study(scheme: str, target_name: str, *, x0: float, runs, t_final: float, times, n_particles: int,
                  n_target: int, width: int, lr: float, batch_size: int, seed: int = 0) -> list[ErrorRow]:
-    r"""The neural backward or forward scheme (:mod:`mmdflow.neural`, float32) from the exact Dirac at ``x0`` for
-    each ``(tau, iterations)`` in ``runs``; :math:`W_2` to the exact flow at ``times`` (multiples of ``tau``)."""
+    r"""A neural scheme (a registry name of the family ``"neural"``, e.g. ``"neural_backward"``; float32) from the
+    exact Dirac at ``x0`` for each ``(tau, iterations)`` in ``runs``, built and run through its registry record
+    (:func:`mmdflow.experiments.targets.neural_config`: training batch ``batch_size``, the step batch ``batch1`` of a
+    scheme that has one: all particles); :math:`W_2` to the exact flow at ``times`` (multiples of ``tau``)."""
+    record = schemes.get_scheme(scheme)
     exact = ExactLineFlow(TARGETS[target_name], x0)
-    energy = _energy(target_name, n_target, "particle", seed)
+    energy = _energy(target_name, n_target, "exact", seed)
     out = []
     for tau, its in runs:
-        n_steps = round(t_final / tau)
-        common = dict(tau=tau, n_steps=n_steps, width=width, hidden_layers=2, lr=lr, iterations=its,
-                      batch_size=batch_size, snapshot_every=1)
+        cfg = neural_config(scheme, NeuralSchedule(tau=tau, iterations=its, batch_size=batch_size),
+                            n_particles=n_particles, tau=tau, n_steps=round(t_final / tau), width=width,
+                            hidden_layers=2, lr=lr, snapshot_every=1)
         gen = torch.Generator().manual_seed(seed)
         start = torch.full((n_particles, 1), float(x0))
-        if scheme == "backward":
-            traj = neural_backward_flow(energy, start, NeuralBackwardConfig(**common), generator=gen, progress=False)
-        elif scheme == "forward":
-            traj = neural_forward_flow(energy, start, NeuralForwardConfig(**common, batch1=n_particles),
-                                       generator=gen, progress=False)
-        else:
-            raise ValueError(f"scheme must be 'backward' or 'forward', got {scheme!r}")
+        traj = record.run(energy, start, cfg, generator=gen, progress=False)
         row = ErrorRow(scheme=scheme, target=target_name, n_particles=n_particles, tau=tau, iterations=its,
                        wall_time=traj.wall_time)
         for t in times:

@@ -28,6 +28,7 @@ Sec. 6.1 benchmark) and ``interaction_training`` (the neural backward scheme wit
 from __future__ import annotations
 
 from . import interaction
+from .. import schemes
 from .verdicts import (EXPLAINED, NOT, NOT_AVAILABLE, NOT_TESTED, PARTLY, REPRODUCED, RULE,  # noqa: F401
                        VERDICTS, Claim, Finding, Judgement, NotTested, Row, combine, finding, finding_if)
 
@@ -180,6 +181,21 @@ def _nb_own_target_d10(records, stored):
     return Judgement(at, conv, why)
 
 
+def _by_scheme(values: dict, where: str) -> dict:
+    """A record's ``{scheme name: value}``, its keys checked against the registry (:mod:`mmdflow.schemes`): a record
+    written with other names (an older record) is not judged (:class:`NotTested`, naming the field)."""
+    unknown = [k for k in values if k not in schemes.SCHEMES]
+    if unknown:
+        raise NotTested(f"{where}: unknown scheme names {unknown} (a record older than the registry names "
+                        f"{list(schemes.SCHEMES)}; rerun the chapter)")
+    return values
+
+
+def _word(name: str) -> str:
+    """The last word of a scheme's label ("neural backward" -> "backward"), for a short list."""
+    return schemes.label(name).split()[-1]
+
+
 def _targets(name, *aliases):
     def evaluate(records, stored):
         values = _values(records, "04_mmd_targets")
@@ -188,10 +204,12 @@ def _targets(name, *aliases):
             raise NotTested(f"the record of 04_mmd_targets has no {name!r} (an older record)")
         rec = values[key]
         ratio, = _need(rec, "ratio_to_pf", where=f"04_mmd_targets/{name}")
-        nb, nf = ratio["neural backward"], ratio["neural forward"]
+        ratio = _by_scheme(ratio, f"04_mmd_targets/{key}/ratio_to_pf")
+        nb, nf = ratio["neural_backward"], ratio["neural_forward"]
         held = rec.get("held_out_over_floor")
+        held = held and _by_scheme(held, f"04_mmd_targets/{key}/held_out_over_floor")
         measured = (f"final $\\mathcal D_K^2$ over the particle flow's: backward {nb:.1f}, forward {nf:.1f}"
-                    + ("; held-out over floor: " + ", ".join(f"{k.split()[-1]} {v:.2f}" for k, v in held.items())
+                    + ("; held-out over floor: " + ", ".join(f"{_word(k)} {v:.2f}" for k, v in held.items())
                        if held else ""))
         setting = ", ".join(f"{k} {rec[k]}" for k in ("n", "tau", "nb_iterations", "nf_iterations") if k in rec)
         ok = nb <= 10 and nf <= 30
@@ -206,12 +224,15 @@ def _ex3(records, stored):
         raise NotTested("the record of 04_mmd_targets has no 'implosion_explosion' (an older record)")
     rec = values[key]
     ratio, fan = _need(rec, "energy_decrease_ratio_to_pf", "fan_correlation", where=f"04_mmd_targets/{key}")
-    neural = [k for k in ratio if k != "particle flow"]
+    ratio = _by_scheme(ratio, f"04_mmd_targets/{key}/energy_decrease_ratio_to_pf")
+    fan = _by_scheme(fan, f"04_mmd_targets/{key}/fan_correlation")
+    neural = [k for k in ratio if k != "particle_flow"]
     worst = min(ratio[k] for k in neural)
-    shape = min(fan[k] for k in neural) >= fan["particle flow"] - 0.1
+    shape = min(fan[k] for k in neural) >= fan["particle_flow"] - 0.1
     setting = ", ".join(f"{k} {rec[k]}" for k in ("n", "nb_iterations") if k in rec)
-    measured = ("decrease of $F$ over the particle flow's: " + ", ".join(f"{k} {v:.2f}" for k, v in ratio.items())
-                + "; fan correlation: " + ", ".join(f"{k} {v:.2f}" for k, v in fan.items()))
+    measured = ("decrease of $F$ over the particle flow's: "
+                + ", ".join(f"{schemes.label(k)} {v:.2f}" for k, v in ratio.items())
+                + "; fan correlation: " + ", ".join(f"{schemes.label(k)} {v:.2f}" for k, v in fan.items()))
     return Judgement(finding_if(setting or "the chapter's setting", measured, worst >= 0.9 and shape,
                                 worst > 0 and (worst >= 0.9 or shape)))
 
@@ -219,13 +240,14 @@ def _ex3(records, stored):
 def _mnist(records, stored):
     rec = _values(records, "05_mnist")
     judge, acc, ratio = _need(rec, "judge", "judge_accuracy", "ratio_to_pf", where="05_mnist")
-    pf = judge["particle flow"]["mean_confidence"]
+    judge, ratio = _by_scheme(judge, "05_mnist/judge"), _by_scheme(ratio, "05_mnist/ratio_to_pf")
+    pf = judge["particle_flow"]["mean_confidence"]
     parts, ok, part = [], True, False
-    for s in ("neural backward", "neural forward"):
+    for s in ("neural_backward", "neural_forward"):
         good = ratio[s] <= 1.15 and judge[s]["mean_confidence"] >= pf - 0.03
         ok &= good
         part |= good or ratio[s] <= 1.15 or judge[s]["mean_confidence"] >= pf - 0.03
-        parts.append(f"{s.split()[-1]}: $\\mathcal D_K^2$ {ratio[s]:.2f}× the particle flow's, digit judge "
+        parts.append(f"{_word(s)}: $\\mathcal D_K^2$ {ratio[s]:.2f}× the particle flow's, digit judge "
                      f"{judge[s]['mean_confidence']:.2f} ({judge[s]['share_above_0.9']:.0%} above 0.9)")
     setting = ", ".join(f"{k} {rec[k]}" for k in ("n_particles", "width", "t_nb", "t_nf") if k in rec)
     return Judgement(finding_if(setting or "the chapter's setting", "; ".join(parts) + f"; particle flow: judge "
@@ -456,7 +478,7 @@ def _line_particle(records, stored):
 def _line_neural(scheme):
     def evaluate(records, stored):
         rec = _values(records, LINE)
-        best, floor = rec["neural"][scheme]["best_w2"], rec["random_floor"]
+        best, floor = _by_scheme(rec["neural"], f"{LINE}/neural")[scheme]["best_w2"], rec["random_floor"]
         ratio = best / floor
         return Judgement(finding(f"$N = {rec['settings']['nn_n']}$, {rec['settings']['nn_its']} Adam iterations per "
                                  f"step, $\\tau$ in {rec['settings']['nn_taus']}",
@@ -491,11 +513,11 @@ CLAIMS += [
     Claim(AHS, "schemes toward a target", "the neural backward scheme follows the flow toward a target (tested on the "
           "exact 1-D flow)", "the paper tests the schemes on the flow from a Dirac only", LINE,
           "best $W_2$ at $t = 1$ within 1.5× (partly: 3×) the $W_2$ of $N$ exact samples",
-          _line_neural("backward"), f"{NOT_AVAILABLE}: no 1-D experiment in the paper"),
+          _line_neural("neural_backward"), f"{NOT_AVAILABLE}: no 1-D experiment in the paper"),
     Claim(AHS, "schemes toward a target", "the neural forward scheme follows the flow toward a target (tested on the "
           "exact 1-D flow)", "the paper tests the schemes on the flow from a Dirac only", LINE,
           "best $W_2$ at $t = 1$ within 1.5× (partly: 3×) the $W_2$ of $N$ exact samples",
-          _line_neural("forward"), f"{NOT_AVAILABLE}: no 1-D experiment in the paper"),
+          _line_neural("neural_forward"), f"{NOT_AVAILABLE}: no 1-D experiment in the paper"),
     Claim(DERIVED, "kernel approximation, MMD flow", "the MMD flow, the kernel approximation of the Wasserstein flow "
           "of $\\mathrm{KL}(\\nu|\\mu)$ {cite:p}`zhu2024inclusivekl`, tends as $\\sigma\\to0$ to the Wasserstein "
           "flow of $\\frac12\\lVert\\mu-\\nu\\rVert_{L^2}^2$, not to the inclusive-KL flow", "1-D grid", LINE,

@@ -1,55 +1,75 @@
-"""Running the three schemes of Altekrüger et al. (2023) on one functional, as the target chapters do.
+"""Running the schemes of Altekrüger et al. (2023) on one functional, as the target chapters do.
 
-* :class:`SchemeSettings` -- the settings of one experiment (frozen, validated),
-* :func:`run_schemes` -- neural backward, neural forward and particle flow with those settings,
+* :class:`SchemeSettings` -- the settings of one experiment (frozen, validated), with a :class:`NeuralSchedule`
+  per neural scheme,
+* :func:`run_schemes` -- every registered scheme of the families ``"neural"`` and ``"particle"``
+  (:func:`mmdflow.schemes.scheme_names`) with those settings, each built and run through its registry record,
 * :func:`run_in_segments` / :func:`concat_trajectories` -- a run made of constant-step segments
   (the paper's MNIST step schedule), joined into one :class:`~mmdflow.trajectory.Trajectory`,
 * :func:`format_runs` -- a one-line summary per scheme,
 * :data:`PAPER_IMAGE_TARGETS` / :func:`image_target_sampler` -- the paper's two image targets (Fig. 1 and
-  App. F, Ex. 1) as the chapters and the stored runs build them.
+  App. F, Ex. 1) as the chapters and the stored runs build them,
+* :func:`load_paper_images` -- the stored runs of ``benchmarks/run_paper_images.py``.
+
+Schemes are named by their registry names (``"neural_backward"``, ``"neural_forward"``, ``"particle_flow"``, ...)
+everywhere: arguments, the keys of the results, the records and the stored results; the text shown on a page is
+:func:`mmdflow.schemes.label` / :func:`~mmdflow.schemes.short_label` of the name.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
-from .. import data, flows, neural
+from .. import data, flows
+from .. import schemes as _registry
 from .._checks import check_int, check_positive
 from ..energies import DiscrepancyEnergy
 from ..kernels import Riesz
 from ..trajectory import Trajectory
 
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
-           "SCHEMES", "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore",
-           "TargetScores", "target_scores", "ImageTarget", "PAPER_IMAGE_TARGETS", "image_target_sampler"]
+           "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore",
+           "TargetScores", "target_scores", "ImageTarget", "PAPER_IMAGE_TARGETS", "image_target_sampler",
+           "neural_config", "particle_config", "check_scheme_names", "load_paper_images",
+           "load_paper_particles"]
 
-#: the schemes compared in the target chapters, in display order.
-SCHEMES = ("neural backward", "neural forward", "particle flow")
+_SCHEDULE_FIELDS = ("tau", "iterations", "iterations_start", "batch_size", "batch1")
 
 
 @dataclass(frozen=True, kw_only=True)
 class NeuralSchedule:
-    """Time step and Adam iterations of one neural scheme.
+    """Time step, Adam iterations and batches of one neural scheme (the names of its config).
 
     Attributes:
         tau: the time step.
         iterations: Adam iterations per step from ``start_time`` on (see :class:`SchemeSettings`).
         iterations_start: Adam iterations per step before ``start_time`` (``None``: ``iterations``).
+        batch_size: the training batch (``batch_size`` of :class:`~mmdflow.neural.NeuralBackwardConfig` and
+            :class:`~mmdflow.neural.NeuralForwardConfig`).
+        batch1: the batch of the step's descent rate, for a scheme whose config has one (``batch1`` of
+            :class:`~mmdflow.neural.NeuralForwardConfig`; ``None``: all particles).
     """
 
     tau: float
     iterations: int
     iterations_start: int | None = None
+    batch_size: int
+    batch1: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "tau", check_positive(self.tau, "tau"))
         check_int(self.iterations, "iterations", 1)
+        check_int(self.batch_size, "batch_size", 1)
         if self.iterations_start is not None:
             check_int(self.iterations_start, "iterations_start", 1)
+        if self.batch1 is not None:
+            check_int(self.batch1, "batch1", 1)
 
     @classmethod
     def of(cls, value, name: str = "schedule") -> "NeuralSchedule":
@@ -57,27 +77,33 @@ class NeuralSchedule:
         if isinstance(value, cls):
             return value
         if isinstance(value, dict):
-            unknown = set(value) - {"tau", "iterations", "iterations_start"}
+            unknown = set(value) - set(_SCHEDULE_FIELDS)
             if unknown:
-                raise ValueError(f"{name} has unknown fields {sorted(unknown)}; "
-                                 "known: tau, iterations, iterations_start")
+                raise ValueError(f"{name} has unknown fields {sorted(unknown)}; known: {', '.join(_SCHEDULE_FIELDS)}")
             return cls(**value)
-        raise TypeError(f"{name} must be a NeuralSchedule or a dict(tau=..., iterations=..., iterations_start=...), "
-                        f"got {value!r}")
+        raise TypeError(f"{name} must be a NeuralSchedule or a dict(tau=..., iterations=..., iterations_start=..., "
+                        f"batch_size=..., batch1=...), got {value!r}")
+
+
+def _family(name: str, family: str, where: str) -> _registry.Scheme:
+    """The registered scheme ``name``, refused unless it is of ``family``."""
+    scheme = _registry.get_scheme(name)
+    if scheme.family != family:
+        raise ValueError(f"{where}: scheme {name!r} is of the family {scheme.family!r}, not {family!r}")
+    return scheme
 
 
 @dataclass(frozen=True, kw_only=True)
 class SchemeSettings:
-    """Settings of one experiment for the three schemes.
+    """Settings of one experiment for the neural and particle schemes.
 
     Attributes:
         n: number of particles (and of target samples where the target is sampled).
         t_end: final time of every scheme.
-        width, hidden_layers, lr: the networks of both neural schemes and their Adam step.
-        batch: batch size of the neural backward scheme; nf_batch: training batch of the forward scheme;
-            batch1: batch of the forward scheme's step (estimate of the descent rate).
-        backward, forward: the :class:`NeuralSchedule` of the backward / forward scheme (or a dict of its fields).
-        pf_tau: step of the (explicit) particle flow.
+        width, hidden_layers, lr: the networks of the neural schemes and their Adam step.
+        neural: ``{scheme name: NeuralSchedule}`` (or a dict of its fields) for each neural scheme
+            (family ``"neural"`` of :mod:`mmdflow.schemes`): its step, Adam iterations and batches.
+        pf_tau: step of the (explicit) particle schemes (family ``"particle"``).
         snap_dt: time between snapshots.
         smoothing: blur of the target image in pixels (image targets only).
         start_time: time up to which the neural schemes use the first iteration count.
@@ -88,72 +114,132 @@ class SchemeSettings:
     width: int
     hidden_layers: int
     lr: float
-    batch: int
-    batch1: int
-    nf_batch: int
-    backward: NeuralSchedule
-    forward: NeuralSchedule
+    neural: Mapping[str, NeuralSchedule]
     pf_tau: float
     snap_dt: float
     smoothing: float | None = None
     start_time: float = 1.0
 
     def __post_init__(self):
-        for name in ("n", "width", "hidden_layers", "batch", "batch1", "nf_batch"):
+        for name in ("n", "width", "hidden_layers"):
             check_int(getattr(self, name), name, 1)
         for name in ("t_end", "lr", "pf_tau", "snap_dt", "start_time"):
             check_positive(getattr(self, name), name)
-        object.__setattr__(self, "backward", NeuralSchedule.of(self.backward, "backward"))
-        object.__setattr__(self, "forward", NeuralSchedule.of(self.forward, "forward"))
+        if not isinstance(self.neural, Mapping):
+            raise TypeError(f"neural must be a dict {{scheme name: NeuralSchedule}}, got {self.neural!r}")
+        for name in self.neural:
+            _family(name, "neural", "SchemeSettings.neural")
+        object.__setattr__(self, "neural", {name: NeuralSchedule.of(s, f"neural[{name!r}]")
+                                            for name, s in self.neural.items()})
+
+    def schedule(self, name: str) -> NeuralSchedule:
+        """The :class:`NeuralSchedule` of the neural scheme ``name`` (refused, naming the ones given, if none)."""
+        if name not in self.neural:
+            raise ValueError(f"the settings have no schedule for the neural scheme {name!r}; "
+                             f"given: {list(self.neural)}")
+        return self.neural[name]
 
 
-def _neural_config(settings: SchemeSettings, backward: bool):
-    sched = settings.backward if backward else settings.forward
-    tau = sched.tau
-    common = dict(tau=tau, n_steps=round(settings.t_end / tau), width=settings.width,
-                  hidden_layers=settings.hidden_layers, lr=settings.lr, iterations=sched.iterations,
-                  iterations_start=sched.iterations_start,
-                  start_time=settings.start_time, snapshot_every=max(1, round(settings.snap_dt / tau)))
-    if backward:
-        return neural.NeuralBackwardConfig(**common, batch_size=settings.batch)
-    return neural.NeuralForwardConfig(**common, batch_size=settings.nf_batch, batch1=settings.batch1)
+def _n_steps(t_end: float, tau: float, what: str) -> int:
+    k = round(t_end / tau)
+    if k < 1 or abs(k * tau - t_end) > 1e-9 * max(1.0, t_end):
+        raise ValueError(f"{what}: the end time {t_end!r} is not a positive multiple of the step tau={tau!r}")
+    return k
+
+
+def _config_has(scheme: _registry.Scheme, field: str) -> bool:
+    """Whether the config the scheme's factory builds has the field ``field`` (a dataclass, or a partial of one)."""
+    cls = getattr(scheme.config, "func", scheme.config)
+    return dataclasses.is_dataclass(cls) and field in {f.name for f in dataclasses.fields(cls)}
+
+
+def neural_config(name: str, schedule: NeuralSchedule | dict, *, n_particles: int, **settings):
+    """The config of the neural scheme ``name``, built by its registry factory from ``settings`` (``tau``,
+    ``n_steps``, ``width``, ``hidden_layers``, ``lr``, ``start_time``, ``snapshot_every``, ...) and the schedule's
+    iterations and batches; ``batch1`` (the schedule's, or ``n_particles`` when it gives none) goes to a config
+    that has that field, and a ``batch1`` for a config without one is refused.
+
+    Args:
+        name: a registered scheme of the family ``"neural"``.
+        schedule: its :class:`NeuralSchedule` (or a dict of its fields).
+        n_particles: the number of particles (the default ``batch1``).
+        settings: the other config fields.
+
+    Returns:
+        The config.
+    """
+    scheme = _family(name, "neural", "neural_config")
+    sched = NeuralSchedule.of(schedule, f"schedule of {name!r}")
+    extra = dict(iterations=sched.iterations, iterations_start=sched.iterations_start, batch_size=sched.batch_size)
+    if _config_has(scheme, "batch1"):
+        extra["batch1"] = sched.batch1 or n_particles
+    elif sched.batch1 is not None:
+        raise ValueError(f"the schedule of {name!r} gives batch1={sched.batch1!r}, but its config has no batch1")
+    return scheme.config(**settings, **extra)
+
+
+def particle_config(name: str, *, tau: float, n_steps: int, snapshot_every: int):
+    """The config of the particle scheme ``name`` (family ``"particle"``), built by its registry factory."""
+    return _family(name, "particle", "particle_config").config(tau=tau, n_steps=n_steps,
+                                                                snapshot_every=snapshot_every)
+
+
+def check_scheme_names(names, where: str) -> list[str]:
+    """``names`` as a list, each a registered scheme; otherwise a ``ValueError`` naming ``where`` (e.g. a stored
+    results file written with other names) and the registered names."""
+    names = list(names)
+    unknown = [n for n in names if n not in _registry.SCHEMES]
+    if unknown:
+        raise ValueError(f"{where}: unknown scheme name(s) {unknown}; schemes are named by their registry names "
+                         f"{list(_registry.SCHEMES)}")
+    return names
 
 
 def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, settings: SchemeSettings, *,
                 energy_particles=None, seed: int = 0, checkpoint_dir=None, name: str | None = None,
-                schemes: Sequence[str] = SCHEMES) -> dict[str, Trajectory]:
-    """Run the neural backward, neural forward and particle-flow schemes on one functional.
+                schemes: Sequence[str] | None = None) -> dict[str, Trajectory]:
+    """Run the neural and particle schemes on one functional, each through its registry record.
+
+    A scheme of the family ``"neural"`` gets its :class:`NeuralSchedule` from ``settings.neural``, starts at
+    ``x0_neural`` with a generator seeded ``seed`` and checkpoints; one of the family ``"particle"`` takes the step
+    ``settings.pf_tau`` from ``x0_particles`` on ``energy_particles``.
 
     Args:
         energy: the functional (needs ``batch_estimate``, ``batch_directional_derivative``, ``gradient``, ``value``).
         x0_neural: ``[N, d]`` start of the neural schemes (exact Diracs are fine).
-        x0_particles: ``[N, d]`` start of the particle flow (perturbed Diracs: coinciding particles feel no force).
+        x0_particles: ``[N, d]`` start of the particle schemes (perturbed Diracs: coinciding particles feel no force).
         settings: the experiment's :class:`SchemeSettings`.
-        energy_particles: the functional for the particle flow (e.g. with a float64 target); default ``energy``.
+        energy_particles: the functional for the particle schemes (e.g. with a float64 target); default ``energy``.
         seed: seed of each neural scheme's generator (weights, batches, latents).
         checkpoint_dir: folder for the neural schemes' checkpoints (``<dir>/<name>/<scheme>``); ``None`` = none.
         name: the experiment's name (its checkpoint subfolder).
-        schemes: which of :data:`SCHEMES` to run.
+        schemes: registry names of the schemes to run; ``None``: every registered scheme of the families
+            ``"neural"`` and ``"particle"`` (:func:`mmdflow.schemes.scheme_names`), in display order.
 
     Returns:
-        ``{scheme: Trajectory}`` in the order of ``schemes``.
+        ``{scheme name: Trajectory}`` in the order of ``schemes``.
     """
-    unknown = [s for s in schemes if s not in SCHEMES]
-    if unknown:
-        raise ValueError(f"unknown scheme(s) {unknown}; available: {SCHEMES}")
+    names = _registry.scheme_names("neural", "particle") if schemes is None else list(schemes)
+    for scheme in names:
+        if _registry.get_scheme(scheme).family not in ("neural", "particle"):
+            raise ValueError(f"run_schemes runs the families 'neural' and 'particle'; {scheme!r} is of the family "
+                             f"{_registry.get_scheme(scheme).family!r}")
     runs = {}
-    for scheme in schemes:
-        if scheme == "particle flow":
-            cfg = flows.ParticleFlowConfig.until(settings.t_end, tau=settings.pf_tau,
-                                                 snapshot_every=max(1, round(settings.snap_dt / settings.pf_tau)))
-            runs[scheme] = flows.particle_flow(energy_particles or energy, x0_particles, cfg, progress=False)
+    for scheme in names:
+        record = _registry.get_scheme(scheme)
+        if record.family == "particle":
+            cfg = particle_config(scheme, tau=settings.pf_tau, n_steps=_n_steps(settings.t_end, settings.pf_tau, scheme),
+                                  snapshot_every=max(1, round(settings.snap_dt / settings.pf_tau)))
+            runs[scheme] = record.run(energy_particles or energy, x0_particles, cfg, progress=False)
             continue
-        backward = scheme == "neural backward"
+        sched = settings.schedule(scheme)
+        cfg = neural_config(scheme, sched, n_particles=x0_neural.shape[0], tau=sched.tau,
+                            n_steps=_n_steps(settings.t_end, sched.tau, scheme), width=settings.width,
+                            hidden_layers=settings.hidden_layers, lr=settings.lr, start_time=settings.start_time,
+                            snapshot_every=max(1, round(settings.snap_dt / sched.tau)))
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / _slug(name or "") / _slug(scheme)
         gen = torch.Generator(device=x0_neural.device).manual_seed(seed)
-        runner = neural.neural_backward_flow if backward else neural.neural_forward_flow
-        runs[scheme] = runner(energy, x0_neural, _neural_config(settings, backward), generator=gen,
-                              checkpoint_dir=ckpt, progress=False)
+        runs[scheme] = record.run(energy, x0_neural, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
     return runs
 
 
@@ -162,7 +248,7 @@ def _slug(text: str) -> str:
 
 
 def dirac_starts(centers, n: int, *, seed: int = 0, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Starts of the three schemes at ``k`` Diracs: ``n`` particles split in ``k`` blocks.
+    """Starts of the neural and particle schemes at ``k`` Diracs: ``n`` particles split in ``k`` blocks.
 
     Returns ``(x0_neural, x0_particles)``: exact Diracs ``[n, d]`` (float32, on ``device``; the neural schemes split
     them in their first step) and the same Diracs perturbed by ``1e-9`` (float64, CPU; coinciding particles feel
@@ -183,14 +269,15 @@ def target_energies(target: torch.Tensor, *, backend="auto", r: float = 1.0):
 
 
 def run_target(name: str, target: torch.Tensor, centers, settings: SchemeSettings, *, backend="auto", seed: int = 0,
-               checkpoint_dir=None, device=None) -> dict[str, Trajectory]:
-    r"""The three schemes from Diracs at ``centers`` toward an empirical target ``[M, d]``, for
+               checkpoint_dir=None, device=None, schemes: Sequence[str] | None = None) -> dict[str, Trajectory]:
+    r"""The neural and particle schemes from Diracs at ``centers`` toward an empirical target ``[M, d]``, for
     :math:`\mathcal D_K^2(\cdot, \nu)` with the Riesz kernel ``r = 1`` (chapter 4): :func:`dirac_starts`,
-    :func:`target_energies` and :func:`run_schemes` (checkpoints under ``<checkpoint_dir>/<name>``)."""
+    :func:`target_energies` and :func:`run_schemes` (checkpoints under ``<checkpoint_dir>/<name>``; ``schemes``:
+    registry names, ``None`` for all of the families ``"neural"`` and ``"particle"``)."""
     x0, x0_pf = dirac_starts(centers, settings.n, seed=seed, device=device)
     e32, e64 = target_energies(target, backend=backend)
     return run_schemes(e32, x0, x0_pf, settings, energy_particles=e64, seed=seed, checkpoint_dir=checkpoint_dir,
-                       name=name)
+                       name=name, schemes=schemes)
 
 
 def rescore(runs: dict[str, Trajectory], energy) -> dict[str, Trajectory]:
@@ -242,59 +329,58 @@ def run_in_segments(run_segment: Callable[[int, float, int, torch.Tensor], Traje
 
 
 def format_runs(runs: dict[str, Trajectory], name: str = "", value: str = "final value") -> str:
-    """One line per scheme: experiment, scheme, final time, final value of the functional, wall time."""
-    return "\n".join(f"{name:>12} | {scheme:<15} | t = {float(tr.times[-1]):g} | {value} "
+    """One line per scheme: experiment, scheme (its label), final time, final value of the functional, wall time."""
+    return "\n".join(f"{name:>12} | {_registry.label(scheme):<15} | t = {float(tr.times[-1]):g} | {value} "
                      f"{float(tr.energies[-1]):.3e} | {tr.wall_time:6.1f} s" for scheme, tr in runs.items())
 
 
 def run_neural_segments(scheme: str, energy, x0: torch.Tensor, segments: Sequence[tuple[float, float]], *,
-                        schedule: NeuralSchedule | dict, width: int, hidden_layers: int, lr: float, batch_size: int,
-                        batch1: int | None = None, seed: int = 0, checkpoint_dir=None,
-                        snapshots_per_segment: int = 40) -> Trajectory:
-    """A neural scheme (``"neural backward"`` or ``"neural forward"``) through constant-step segments.
+                        schedule: NeuralSchedule | dict, width: int, hidden_layers: int, lr: float, seed: int = 0,
+                        checkpoint_dir=None, snapshots_per_segment: int = 40) -> Trajectory:
+    """A neural scheme (a registry name of the family ``"neural"``, e.g. ``"neural_backward"``) through
+    constant-step segments.
 
     Each segment ``(tau, end time)`` is one run with a fresh network (seeded ``seed + k``), whose first step gets
-    ``schedule.iterations_start`` Adam iterations and later steps ``schedule.iterations`` (``schedule.tau`` is
-    not used: the segments give the steps); about ``snapshots_per_segment`` snapshots per segment; checkpoints
-    in ``<checkpoint_dir>/<scheme>/segment<k>`` (the paper's MNIST schedule, chapter 5).
+    ``schedule.iterations_start`` Adam iterations and later steps ``schedule.iterations``, with the schedule's
+    batches (:func:`neural_config`; ``schedule.tau`` is not used: the segments give the steps, and a dict may
+    leave it out); about ``snapshots_per_segment`` snapshots per segment; checkpoints in
+    ``<checkpoint_dir>/<scheme>/segment<k>`` (the paper's MNIST schedule, chapter 5).
     """
-    if scheme not in SCHEMES[:2]:
-        raise ValueError(f"scheme must be one of {SCHEMES[:2]}, got {scheme!r}")
+    record = _family(scheme, "neural", "run_neural_segments")
     sched = NeuralSchedule.of(dict(schedule, tau=1.0) if isinstance(schedule, dict) and "tau" not in schedule
                               else schedule, "schedule")
-    backward = scheme == "neural backward"
-    cls, runner = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if backward
-                   else (neural.NeuralForwardConfig, neural.neural_forward_flow))
-    extra = {} if backward else dict(batch1=batch1 or x0.shape[0])
 
     def segment(k, tau, n_steps, x):
-        cfg = cls(tau=tau, n_steps=n_steps, iterations=sched.iterations, iterations_start=sched.iterations_start,
-                  start_time=tau / 2, batch_size=batch_size, snapshot_every=max(1, n_steps // snapshots_per_segment),
-                  width=width, hidden_layers=hidden_layers, lr=lr, **extra)
+        cfg = neural_config(scheme, sched, n_particles=x.shape[0], tau=tau, n_steps=n_steps, start_time=tau / 2,
+                            snapshot_every=max(1, n_steps // snapshots_per_segment), width=width,
+                            hidden_layers=hidden_layers, lr=lr)
         ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / _slug(scheme) / f"segment{k}"
         gen = torch.Generator(device=x.device).manual_seed(seed + k)
-        return runner(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
+        return record.run(energy, x, cfg, generator=gen, checkpoint_dir=ckpt, progress=False)
 
     return run_in_segments(segment, x0, segments, scheme=scheme)
 
 
 def run_particle_segments(energy, x0: torch.Tensor, segments: Sequence[tuple[float, float]], *,
-                          snapshots_per_segment: int = 40) -> Trajectory:
-    """The particle flow through constant-step segments ``(tau, end time)`` (about ``snapshots_per_segment``
-    snapshots each)."""
-    def segment(k, tau, n_steps, x):
-        return flows.particle_flow(energy, x, flows.ParticleFlowConfig(
-            tau=tau, n_steps=n_steps, snapshot_every=max(1, n_steps // snapshots_per_segment)), progress=False)
+                          scheme: str = "particle_flow", snapshots_per_segment: int = 40) -> Trajectory:
+    """A particle scheme (a registry name of the family ``"particle"``) through constant-step segments
+    ``(tau, end time)`` (about ``snapshots_per_segment`` snapshots each)."""
+    record = _family(scheme, "particle", "run_particle_segments")
 
-    return run_in_segments(segment, x0, segments, scheme="particle flow")
+    def segment(k, tau, n_steps, x):
+        return record.run(energy, x, particle_config(scheme, tau=tau, n_steps=n_steps,
+                                                     snapshot_every=max(1, n_steps // snapshots_per_segment)),
+                          progress=False)
+
+    return run_in_segments(segment, x0, segments, scheme=scheme)
 
 
 class TargetScores(NamedTuple):
     r"""Final particles of each scheme scored against the training target and against a fresh sample.
 
     Attributes:
-        train: ``{scheme: D_K^2(final particles, training target)}``.
-        held_out: ``{scheme: D_K^2(final particles, held-out sample)}``.
+        train: ``{scheme name: D_K^2(final particles, training target)}``.
+        held_out: ``{scheme name: D_K^2(final particles, held-out sample)}``.
         floor: median :math:`\mathcal D_K^2` between ``n`` fresh i.i.d. samples of the target density and the
             held-out sample (``n`` = the number of particles): what a perfect sampler of the density scores (the
             median, because the law of this statistic has a long right tail: a few samples with several points in
@@ -388,3 +474,35 @@ def image_target_sampler(target: ImageTarget | str, image=None) -> Callable[[int
         return data.image_to_samples(grey, n, generator=generator, **density)
 
     return sample
+
+
+def load_paper_images(path) -> dict:
+    """The stored results of ``benchmarks/run_paper_images.py`` (``paper_images*.json``) with their scheme names
+    checked: the keys of ``runs[<target>]`` and ``ex3`` are ``"<registry name>"`` or ``"<registry name>, <variant>"``
+    and every ``scheme`` field a registry name; a file written with other names (e.g. the labels "neural
+    backward") is refused with a ``ValueError`` naming it.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The parsed data ``{"runs": {target: {key: run}}, "sweep": [run, ...], ...}``.
+    """
+    path = Path(path)
+    stored = json.loads(path.read_text())
+    where = f"stored results {str(path)!r}"
+    keys = [k for runs in stored.get("runs", {}).values() for k in runs] + list(stored.get("ex3", {}))
+    check_scheme_names([k.split(",")[0] for k in keys], where)
+    entries = list(stored.get("sweep", [])) + list(stored.get("ex3", {}).values())
+    check_scheme_names([e["scheme"] for e in entries if "scheme" in e], where)
+    return stored
+
+
+def load_paper_particles(path) -> dict:
+    """The particles stored beside :func:`load_paper_images`' results (``torch.load``): ``{target: {key:
+    {time: [N, 2]}}}`` (or ``{"ex3": {key: [N, 2]}}``), with the scheme names of the keys checked as there."""
+    path = Path(path)
+    parts = torch.load(path)
+    keys = [k for v in parts.values() if isinstance(v, dict) for k in v]
+    check_scheme_names([k.split(",")[0] for k in keys], f"stored particles {str(path)!r}")
+    return parts

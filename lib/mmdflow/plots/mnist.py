@@ -16,6 +16,7 @@ import torch
 
 from .common import COLUMN_WIDTH
 from .tables import Table
+from .. import schemes
 from .targets import _mosaic_array
 
 __all__ = ["DPI", "SIDE", "canvas", "evolution_canvas", "paper_rows", "paper_final", "mosaic_figure", "snapshot_columns",
@@ -129,13 +130,13 @@ def plot_judge_curves(judgements: Mapping[str, object], *, reference: float | No
                       threshold_label: str = "0.9"):
     """The digit judge along each run: mean top-class probability (left) and share of particles above the
     threshold (right) against time (linear up to 1, logarithmic beyond). ``judgements``: ``{scheme:
-    TrajectoryJudgement}``; ``reference``: the mean confidence on the target digits (dashed line)."""
+    TrajectoryJudgement}`` (registry names, shown by their labels); ``reference``: the mean confidence on the target digits (dashed line)."""
     if axes is None:
         fig, axes = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 2.9), layout="constrained")
     for k, (name, jd) in enumerate(judgements.items()):
         t = _np(jd.times)
-        axes[0].plot(t, _np(jd.mean_confidence), color=f"C{k}", label=name)
-        axes[1].plot(t, _np(jd.share_above), color=f"C{k}", label=name)
+        axes[0].plot(t, _np(jd.mean_confidence), color=f"C{k}", label=schemes.label(name))
+        axes[1].plot(t, _np(jd.share_above), color=f"C{k}", label=schemes.label(name))
     if reference is not None:
         axes[0].axhline(reference, color="0.4", ls="--", lw=1, label="target digits")
     axes[0].set_ylabel("mean top-class probability")
@@ -152,11 +153,11 @@ def plot_judge_curves(judgements: Mapping[str, object], *, reference: float | No
 
 def judge_table(rows: Sequence[Mapping[str, object]], *, caption: str | None = None) -> Table:
     r"""One row per scheme: the run's settings next to its final :math:`\mathcal D_K^2`, the ratio to the particle
-    flow's and the judge's scores. Each row is a mapping with the keys ``scheme, steps, iterations, t, final,
+    flow's and the judge's scores. Each row is a mapping with the keys ``scheme`` (a registry name), ``steps, iterations, t, final,
     ratio, confidence, share, seconds`` (``iterations`` and ``seconds`` may be ``None``)."""
     out = []
     for r in rows:
-        out.append([r["scheme"], r["steps"], r["iterations"] if r["iterations"] is not None else "-",
+        out.append([schemes.label(r["scheme"]), r["steps"], r["iterations"] if r["iterations"] is not None else "-",
                     f"{float(r['t']):g}", f"{float(r['final']):.4f}", f"{float(r['ratio']):.2f}",
                     f"{float(r['confidence']):.2f}", f"{float(r['share']):.2f}",
                     f"{float(r['seconds']):.0f} s" if r.get("seconds") is not None else "-"])

@@ -1,7 +1,8 @@
 """Plots for the flows toward targets (chapters 4 and 5): snapshot grids, image mosaics, light animations.
 
-Every helper takes trajectories as a dict ``{scheme name: Trajectory}`` so that the
-schemes share rows, colours and time columns. Nothing here calls ``show`` or
+Every helper takes trajectories as a dict ``{scheme name: Trajectory}`` (registry names, e.g. ``"neural_backward"``)
+so that the schemes share rows, colours and time columns; the text shown for a scheme is its registry label
+(:func:`mmdflow.schemes.label`). Nothing here calls ``show`` or
 ``savefig``; the animations are returned as matplotlib ``FuncAnimation`` objects,
 and :func:`animation_html` turns one into an embeddable HTML snippet.
 """
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 from matplotlib import animation
 
+from .. import schemes
 from .common import COLUMN_WIDTH, plot_curves, plot_particles
 from .tables import Table
 
@@ -110,7 +112,7 @@ def mosaic_grid(trajs: Mapping[str, object], times: Sequence[float], *, panel: f
                 continue
             image_mosaic(tr.positions[i], ax=axes[r, c], ncols=ncols, title=f"t = {float(tr.times[i]):.4g}")
             if c == 0:
-                axes[r, c].set_ylabel(name, fontsize=9)
+                axes[r, c].set_ylabel(schemes.label(name), fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
@@ -130,7 +132,7 @@ def plot_energy_curves(trajs: Mapping[str, object], ax=None, *, ylabel: str = r"
         e = tr.energies.double()
         ok = torch.isfinite(e)
         ys = e[ok] - (shift if shift is not None else 0.0)
-        curves[name] = (tr.times.double()[ok], ys)
+        curves[schemes.label(name)] = (tr.times.double()[ok], ys)
     ax = plot_curves(curves, ax, xlabel="time $t$", ylabel=ylabel, logy=logy, title=title)
     if len(curves) == 1:
         ax.legend(list(curves))
@@ -171,7 +173,7 @@ def _time_label(t: float) -> str:
 
 def _clock(names, trajs, t, idx) -> str:
     """Frame title: the frame's time, and a scheme's own time where it has no snapshot there (it ended earlier)."""
-    late = [f"{n} ended at t = {_time_label(float(trajs[n].times[i]))}" for n, i in zip(names, idx)
+    late = [f"{schemes.label(n)} ended at t = {_time_label(float(trajs[n].times[i]))}" for n, i in zip(names, idx)
             if float(trajs[n].times[i]) < t * (1 - 1e-6) and i == len(trajs[n].times) - 1]
     return f"t = {_time_label(t)}" + (f" ({'; '.join(late)})" if late else "")
 
@@ -179,6 +181,25 @@ def _clock(names, trajs, t, idx) -> str:
 def _animation_figure(n_panels: int, height: float, dpi: int):
     fig, axes = plt.subplots(1, n_panels, figsize=(ANIMATION_WIDTH, height), dpi=dpi, squeeze=False)
     return fig, axes[0]
+
+
+def _animate(fig, trajs, times, artists, show, clock, interval: int):
+    """The ``FuncAnimation`` of :func:`animate_particles` / :func:`animate_mosaics`: at frame ``j`` each scheme's
+    artist (one per scheme, in the order of ``trajs``) gets ``show(artist, positions)`` of its last snapshot at or
+    before ``times[j]``, and the ``clock`` the frame's time (:func:`_clock`); the figure is closed."""
+    names = list(trajs)
+
+    def update(j):
+        idx = [_frame_index(trajs[name], float(times[j])) for name in names]
+        for artist, name, i in zip(artists, names, idx):
+            show(artist, trajs[name].positions[i])
+        clock.set_text(_clock(names, trajs, float(times[j]), idx))
+        return list(artists) + [clock]
+
+    update(0)
+    anim = animation.FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
+    plt.close(fig)
+    return anim
 
 
 def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=None, lim=None, s: float = 3.0,
@@ -216,21 +237,11 @@ def animate_particles(trajs: Mapping[str, object], *, frames: int = 24, target=N
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(name, fontsize=11)
+        ax.set_title(schemes.label(name), fontsize=11)
     clock = fig.suptitle("", fontsize=13)
     fig.tight_layout()
 
-    def update(j):
-        idx = [_frame_index(trajs[name], float(times[j])) for name in names]
-        for sc, name, i in zip(scats, names, idx):
-            sc.set_offsets(_np(trajs[name].positions[i])[:, :2])
-        clock.set_text(_clock(names, trajs, float(times[j]), idx))
-        return scats + [clock]
-
-    update(0)
-    anim = animation.FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
-    plt.close(fig)
-    return anim
+    return _animate(fig, trajs, times, scats, lambda sc, x: sc.set_offsets(_np(x)[:, :2]), clock, interval)
 
 
 def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int = 96, interval: int = 250,
@@ -243,22 +254,12 @@ def animate_mosaics(trajs: Mapping[str, object], *, frames: int = 16, dpi: int =
     fig, axes = _animation_figure(len(names), ANIMATION_WIDTH / len(names) + 0.8, dpi)
     for ax, name in zip(axes, names):
         image_mosaic(trajs[name].positions[0], ax=ax, side=side)
-        ax.set_title(name, fontsize=11)
+        ax.set_title(schemes.label(name), fontsize=11)
     ims = [ax.images[0] for ax in axes]
     clock = fig.suptitle("", fontsize=11)
     fig.tight_layout()
 
-    def update(j):
-        idx = [_frame_index(trajs[name], float(times[j])) for name in names]
-        for im, name, i in zip(ims, names, idx):
-            im.set_data(_mosaic_array(trajs[name].positions[i], side=side))
-        clock.set_text(_clock(names, trajs, float(times[j]), idx))
-        return ims + [clock]
-
-    update(0)
-    anim = animation.FuncAnimation(fig, update, frames=len(times), interval=interval, blit=False)
-    plt.close(fig)
-    return anim
+    return _animate(fig, trajs, times, ims, lambda im, x: im.set_data(_mosaic_array(x, side=side)), clock, interval)
 
 
 def animation_html(anim, *, caption: str | None = None, embed_limit_mb: float = 8.0, frame_format: str = "png"):
@@ -292,27 +293,27 @@ def runs_table(results: Mapping[str, Mapping[str, object]], *, value: str = "$\\
     for exp, runs in results.items():
         name = (values or {}).get(exp, value)
         for scheme, tr in runs.items():
-            rows.append([exp, scheme, tr.positions.shape[1], f"{float(tr.times[-1]):g}", name,
+            rows.append([exp, schemes.label(scheme), tr.positions.shape[1], f"{float(tr.times[-1]):g}", name,
                          f"{float(tr.energies[0]):.3e}", f"{float(tr.energies[-1]):.3e}", f"{tr.wall_time:.1f} s"])
     return Table(["experiment", "scheme", "particles", "final t", "value", "initial", "final", "time"], rows,
                  align=["l", "l", "r", "r", "l", "r", "r", "r"], caption=caption)
 
 
-def held_out_table(scores: Mapping[str, object], *, reference: str = "particle flow", caption: str | None = None) -> Table:
+def held_out_table(scores: Mapping[str, object], *, reference: str = "particle_flow", caption: str | None = None) -> Table:
     r"""``{experiment: TargetScores}`` (:func:`mmdflow.experiments.target_scores`) as a table: per scheme the final
     :math:`\mathcal D_K^2` to the training target and its ratio to the ``reference`` scheme's, and the
     :math:`\mathcal D_K^2` to the held-out sample with its ratio to the two-sample floor (1: as good as an
-    i.i.d. sample of the density)."""
+    i.i.d. sample of the density). ``reference``: a scheme's registry name."""
     rows = []
     for exp, sc in scores.items():
         ref = sc.train.get(reference)
         for scheme in sc.train:
-            rows.append([exp, scheme, f"{sc.train[scheme]:.2e}",
+            rows.append([exp, schemes.label(scheme), f"{sc.train[scheme]:.2e}",
                          "-" if ref is None else f"{sc.train[scheme] / ref:.1f}",
                          f"{sc.held_out[scheme]:.2e}", f"{sc.floor:.2e} [{sc.floor_low:.1e}, {sc.floor_high:.1e}]",
                          f"{sc.held_out[scheme] / sc.floor:.2f}"])
     n = {sc.n_held_out for sc in scores.values()}
-    return Table(["experiment", "scheme", "$\\mathcal D_K^2$ to target", f"/ {reference}",
+    return Table(["experiment", "scheme", "$\\mathcal D_K^2$ to target", f"/ {schemes.label(reference)}",
                   f"to held-out ({'/'.join(map(str, sorted(n)))})", "floor: median [quartiles]", "/ floor"], rows,
                  align=["l", "l"] + ["r"] * 5, caption=caption)
 
@@ -372,11 +373,12 @@ def final_states(rows: Sequence[Sequence], *, lim, s: float | None = None, width
     return fig
 
 
-def plot_sweep(entries: Sequence[Mapping], *, reference: float | None = None, ax=None,
-               ylabel: str = r"$\mathcal{D}_K^2$ at the end"):
+def plot_sweep(entries: Sequence[Mapping], *, reference: float | None = None, reference_scheme: str = "particle_flow",
+               ax=None, ylabel: str = r"$\mathcal{D}_K^2$ at the end"):
     """Final discrepancy of stored runs against Adam iterations per step (left, at the most common tau) and against
-    tau (right, at the most common iteration count), one line per scheme; ``reference``: the particle flow's value,
-    a dashed line. ``entries``: dicts with ``scheme``, ``tau``, ``iterations``, ``final_dk2``. Returns the Axes."""
+    tau (right, at the most common iteration count), one line per scheme; ``reference``: the value of the scheme
+    ``reference_scheme`` (a registry name), a dashed line. ``entries``: dicts with ``scheme`` (a registry name),
+    ``tau``, ``iterations``, ``final_dk2``. Returns the Axes."""
     if ax is None:
         _, ax = plt.subplots(1, 2, figsize=(COLUMN_WIDTH, 2.8))
     neural_entries = [e for e in entries if e.get("iterations")]
@@ -388,12 +390,12 @@ def plot_sweep(entries: Sequence[Mapping], *, reference: float | None = None, ax
         mine = [e for e in neural_entries if e["scheme"] == scheme]
         a = sorted((e["iterations"], e["final_dk2"]) for e in mine if e["tau"] == tau0)
         b = sorted((e["tau"], e["final_dk2"]) for e in mine if e["iterations"] == it0)
-        ax[0].plot(*zip(*a), marker="o", color=f"C{k}", label=scheme)
-        ax[1].plot(*zip(*b), marker="o", color=f"C{k}", label=scheme)
+        ax[0].plot(*zip(*a), marker="o", color=f"C{k}", label=schemes.label(scheme))
+        ax[1].plot(*zip(*b), marker="o", color=f"C{k}", label=schemes.label(scheme))
     for a, xl in ((ax[0], f"Adam iterations per step ($\\tau = {tau0:g}$)"),
                   (ax[1], f"time step $\\tau$ ({it0} iterations per step)")):
         if reference is not None:
-            a.axhline(reference, color="0.3", ls="--", lw=1, label="particle flow")
+            a.axhline(reference, color="0.3", ls="--", lw=1, label=schemes.label(reference_scheme))
         a.set_xscale("log")
         a.set_yscale("log")
         a.set_xlabel(xl)
