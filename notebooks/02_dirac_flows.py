@@ -63,7 +63,7 @@ import numpy as np
 import torch
 
 import mmdflow
-from mmdflow import analytic, energies, flows, kernels, metrics
+from mmdflow import analytic, energies, flows, kernels, metrics, schemes
 from mmdflow.plots import dirac as dplots
 from mmdflow.plots.tables import Table
 from mmdflow.plots import snapshot_grid, support_circle, use_style
@@ -238,7 +238,7 @@ for (d, r), tr in flow_runs.items():
 
 # %% mystnb={"figure": {"caption": "Particle flow of the interaction energy ($d = 2$, $r = 1$) from the perturbed Dirac, with the support circle of radius $R(t) = \\pi t/4$ of the analytic solution $\\gamma(t)$ (dashed). The particles fill the disc and crowd at its rim, like the arcsine-type density of $\\eta^*$.", "name": "fig-particle-snapshots"}}
 traj = flow_runs[2, 1.0]
-fig = snapshot_grid({"particle flow": traj}, [0.0, 0.2, 0.6, 1.2], lim=1.05 * analytic.support_radius(t_final, 2, 1.0),
+fig = snapshot_grid({schemes.label("particle_flow"): traj}, [0.0, 0.2, 0.6, 1.2], lim=1.05 * analytic.support_radius(t_final, 2, 1.0),
                     s=2.0, panel=2.4, overlay=support_circle(1.0))
 fig.suptitle(f"Particle flow from a perturbed Dirac, $d = 2$, $r = 1$, $N = {n_particles}$, $\\tau = {tau:g}$", y=1.04)
 plt.show()

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import analytic
+from .. import analytic, schemes
 from .common import legend_outside, plot_ecdf
 from .tables import Table
 
@@ -147,7 +147,7 @@ def plot_flow_errors(curves: dict, ax=None, *, title: str | None = None, legend:
         ax.plot(t, noise, ":", color=f"C{i}", lw=1.3)
         ax.fill_between(t, noise, 2 * noise, color=f"C{i}", alpha=0.15, linewidth=0)
         handles.append(Patch(color=f"C{i}", label=label))
-    handles += [Line2D([], [], color="k", marker="o", ms=3.5, label="particle flow"),
+    handles += [Line2D([], [], color="k", marker="o", ms=3.5, label=schemes.label("particle_flow")),
                 Line2D([], [], color="k", ls=":", label="noise floor"),
                 Patch(color="0.5", alpha=0.3, label="up to 2x the floor")]
     ax.set_yscale("log")
