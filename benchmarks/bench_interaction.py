@@ -93,7 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--n-particles", type=int, default=None)
     p.add_argument("--dims", type=int, nargs="+", default=[2, 3, 10])
     p.add_argument("--rs", type=float, nargs="+", default=[0.5, 1.0, 1.5])
-    p.add_argument("--schemes", nargs="+", default=list(interaction.SCHEMES), choices=interaction.SCHEMES)
+    p.add_argument("--schemes", nargs="+", default=interaction.benchmark_schemes(),
+                   choices=interaction.benchmark_schemes(),
+                   help="registry names of the schemes to run (mmdflow.schemes; default: all of the benchmark)")
     p.add_argument("--pf-taus", type=float, nargs="+", default=None,
                    help="particle-flow steps to run (each a divisor of tau; default: the profile's pf_tau); several "
                         "show the flow's convergence in its step")
@@ -115,7 +117,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = args.out or RESULTS / f"interaction_{args.profile}.json"
     if args.table_only:
-        print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out))))
+        print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out), source=str(out))))
         return 0
     runs = sweep.interaction_runs(args.profile, cases=[(d, r) for d in args.dims for r in args.rs], schemes=args.schemes,
                                   pf_taus=args.pf_taus, seed=args.seed, n_repeats=args.repeats,
@@ -127,7 +129,7 @@ def main(argv=None) -> int:
                     n_workers=args.workers, device=args.device, threads=args.threads, progress=args.progress,
                     log=lambda s: print(s, flush=True))
     print()
-    print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out))))
+    print(interaction.format_interaction_table(interaction.results_from_json(sweep.read_store(out), source=str(out))))
     return 0
 
 

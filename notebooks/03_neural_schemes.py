@@ -95,7 +95,7 @@ import torch
 from IPython.display import Markdown, display
 
 import mmdflow
-from mmdflow import analytic
+from mmdflow import analytic, schemes
 from mmdflow.experiments import interaction, sweep
 from mmdflow.plots import neural as nplots
 from mmdflow.plots import snapshot_grid, support_circle, use_style
@@ -131,18 +131,18 @@ glue_markdown(profile=f"`{profile}`", settings=f"N = {n_particles} particles, {i
 # (`mmdflow.metrics.flow_error`).
 
 # %%
+compared = interaction.benchmark_schemes()   # the registered neural and particle schemes, in display order
 results, log = [], []
 for d, r in cases:
-    for scheme in interaction.SCHEMES:
-        if scheme == "forward" and r != 1.0:
+    for scheme in compared:
+        if not interaction.defined_from_dirac(scheme, r):    # the forward step from a Dirac needs r = 1
             continue
         ckpt = None if checkpoint_root is None else Path(checkpoint_root) / f"{profile}_{scheme}_d{d}_r{r:g}_s{seed}"
         res = interaction.run_interaction_case(scheme, d, r, settings, seed=seed, device=device, checkpoint_dir=ckpt)
         results.append(res)
-        log.append([nplots.SCHEME_NAMES[scheme], d, f"{r:g}", f"{res.wall_time:.1f}"])
+        log.append([schemes.label(scheme), d, f"{r:g}", f"{res.wall_time:.1f}"])
 run = {(res.scheme, res.d, res.r): res for res in results}
 Table(["scheme", "$d$", "$r$", "wall time [s]"], log, align=["l", "r", "r", "r"], caption="Runs of this page")
-schemes = {"NB": "backward", "NF": "forward", "PF": "particle"}
 
 # %% [markdown]
 # ## The case $d = 2$, $r = 1$: a disc that fills from the rim
@@ -153,14 +153,15 @@ schemes = {"NB": "backward", "NF": "forward", "PF": "particle"}
 # analytic radius $R(t) = \pi t/4$.
 
 # %% mystnb={"figure": {"caption": "Snapshots of the neural backward scheme (top), the neural forward scheme (middle) and the particle flow (bottom) for the interaction energy with $r=1$ in $d=2$, started at $\\delta_0$. The dashed circles are the support of the exact solution, radius $\\pi t/4$.", "name": "fig-neural-snapshots-r1"}}
-fig = snapshot_grid({label: run[scheme, 2, 1.0].trajectory for label, scheme in schemes.items()},
+fig = snapshot_grid({schemes.short_label(s): run[s, 2, 1.0].trajectory for s in compared},
                     [0.0, 0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.0))
 fig.suptitle("Interaction energy, $r = 1$, $d = 2$: schemes from a Dirac", y=1.02)
 plt.show()
 
 # %% mystnb={"figure": {"caption": "Empirical CDF of the particle radii $\\|x_i\\|$ at $t = 1.2$ ($r=1$, $d=2$) against the exact radial law of $\\gamma(1.2)$ (dashed), whose density $\\rho\\,(R^2-\\rho^2)^{-1/2}$ piles up at the rim $R = 0.3\\pi$: the exact CDF rises steeply just below $R$.", "name": "fig-neural-radial-r1"}}
 fig, axes = plt.subplots(1, 3, figsize=(7.0, 2.8), sharey=True, layout="constrained")
-for ax, (scheme, label) in zip(axes, [("backward", "NB"), ("forward", "NF"), ("particle", "PF")]):
+for ax, scheme in zip(axes, compared):
+    label = schemes.short_label(scheme)
     nplots.plot_radial_profile(run[scheme, 2, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=label)
     ax.set_title(f"{label}: radii at $t = 1.2$")
 plt.show()
@@ -174,12 +175,12 @@ plt.show()
 
 # %% mystnb={"figure": {"caption": "The neural backward scheme at $t=1.2$ in $d=3$, $r=1$ (left, translucent blue points, with the red wire frame of the analytic sphere of radius $0.8$), and the empirical CDFs of the radii of all three schemes at $t = 1.2$ against the exact law, a unit step at that radius (right).", "name": "fig-neural-sphere"}}
 fig = plt.figure(figsize=(7.0, 3.4), layout="constrained")
-nplots.plot_sphere(run["backward", 3, 1.0].trajectory.at(1.2), 1.2, 1.0, fig.add_subplot(1, 2, 1, projection="3d"),
-                   title="NB, $d = 3$, $r = 1$, $t = 1.2$")
+nplots.plot_sphere(run["neural_backward", 3, 1.0].trajectory.at(1.2), 1.2, 1.0,
+                   fig.add_subplot(1, 2, 1, projection="3d"), title="NB, $d = 3$, $r = 1$, $t = 1.2$")
 ax = fig.add_subplot(1, 2, 2)
-for i, (scheme, label) in enumerate([("backward", "NB"), ("forward", "NF"), ("particle", "PF")]):
-    nplots.plot_radial_profile(run[scheme, 3, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=label, color=f"C{i}",
-                               exact=i == 0)
+for i, scheme in enumerate(compared):
+    nplots.plot_radial_profile(run[scheme, 3, 1.0].trajectory.at(1.2), 1.2, 1.0, ax, label=schemes.short_label(scheme),
+                               color=f"C{i}", exact=i == 0)
 ax.set_title("radii at $t = 1.2$, $d = 3$, $r = 1$")
 plt.show()
 
@@ -193,10 +194,11 @@ plt.show()
 
 # %%
 shell_rows = []
-for scheme, label in [("backward", "NB"), ("forward", "NF"), ("particle", "PF")]:
+for scheme in compared:
     res = run[scheme, 3, 1.0]
     st = mmdflow.metrics.radial_statistics(res.trajectory.at(1.2), 1.2, 1.0)
-    shell_rows.append([label, f"{st.shell_fraction:.2f}", f"{st.cdf_distance:.2f}", f"{res.ratio(1.2):.2f}"])
+    shell_rows.append([schemes.short_label(scheme), f"{st.shell_fraction:.2f}", f"{st.cdf_distance:.2f}",
+                       f"{res.ratio(1.2):.2f}"])
 Table(["scheme", "share within 5% of $R(1.2)$ (exact: 1)", "radial CDF distance (exact: 0)",
        "$\\mathcal D_K^2$ / noise floor"], shell_rows, align=["l", "r", "r", "r"], caption="$d = 3$, $r = 1$, $t = 1.2$")
 
@@ -213,14 +215,14 @@ Table(["scheme", "share within 5% of $R(1.2)$ (exact: 1)", "radial CDF distance 
 # table below therefore also reports the distance of the backward scheme to its JKO iterate.
 
 # %% mystnb={"figure": {"caption": "Neural backward scheme (top) and particle flow (bottom, with its own small step) for $r = 1.5$, $d = 2$. The dashed circle is the support of $\\gamma(t)$, radius $(t/2)^2 R_*$; the dotted circle is the support of the JKO iterate $(c_n\\mathrm{Id})_\\#\\eta^*$, the exact target of the time-discrete backward scheme.", "name": "fig-neural-snapshots-r15"}}
-fig = snapshot_grid({"NB": run["backward", 2, 1.5].trajectory, "PF": run["particle", 2, 1.5].trajectory},
+fig = snapshot_grid({schemes.short_label(s): run[s, 2, 1.5].trajectory for s in ("neural_backward", "particle_flow")},
                     [0.4, 0.8, 1.2], s=1.5, panel=2.3, overlay=support_circle(1.5, jko_tau=settings.tau))
 fig.suptitle("Interaction energy, $r = 1.5$, $d = 2$", y=1.03)
 plt.show()
 
 # %%
 c_jko = analytic.jko_scale(round(1.2 / settings.tau), settings.tau, 1.5)
-x_nb = run["backward", 2, 1.5].trajectory.at(1.2)
+x_nb = run["neural_backward", 2, 1.5].trajectory.at(1.2)
 q99_nb = float(x_nb.norm(dim=1).quantile(0.99))
 R_t = float(analytic.support_radius(1.2, 2, 1.5))
 R_jko = c_jko * float(analytic.prox_radius(2, 1.5))
@@ -248,13 +250,13 @@ Table(["quantity at $t = 1.2$", "value"],
 # $r = 1.5$ instead (stored tables at the end of the page).
 
 # %%
-nplots.scheme_table(results, "backward")
+nplots.scheme_table(results, "neural_backward")
 
 # %%
-nplots.scheme_table(results, "forward")
+nplots.scheme_table(results, "neural_forward")
 
 # %%
-nplots.scheme_table(results, "particle")
+nplots.scheme_table(results, "particle_flow")
 
 # %% mystnb={"figure": {"caption": "Ratio of $\\mathcal D_K^2$ to the expected noise floor $\\mathbb E\\lVert X-X'\\rVert/N$ (from $2\\cdot10^4$ exact pairs, as in chapter 2) for every run of this profile (solid: neural backward, dashed: neural forward, dotted: particle flow with its step $dt$; colour: $r$; marker: $d$). The dashed horizontal line marks a ratio of 3.", "name": "fig-neural-ratios"}}
 nplots.plot_benchmark_ratios(results, title=f"Distance to $\\gamma(t)$ over the expected floor ({profile} profile)")
@@ -285,20 +287,20 @@ if recompute_paper_table:   # one Dask task per run: local workers, or the clust
 else:
     paper_results = interaction.load_results("interaction_paper.json")
 display(Markdown("**Provenance:** " + interaction.provenance_summary(paper_results) + "."))
-nplots.scheme_table(paper_results, "backward")
+nplots.scheme_table(paper_results, "neural_backward")
 
 # %%
-nplots.scheme_table(paper_results, "forward")
+nplots.scheme_table(paper_results, "neural_forward")
 
 # %% [markdown]
 # The particle flow at the paper's step 0.05 and at its finest step (the ratio at $t = 1.2$ for every step run is
 # in the convergence table after them):
 
 # %%
-nplots.scheme_table(paper_results, "particle", particle_step=0.05)
+nplots.scheme_table(paper_results, "particle_flow", particle_step=0.05)
 
 # %%
-nplots.scheme_table(paper_results, "particle")
+nplots.scheme_table(paper_results, "particle_flow")
 
 # %%
 nplots.particle_step_table(paper_results)
@@ -323,17 +325,17 @@ display(Markdown("\n".join(f"* {line}" for line in interaction.reading_notes(pap
 # The worst case of the neural backward scheme against its JKO iterate is $d = 10$, $r = 1.5$. Is the network
 # under-trained, too small, or is it the scheme? One stored run repeats that case with three times the Adam
 # iterations per step and everything else at the paper's settings
-# (`python benchmarks/bench_interaction.py --profile paper --schemes backward --dims 10 --rs 1.5 --iterations 15000
-# --out benchmarks/results/interaction_training.json`); if the distance to the JKO iterate falls to the noise floor,
-# the failure is under-training.
+# (`python benchmarks/bench_interaction.py --profile paper --schemes neural_backward --dims 10 --rs 1.5
+# --iterations 15000 --out benchmarks/results/interaction_training.json`); if the distance to the JKO iterate falls
+# to the noise floor, the failure is under-training.
 
 # %%
 try:
     trained = interaction.load_results("interaction_training.json")
 except FileNotFoundError:
     trained = []
-base = interaction.best_runs(paper_results).get(("backward", 10, 1.5))
-more = [q for q in trained if q.scheme == "backward" and q.d == 10 and q.r == 1.5]
+base = interaction.best_runs(paper_results).get(("neural_backward", 10, 1.5))
+more = [q for q in trained if q.scheme == "neural_backward" and q.d == 10 and q.r == 1.5]
 if base is None or not more:
     display(Markdown("No stored run with more iterations: the question stays open on this page."))
 else:
@@ -353,7 +355,7 @@ print(f"chapter wall time: {wall_time:.1f} s")
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 Table(["scheme", "$d$", "$r$", "99% of the particles within (× $R(1.2)$)"],
-      [[nplots.SCHEME_NAMES[q.scheme], q.d, f"{q.r:g}", f"{q.radius[1.2][0] / q.radius[1.2][1]:.1f}"] for q in results]
+      [[schemes.label(q.scheme), q.d, f"{q.r:g}", f"{q.radius[1.2][0] / q.radius[1.2][1]:.1f}"] for q in results]
       + [["$R_*$ closed form, $d = 2$ / $d = 3$ ($r = 1$)", "", "",
           f"{analytic.prox_radius(2, 1.0):.4f} / {analytic.prox_radius(3, 1.0):.4f}"]],
       align=["l", "r", "r", "r"],

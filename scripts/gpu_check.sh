@@ -21,4 +21,4 @@ timeout 150 "$PY" benchmarks/bench_neural.py --device cuda --only image --librar
 echo "== paper-profile slice: Sec. 6.1 at the paper's settings, d = 2, r = 1 (24 steps x 5000 iterations)"
 out=$(mktemp -d)
 timeout 300 "$PY" benchmarks/bench_interaction.py --profile paper --device cuda --dims 2 --rs 1 \
-  --schemes backward forward --out "$out/interaction_gpu.json" --checkpoint-root "$out/ckpt"
+  --schemes neural_backward neural_forward --out "$out/interaction_gpu.json" --checkpoint-root "$out/ckpt"

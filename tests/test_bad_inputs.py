@@ -260,7 +260,7 @@ CASES = [
     ("interaction-scheme", lambda p, m: interaction.run_interaction_case(
         "sideways", 2, 1.0, interaction.interaction_settings("quick")), ValueError, "'sideways'"),
     ("interaction-forward-r", lambda p, m: interaction.run_interaction_case(
-        "forward", 2, 1.5, interaction.interaction_settings("quick")), ValueError, "r=1.5"),
+        "neural_forward", 2, 1.5, interaction.interaction_settings("quick")), ValueError, "r=1.5"),
     ("schedule-tau", lambda p, m: targets.NeuralSchedule(tau=0, iterations=1, batch_size=1), ValueError, "0"),
     ("schedule-unknown-field", lambda p, m: targets.NeuralSchedule.of({"tau": 1.0, "its": 3}), ValueError, "['its']"),
     ("schemes-unknown", lambda p, m: targets.run_schemes(None, X, X, None, schemes=["bogus"]), ValueError, "bogus"),
@@ -438,7 +438,7 @@ ROUND3 = [
      runtime.StoredDataError, "field [0].d: expected an integer, got a boolean"),                      # silent before
     ("stored-empty-list", lambda p, m: _stored(p, m, "interaction_paper.json", lambda d: d.clear()),
      runtime.StoredDataError, "holds no runs"),                                                        # silent before
-    ("stored-truncated", lambda p, m: _stored(p, m, "interaction_paper.json", text='[{"scheme": "particle", "d"'),
+    ("stored-truncated", lambda p, m: _stored(p, m, "interaction_paper.json", text='[{"scheme": "particle_flow", "d"'),
      runtime.StoredDataError, "is not valid JSON"),                                                    # raw before
     ("stored-empty-file", lambda p, m: _stored(p, m, "interaction_paper.json", text=""), runtime.StoredDataError,
      "is empty"),                                                                                       # raw before

@@ -14,7 +14,7 @@ from mmdflow.plots import neural as nplots
 def _res(scheme, d, r, ratio, *, tau=0.05, jko=None):
     errs = {t: ExactComparison(ratio * 1e-4, 1e-4, 0.0, 0.0) for t in (0.4, 1.2)}
     jerrs = {} if jko is None else {t: ExactComparison(jko * 1e-4, 1e-4, 0.0, 0.0) for t in (0.4, 1.2)}
-    return interaction.InteractionResult(scheme=scheme, d=d, r=r, iterations=None if scheme == "particle" else 5000,
+    return interaction.InteractionResult(scheme=scheme, d=d, r=r, iterations=None if scheme == "particle_flow" else 5000,
                                          n_particles=100, tau=tau, seed=0, n_repeats=3, wall_time=1.0, errors=errs,
                                          jko_errors=jerrs)
 
@@ -25,22 +25,22 @@ def test_short_sci_keeps_numbers_short_and_exact_to_two_digits():
 
 
 def test_scheme_table_shows_the_particle_step_that_was_run():
-    res = [_res("backward", 2, 1.5, 20.0, jko=2.0), _res("backward", 2, 1.0, 1.0, jko=1.0),
-           _res("particle", 2, 1.5, 50.0, tau=0.05), _res("particle", 2, 1.5, 0.9, tau=0.001)]
-    coarse = nplots.scheme_table(res, "particle", particle_step=0.05)
-    fine = nplots.scheme_table(res, "particle")
+    res = [_res("neural_backward", 2, 1.5, 20.0, jko=2.0), _res("neural_backward", 2, 1.0, 1.0, jko=1.0),
+           _res("particle_flow", 2, 1.5, 50.0, tau=0.05), _res("particle_flow", 2, 1.5, 0.9, tau=0.001)]
+    coarse = nplots.scheme_table(res, "particle_flow", particle_step=0.05)
+    fine = nplots.scheme_table(res, "particle_flow")
     assert "dt = 0.05" in coarse.caption and "50.0" in str(coarse)
     assert "dt = 0.001" in fine.caption and "0.9" in str(fine) and "50.0" not in str(fine)
-    nb = nplots.scheme_table(res, "backward")
+    nb = nplots.scheme_table(res, "neural_backward")
     rows = {r[1]: r for r in nb.rows}
     assert rows["1.5"][-1] == "2.0" and rows["1"][-1] == "="         # JKO column: r = 1 is gamma(t) itself
     assert all(len(h) < 40 for h in nb.header)
     with pytest.raises(ValueError, match="dt = 0.01"):
-        nplots.scheme_table(res, "particle", particle_step=0.01)
+        nplots.scheme_table(res, "particle_flow", particle_step=0.01)
 
 
 def test_expected_floors_are_the_mean_of_the_statistic_between_exact_samples():
-    res = [_res("particle", 2, 1.0, 1.0, tau=0.001)]
+    res = [_res("particle_flow", 2, 1.0, 1.0, tau=0.001)]
     floors = nplots.expected_floors(res, n_pairs=4000, seed=3)
     ref = metrics.flow_noise_floor(100, 1.2, 2, 1.0, n_pairs=4000, generator=torch.Generator().manual_seed(3))
     assert floors[100, 2, 1.0, 1.2] == pytest.approx(ref, rel=1e-12)

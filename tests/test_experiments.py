@@ -99,23 +99,23 @@ def test_settings_name_the_neural_scheme_without_a_schedule():
 
 def test_interaction_profiles_are_one_table():
     paper = experiments.interaction_settings("paper")
-    cfg = paper.neural_config("backward")
+    cfg = paper.neural_config("neural_backward")
     assert (cfg.tau, cfg.n_steps, cfg.width, cfg.hidden_layers, cfg.lr, cfg.iterations,
             cfg.batch_size) == (0.05, 24, 64, 2, 1e-3, 5000, 100)
-    assert paper.neural_config("forward").batch1 == 2000
-    assert experiments.interaction_settings("paper", iterations=7).neural_config("backward").iterations == 7
+    assert paper.neural_config("neural_forward").batch1 == 2000
+    assert experiments.interaction_settings("paper", iterations=7).neural_config("neural_backward").iterations == 7
     with pytest.raises(ValueError, match="unknown settings"):
         experiments.interaction_settings("quick", its=3)
 
 
 def test_interaction_case_refuses_the_forward_scheme_off_r1():
     with pytest.raises(ValueError, match="forward scheme"):
-        experiments.run_interaction_case("forward", 2, 1.5, experiments.interaction_settings("quick"))
+        experiments.run_interaction_case("neural_forward", 2, 1.5, experiments.interaction_settings("quick"))
 
 
 def test_interaction_result_survives_json():
     settings = experiments.interaction_settings("quick", n_particles=30, n_steps=2, iterations=2)
-    res = experiments.run_interaction_case("backward", 2, 1.0, settings, times=(0.2, 0.4), n_repeats=1)
+    res = experiments.run_interaction_case("neural_backward", 2, 1.0, settings, times=(0.2, 0.4), n_repeats=1)
     back = experiments.InteractionResult.from_json(res.to_json())
     assert back.errors == res.errors and back.jko_errors == res.jko_errors and back.radius == res.radius
     assert back.ratio(0.4) == res.errors[0.4].d2 / res.errors[0.4].noise
@@ -126,7 +126,7 @@ def test_the_interaction_particle_flow_runs_at_pf_tau_with_snapshots_at_the_benc
     error); at pf_tau it follows it (mean radius against the closed form)."""
     def ratio(pf_tau):
         settings = interaction.interaction_settings("quick", n_particles=100, pf_tau=pf_tau)
-        res = interaction.run_interaction_case("particle", 2, 1.5, settings, n_repeats=1)
+        res = interaction.run_interaction_case("particle_flow", 2, 1.5, settings, n_repeats=1)
         tr = res.trajectory
         assert res.tau == pf_tau
         assert torch.allclose(tr.times, torch.arange(7, dtype=torch.float64) * settings.tau, atol=1e-12)

@@ -27,7 +27,8 @@ def test_the_graph_sees_relative_local_and_absolute_imports(ig):
     assert {"summation.dense", "summation.blocked", "summation.sliced"} <= graph["summation.dispatch"]
     assert "trajectory" in graph["neural"] and "neural.networks" in graph["neural"]     # from .networks import
     assert "metrics" not in graph["neural"]
-    assert {"flows", "neural", "metrics", "analytic"} <= graph["experiments.interaction"]
+    assert {"flows", "schemes", "metrics", "analytic"} <= graph["experiments.interaction"]
+    assert "neural" not in graph["experiments.interaction"]       # the neural schemes only through the registry
 
 
 def test_the_rules_catch_cycles_upward_imports_and_sibling_schemes(ig):

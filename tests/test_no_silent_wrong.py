@@ -266,9 +266,9 @@ def test_a_nan_in_the_stored_ift_results_is_refused(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("text,message", [
     ("", "is empty"),
-    ('[{"scheme": "particle", "d": 2', "is not valid JSON (Expecting"),
+    ('[{"scheme": "particle_flow", "d": 2', "is not valid JSON (Expecting"),
     ("{not json}", "is not valid JSON"),
-    ('{"scheme": "particle"}', "field (top level): expected a list, got an object"),
+    ('{"scheme": "particle_flow"}', "field (top level): expected a list, got an object"),
     ('[{"scheme": 3}]', "field [0].d is missing (also missing: r, iterations"),
 ])
 def test_truncated_or_malformed_stored_results_name_the_file(tmp_path, monkeypatch, text, message):

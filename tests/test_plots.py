@@ -88,12 +88,12 @@ def test_radial_cdf_plots(gen):
 
 def test_benchmark_table_from_results():
     err = {"d2": 2e-4, "noise": 1e-4, "d2_std": 0.0, "noise_std": 0.0}
-    res = results_from_json([{"scheme": "backward", "d": 2, "r": 1.0, "iterations": 10, "n_particles": 5, "tau": 0.1,
-                              "seed": 0, "wall_time": 1.0, "errors": {"0.4": err}, "radius": {},
+    res = results_from_json([{"scheme": "neural_backward", "d": 2, "r": 1.0, "iterations": 10, "n_particles": 5,
+                              "tau": 0.1, "seed": 0, "wall_time": 1.0, "errors": {"0.4": err}, "radius": {},
                               "jko_errors": {"0.4": err}, "elapsed": 1.0, "n_repeats": 2}])
     assert isinstance(res[0], InteractionResult)
     md = neural.benchmark_table(res)._repr_markdown_()
-    assert "| backward | 2 | 1 | 10 | 2.00e\u221204 | 2.0 |" in md and "| vs JKO |" in md
+    assert "| neural backward | 2 | 1 | 10 | 2.00e\u221204 | 2.0 |" in md and "| vs JKO |" in md
 
 
 def test_animation_is_wide_with_a_clock_and_a_caption(gen):

@@ -30,13 +30,13 @@ def test_records_round_trip_with_profile_and_provenance(tmp_path, monkeypatch):
 def _result(scheme, d, r, ratio, *, tau=0.05, its=5000, jko=None):
     errs = {t: ExactComparison(ratio * 1e-4, 1e-4, 0.0, 0.0) for t in (0.4, 0.8, 1.2)}
     jerrs = {} if jko is None else {t: ExactComparison(jko * 1e-4, 1e-4, 0.0, 0.0) for t in (0.4, 0.8, 1.2)}
-    return interaction.InteractionResult(scheme=scheme, d=d, r=r, iterations=None if scheme == "particle" else its,
+    return interaction.InteractionResult(scheme=scheme, d=d, r=r, iterations=None if scheme == "particle_flow" else its,
                                          n_particles=2000, tau=tau, seed=0, n_repeats=10, wall_time=1.0, errors=errs,
                                          jko_errors=jerrs)
 
 
 def _pf_pair(d, r, coarse, fine):
-    return [_result("particle", d, r, coarse, tau=0.05), _result("particle", d, r, fine, tau=0.001)]
+    return [_result("particle_flow", d, r, coarse, tau=0.05), _result("particle_flow", d, r, fine, tau=0.001)]
 
 
 def _verdicts(records, stored):
@@ -50,9 +50,9 @@ def _row(rows, item, word):
 
 
 def test_scorecard_verdicts_follow_their_rules():
-    stored = {"interaction_paper": [_result("backward", 2, 1.0, 1.2), _result("backward", 3, 1.0, 8.0),
-                                    _result("forward", 2, 1.0, 0.9), _result("forward", 3, 1.0, 2.0),
-                                    _result("backward", 2, 1.5, 20.0, jko=2.0),
+    stored = {"interaction_paper": [_result("neural_backward", 2, 1.0, 1.2), _result("neural_backward", 3, 1.0, 8.0),
+                                    _result("neural_forward", 2, 1.0, 0.9), _result("neural_forward", 3, 1.0, 2.0),
+                                    _result("neural_backward", 2, 1.5, 20.0, jko=2.0),
                                     *_pf_pair(2, 1.5, 50.0, 0.9)]}
     records = {"04_mmd_targets": {"profile": "book", "values": {
         "drawing": {"n": 300, "nb_iterations": 300, "nf_iterations": 200,
@@ -84,22 +84,22 @@ def test_particle_flow_row_is_judged_at_the_paper_step_first():
     assert "criterion met" in row.converged                  # 0.9 at dt = 0.001, shown next to it
     stored = {"interaction_paper": _pf_pair(2, 1.0, 1.1, 1.0)}       # no r = 1.5: both settings agree
     assert _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow").verdict == "reproduced"
-    stored = {"interaction_paper": [_result("particle", 2, 1.0, 1.0, tau=0.001)]}   # no run at the paper's step
+    stored = {"interaction_paper": [_result("particle_flow", 2, 1.0, 1.0, tau=0.001)]}   # no run at the paper's step
     row = _row(_verdicts({}, stored), "Sec. 6.1, table", "particle flow")
     assert row.verdict == scorecard.NOT_TESTED and "0.05" in row.why
 
 
 def test_more_iterations_say_whether_the_d10_failure_is_under_training():
-    paper = [_result("backward", 10, 1.5, 40.0, jko=16.0)]
+    paper = [_result("neural_backward", 10, 1.5, 40.0, jko=16.0)]
     rows = _verdicts({}, {"interaction_paper": paper})
     row = _row(rows, "Sec. 6.1, $d = 10$", "JKO")
     assert row.verdict == "not reproduced" and row.converged == "-"
-    trained = [_result("backward", 10, 1.5, 30.0, its=15000, jko=2.0)]
+    trained = [_result("neural_backward", 10, 1.5, 30.0, its=15000, jko=2.0)]
     row = _row(_verdicts({}, {"interaction_paper": paper, "interaction_training": trained}), "Sec. 6.1, $d = 10$",
                "JKO")
     assert row.verdict == "not reproduced"                           # the paper's setting decides
     assert "15000" in row.converged and "under-training accounts for it" in row.why
-    trained = [_result("backward", 10, 1.5, 30.0, its=15000, jko=15.0)]
+    trained = [_result("neural_backward", 10, 1.5, 30.0, its=15000, jko=15.0)]
     row = _row(_verdicts({}, {"interaction_paper": paper, "interaction_training": trained}), "Sec. 6.1, $d = 10$",
                "JKO")
     assert "not under-training" in row.why
@@ -253,8 +253,8 @@ def test_animation_frames_and_mosaic_columns_follow_the_times():
 
 
 def test_reading_notes_and_particle_step_table_come_from_the_results():
-    res = [_result("backward", 2, 1.0, 1.2), _result("particle", 2, 1.5, 5.0, tau=0.002),
-           _result("particle", 2, 1.5, 0.9, tau=0.001)]
+    res = [_result("neural_backward", 2, 1.0, 1.2), _result("particle_flow", 2, 1.5, 5.0, tau=0.002),
+           _result("particle_flow", 2, 1.5, 0.9, tau=0.001)]
     notes = interaction.reading_notes(res)
     assert any("1 of 1 cases" in n and "1.2 floors" in n for n in notes)
     assert any("step $dt = 0.001$" in n and "0.9 floors" in n for n in notes)

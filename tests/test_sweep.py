@@ -132,7 +132,7 @@ def cli_cluster(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
     runs = (sweep.interaction_runs("quick", cases=[(2, 1.0)], n_repeats=2, **TINY)
-            + sweep.interaction_runs("quick", cases=[(3, 1.5)], schemes=["particle", "backward"], n_repeats=2,
+            + sweep.interaction_runs("quick", cases=[(3, 1.5)], schemes=["particle_flow", "neural_backward"], n_repeats=2,
                                      **TINY))
     store = tmp_path / "interaction.json"
     got = sweep.run_sweep(runs, store=store, checkpoint_root=tmp_path / "runs", client=local_client, progress=False)
@@ -169,10 +169,10 @@ def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
 
 def test_cluster_from_the_command_line_survives_a_killed_worker(cli_cluster, tmp_path):
     address, workers = cli_cluster
-    long = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], n_repeats=2,
+    long = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], n_repeats=2,
                                   **{**TINY, "n_particles": 100, "pf_tau": 0.001})      # 1200 checkpointed steps
-    short = (sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["backward", "forward"], n_repeats=2, **TINY)
-             + sweep.interaction_runs("quick", cases=[(2, 0.5), (3, 1.0)], schemes=["particle"], n_repeats=2,
+    short = (sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["neural_backward", "neural_forward"], n_repeats=2, **TINY)
+             + sweep.interaction_runs("quick", cases=[(2, 0.5), (3, 1.0)], schemes=["particle_flow"], n_repeats=2,
                                       **TINY))
     runs = long + short
     store, root = tmp_path / "store.json", tmp_path / "runs"
@@ -227,7 +227,7 @@ def test_local_cluster_with_a_worker_per_gpu_sets_each_device():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU on this machine")
 def test_gpu_workers_run_on_their_device(tmp_path):
-    runs = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle", "backward"], n_repeats=2, **TINY)
+    runs = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow", "neural_backward"], n_repeats=2, **TINY)
     got = sweep.run_sweep(runs, checkpoint_root=tmp_path / "runs", scheduler="local", progress=False)
     n = torch.cuda.device_count()
     assert {r["provenance"]["device"] for r in got} == {"cuda"}
@@ -256,7 +256,7 @@ class _Boom(sweep.RunSpec):
 
 
 def test_store_skips_finished_runs_and_recovers_unstored_ones(tmp_path):
-    runs = sweep.interaction_runs("quick", cases=[(2, 1.0), (2, 1.5)], schemes=["particle"], n_repeats=2, **TINY)
+    runs = sweep.interaction_runs("quick", cases=[(2, 1.0), (2, 1.5)], schemes=["particle_flow"], n_repeats=2, **TINY)
     store, root = tmp_path / "s.json", tmp_path / "runs"
     first = sweep.execute_run(runs[0], str(root))            # a task that finished but was never stored
     lines = []
@@ -274,7 +274,7 @@ def test_store_skips_finished_runs_and_recovers_unstored_ones(tmp_path):
 
 
 def test_failed_runs_are_named_and_the_others_kept(tmp_path):
-    good = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], n_repeats=2, **TINY)[0]
+    good = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], n_repeats=2, **TINY)[0]
     other = sweep.InteractionRun(**{**good.__dict__, "seed": 1})
     root = tmp_path / "runs"
     with pytest.raises(sweep.SweepError, match=r"1 of 3 runs failed[\s\S]*boom7[\s\S]*FloatingPointError: run 7"):
@@ -286,7 +286,7 @@ def test_failed_runs_are_named_and_the_others_kept(tmp_path):
 
 
 def test_bad_sweeps_and_schedulers_are_refused(tmp_path, monkeypatch):
-    run = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], n_repeats=2, **TINY)[0]
+    run = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], n_repeats=2, **TINY)[0]
     with pytest.raises(ValueError, match="more than once"):
         sweep.run_sweep([run, run], scheduler="serial", checkpoint_root=tmp_path)
     hd = sweep.IFTRun(label=ift.MMD_FLOW, n=20, seed=0, n_steps=4)
@@ -303,15 +303,15 @@ def test_bad_sweeps_and_schedulers_are_refused(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="head:8786"):
         sweep.resolve_scheduler()
     with pytest.raises(ValueError, match="forward"):
-        sweep.InteractionRun(scheme="forward", d=2, r=1.5, settings=run.settings)
+        sweep.InteractionRun(scheme="neural_forward", d=2, r=1.5, settings=run.settings)
     with pytest.raises(ValueError, match="label"):
         sweep.IFTRun(label="IFT", n=20, seed=0, n_steps=4)
 
 
 def test_run_keys_follow_the_fingerprint_of_the_run():
-    a, b = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], pf_taus=[0.02, 0.01], **TINY)
-    assert a.key != b.key and a.identity != b.identity and a.key.startswith("interaction-particle_d2_r1_m60_tau0.02")
-    same = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle"], pf_taus=[0.02], **TINY)[0]
+    a, b = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], pf_taus=[0.02, 0.01], **TINY)
+    assert a.key != b.key and a.identity != b.identity and a.key.startswith("interaction-particle_flow_d2_r1_m60_tau0.02")
+    same = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], pf_taus=[0.02], **TINY)[0]
     assert same.key == a.key
     assert sweep.InteractionRun(**{**a.__dict__, "n_repeats": 4}).key != a.key
 
@@ -342,8 +342,8 @@ def test_the_costliest_runs_are_submitted_first(tmp_path):
     the quick Sec. 6.1 sweep (particle flow at d = 10 about 10 s, at d = 2 about 2 s, a neural run under 1 s)."""
     runs = sweep.interaction_runs("quick", cases=[(2, 1.0), (10, 1.0)])
     cost = {(s.scheme, s.d): s.cost for s in runs}
-    assert cost["particle", 10] > cost["particle", 2] > cost["forward", 2]
-    assert cost["particle", 2] > cost["backward", 10]
+    assert cost["particle_flow", 10] > cost["particle_flow", 2] > cost["neural_forward", 2]
+    assert cost["particle_flow", 2] > cost["neural_backward", 10]
 
     class AllSubmitted(Exception):
         pass

@@ -117,11 +117,11 @@ def test_target_chapters_cannot_mix_runs_in_one_folder(tmp_path):
 
 def test_interaction_particle_cache_does_not_return_another_dimension(tmp_path):
     settings = interaction.interaction_settings("quick", n_particles=20, pf_tau=0.1)
-    interaction.run_interaction_case("particle", 2, 1.0, settings, n_repeats=1, checkpoint_dir=tmp_path)
+    interaction.run_interaction_case("particle_flow", 2, 1.0, settings, n_repeats=1, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="x0"):
-        interaction.run_interaction_case("particle", 3, 1.0, settings, n_repeats=1, checkpoint_dir=tmp_path)
+        interaction.run_interaction_case("particle_flow", 3, 1.0, settings, n_repeats=1, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointError, match="energy.kernel"):
-        interaction.run_interaction_case("particle", 2, 1.5, settings, n_repeats=1, checkpoint_dir=tmp_path)
+        interaction.run_interaction_case("particle_flow", 2, 1.5, settings, n_repeats=1, checkpoint_dir=tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------ unreadable files

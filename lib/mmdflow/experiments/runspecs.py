@@ -64,6 +64,11 @@ class RunSpec:
     def identity_of(record: dict) -> tuple:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    @staticmethod
+    def check_store(records: list[dict], path) -> None:
+        """Refuse a results store whose records this kind of run cannot recognise (before anything runs); the
+        default accepts every store."""
+
     def execute(self, folder: Path, device: torch.device):  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -80,13 +85,14 @@ class InteractionRun(RunSpec):
     r"""One case of the Sec. 6.1 benchmark: :func:`mmdflow.experiments.interaction.run_interaction_case`.
 
     Attributes:
-        scheme: ``"backward"``, ``"forward"`` (``r = 1`` only) or ``"particle"``; d, r: dimension and Riesz exponent.
-        settings: :class:`~mmdflow.experiments.interaction.InteractionSettings` (the particle flow runs with its
+        scheme: a registry name of :func:`~mmdflow.experiments.interaction.benchmark_schemes` (``"neural_backward"``,
+            ``"neural_forward"``, ``r = 1`` only, ``"particle_flow"``, ...); d, r: dimension and Riesz exponent.
+        settings: :class:`~mmdflow.experiments.interaction.InteractionSettings` (a particle scheme runs with its
             ``pf_tau``); seed: the run's seed; n_repeats: exact samples per comparison.
 
     The record is :meth:`InteractionResult.to_json` with ``elapsed`` and the worker's provenance; its identity is
-    ``(scheme, d, r, iterations, n_particles, tau, seed)`` (``tau``: the particle flow's step for that scheme), the
-    identity of the stored benchmark files.
+    ``(scheme, d, r, iterations, n_particles, tau, seed)`` (for a particle scheme ``iterations`` is ``None`` and
+    ``tau`` its step ``pf_tau``), the identity of the stored benchmark files.
     """
 
     kind: ClassVar[str] = "interaction"
@@ -98,10 +104,7 @@ class InteractionRun(RunSpec):
     n_repeats: int = 3
 
     def __post_init__(self):
-        if self.scheme not in _interaction.SCHEMES:
-            raise ValueError(f"scheme must be one of {_interaction.SCHEMES}, got {self.scheme!r}")
-        if self.scheme == "forward" and float(self.r) != 1.0:
-            raise ValueError(f"the forward scheme from a Dirac is defined only for r = 1, got r={self.r!r}")
+        _interaction.check_case(self.scheme, self.r)
         if not isinstance(self.settings, _interaction.InteractionSettings):
             raise TypeError(f"settings must be InteractionSettings, got {type(self.settings).__name__}")
         check_int(self.d, "d", 1)
@@ -111,23 +114,24 @@ class InteractionRun(RunSpec):
 
     @property
     def cost(self) -> float:
-        """Kernel pair evaluations: ``steps x N^2 x d`` for the particle flow (``steps = T / pf_tau``), ``steps x
+        """Kernel pair evaluations: ``steps x N^2 x d`` for a particle scheme (``steps = T / pf_tau``), ``steps x
         iterations x batch_size x batch1`` for a neural scheme (the Adam loop dominates)."""
         st = self.settings
-        if self.scheme == "particle":
+        if _interaction.is_particle(self.scheme):
             return float(st.n_steps * round(st.tau / st.pf_tau) * st.n_particles ** 2 * self.d)
         first = st.iterations_start or st.iterations
         return float((first + (st.n_steps - 1) * st.iterations) * st.batch_size * st.batch1)
 
     @property
     def name(self) -> str:
-        its = "" if self.scheme == "particle" else f"_it{self.settings.iterations}"
-        tau = self.settings.pf_tau if self.scheme == "particle" else self.settings.tau
+        particle = _interaction.is_particle(self.scheme)
+        its = "" if particle else f"_it{self.settings.iterations}"
+        tau = self.settings.pf_tau if particle else self.settings.tau
         return _slug(f"{self.scheme}_d{self.d}_r{self.r:g}{its}_m{self.settings.n_particles}_tau{tau:g}_s{self.seed}")
 
     @property
     def identity(self) -> tuple:
-        particle = self.scheme == "particle"
+        particle = _interaction.is_particle(self.scheme)
         return (self.scheme, self.d, self.r, None if particle else self.settings.iterations,
                 self.settings.n_particles, self.settings.pf_tau if particle else self.settings.tau, self.seed)
 
@@ -135,6 +139,12 @@ class InteractionRun(RunSpec):
     def identity_of(record: dict) -> tuple:
         return (record["scheme"], record["d"], float(record["r"]), record["iterations"], record["n_particles"],
                 record["tau"], record["seed"])
+
+    @staticmethod
+    def check_store(records: list[dict], path) -> None:
+        """Refuse a store with scheme names the registry does not know
+        (:func:`~mmdflow.experiments.interaction.check_scheme_names`)."""
+        _interaction.check_scheme_names(records, str(path))
 
     def execute(self, folder: Path, device: torch.device) -> dict:
         t0 = time.perf_counter()

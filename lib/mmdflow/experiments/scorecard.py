@@ -27,6 +27,7 @@ Sec. 6.1 benchmark) and ``interaction_training`` (the neural backward scheme wit
 
 from __future__ import annotations
 
+from .. import schemes
 from . import interaction
 from .. import schemes
 from .verdicts import (EXPLAINED, NOT, NOT_AVAILABLE, NOT_TESTED, PARTLY, REPRODUCED, RULE,  # noqa: F401
@@ -58,7 +59,7 @@ def _runs(stored: dict, name: str = "interaction_paper") -> list:
 
 
 def _paper_step(runs: list, scheme: str, d: int, r: float, tau: float = 0.05):
-    """The particle flow at the paper's step ``tau`` (``None`` if not run)."""
+    """The run of the particle scheme ``scheme`` (a registry name) at the paper's step ``tau`` (``None`` if not run)."""
     return next((q for q in runs if q.scheme == scheme and q.d == d and q.r == r and abs(q.tau - tau) < 1e-12), None)
 
 
@@ -70,15 +71,16 @@ def _worst(q, own_target: bool = False) -> float:
 
 
 def _sec61(scheme: str, cases, *, own_target: bool = False):
-    """Worst ratio to the noise floor over the cases and the times 0.4, 0.8, 1.2; with ``own_target`` the backward
-    scheme at ``r != 1`` is measured against its exact time-discrete target, the JKO iterate. The particle flow is
-    judged at the paper's step 0.05 and at the finest step run."""
+    """Worst ratio to the noise floor of ``scheme`` (a registry name) over the cases and the times 0.4, 0.8, 1.2;
+    with ``own_target`` the backward scheme at ``r != 1`` is measured against its exact time-discrete target, the
+    JKO iterate. A neural scheme is judged at its stored iterations (and with more where
+    ``interaction_training`` holds a run), a particle scheme at the paper's step 0.05 and at the finest step run."""
     def evaluate(records, stored):
         runs = _runs(stored)
         best = interaction.best_runs(runs)
         chosen = [q for (s, d, r), q in best.items() if s == scheme and (d, r) in cases]
         if not chosen:
-            raise NotTested(f"no stored {scheme} runs")
+            raise NotTested(f"no stored {schemes.label(scheme)} runs")
 
         def judge(qs, setting):
             worst = {(q.d, q.r): _worst(q, own_target) for q in qs}
@@ -88,7 +90,7 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
             return finding(setting, f"worst $\\mathcal D_K^2$ / noise floor {w:.1f} ($d = {k[0]}$, $r = {k[1]:g}$); "
                                     f"{within} of {len(worst)} cases within 3 floors", w)
 
-        if scheme != "particle":
+        if not interaction.is_particle(scheme):
             its = sorted({q.iterations for q in chosen})
             at = judge(chosen, f"$N = {chosen[0].n_particles}$, $\\tau = {chosen[0].tau:g}$, "
                                f"{'/'.join(map(str, its))} Adam iterations per step")
@@ -102,7 +104,7 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
                                              f"({cases_more})"),
                              "more Adam iterations were run only for the cases listed; the other cases keep the "
                              "paper's count")
-        coarse = [_paper_step(runs, "particle", q.d, q.r) for q in chosen]
+        coarse = [_paper_step(runs, scheme, q.d, q.r) for q in chosen]
         fine = judge(chosen, f"$N = {chosen[0].n_particles}$, converged step $dt = {min(q.tau for q in chosen):g}$")
         if any(q is None for q in coarse):
             raise NotTested("no stored particle-flow runs at the paper's step 0.05")
@@ -115,8 +117,8 @@ def _sec61(scheme: str, cases, *, own_target: bool = False):
 def _sec61_r15(records, stored):
     runs = _runs(stored)
     best = interaction.best_runs(runs)
-    nb, pf = best.get(("backward", 2, 1.5)), best.get(("particle", 2, 1.5))
-    pf05 = _paper_step(runs, "particle", 2, 1.5)
+    nb, pf = best.get(("neural_backward", 2, 1.5)), best.get(("particle_flow", 2, 1.5))
+    pf05 = _paper_step(runs, "particle_flow", 2, 1.5)
     if nb is None or pf is None or pf05 is None:
         raise NotTested("no stored neural backward run or particle-flow runs (steps 0.05 and finest) at d = 2, r = 1.5")
     t = max(nb.errors)
@@ -138,14 +140,14 @@ def _high_dim(records, stored):
     """Seed claim: neural schemes do better than particle flows in high dimension (d = 10)."""
     runs = _runs(stored)
     best = interaction.best_runs(runs)
-    rs = sorted(r for (s, d, r) in best if s == "backward" and d == 10)
+    rs = sorted(r for (s, d, r) in best if s == "neural_backward" and d == 10)
     if not rs:
         raise NotTested("no stored d = 10 runs")
 
     def versus(pf_of, label):
         parts, wins = [], 0
         for r in rs:
-            nb, pf = best[("backward", 10, r)], pf_of(r)
+            nb, pf = best[("neural_backward", 10, r)], pf_of(r)
             if pf is None:
                 raise NotTested(f"no stored particle flow at d = 10, r = {r:g} for this step")
             a, b = _worst(nb), _worst(pf)
@@ -154,20 +156,21 @@ def _high_dim(records, stored):
         return finding_if(label, "worst floors, neural backward against particle flow: " + "; ".join(parts),
                           wins == len(rs), wins > 0)
 
-    fine = versus(lambda r: best.get(("particle", 10, r)), "particle flow at the converged step")
-    return Judgement(versus(lambda r: _paper_step(runs, "particle", 10, r),
+    fine = versus(lambda r: best.get(("particle_flow", 10, r)), "particle flow at the converged step")
+    return Judgement(versus(lambda r: _paper_step(runs, "particle_flow", 10, r),
                             "$d = 10$, $N = 2000$; particle flow at the paper's step $dt = 0.05$"), fine,
                      "the particle flow's disadvantage at $r > 1$ is its start-up lag at the coarse step")
 
 
 def _nb_own_target_d10(records, stored):
     runs = _runs(stored)
-    nb = interaction.best_runs(runs).get(("backward", 10, 1.5))
+    nb = interaction.best_runs(runs).get(("neural_backward", 10, 1.5))
     if nb is None:
         raise NotTested("no stored neural backward run at d = 10, r = 1.5")
     at = finding(f"{nb.iterations} Adam iterations per step (the paper's)",
                  f"{_worst(nb, True):.1f} floors from its JKO iterate", _worst(nb, True))
-    more = [q for q in stored.get("interaction_training", []) if q.scheme == "backward" and q.d == 10 and q.r == 1.5]
+    more = [q for q in stored.get("interaction_training", [])
+            if q.scheme == "neural_backward" and q.d == 10 and q.r == 1.5]
     if not more:
         return Judgement(at, None, "no run with more iterations stored")
     q = max(more, key=lambda q: q.iterations or 0)
@@ -328,17 +331,17 @@ CLAIMS = [
           "$\\gamma(t)$ to $10^{-12}$ for $r = 1$", _thm46, "theorems (no numbers)"),
     Claim(AHS, "Sec. 6.1, table", "the neural backward scheme follows $\\gamma(t)$ for $r = 1$ ($d = 2, 3$)",
           SEC61_SETTING, "03_neural_schemes", "within 3 noise floors (partly: 10) at $t = 0.4, 0.8, 1.2$ in every case",
-          _sec61("backward", CASES_R1), NO_TABLE, stored=True),
+          _sec61("neural_backward", CASES_R1), NO_TABLE, stored=True),
     Claim(AHS, "Sec. 6.1, table", "the neural forward scheme follows $\\gamma(t)$ for $r = 1$ ($d = 2, 3$)",
           SEC61_SETTING, "03_neural_schemes", "within 3 noise floors (partly: 10) at $t = 0.4, 0.8, 1.2$ in every case",
-          _sec61("forward", CASES_R1), NO_TABLE, stored=True),
+          _sec61("neural_forward", CASES_R1), NO_TABLE, stored=True),
     Claim(AHS, "Sec. 6.1, table", "the neural backward scheme reaches its own time-discrete target (the JKO "
           "iterate; $\\gamma(t)$ for $r = 1$) in all nine $(d, r)$", SEC61_SETTING, "03_neural_schemes",
           "within 3 noise floors (partly: 10) of the JKO iterate at every time in every case",
-          _sec61("backward", ALL_CASES, own_target=True), NO_TABLE, stored=True),
+          _sec61("neural_backward", ALL_CASES, own_target=True), NO_TABLE, stored=True),
     Claim(AHS, "Sec. 6.1, table", "the particle flow from a perturbed Dirac, the paper's baseline, follows "
           "$\\gamma(t)$", "$N = 2000$, step 0.05 (authors' code)", "03_neural_schemes",
-          "within 3 noise floors (partly: 10) at every time in all nine cases", _sec61("particle", ALL_CASES),
+          "within 3 noise floors (partly: 10) at every time in all nine cases", _sec61("particle_flow", ALL_CASES),
           NO_TABLE, stored=True),
     Claim(AHS, "Sec. 6.1, $r = 1.5$", "the neural backward scheme is closer to $\\gamma(t)$ than the particle flow",
           SEC61_SETTING + "; particle flow step 0.05", "03_neural_schemes",

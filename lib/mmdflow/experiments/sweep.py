@@ -347,6 +347,8 @@ def run_sweep(specs: Sequence[RunSpec], *, store: str | os.PathLike | None = Non
     say = log or (lambda s: None)
 
     records = read_store(store)
+    if store is not None:
+        specs[0].check_store(records, store)
     identity_of = specs[0].identity_of if store is not None else None
     index = {identity_of(r): i for i, r in enumerate(records)} if store is not None else {}
     results: dict[str, Any] = {}
@@ -387,17 +389,22 @@ def run_sweep(specs: Sequence[RunSpec], *, store: str | os.PathLike | None = Non
         finish(s, results[s.key], fresh=False)
     failures = []
     bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress or not todo)
+
+    def collect(s: RunSpec, get: Callable[[], Any]) -> None:
+        """Finish ``s`` with the result ``get()`` returns, or note its failure (a :class:`SweepError` stops)."""
+        try:
+            finish(s, get())
+            say(s.describe(results[s.key]))
+        except SweepError:
+            raise
+        except Exception as e:  # noqa: BLE001 - reported below, with the run's name
+            failures.append((s, e))
+        bar.update()
+
     try:
         if where == "serial":
             for s in todo:
-                try:
-                    finish(s, execute_run(s, str(root), device, threads))
-                    say(s.describe(results[s.key]))
-                except SweepError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - reported below, with the run's name
-                    failures.append((s, e))
-                bar.update()
+                collect(s, lambda s=s: execute_run(s, str(root), device, threads))
         elif todo:
             with contextlib.ExitStack() as stack:
                 if client is None:
@@ -416,15 +423,7 @@ def run_sweep(specs: Sequence[RunSpec], *, store: str | os.PathLike | None = Non
                                         pure=False, resources=resources, priority=len(ranked) - rank)
                     by_key[fut.key] = (s, fut)
                 for fut in as_completed([f for _, f in by_key.values()]):
-                    s = by_key[fut.key][0]
-                    try:
-                        finish(s, fut.result())
-                        say(s.describe(results[s.key]))
-                    except SweepError:
-                        raise
-                    except Exception as e:  # noqa: BLE001 - reported below, with the run's name
-                        failures.append((s, e))
-                    bar.update()
+                    collect(by_key[fut.key][0], fut.result)
                     fut.release()
     finally:
         bar.close()
@@ -453,21 +452,26 @@ def science(record: dict) -> dict:
 # the three sweeps
 # ----------------------------------------------------------------------------------------------
 def interaction_runs(profile: str, *, cases: Iterable[tuple[int, float]] | None = None,
-                     schemes: Sequence[str] = _interaction.SCHEMES, pf_taus: Sequence[float] | None = None,
+                     schemes: Sequence[str] | None = None, pf_taus: Sequence[float] | None = None,
                      seed: int = 0, n_repeats: int | None = None, **overrides) -> list[InteractionRun]:
     """The runs of the Sec. 6.1 table: every ``(d, r)`` of ``cases`` (default ``{2, 3, 10} x {0.5, 1, 1.5}``) and
-    scheme (the forward scheme at ``r = 1`` only; the particle flow once per step of ``pf_taus``, default the
-    profile's ``pf_tau``), settings :func:`~mmdflow.experiments.interaction.interaction_settings` of ``profile`` with
+    scheme of ``schemes`` (registry names, default
+    :func:`~mmdflow.experiments.interaction.benchmark_schemes`; a scheme not defined from a Dirac at ``r``, such as
+    the neural forward scheme at ``r != 1``, is left out; a particle scheme once per step of ``pf_taus``, default
+    the profile's ``pf_tau``), settings :func:`~mmdflow.experiments.interaction.interaction_settings` of ``profile`` with
     ``overrides``; ``n_repeats`` default 3 in ``quick``, else 10."""
     cases = [(d, r) for d in (2, 3, 10) for r in (0.5, 1.0, 1.5)] if cases is None else list(cases)
     n_repeats = (3 if profile == "quick" else 10) if n_repeats is None else n_repeats
     settings = _interaction.interaction_settings(profile, **overrides)
+    schemes = _interaction.benchmark_schemes() if schemes is None else list(schemes)
+    for scheme in schemes:
+        _interaction.check_case(scheme, 1.0)         # a registered scheme of the benchmark (before any run)
     out = []
     for d, r in cases:
         for scheme in schemes:
-            if scheme == "forward" and float(r) != 1.0:
+            if not _interaction.defined_from_dirac(scheme, r):
                 continue
-            for pf_tau in (pf_taus or [settings.pf_tau]) if scheme == "particle" else [None]:
+            for pf_tau in (pf_taus or [settings.pf_tau]) if _interaction.is_particle(scheme) else [None]:
                 case = settings if pf_tau is None else _interaction.interaction_settings(
                     profile, **{**overrides, "pf_tau": pf_tau})
                 out.append(InteractionRun(scheme=scheme, d=d, r=float(r), settings=case, seed=seed,

@@ -9,15 +9,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .. import analytic
-from ..experiments.interaction import best_runs
+from .. import analytic, schemes
+from ..experiments.interaction import benchmark_schemes, best_runs, is_particle
 from .common import legend_outside, plot_ecdf
 from .tables import Table
 
 __all__ = ["plot_radial_profile", "plot_sphere", "plot_benchmark_ratios", "benchmark_table", "scheme_table",
            "particle_step_table", "short_sci", "expected_floors"]
 
-SCHEME_NAMES = {"backward": "neural backward", "forward": "neural forward", "particle": "particle flow"}
+#: line styles of the benchmark's schemes, in the registry's display order (:func:`_style`).
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 3)))
+
+
+def _style(scheme: str):
+    """The line style of a registered scheme: its position among the benchmark's schemes (:data:`LINESTYLES`)."""
+    names = benchmark_schemes()
+    return LINESTYLES[names.index(scheme) % len(LINESTYLES)] if scheme in names else "-"
+
+
+def _order(scheme: str) -> int:
+    """Position of a scheme in the registry's display order."""
+    return schemes.scheme_names().index(scheme)
 
 
 def short_sci(v: float) -> str:
@@ -93,20 +105,20 @@ def plot_benchmark_ratios(results: list, ax=None, *, factor: float = 3.0, title:
     r"""Ratio :math:`\mathcal D_K^2/\text{floor}` against :math:`t` for every run of the interaction benchmark.
 
     ``results``: :class:`mmdflow.experiments.interaction.InteractionResult` objects; one line per
-    (scheme, d, r); a dashed line marks ``factor``. ``floors``: ``{(n, d, r, t): floor}``, by default the
+    (scheme, d, r), a line style per scheme (the registry's order, :data:`LINESTYLES`), the scheme's short label
+    (:func:`mmdflow.schemes.short_label`) in the legend; a dashed line marks ``factor``. ``floors``: ``{(n, d, r, t): floor}``, by default the
     expected noise floors of :func:`expected_floors` (not the runs' single-sample floors).
     """
     floors = expected_floors(results) if floors is None else floors
     ax = ax or plt.figure(figsize=(7.0, 3.6), layout="constrained").gca()
-    styles = {"backward": "-", "forward": "--", "particle": ":"}
     markers = {2: "o", 3: "s", 10: "^"}
     colors = {0.5: "C0", 1.0: "C1", 1.5: "C2"}
-    for res in sorted(results, key=lambda q: (q.d, q.r, q.scheme)):
+    for res in sorted(results, key=lambda q: (q.d, q.r, _order(q.scheme))):
         ts = sorted(res.errors)
         ax.plot(ts, [res.errors[t].d2 / floors[res.n_particles, res.d, res.r, t] for t in ts],
-                ls=styles.get(res.scheme, "-"), marker=markers.get(res.d, "x"),
+                ls=_style(res.scheme), marker=markers.get(res.d, "x"),
                 color=colors.get(res.r, "C4"),
-                label=f"{res.scheme}, $d = {res.d}$, $r = {res.r:g}$" + (f" ({res.iterations} its)" if res.iterations
+                label=f"{schemes.short_label(res.scheme)}, $d = {res.d}$, $r = {res.r:g}$" + (f" ({res.iterations} its)" if res.iterations
                                                                          else f" ($dt = {res.tau:g}$)"))
     ax.axhline(factor, color="k", lw=0.8, ls="--")
     ax.set_yscale("log")
@@ -121,8 +133,9 @@ def benchmark_table(results: list, *, times: Sequence[float] | None = None, capt
                     finest_particle_step: bool = True, shell_time: float | None = None) -> Table:
     r"""The interaction benchmark as a table: per run (sorted by ``d``, ``r``, scheme) and time,
     :math:`\mathcal D_K^2` to :math:`\gamma(t)` and its ratio to the noise floor; for the neural backward scheme a
-    second row "vs JKO" against its exact time-discrete iterate. Column "its / step": Adam iterations per step
-    of a neural scheme, the step of the particle flow. Column "shell": the fraction of particles within 5% of the
+    second row "vs JKO" against its exact time-discrete iterate. Column "scheme": the scheme's label
+    (:func:`mmdflow.schemes.label`); "its / step": Adam iterations per step of a neural scheme, the step of a
+    particle scheme. Column "shell": the fraction of particles within 5% of the
     support radius :math:`R(t)` at ``shell_time`` (default: the last time) in the sphere cases :math:`d + r \ge 4`,
     where :math:`\gamma(t)` has all its mass there (the exact value is 1).
 
@@ -130,11 +143,11 @@ def benchmark_table(results: list, *, times: Sequence[float] | None = None, capt
     ``finest_particle_step``: of several particle-flow runs of one case, show only the one with the smallest step
     (:func:`particle_step_table` shows them all).
     """
-    order = {"backward": 0, "forward": 1, "particle": 2}
     if finest_particle_step:
         best = best_runs(results)
-        results = [q for q in results if q.scheme != "particle" or best[q.scheme, q.d, q.r] is q]
-    rows_in = sorted(results, key=lambda q: (q.d, q.r, order.get(q.scheme, 3), q.iterations or 0, -q.tau))
+        results = [q for q in results
+                   if not is_particle(q.scheme) or best[q.scheme, q.d, q.r] is q]
+    rows_in = sorted(results, key=lambda q: (q.d, q.r, _order(q.scheme), q.iterations or 0, -q.tau))
     times = sorted({t for q in results for t in q.errors}) if times is None else list(times)
     t_shell = times[-1] if shell_time is None else shell_time
     header = (["scheme", "d", "r", "its / step"] + [h for t in times for h in (f"$\\mathcal D_K^2$, t = {t:g}", "ratio")]
@@ -156,7 +169,7 @@ def benchmark_table(results: list, *, times: Sequence[float] | None = None, capt
     rows = []
     for q in rows_in:
         step = f"dt = {q.tau:g}" if q.iterations is None else q.iterations
-        rows.append([q.scheme, q.d, f"{q.r:g}", step] + cells(q.errors) + [shell(q)])
+        rows.append([schemes.label(q.scheme), q.d, f"{q.r:g}", step] + cells(q.errors) + [shell(q)])
         if q.jko_errors:
             rows.append(["vs JKO", None, None, None] + cells(q.jko_errors) + [None])
     return Table(header, rows, align=["l", "r", "r", "r"] + ["r"] * (2 * len(times) + 1), caption=caption)
@@ -169,20 +182,23 @@ def scheme_table(results: list, scheme: str, *, particle_step: float | None = No
     last time (short form, e.g. ``4.8e-4``), for the neural backward scheme the ratio to its JKO iterate at the last
     time, and in the sphere cases the shell fraction (1 for :math:`\gamma(t)`).
 
-    ``particle_step``: for the particle flow, the step ``dt`` of the runs to show (default: the finest step of each
-    case, :func:`~mmdflow.experiments.interaction.best_runs`); the caption names the step that was run."""
-    if scheme not in SCHEME_NAMES:
-        raise ValueError(f"scheme must be one of {list(SCHEME_NAMES)}, got {scheme!r}")
-    if scheme == "particle" and particle_step is not None:
+    ``scheme``: a registry name (:mod:`mmdflow.schemes`), e.g. ``"neural_backward"``; the caption starts with its
+    label. ``particle_step``: for a scheme of the family ``"particle"``, the step ``dt`` of the runs to show
+    (default: the finest step of each case, :func:`~mmdflow.experiments.interaction.best_runs`); the caption names
+    the step that was run."""
+    particle = is_particle(scheme)
+    if particle_step is not None and not particle:
+        raise ValueError(f"particle_step is a setting of a particle scheme, not of {scheme!r}")
+    if particle_step is not None:
         runs = [q for q in results if q.scheme == scheme and abs(q.tau - particle_step) < 1e-12]
     else:
         runs = [q for k, q in best_runs(results).items() if k[0] == scheme]
     if not runs:
-        raise ValueError(f"no {scheme} runs" + (f" with dt = {particle_step:g}" if particle_step else ""))
+        raise ValueError(f"no {schemes.label(scheme)} runs" + (f" with dt = {particle_step:g}" if particle_step else ""))
     runs.sort(key=lambda q: (q.d, q.r))
     times = sorted({t for q in runs for t in q.errors}) if times is None else list(times)
     last = times[-1]
-    jko = scheme == "backward" and any(q.jko_errors for q in runs)
+    jko = any(q.jko_errors for q in runs)          # the JKO iterate: interaction.JKO_SCHEME's runs only
     sphere = any(analytic.is_sphere_case(q.d, q.r) for q in runs)
     header = (["$d$", "$r$"] + [f"$t = {t:g}$" for t in times] + [f"$\\mathcal D_K^2$ at ${last:g}$"]
               + (["vs JKO"] if jko else []) + (["shell"] if sphere else []))
@@ -199,21 +215,26 @@ def scheme_table(results: list, scheme: str, *, particle_step: float | None = No
         rows.append(row)
     steps = sorted({q.tau for q in runs})
     its = sorted({q.iterations for q in runs if q.iterations})
-    setting = (f"step $dt = {'/'.join(format(t, 'g') for t in steps)}$" if scheme == "particle"
+    setting = (f"step $dt = {'/'.join(format(t, 'g') for t in steps)}$" if particle
                else f"$\\tau = {'/'.join(format(t, 'g') for t in steps)}$, {'/'.join(map(str, its))} Adam iterations per step")
     return Table(header, rows, align=["r"] * len(header),
-                 caption=caption or f"{SCHEME_NAMES[scheme]} ({setting}, $N = {runs[0].n_particles}$): "
+                 caption=caption or f"{schemes.label(scheme)} ({setting}, $N = {runs[0].n_particles}$): "
                                     f"$\\mathcal D_K^2$ to $\\gamma(t)$ over its noise floor at each $t$"
                                     + ("; vs JKO: the same against the JKO iterate at the last time" if jko else "")
                                     + ("; shell: share of particles within 5% of $R(t)$ (exact: 1)" if sphere else ""))
 
 
-def particle_step_table(results: list, *, time: float | None = None, caption: str | None = None) -> Table:
-    r"""The particle flow's convergence in its step: per case :math:`(d, r)`, the ratio of :math:`\mathcal D_K^2` to
+def particle_step_table(results: list, *, scheme: str = "particle_flow", time: float | None = None,
+                        caption: str | None = None) -> Table:
+    r"""A particle scheme's convergence in its step: per case :math:`(d, r)`, the ratio of :math:`\mathcal D_K^2` to
     :math:`\gamma(t)` over the noise floor at ``time`` (default: the last benchmark time) for each step ``dt`` run.
     A converged flow reads about 1 at every step; the lag of explicit Euler from a perturbed Dirac (chapter 2)
-    shows as a ratio that falls as ``dt`` shrinks."""
-    runs = [q for q in results if q.scheme == "particle"]
+    shows as a ratio that falls as ``dt`` shrinks. ``scheme``: a registry name of the family ``"particle"``."""
+    if not is_particle(scheme):
+        raise ValueError(f"particle_step_table needs a scheme of the family 'particle', got {scheme!r}")
+    runs = [q for q in results if q.scheme == scheme]
+    if not runs:
+        raise ValueError(f"no {schemes.label(scheme)} runs")
     steps = sorted({q.tau for q in runs}, reverse=True)
     t = max(t for q in runs for t in q.errors) if time is None else time
     by = {(q.d, q.r, q.tau): q for q in runs}
@@ -221,5 +242,5 @@ def particle_step_table(results: list, *, time: float | None = None, caption: st
     rows = [[d, f"{r:g}"] + [("-" if (d, r, dt) not in by else f"{by[d, r, dt].ratio(t):.2f}") for dt in steps]
             for d, r in cases]
     return Table(["$d$", "$r$"] + [f"$dt = {dt:g}$" for dt in steps], rows, align=["r"] * (2 + len(steps)),
-                 caption=caption or f"particle flow: $\\mathcal D_K^2$ to $\\gamma({t:g})$ over the noise floor, for each "
+                 caption=caption or f"{schemes.label(scheme)}: $\\mathcal D_K^2$ to $\\gamma({t:g})$ over the noise floor, for each "
                                     f"step $dt$ run")
