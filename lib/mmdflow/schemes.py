@@ -140,12 +140,32 @@ def scheme_names(*families: str) -> list[str]:
 
 
 def label(name: str) -> str:
-    """The label of the registered scheme ``name`` (figures, tables), e.g. ``"neural backward"``."""
+    """The label of the registered scheme ``name`` (figures, tables), e.g. ``"neural backward"``.
+
+    Args:
+        name: the scheme's name.
+
+    Returns:
+        The label, a string.
+
+    Raises:
+        ValueError: ``name`` is not registered.
+    """
     return get_scheme(name).label
 
 
 def short_label(name: str) -> str:
-    """The short label of the registered scheme ``name`` (narrow table columns), e.g. ``"NB"``."""
+    """The short label of the registered scheme ``name`` (narrow table columns), e.g. ``"NB"``.
+
+    Args:
+        name: the scheme's name.
+
+    Returns:
+        The short label, a string.
+
+    Raises:
+        ValueError: ``name`` is not registered.
+    """
     return get_scheme(name).short_label
 
 
