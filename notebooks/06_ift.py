@@ -185,7 +185,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import data, experiments, summation, wfr
+from mmdflow import data, experiments, kernels, summation, wfr
 from mmdflow.experiments import ift, sweep
 from mmdflow.plots import snapshot_grid, use_style
 from mmdflow.plots import wfr as wplots
@@ -313,7 +313,7 @@ Table(["check", "largest difference"],
 # the runs); the other schemes keep $\tau = 5$, each at a step where it is stable.
 
 # %%
-base = dict(n_steps=n_steps, sigma=sigma, tau=tau, n_test=n_test, snapshot_every=max(1, n_steps // 6),
+base = dict(n_steps=n_steps, tau=tau, snapshot_every=max(1, n_steps // 6),
             loss_every=max(1, n_steps // 100))
 methods = {
     "MMD flow": ("mmd", wfr.WFRConfig(**base)),
@@ -330,8 +330,8 @@ targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
     t0 = time.perf_counter()
-    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device,
-                                           sigma_alt=sigma_alt)
+    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, kernel=kernels.Gaussian(sigma),
+                                           n_test=n_test, device=device, sigma_alt=sigma_alt)
     wall[tname] = time.perf_counter() - t0
     print(f"{tname}: {len(seeds)} seeds x {len(methods)} methods in {wall[tname]:.1f} s")
     for label, r in results[tname].items():
@@ -374,7 +374,7 @@ plt.show()
 # distance:
 
 # %%
-summary = {tname: wplots.summarise_final(res) for tname, res in results.items()}
+summary = {tname: experiments.seeds.summarise_final(res) for tname, res in results.items()}
 wplots.scores_table(results, caption=f"2D targets, N = {n_particles}, {n_steps} iterations, {len(seeds)} seeds")
 
 # %%
@@ -396,7 +396,7 @@ wplots.comparison_table(results, w_label, "MMD flow")
 
 # %%
 x_fin = results["Gaussian"]["MMD flow"].first.positions[-1]
-kern = wfr.WFRConfig(n_steps=1, sigma=sigma, tau=tau).kernel
+kern = kernels.Gaussian(sigma)
 K_fin = summation.kernel_matrix(x_fin, x_fin, kern)
 print(f"kernel matrix: N = {len(x_fin)}, smallest/largest eigenvalue = "
       f"{(torch.linalg.eigvalsh(K_fin)[0] / torch.linalg.eigvalsh(K_fin)[-1]).item():.0e}")
@@ -450,7 +450,7 @@ def at_step(r, k, key):
 
 
 y_hd = data.mixture_100d()(1000, torch.Generator().manual_seed(1))
-K_hd = summation.kernel_matrix(y_hd, y_hd, wfr.WFRConfig(n_steps=1, sigma=ift.HD_SIGMA, tau=1.0).kernel)
+K_hd = summation.kernel_matrix(y_hd, y_hd, kernels.Gaussian(ift.HD_SIGMA))
 print(f"mean kernel value between two distinct target points: {(K_hd.sum() - K_hd.trace()) / (1000 * 999):.4f}")
 for label in (ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD):
     r = hd[label]

@@ -4,7 +4,8 @@ For each seed ``s`` every scheme starts from the same initial particles
 :math:`x^0_i \sim N(\mathrm{center}, \mathrm{scale}^2 I)` and is scored against the same held-out target
 sample, so the schemes are compared on equal terms (Gladin, Dvurechensky, Mielke, Zhu, NeurIPS 2024: IFT
 against the MMD flow of Arbel et al. 2019, its noisy variant and WFR GD). One scheme is a pair
-``(method, WFRConfig)`` for :func:`mmdflow.wfr.run_wfr`; its results over the seeds are one
+``(method, WFRConfig)`` for :func:`mmdflow.wfr.wfr_flow` (the energy: the discrepancy of the config's kernel
+against the held-out sample; the training batches: fresh samples of the target); its results over the seeds are one
 :class:`SeedRuns` (held-out :math:`\mathrm{MMD}^2` ``[S, L]``, the effective sample size and the share of
 zero-weight particles ``[S, L]`` at the same iterations (:func:`mmdflow.metrics.weight_statistics`), optionally the
 final energy distance and :math:`\mathrm{MMD}^2` at a second bandwidth against an independent sample
@@ -13,15 +14,18 @@ final energy distance and :math:`\mathrm{MMD}^2` at a second bandwidth against a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 
 from .._checks import check_int, check_positive
 from ..data.mixtures import initial_particles
+from ..energies import DiscrepancyEnergy
+from ..kernels import RadialKernel
 from ..metrics import heldout_scores, weight_statistics
 from ..trajectory import Trajectory
-from ..wfr import METHODS, WFRConfig, run_wfr
+from ..wfr import METHODS, WFRConfig, by_iteration, wfr_flow
 
 __all__ = ["SeedRuns", "run_seeds", "check_seed_runs", "FinalLoss", "summarise_final", "TEST_SEED_OFFSET",
            "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
@@ -41,7 +45,8 @@ class SeedRuns(NamedTuple):
         steps: ``[L]`` iteration counts at which the loss was recorded.
         loss: ``[S, L]`` held-out :math:`\mathrm{MMD}^2` per seed (float64).
         wall: ``[S]`` seconds per run (float64).
-        first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed.
+        first: the full :class:`~mmdflow.trajectory.Trajectory` of the first seed, its snapshots' times the iteration
+            counts (:func:`mmdflow.wfr.by_iteration`), like ``steps``.
         ess: ``[S, L]`` effective sample size :math:`1/\sum_i w_i^2` at ``steps``.
         zero_fraction: ``[S, L]`` share of zero-weight particles at ``steps``.
         energy_distance: ``[S]`` final energy distance to an independent target sample (``None`` if not scored).
@@ -95,9 +100,11 @@ def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[st
     return out
 
 
-def _check_runs(runs) -> dict[str, tuple[str, WFRConfig]]:
+def _check_runs(runs) -> dict[str, WFRConfig]:
+    """``{label: WFRConfig}`` with each pair's method in its config (a config's own method must be the pair's)."""
     if not isinstance(runs, Mapping) or len(runs) == 0:
         raise ValueError(f"runs must be a non-empty mapping label -> (method, WFRConfig), got {runs!r}")
+    out = {}
     for label, entry in runs.items():
         if not (isinstance(entry, tuple) and len(entry) == 2):
             raise TypeError(f"runs[{label!r}] must be a pair (method, WFRConfig), got {entry!r}")
@@ -106,23 +113,30 @@ def _check_runs(runs) -> dict[str, tuple[str, WFRConfig]]:
             raise ValueError(f"runs[{label!r}]: method must be one of {METHODS}, got {method!r}")
         if not isinstance(config, WFRConfig):
             raise TypeError(f"runs[{label!r}]: config must be a WFRConfig, got {type(config).__name__}")
-    return dict(runs)
+        if config.method not in (None, method):
+            raise ValueError(f"runs[{label!r}]: the pair names method {method!r} but its config {config.method!r}")
+        out[label] = dataclasses.replace(config, method=method)
+    return out
 
 
 def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds: Sequence[int], n_particles: int, *,
-              n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64,
+              kernel: RadialKernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64,
               device=None, progress: bool = False, sigma_alt: float | None = None) -> dict[str, SeedRuns]:
     r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
 
     For seed ``s``: the initial particles :math:`N(\mathrm{center}, \mathrm{scale}^2I)` ``[N, d]``
     (:func:`mmdflow.data.initial_particles`) come from ``torch.Generator().manual_seed(s)``, the held-out
     sample (``n_test`` points) from the seed ``s + TEST_SEED_OFFSET``, and each scheme's minibatches and
-    noise from a generator seeded with ``s + RUN_SEED_OFFSET``.
+    noise from a generator seeded with ``s + RUN_SEED_OFFSET``. Each run is :func:`mmdflow.wfr.wfr_flow` for the energy
+    :math:`\mathcal D_K^2(\cdot, \hat\nu)` of ``kernel`` against the held-out sample :math:`\hat\nu` (its loss, the
+    held-out :math:`\mathrm{MMD}^2`, is ``info["loss"]``) with ``target`` as the sampler of the training batches.
 
     Args:
-        runs: ``{label: (method, WFRConfig)}``, methods from :data:`mmdflow.wfr.METHODS`.
+        runs: ``{label: (method, WFRConfig)}``, methods from :data:`mmdflow.wfr.METHODS` (a config's ``method`` is
+            ``None`` or the pair's).
         target: a callable ``sample_target(n, generator) -> [n, d]``.
         seeds: the seeds (non-empty); n_particles: particles per run.
+        kernel: the kernel :math:`K` of every scheme (e.g. :class:`mmdflow.kernels.Gaussian`).
         n_test, center, scale, dtype, device: held-out sample size and the initial particles.
         progress: a ``tqdm`` bar per run.
         sigma_alt: when given, score every run's final particles against an independent target sample
@@ -133,6 +147,8 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
         ``{label: SeedRuns}`` in the order of ``runs``.
     """
     runs = _check_runs(runs)
+    if not isinstance(kernel, RadialKernel):
+        raise TypeError(f"kernel must be a RadialKernel (e.g. mmdflow.kernels.Gaussian), got {type(kernel).__name__}")
     if not callable(target):
         raise TypeError(f"run_seeds needs a callable target sample_target(n, generator), got {type(target).__name__}")
     if len(seeds) == 0:
@@ -153,16 +169,17 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
                                dtype=dtype, device=device)
         yt = target(n_test, torch.Generator().manual_seed(s + TEST_SEED_OFFSET)).to(x0)
         ys = None if sigma_alt is None else target(n_test, torch.Generator().manual_seed(s + SCORE_SEED_OFFSET))
-        for label, (method, cfg) in runs.items():
+        energy = DiscrepancyEnergy(kernel, yt)
+        for label, cfg in runs.items():
             record = [weight_statistics(torch.full((n_particles,), 1.0 / n_particles, dtype=torch.float64))]
 
             def callback(step, t, state, cfg=cfg, record=record):
                 if step % cfg.loss_every == 0 or step == cfg.n_steps:
                     record.append(weight_statistics(state.w))
 
-            tr = run_wfr(method, x0, target, cfg, test_target=yt,
-                         generator=torch.Generator().manual_seed(s + RUN_SEED_OFFSET), progress=progress,
-                         callback=callback)
+            tr = wfr_flow(energy, x0, cfg, sampler=target,
+                          generator=torch.Generator().manual_seed(s + RUN_SEED_OFFSET), progress=progress,
+                          callback=callback)
             losses[label].append(tr.info["loss"])
             walls[label].append(tr.wall_time)
             steps[label] = tr.info["loss_steps"]
@@ -171,7 +188,7 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
                 final = tr.positions[-1], tr.weights[-1]
                 sc = heldout_scores(final[0], ys.to(final[0]), final[1], sigma=sigma_alt)
                 scores[label].append((sc.energy_distance, sc.mmd2))
-            firsts.setdefault(label, tr)
+            firsts.setdefault(label, by_iteration(tr))
     out = {}
     for label in runs:
         st = torch.stack(stats[label])                       # [S, L, 2]

@@ -2,7 +2,7 @@
 
 The multi-seed helpers take the results of :func:`mmdflow.experiments.run_seeds`: a mapping
 ``{label: SeedRuns}`` (:class:`mmdflow.experiments.SeedRuns`). The summary statistics live with the runs
-(:func:`mmdflow.experiments.seeds.summarise_final`, re-exported here for the chapters that call it from this module).
+(:mod:`mmdflow.experiments.seeds`, :mod:`mmdflow.experiments.ift`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import numpy as np
 from matplotlib.ticker import LogLocator
 import torch
 
-from ..experiments.seeds import FinalLoss, SeedRuns, check_seed_runs, summarise_final
+from ..experiments.seeds import SeedRuns, check_seed_runs
 from .common import COLUMN_WIDTH, legend_outside
 from .tables import Table, mean_std
 
-__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final", "comparison_table",
+__all__ = ["plot_loss_bands", "plot_loss_comparison", "comparison_table",
            "plot_weight_degeneracy", "scores_table", "plot_final_vs_size", "size_table", "plot_decay", "decay_table"]
 
 

@@ -146,19 +146,14 @@ def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
     :func:`witness_gradient`).
 
     Args:
-        x: particles ``[N, d]`` (also the evaluation points).
-        y: target samples ``[M, d]``.
-        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
-        w: particle weights ``[N]``; ``None``: uniform.
-        v: target weights ``[M]``; ``None``: uniform.
-        backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
+        x: particles ``[N, d]`` (also the evaluation points ``z`` of :func:`witness_gradient`).
+        y, kernel, w, v, backend: as in :func:`witness_gradient`.
 
     Returns:
         ``[N, d]`` tensor (detached), dtype and device of ``x``.
 
     Raises:
-        TypeError: points that are not floating tensors, or weights of another dtype or device.
-        ValueError: points that are not finite ``[*, d]`` tensors of one space, or weights off the simplex.
+        TypeError, ValueError: as :func:`witness_gradient`.
     """
     return -witness_gradient(x, x, y, kernel, w, v, backend=backend)
 
