@@ -382,7 +382,7 @@ wplots.comparison_table(results, "IFT, pure step", "MMD flow")
 
 # %%
 w_label = "IFT, weighted, $\\tau_w$"
-w_below_t = {t: bool((res[w_label].final < res["MMD flow"].final).all()) for t, res in results.items()}
+w_below_t = {t: experiments.seeds.compare_final(res, w_label, "MMD flow").below_every_seed for t, res in results.items()}
 glue_markdown(w_stable="below it on every seed on both targets" if all(w_below_t.values()) else
               "below it on every seed on " + " and ".join(f"the {t}" for t, v in w_below_t.items() if v)
               + " target only" if any(w_below_t.values()) else "not below it on every seed on either target")

@@ -10,6 +10,7 @@ from mmdflow.data import mixtures
 from mmdflow.kernels import Gaussian
 from mmdflow.experiments.seeds import RUN_SEED_OFFSET, TEST_SEED_OFFSET, FinalLoss, SeedRuns, run_seeds, summarise_final
 from mmdflow.plots import wfr as wplots
+from mmdflow.trajectory import Trajectory
 
 F64 = torch.float64
 
@@ -87,3 +88,32 @@ def test_run_seeds_bad_inputs_raise_clear_errors():
         run_seeds(_runs(), torch.zeros(5, 2, dtype=F64), [0], 4, kernel=K)
     with pytest.raises(TypeError, match="kernel must be a RadialKernel"):
         run_seeds(_runs(), target, [0], 4, kernel=1.5)
+
+
+def _synthetic(final_a, final_b, weights_a=None):
+    """Two schemes with given final losses per seed (and the first seed's final weights of the first)."""
+    def mk(final, w):
+        loss = torch.stack([torch.ones(len(final), dtype=F64), torch.tensor(final, dtype=F64)], 1)
+        first = None if w is None else Trajectory(
+            times=torch.zeros(1, dtype=F64), positions=torch.zeros(1, len(w), 2, dtype=F64),
+            energies=torch.zeros(1, dtype=F64), weights=torch.tensor([w], dtype=F64))
+        return SeedRuns(steps=torch.tensor([0.0, 1.0], dtype=F64), loss=loss, wall=torch.ones(len(final), dtype=F64),
+                        first=first, ess=loss, zero_fraction=0 * loss, energy_distance=torch.tensor(final, dtype=F64),
+                        mmd2_alt=None)
+    return {"a": mk(final_a, weights_a), "b": mk(final_b, None)}
+
+
+def test_compare_final_and_final_scores_against_hand_computed_values():
+    res = _synthetic([0.2, 0.9], [0.4, 0.6], weights_a=[0.5, 0.5, 0.0, 0.0])
+    c = experiments.seeds.compare_final(res, "a", "b")
+    assert c.ratio_min == pytest.approx(0.5) and c.ratio_max == pytest.approx(1.5)
+    assert c.below_every_seed is False and c.zero_fraction == 0.5
+    c = experiments.seeds.compare_final(_synthetic([0.2, 0.3], [0.4, 0.6]), "a", "b")
+    assert c.below_every_seed is True and c.zero_fraction is None and c.ratio_max == pytest.approx(0.5)
+    rows = experiments.seeds.final_scores({"T": res})
+    assert [(r.target, r.label) for r in rows] == [("T", "a"), ("T", "b")]
+    a, b = rows
+    assert a.loss.mean == pytest.approx(0.55) and a.loss.std == pytest.approx(0.35)          # ddof = 0
+    assert b.loss.mean == pytest.approx(0.5) and b.loss.std == pytest.approx(0.1)
+    assert (a.rank, b.rank) == (2, 1) and (a.rank_energy, b.rank_energy) == (2, 1) and a.mmd2_alt is None
+    assert a.ess == pytest.approx(0.55) and a.zero_fraction == 0.0

@@ -240,3 +240,13 @@ def test_decay_bound_holds_to_round_off_for_large_beta_and_prox_steps_agree():
     moved, = ift.decay_study([("prox", 1.0, 0.5)], h=0.1, n_steps=40)
     assert not moved.holds and moved.excess > 1e6 * moved.roundoff
     assert ift.prox_agreement() < 1e-9                     # QP solution = closed-form KL prox on a common support
+
+
+def test_size_summary_against_hand_computed_values():
+    finals = {ift.MMD_FLOW: {100: [1.0, 1.2], 200: [0.8]}, ift.IFT_PURE: {200: [0.4], 100: [0.5, 0.7]},
+              ift.WFR_GD: {400: [0.3]}}
+    s = ift.size_summary(finals, ift.MMD_FLOW)
+    assert list(s) == [ift.MMD_FLOW, ift.IFT_PURE, ift.WFR_GD] and list(s[ift.IFT_PURE]) == [100, 200]
+    assert s[ift.IFT_PURE][100] == pytest.approx((0.6, 0.1, 2, 0.6 / 1.1))
+    assert s[ift.MMD_FLOW][200] == (0.8, 0.0, 1, 1.0)
+    assert math.isnan(s[ift.WFR_GD][400].ratio)                  # no baseline run at N = 400

@@ -20,8 +20,9 @@ and provenance); :func:`mmdflow.experiments.sweep.run_ift_sweep` runs many of th
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from .._checks import check_int
@@ -34,7 +35,8 @@ from .seeds import run_seeds
 
 __all__ = ["HD_SIGMA", "HD_SIGMA_ALT", "HD_TAU", "MMD_FLOW", "NOISE_AUTHORS", "NOISE_ARBEL", "IFT_WEIGHTED",
            "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd",
-           "results_to_json", "results_from_json", "load_results", "finals_by_size", "as_seed_runs",
+           "results_to_json", "results_from_json", "load_results", "finals_by_size", "SizeSummary", "size_summary",
+           "as_seed_runs",
            "DecayRun", "fitted_rate", "decay_support_case", "decay_study", "Ordering", "ordering", "first_size_below"]
 
 #: bandwidth of the training kernel (the authors' :math:`e^{-|x-y|^2/200}`).
@@ -183,6 +185,30 @@ def finals_by_size(runs: Iterable[HDRun], n_steps: int | None = None) -> dict[st
         if n_steps is None or r.n_steps == n_steps:
             out.setdefault(r.label, {}).setdefault(r.n, []).append((r.seed, r.final))
     return {lb: {n: [v for _, v in sorted(out[lb][n])] for n in sorted(out[lb])} for lb in HD_LABELS if lb in out}
+
+
+class SizeSummary(NamedTuple):
+    """One scheme at one ``N`` (:func:`size_summary`): mean and standard deviation (``ddof=0``) of the final held-out
+    loss over ``n_seeds`` seeds, and the ratio of the mean to the baseline's mean at the same ``N`` (``nan`` when the
+    baseline has no run there)."""
+
+    mean: float
+    std: float
+    n_seeds: int
+    ratio: float
+
+
+def size_summary(finals: Mapping[str, Mapping[int, Sequence[float]]], baseline: str
+                 ) -> dict[str, dict[int, SizeSummary]]:
+    """``{label: {N: SizeSummary}}`` of :func:`finals_by_size`' ``{label: {N: [final per seed]}}``, in its order."""
+    out = {}
+    for label, by_n in finals.items():
+        out[label] = {}
+        for n in sorted(by_n):
+            v = np.asarray(by_n[n], dtype=float)
+            ratio = v.mean() / np.mean(finals[baseline][n]) if n in finals.get(baseline, {}) else float("nan")
+            out[label][n] = SizeSummary(float(v.mean()), float(v.std()), len(v), float(ratio))
+    return out
 
 
 def as_seed_runs(runs: Iterable[HDRun], n: int, n_steps: int | None = None) -> dict:

@@ -27,8 +27,8 @@ from ..metrics import heldout_scores, weight_statistics
 from ..trajectory import Trajectory
 from ..wfr import METHODS, WFRConfig, by_iteration, wfr_flow
 
-__all__ = ["SeedRuns", "run_seeds", "check_seed_runs", "FinalLoss", "summarise_final", "TEST_SEED_OFFSET",
-           "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
+__all__ = ["SeedRuns", "run_seeds", "check_seed_runs", "FinalLoss", "summarise_final", "FinalRatio", "compare_final",
+           "MeanStd", "FinalScores", "final_scores", "TEST_SEED_OFFSET", "RUN_SEED_OFFSET", "SCORE_SEED_OFFSET"]
 
 #: the held-out sample of seed ``s`` is drawn with ``torch.Generator().manual_seed(s + TEST_SEED_OFFSET)``.
 TEST_SEED_OFFSET = 10**6
@@ -97,6 +97,83 @@ def summarise_final(results: Mapping[str, SeedRuns], digits: int = 2) -> dict[st
     for label, r in check_seed_runs(results).items():
         final = r.final.detach().cpu().numpy()
         out[label] = FinalLoss(float(f"{final.mean():.{digits}g}"), float(f"{final.std():.{digits}g}"))
+    return out
+
+
+class FinalRatio(NamedTuple):
+    """The final held-out loss of one scheme against a baseline, seeds paired (:func:`compare_final`).
+
+    Attributes:
+        ratio_min, ratio_max: range over the seeds of the ratio scheme / baseline; below_every_seed: whether the ratio
+        is below 1 on every seed; zero_fraction: the scheme's share of zero-weight particles at the end of its first
+        seed (``None`` without its trajectory or weights).
+    """
+
+    ratio_min: float
+    ratio_max: float
+    below_every_seed: bool
+    zero_fraction: float | None
+
+
+def compare_final(results: Mapping[str, SeedRuns], method: str, baseline: str) -> FinalRatio:
+    """``method`` against ``baseline`` in ``results`` (``{label: SeedRuns}``, the same seeds): the per-seed ratio of
+    the final held-out losses and the zero-weight share of ``method``'s first seed."""
+    a, b = check_seed_runs(results)[method], results[baseline]
+    ratio = a.final.detach().cpu().numpy() / b.final.detach().cpu().numpy()
+    w = None if a.first is None else a.first.weights
+    zero = None if w is None else float((w[-1] == 0).double().mean())
+    return FinalRatio(float(ratio.min()), float(ratio.max()), bool((ratio < 1).all()), zero)
+
+
+class MeanStd(NamedTuple):
+    """Mean and standard deviation (numpy ``std``, ``ddof=0``) over the seeds, unrounded."""
+
+    mean: float
+    std: float
+
+
+class FinalScores(NamedTuple):
+    r"""The final scores of one scheme on one target, over the seeds (:func:`final_scores`).
+
+    Attributes:
+        target, label: the target's and the scheme's names.
+        loss: held-out :math:`\mathrm{MMD}^2` (training kernel); energy_distance, mmd2_alt: the second scores
+            (``None`` if not scored); ess, zero_fraction: mean final effective sample size and zero-weight share
+            (``None`` without weight statistics); rank, rank_energy: rank of the scheme on its target by the mean
+            training loss and by the mean energy distance (1 = best; ``None`` without energy distances).
+    """
+
+    target: str
+    label: str
+    loss: MeanStd
+    energy_distance: MeanStd | None
+    mmd2_alt: MeanStd | None
+    ess: float | None
+    zero_fraction: float | None
+    rank: int
+    rank_energy: int | None
+
+
+def final_scores(results_by_target: Mapping[str, Mapping[str, SeedRuns]]) -> list[FinalScores]:
+    """One :class:`FinalScores` per target and scheme of ``{target: {label: SeedRuns}}``, in their order."""
+    def np_(t):
+        return t.detach().cpu().numpy()
+
+    def ms(t):
+        return None if t is None else MeanStd(float(np_(t).mean()), float(np_(t).std()))
+
+    out = []
+    for target, res in results_by_target.items():
+        res = check_seed_runs(res)
+        finals = {lb: np_(r.final) for lb, r in res.items()}
+        eds = {lb: np_(r.energy_distance) for lb, r in res.items() if r.energy_distance is not None}
+        rank = {lb: k + 1 for k, lb in enumerate(sorted(finals, key=lambda lb: finals[lb].mean()))}
+        rank_ed = {lb: k + 1 for k, lb in enumerate(sorted(eds, key=lambda lb: eds[lb].mean()))}
+        for lb, r in res.items():
+            out.append(FinalScores(target, lb, ms(r.final), ms(r.energy_distance), ms(r.mmd2_alt),
+                                   None if r.ess is None else float(np_(r.ess)[:, -1].mean()),
+                                   None if r.zero_fraction is None else float(np_(r.zero_fraction)[:, -1].mean()),
+                                   rank[lb], rank_ed.get(lb)))
     return out
 
 

@@ -21,7 +21,9 @@ __all__ = ["WeightedParticles", "WITNESS_BACKEND", "NOISE_VARIANTS", "witness", 
 #: the two noise-injection updates of the noisy MMD flow (:class:`NoiseSchedule`, :func:`position_step`).
 NOISE_VARIANTS = ("arbel", "authors")
 #: the default ``backend=`` of :func:`witness`, :func:`witness_gradient` and :func:`position_step` (and of
-#: ``WFRConfig.witness_backend``), a backend of :mod:`mmdflow.summation`. ``"blocked"``
+#: ``WFRConfig.witness_backend``), a backend of :mod:`mmdflow.summation`: a constant, bound as the default when those
+#: functions and the config are defined and never read at call time (to choose another backend, pass ``backend=`` or
+#: ``WFRConfig(witness_backend=...)``; reassigning this name changes nothing). ``"blocked"``
 #: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
 #: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
 #: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
