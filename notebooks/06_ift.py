@@ -356,14 +356,14 @@ plt.show()
 # %% mystnb={"figure": {"caption": "Particles of the first seed on the Gaussian target (grey: held-out target sample). Rows: the schemes of the loss figure. For the weighted schemes, colour and size show each particle's weight relative to the largest; hollow circles have zero weight. The MMD flows collapse onto a segment and leave outliers outside the target. IFT with the pure step moves the mass onto a few particles inside the target and sets the weight of the rest to zero; with the weighted step the heavy particles overshoot.", "name": "fig-ift-particles-gauss"}}
 show_t = [0, n_steps // 6, n_steps // 2, n_steps]
 trs = {label: r.first for label, r in results["Gaussian"].items()}
-yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
+yt_gauss = results["Gaussian"]["MMD flow"].held_out        # the first seed's held-out sample
 snapshot_grid(trs, show_t, target=yt_gauss, lim=(-4, 8, -4, 8), s=6.0, time_label="iteration {:.0f}",
               suptitle="Gaussian target: particles, weight-coded")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "The same for the 3-component mixture: the first seed's particles at four iterations. The MMD-flow particles crowd the lower two modes, underfill the upper one and leave outliers. IFT and WFR GD give most of the mass to a few particles in the modes; WFR GD keeps a small positive weight on the others.", "name": "fig-ift-particles-mix"}}
 trs = {label: r.first for label, r in results["mixture"].items()}
-yt = targets["mixture"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
+yt = results["mixture"]["MMD flow"].held_out
 snapshot_grid(trs, show_t, target=yt, lim=(-5, 9, -5, 9), s=6.0, time_label="iteration {:.0f}",
               suptitle="Mixture target: particles, weight-coded")
 plt.show()

@@ -42,6 +42,7 @@ def test_run_seeds_shapes_shared_start_and_seeding_rule():
     assert torch.equal(res["MMD flow"].loss[:, 0], res["IFT"].loss[:, 0])
     # seed 3 of the study is the single run with the documented generators
     yt = target(20, torch.Generator().manual_seed(3 + TEST_SEED_OFFSET))
+    assert all(torch.equal(r.held_out, yt) for r in res.values())       # the first seed's held-out sample
     method, cfg = _runs()["IFT"]
     tr = wfr.wfr_flow(energies.DiscrepancyEnergy(K, yt), x0, dataclasses.replace(cfg, method=method), sampler=target,
                       generator=torch.Generator().manual_seed(3 + RUN_SEED_OFFSET), progress=False)

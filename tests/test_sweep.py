@@ -166,6 +166,7 @@ def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
         for name in ("steps", "loss", "ess", "zero_fraction", "energy_distance", "mmd2_alt"):
             assert torch.equal(getattr(a, name), getattr(b, name)), (label, name)
         assert torch.equal(a.first.positions, b.first.positions) and torch.equal(a.first.weights, b.first.weights)
+        assert torch.equal(a.held_out, b.held_out)
 
 
 def test_cluster_from_the_command_line_survives_a_killed_worker(cli_cluster, tmp_path):

@@ -52,6 +52,7 @@ class SeedRuns(NamedTuple):
         energy_distance: ``[S]`` final energy distance to an independent target sample (``None`` if not scored).
         mmd2_alt: ``[S]`` final :math:`\mathrm{MMD}^2` at the bandwidth ``sigma_alt`` to that sample (or ``None``).
         sigma_alt: the second bandwidth (or ``None``).
+        held_out: the first seed's held-out sample ``[n_test, d]`` (the energy's target of its runs), or ``None``.
     """
 
     steps: torch.Tensor
@@ -63,6 +64,7 @@ class SeedRuns(NamedTuple):
     energy_distance: torch.Tensor | None = None
     mmd2_alt: torch.Tensor | None = None
     sigma_alt: float | None = None
+    held_out: torch.Tensor | None = None
 
     @property
     def final(self) -> torch.Tensor:
@@ -238,6 +240,7 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
     losses: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
     walls: dict[str, list[float]] = {label: [] for label in runs}
     firsts: dict[str, Trajectory] = {}
+    held_out = None
     steps: dict[str, torch.Tensor] = {}
     stats: dict[str, list[torch.Tensor]] = {label: [] for label in runs}
     scores: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
@@ -246,6 +249,7 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
                                dtype=dtype, device=device)
         yt = target(n_test, torch.Generator().manual_seed(s + TEST_SEED_OFFSET)).to(x0)
         ys = None if sigma_alt is None else target(n_test, torch.Generator().manual_seed(s + SCORE_SEED_OFFSET))
+        held_out = yt if held_out is None else held_out
         energy = DiscrepancyEnergy(kernel, yt)
         for label, cfg in runs.items():
             record = [weight_statistics(torch.full((n_particles,), 1.0 / n_particles, dtype=torch.float64))]
@@ -275,5 +279,5 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
                               ess=st[..., 0], zero_fraction=st[..., 1],
                               energy_distance=None if sc is None else sc[:, 0],
                               mmd2_alt=None if sc is None else sc[:, 1],
-                              sigma_alt=None if sigma_alt is None else float(sigma_alt))
+                              sigma_alt=None if sigma_alt is None else float(sigma_alt), held_out=held_out)
     return out

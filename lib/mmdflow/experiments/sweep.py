@@ -525,5 +525,5 @@ def run_seed_sweep(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[
         out[label] = SeedRuns(steps=parts[0].steps, loss=cat("loss"), wall=cat("wall"), first=parts[0].first,
                               ess=cat("ess"), zero_fraction=cat("zero_fraction"),
                               energy_distance=cat("energy_distance"), mmd2_alt=cat("mmd2_alt"),
-                              sigma_alt=parts[0].sigma_alt)
+                              sigma_alt=parts[0].sigma_alt, held_out=parts[0].held_out)
     return out
