@@ -185,7 +185,7 @@ import matplotlib.pyplot as plt
 import torch
 
 import mmdflow
-from mmdflow import data, experiments, summation, wfr
+from mmdflow import data, experiments, kernels, summation, wfr
 from mmdflow.experiments import ift, sweep
 from mmdflow.plots import snapshot_grid, use_style
 from mmdflow.plots import wfr as wplots
@@ -313,7 +313,7 @@ Table(["check", "largest difference"],
 # the runs); the other schemes keep $\tau = 5$, each at a step where it is stable.
 
 # %%
-base = dict(n_steps=n_steps, sigma=sigma, tau=tau, n_test=n_test, snapshot_every=max(1, n_steps // 6),
+base = dict(n_steps=n_steps, tau=tau, snapshot_every=max(1, n_steps // 6),
             loss_every=max(1, n_steps // 100))
 methods = {
     "MMD flow": ("mmd", wfr.WFRConfig(**base)),
@@ -330,8 +330,8 @@ targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
 results, wall = {}, {}
 for tname, target in targets.items():
     t0 = time.perf_counter()
-    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, n_test=n_test, device=device,
-                                           sigma_alt=sigma_alt)
+    results[tname] = experiments.run_seeds(methods, target, seeds, n_particles, kernel=kernels.Gaussian(sigma),
+                                           n_test=n_test, device=device, sigma_alt=sigma_alt)
     wall[tname] = time.perf_counter() - t0
     print(f"{tname}: {len(seeds)} seeds x {len(methods)} methods in {wall[tname]:.1f} s")
     for label, r in results[tname].items():
@@ -356,14 +356,14 @@ plt.show()
 # %% mystnb={"figure": {"caption": "Particles of the first seed on the Gaussian target (grey: held-out target sample). Rows: the schemes of the loss figure. For the weighted schemes, colour and size show each particle's weight relative to the largest; hollow circles have zero weight. The MMD flows collapse onto a segment and leave outliers outside the target. IFT with the pure step moves the mass onto a few particles inside the target and sets the weight of the rest to zero; with the weighted step the heavy particles overshoot.", "name": "fig-ift-particles-gauss"}}
 show_t = [0, n_steps // 6, n_steps // 2, n_steps]
 trs = {label: r.first for label, r in results["Gaussian"].items()}
-yt_gauss = targets["Gaussian"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
+yt_gauss = results["Gaussian"]["MMD flow"].held_out        # the first seed's held-out sample
 snapshot_grid(trs, show_t, target=yt_gauss, lim=(-4, 8, -4, 8), s=6.0, time_label="iteration {:.0f}",
               suptitle="Gaussian target: particles, weight-coded")
 plt.show()
 
 # %% mystnb={"figure": {"caption": "The same for the 3-component mixture: the first seed's particles at four iterations. The MMD-flow particles crowd the lower two modes, underfill the upper one and leave outliers. IFT and WFR GD give most of the mass to a few particles in the modes; WFR GD keeps a small positive weight on the others.", "name": "fig-ift-particles-mix"}}
 trs = {label: r.first for label, r in results["mixture"].items()}
-yt = targets["mixture"](n_test, torch.Generator().manual_seed(seeds[0] + experiments.seeds.TEST_SEED_OFFSET))
+yt = results["mixture"]["MMD flow"].held_out
 snapshot_grid(trs, show_t, target=yt, lim=(-5, 9, -5, 9), s=6.0, time_label="iteration {:.0f}",
               suptitle="Mixture target: particles, weight-coded")
 plt.show()
@@ -374,7 +374,7 @@ plt.show()
 # distance:
 
 # %%
-summary = {tname: wplots.summarise_final(res) for tname, res in results.items()}
+summary = {tname: experiments.seeds.summarise_final(res) for tname, res in results.items()}
 wplots.scores_table(results, caption=f"2D targets, N = {n_particles}, {n_steps} iterations, {len(seeds)} seeds")
 
 # %%
@@ -382,7 +382,7 @@ wplots.comparison_table(results, "IFT, pure step", "MMD flow")
 
 # %%
 w_label = "IFT, weighted, $\\tau_w$"
-w_below_t = {t: bool((res[w_label].final < res["MMD flow"].final).all()) for t, res in results.items()}
+w_below_t = {t: experiments.seeds.compare_final(res, w_label, "MMD flow").below_every_seed for t, res in results.items()}
 glue_markdown(w_stable="below it on every seed on both targets" if all(w_below_t.values()) else
               "below it on every seed on " + " and ".join(f"the {t}" for t, v in w_below_t.items() if v)
               + " target only" if any(w_below_t.values()) else "not below it on every seed on either target")
@@ -396,7 +396,7 @@ wplots.comparison_table(results, w_label, "MMD flow")
 
 # %%
 x_fin = results["Gaussian"]["MMD flow"].first.positions[-1]
-kern = wfr.WFRConfig(n_steps=1, sigma=sigma, tau=tau).kernel
+kern = kernels.Gaussian(sigma)
 K_fin = summation.kernel_matrix(x_fin, x_fin, kern)
 print(f"kernel matrix: N = {len(x_fin)}, smallest/largest eigenvalue = "
       f"{(torch.linalg.eigvalsh(K_fin)[0] / torch.linalg.eigvalsh(K_fin)[-1]).item():.0e}")
@@ -450,7 +450,7 @@ def at_step(r, k, key):
 
 
 y_hd = data.mixture_100d()(1000, torch.Generator().manual_seed(1))
-K_hd = summation.kernel_matrix(y_hd, y_hd, wfr.WFRConfig(n_steps=1, sigma=ift.HD_SIGMA, tau=1.0).kernel)
+K_hd = summation.kernel_matrix(y_hd, y_hd, kernels.Gaussian(ift.HD_SIGMA))
 print(f"mean kernel value between two distinct target points: {(K_hd.sum() - K_hd.trace()) / (1000 * 999):.4f}")
 for label in (ift.IFT_WEIGHTED, ift.IFT_PURE, ift.WFR_GD):
     r = hd[label]

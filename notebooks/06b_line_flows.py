@@ -414,8 +414,9 @@ plt.show()
 # %% [markdown]
 # ### The particle schemes at several bandwidths
 #
-# `mmdflow.wfr.run_wfr` runs the MMD flow, IFT (exact proximal MMD weight step) and WFR-GD (renormalised
-# multiplicative weights) from the $N$ quantile midpoints of $\mu_0$ toward $M$ quantile midpoints of $\nu$, with
+# `mmdflow.wfr.wfr_flow` runs the MMD flow, IFT (exact proximal MMD weight step) and WFR-GD (renormalised
+# multiplicative weights) for the discrepancy of the Gaussian kernel of bandwidth $\sigma$, from the $N$ quantile
+# midpoints of $\mu_0$ toward $M$ quantile midpoints of $\nu$, with
 # the Wasserstein step $\alpha h/(\sqrt{2\pi}\sigma)$, the MMD weight step $\eta = \beta h$ and the KL weight step
 # $\beta h/(\sqrt{2\pi}\sigma)$, so that step $k$ is time $kh$ of the normalised-kernel flow. $\mathrm{KL}(\nu|\hat\mu_t)$
 # of the particles uses a Gaussian kernel density estimate with bandwidth {glue:md}`kde_bw`; $W_2$ is exact

@@ -6,6 +6,7 @@ wrong or stale result, or failed with a misleading message, before issue 13.
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -36,7 +37,13 @@ TRAJ = Trajectory(times=torch.tensor([0.0, 0.2, 0.4], dtype=torch.float64), posi
 TRAJ_U = TRAJ._replace(weights=None, positions=TRAJ.positions.double())
 PF_CFG = flows.ParticleFlowConfig(tau=0.1, n_steps=2)
 NB_CFG = neural.NeuralBackwardConfig(tau=0.1, n_steps=1, iterations=1, width=4, batch_size=4)
-WFR_CFG = wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1)
+WFR_CFG = wfr.WFRConfig(n_steps=1, tau=0.1)
+
+
+def _wfr(method, x, y, cfg=WFR_CFG, **kw):
+    """wfr.wfr_flow of ``method`` from ``x`` for the Gaussian discrepancy (bandwidth 1) against ``y``."""
+    return wfr.wfr_flow(energies.DiscrepancyEnergy(Gaussian(1.0), y), x, dataclasses.replace(cfg, method=method),
+                        progress=False, **kw)
 IMG = images.smiley_image(32)
 
 
@@ -240,16 +247,14 @@ CASES = [
      "torch.uint8"),                                                                                   # silent before
     ("mnist-total-timeout", lambda p, m: mnist.load_mnist(p, total_timeout=-1.0), ValueError, "-1.0"),
     # ------------------------------------------------------------------ weighted particles
-    ("wfr-sigma", lambda p, m: wfr.WFRConfig(n_steps=1, sigma=0, tau=0.1), ValueError, "0"),
-    ("wfr-tau", lambda p, m: wfr.WFRConfig(n_steps=1, sigma=1.0, tau=-1.0), ValueError, "-1.0"),
-    ("wfr-method", lambda p, m: wfr.run_wfr("bogus", X, Y, WFR_CFG, progress=False), ValueError, "'bogus'"),
-    ("wfr-noise-missing", lambda p, m: wfr.run_wfr("mmd_noise", X, Y, WFR_CFG, progress=False), ValueError,
-     "config.noise"),
-    ("wfr-mmd-with-weights", lambda p, m: wfr.run_wfr("mmd", X, Y, WFR_CFG, w0=torch.full((6,), 1 / 6,
-                                                                                          dtype=torch.float64),
-                                                      progress=False), ValueError, "w0"),
-    ("wfr-ift-over-budget", lambda p, m: (_budget(m), wfr.run_wfr("ift", BIG, BIG, WFR_CFG, progress=False)),
-     MemoryError, "N = 3000"),                                                                         # silent before
+    ("wfr-sigma", lambda p, m: wfr.wfr_flow(energies.DiscrepancyEnergy(Gaussian(0), Y), X, WFR_CFG), ValueError,
+     "0"),                                                 # the kernel (of the energy) refuses the bandwidth
+    ("wfr-tau", lambda p, m: wfr.WFRConfig(n_steps=1, tau=-1.0), ValueError, "-1.0"),
+    ("wfr-method", lambda p, m: _wfr("bogus", X, Y), ValueError, "'bogus'"),
+    ("wfr-noise-missing", lambda p, m: _wfr("mmd_noise", X, Y), ValueError, "config.noise"),
+    ("wfr-mmd-with-weights", lambda p, m: _wfr("mmd", X, Y, w0=torch.full((6,), 1 / 6, dtype=torch.float64)),
+     ValueError, "w0"),
+    ("wfr-ift-over-budget", lambda p, m: (_budget(m), _wfr("ift", BIG, BIG)), MemoryError, "N = 3000"),                                                                         # silent before
     ("noise-schedule", lambda p, m: wfr.NoiseSchedule(beta0=0), ValueError, "0"),
     # ------------------------------------------------------------------ experiments
     ("interaction-profile", lambda p, m: interaction.interaction_settings("fast"), ValueError, "'fast'"),
@@ -394,11 +399,9 @@ ROUND3 = [
     ("pf-step-overflows", lambda p, m: flows.particle_flow(
         energies.DiscrepancyEnergy(K, Y), X, flows.ParticleFlowConfig(tau=1e308, n_steps=2), progress=False),
      FloatingPointError, "most likely responsible: tau=1e+308 (the Euler step"),                      # misleading before
-    ("mmd-step-overflows", lambda p, m: wfr.run_wfr("mmd", X, Y, wfr.WFRConfig(n_steps=3, sigma=1.0, tau=1e300),
-                                                    progress=False),
-     FloatingPointError, "mmd, step 2 (t = 2): a non-finite or overflowing value arose in the step"),  # misleading before
-    ("wfr-kl-step-overflows", lambda p, m: wfr.run_wfr("wfr", X, Y, wfr.WFRConfig(n_steps=2, sigma=1.0, tau=0.1,
-                                                                                  kl_lr=1e6), progress=False),
+    ("mmd-step-overflows", lambda p, m: _wfr("mmd", X, Y, wfr.WFRConfig(n_steps=3, tau=1e300)),
+     FloatingPointError, "mmd, step 2 (t = 2e+300): a non-finite or overflowing value arose in the step"),  # misleading before
+    ("wfr-kl-step-overflows", lambda p, m: _wfr("wfr", X, Y, wfr.WFRConfig(n_steps=2, tau=0.1, kl_lr=1e6)),
      FloatingPointError, "kl_lr=1e+06 (the KL weight step)"),                                          # misleading before
     ("nb-iterations-0", lambda p, m: neural.NeuralBackwardConfig(iterations=0), ValueError, "iterations=0"),  # silent before
     ("nf-iterations-start-0", lambda p, m: neural.NeuralForwardConfig(iterations=5, iterations_start=0), ValueError,

@@ -94,25 +94,27 @@ def test_riesz_gradient_refuses_nan():
         Riesz(1.0).grad(x, _cloud(4))
 
 
-def test_run_wfr_refuses_the_ift_gram_matrix_beyond_the_budget_before_any_work(small_budget):
+def test_wfr_flow_refuses_the_ift_gram_matrix_beyond_the_budget_before_any_work(small_budget):
     x = _cloud(2100)
     with pytest.raises(_checks.MemoryBudgetError, match="use method='mmd' or 'mmd_noise'"):
-        wfr.run_wfr("ift", x, x, wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1), progress=False)
+        wfr.wfr_flow(energies.DiscrepancyEnergy(Gaussian(1.0), x), x, wfr.WFRConfig(method="ift", n_steps=1, tau=0.1),
+                     progress=False)
 
 
-def test_run_wfr_uses_memory_bounded_sums_for_many_particles(monkeypatch):
-    """Above GRAM_ENTRIES the MMD flows' held-out loss comes from blocked kernel sums; same numbers."""
+def test_wfr_flow_uses_memory_bounded_sums_for_many_particles(monkeypatch):
+    """Above GRAM_ENTRIES the MMD flows' loss (info["loss"]) comes from blocked kernel sums; same numbers."""
     target = mixtures.gaussian_2d().sample(300, torch.Generator().manual_seed(1), dtype=torch.float64)
     x0 = _cloud(200, seed=5)
-    cfg = wfr.WFRConfig(n_steps=3, sigma=1.0, tau=0.5, n_test=150, snapshot_every=1)
-    dense = wfr.run_wfr("mmd", x0, target, cfg, generator=torch.Generator().manual_seed(2), progress=False)
+    energy = energies.DiscrepancyEnergy(Gaussian(1.0), target)
+    cfg = wfr.WFRConfig(method="mmd", n_steps=3, tau=0.5, snapshot_every=1)
+    dense = wfr.wfr_flow(energy, x0, cfg, generator=torch.Generator().manual_seed(2), progress=False)
     monkeypatch.setattr(wfr, "GRAM_ENTRIES", 0)
     calls = []
     real = wfr.kernel_matrix
     monkeypatch.setattr(wfr, "kernel_matrix", lambda a, b, k: calls.append(a.shape[0]) or real(a, b, k))
-    bounded = wfr.run_wfr("mmd", x0, target, cfg, generator=torch.Generator().manual_seed(2), progress=False)
+    bounded = wfr.wfr_flow(energy, x0, cfg, generator=torch.Generator().manual_seed(2), progress=False)
     assert calls == []                                          # no Gram matrix at all
-    assert torch.allclose(bounded.energies, dense.energies, rtol=1e-10, atol=1e-14)
+    assert torch.allclose(bounded.info["loss"], dense.info["loss"], rtol=1e-10, atol=1e-14)
     assert torch.equal(bounded.positions, dense.positions)
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mmdflow import metrics, summation, wfr
+from mmdflow import energies, metrics, summation, wfr
 from mmdflow.data import mixtures
 from mmdflow.experiments import ift, run_seeds, sweep
 from mmdflow.kernels import Gaussian
@@ -17,6 +17,12 @@ F64 = torch.float64
 
 def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
+
+
+def _flow(method, x0, target, sigma, *, generator=None, **cfg):
+    """wfr.wfr_flow of ``method`` from ``x0`` for the Gaussian discrepancy (bandwidth ``sigma``) against ``target``."""
+    energy = energies.DiscrepancyEnergy(Gaussian(sigma), target)
+    return wfr.wfr_flow(energy, x0, wfr.WFRConfig(method=method, **cfg), generator=generator, progress=False)
 
 
 # ---------------------------------------------------------------------------------- weight statistics
@@ -86,8 +92,8 @@ def test_pure_and_weighted_position_steps_coincide_for_uniform_weights():
     assert torch.allclose(dw, 11 * w[:, None] * dp, atol=1e-14)
     # inside the runner: the first IFT iteration starts from uniform weights, so both steps give the same positions
     x0 = mixtures.initial_particles(12, _gen(3), center=(1.0, 1.0))
-    runs = [wfr.run_wfr("ift", x0, y, wfr.WFRConfig(n_steps=1, sigma=1.2, tau=0.7, position_step=s, weight_step="pgd"),
-                        progress=False) for s in ("pure", "weighted")]
+    runs = [_flow("ift", x0, y, 1.2, n_steps=1, tau=0.7, position_step=s, weight_step="pgd")
+            for s in ("pure", "weighted")]
     assert torch.allclose(runs[0].positions[-1], runs[1].positions[-1], atol=1e-14)
     assert torch.allclose(runs[0].weights[-1], runs[1].weights[-1], atol=1e-14)
 
@@ -117,9 +123,8 @@ def test_runner_noise_variants_differ_only_while_the_noise_is_on():
     y = mixtures.gaussian_2d()(20, _gen(6))
     out = {}
     for variant in wfr.NOISE_VARIANTS:
-        cfg = wfr.WFRConfig(n_steps=4, sigma=1.5, tau=1.0, noise=wfr.NoiseSchedule(beta0=0.5, off_after=2,
-                                                                                  variant=variant), snapshot_every=1)
-        out[variant] = wfr.run_wfr("mmd_noise", x0, y, cfg, generator=_gen(7), progress=False)
+        out[variant] = _flow("mmd_noise", x0, y, 1.5, generator=_gen(7), n_steps=4, tau=1.0, snapshot_every=1,
+                             noise=wfr.NoiseSchedule(beta0=0.5, off_after=2, variant=variant))
     a, b = out["arbel"].positions, out["authors"].positions
     assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1], atol=1e-8)
     # from step 2 on both are the plain MMD flow: same map applied to different points
@@ -142,8 +147,7 @@ def test_exact_prox_step_meets_the_exponential_bound_where_the_theorem_applies(b
     gaps = []
     for h in (0.1, 0.02):
         n = round(t_end / h)
-        cfg = wfr.WFRConfig(n_steps=n, sigma=0.7, tau=0.0, eta=beta * h, qp_tol=1e-14)
-        tr = wfr.run_wfr("ift", x0, target, cfg, test_target=target, progress=False)
+        tr = _flow("ift", x0, target, 0.7, n_steps=n, tau=0.0, eta=beta * h, qp_tol=1e-14)
         mmd = tr.info["loss"].clamp_min(0).sqrt()
         t = tr.info["loss_steps"] * h
         discrete = mmd[0] * (1 + beta * h) ** (-t / h)
@@ -153,17 +157,17 @@ def test_exact_prox_step_meets_the_exponential_bound_where_the_theorem_applies(b
         gaps.append(beta - rate)
         assert bool((mmd >= mmd[0] * torch.exp(-beta * t) * (1 - 1e-9)).all())
     assert gaps[1] < gaps[0] / 4                      # the rate converges to beta at first order in h
-    pgd = wfr.run_wfr("ift", x0, target, wfr.WFRConfig(n_steps=10, sigma=0.7, tau=0.0, weight_step="pgd",
-                                                       pgd_lr=0.05), test_target=target, progress=False)
+    pgd = _flow("ift", x0, target, 0.7, n_steps=10, tau=0.0, weight_step="pgd", pgd_lr=0.05)
     m = pgd.info["loss"].sqrt()
     assert float(m[-1] / m[0]) > (1 + beta * 0.1) ** -10
 
 
 # ---------------------------------------------------------------------------------- run_seeds and experiments.ift
 def test_run_seeds_records_weight_statistics_and_second_scores():
-    cfg = dict(n_steps=6, sigma=1.5, tau=1.0, n_test=30, loss_every=3)
+    cfg = dict(n_steps=6, tau=1.0, loss_every=3)
     runs = {"mmd": ("mmd", wfr.WFRConfig(**cfg)), "ift": ("ift", wfr.WFRConfig(**cfg, weight_step="pgd", pgd_lr=5.0))}
-    res = run_seeds(runs, mixtures.gaussian_2d(), [0, 1], 15, n_test=30, center=(1.0, 1.0), sigma_alt=0.8)
+    res = run_seeds(runs, mixtures.gaussian_2d(), [0, 1], 15, kernel=Gaussian(1.5), n_test=30, center=(1.0, 1.0),
+                    sigma_alt=0.8)
     for r in res.values():
         assert r.ess.shape == r.loss.shape == r.zero_fraction.shape == (2, 3)
         assert r.energy_distance.shape == r.mmd2_alt.shape == (2,) and r.sigma_alt == 0.8
@@ -172,7 +176,7 @@ def test_run_seeds_records_weight_statistics_and_second_scores():
     assert res["ift"].ess[0, -1] == pytest.approx(float(1 / (w_end * w_end).sum()))
     assert res["ift"].zero_fraction[0, -1] == pytest.approx(float((w_end == 0).double().mean()))
     with pytest.raises(ValueError, match="sigma_alt"):
-        run_seeds(runs, mixtures.gaussian_2d(), [0], 15, sigma_alt=-1.0)
+        run_seeds(runs, mixtures.gaussian_2d(), [0], 15, kernel=Gaussian(1.5), sigma_alt=-1.0)
 
 
 def test_hd_schemes_and_stored_runs(tmp_path):
@@ -236,3 +240,13 @@ def test_decay_bound_holds_to_round_off_for_large_beta_and_prox_steps_agree():
     moved, = ift.decay_study([("prox", 1.0, 0.5)], h=0.1, n_steps=40)
     assert not moved.holds and moved.excess > 1e6 * moved.roundoff
     assert ift.prox_agreement() < 1e-9                     # QP solution = closed-form KL prox on a common support
+
+
+def test_size_summary_against_hand_computed_values():
+    finals = {ift.MMD_FLOW: {100: [1.0, 1.2], 200: [0.8]}, ift.IFT_PURE: {200: [0.4], 100: [0.5, 0.7]},
+              ift.WFR_GD: {400: [0.3]}}
+    s = ift.size_summary(finals, ift.MMD_FLOW)
+    assert list(s) == [ift.MMD_FLOW, ift.IFT_PURE, ift.WFR_GD] and list(s[ift.IFT_PURE]) == [100, 200]
+    assert s[ift.IFT_PURE][100] == pytest.approx((0.6, 0.1, 2, 0.6 / 1.1))
+    assert s[ift.MMD_FLOW][200] == (0.8, 0.0, 1, 1.0)
+    assert math.isnan(s[ift.WFR_GD][400].ratio)                  # no baseline run at N = 400

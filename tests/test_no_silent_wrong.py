@@ -17,7 +17,7 @@ import torch
 
 from mmdflow import energies, flows, runtime, trajectory, wfr
 from mmdflow.experiments import ift, interaction, scorecard
-from mmdflow.kernels import Riesz
+from mmdflow.kernels import Gaussian, Riesz
 from mmdflow.runtime import StoredDataError
 from mmdflow.simplex import project_simplex
 from mmdflow.trajectory import CHECKPOINT_NAME, LOCK_NAME, CheckpointError, ParticleState
@@ -27,6 +27,12 @@ X0 = torch.randn(20, 2, generator=G, dtype=torch.float64)
 Y = torch.randn(30, 2, generator=G, dtype=torch.float64) + 1.0
 CFG = flows.ParticleFlowConfig(tau=0.1, n_steps=3)
 E = energies.InteractionEnergy(Riesz(1.0))
+
+
+def _wfr(method, sigma, **cfg):
+    """wfr.wfr_flow of ``method`` from X0 for the Gaussian discrepancy (bandwidth ``sigma``) against Y."""
+    energy = energies.DiscrepancyEnergy(Gaussian(sigma), Y)
+    return wfr.wfr_flow(energy, X0, wfr.WFRConfig(method=method, **cfg), progress=False)
 
 
 def _pf(folder, **kw):
@@ -43,17 +49,16 @@ def test_non_finite_weights_stop_the_run_naming_the_step_the_scheme_and_the_para
 
     monkeypatch.setattr(wfr, "kl_weight_step", nan_weights)
     with pytest.raises(FloatingPointError) as info:
-        wfr.run_wfr("wfr", X0, Y, wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, kl_lr=3.0), progress=False)
+        _wfr("wfr", 1.0, n_steps=1, tau=0.1, kl_lr=3.0)
     msg = str(info.value)
-    assert "wfr, step 1 (t = 1) produced non-finite weights w: 20 of 20 entries" in msg and "kl_lr=3" in msg
+    assert "wfr, step 1 (t = 0.1) produced non-finite weights w: 20 of 20 entries" in msg and "kl_lr=3" in msg
 
 
 def test_the_kl_weight_step_is_exact_where_every_exponential_underflows():
     # before: with kl_lr = 1e6 every w_i exp(lr g_i) underflowed to 0 and "renormalise" returned 0/0 = NaN weights
-    # and a NaN loss from run_wfr, without an error
-    cfg = wfr.WFRConfig(n_steps=1, sigma=0.1, tau=0.0, kl_lr=1e6, kl_normalise="renormalise")
-    traj = wfr.run_wfr("wfr", X0, Y, cfg, progress=False)
-    K, b = wfr.kernel_matrix(X0, X0, cfg.kernel), wfr.kernel_matrix(X0, Y, cfg.kernel).mean(1)
+    # and a NaN loss from the weighted-particle runner, without an error
+    traj = _wfr("wfr", 0.1, n_steps=1, tau=0.0, kl_lr=1e6, kl_normalise="renormalise")
+    K, b = wfr.kernel_matrix(X0, X0, Gaussian(0.1)), wfr.kernel_matrix(X0, Y, Gaussian(0.1)).mean(1)
     w0 = torch.full((20,), 1 / 20, dtype=torch.float64)
     expected = torch.softmax(torch.log(w0) + 1e6 * (b - K @ w0), dim=0)      # the step in the log domain
     assert torch.allclose(traj.weights[-1], expected, rtol=0, atol=1e-15) and math.isfinite(traj.info["loss"][-1])
@@ -62,7 +67,7 @@ def test_the_kl_weight_step_is_exact_where_every_exponential_underflows():
 def test_an_overflowing_kl_step_names_the_learning_rate():
     # before: "v contains a non-finite value" (the simplex projection), naming neither the step nor kl_lr
     with pytest.raises(FloatingPointError) as info:
-        wfr.run_wfr("wfr", X0, Y, wfr.WFRConfig(n_steps=2, sigma=1.0, tau=0.1, kl_lr=1e6), progress=False)
+        _wfr("wfr", 1.0, n_steps=2, tau=0.1, kl_lr=1e6)
     msg = str(info.value)
     assert "wfr, step 1" in msg and "kl_lr=1e+06 (the KL weight step)" in msg and "v contains" in msg
 
@@ -70,7 +75,7 @@ def test_an_overflowing_kl_step_names_the_learning_rate():
 def test_an_overflow_inside_a_step_names_the_step_and_the_step_size():
     # before: "x has entries as large as ...; rescale the points or use float64" (in float64), no step, no tau
     with pytest.raises(FloatingPointError) as info:
-        wfr.run_wfr("mmd", X0, Y, wfr.WFRConfig(n_steps=5, sigma=1.0, tau=1e300), progress=False)
+        _wfr("mmd", 1.0, n_steps=5, tau=1e300)
     msg = str(info.value)
     assert "mmd, step 2" in msg and "tau=1e+300 (the position step)" in msg and "overflow" in msg
 
@@ -332,14 +337,13 @@ def test_a_record_that_lacks_a_field_is_an_error_in_the_scorecard_not_a_silent_n
 # ------------------------------------------------------------------------------------ item 9: inner solvers
 
 def test_an_unconverged_weight_qp_is_reported_and_warned():
-    # before: run_wfr ended without a word; only info["qp_gap_max"] held a large gap
-    cfg = wfr.WFRConfig(n_steps=3, sigma=1.0, tau=0.1, qp_max_iter=1)
+    # before: the weighted-particle runner ended without a word; only info["qp_gap_max"] held a large gap
     with pytest.warns(RuntimeWarning, match=r"qp_max_iter=1 iterations in 3 of 3 steps"):
-        traj = wfr.run_wfr("ift", X0, Y, cfg, progress=False)
+        traj = _wfr("ift", 1.0, n_steps=3, tau=0.1, qp_max_iter=1)
     assert traj.info["qp_unconverged_steps"] == [1, 2, 3]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        traj = wfr.run_wfr("ift", X0, Y, wfr.WFRConfig(n_steps=3, sigma=1.0, tau=0.1), progress=False)
+        traj = _wfr("ift", 1.0, n_steps=3, tau=0.1)
     assert traj.info["qp_unconverged_steps"] == []
 
 

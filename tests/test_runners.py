@@ -10,7 +10,7 @@ import torch
 
 from mmdflow import energies, flows, neural, wfr
 from mmdflow.data import mixtures
-from mmdflow.kernels import Riesz
+from mmdflow.kernels import Gaussian, Riesz
 from mmdflow.trajectory import ParticleState, Trajectory
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -38,13 +38,14 @@ def _neural(kind):
 
 def _weighted(x0, callback):
     target = mixtures.gaussian_2d().sample(16, torch.Generator().manual_seed(1), dtype=x0.dtype, device=x0.device)
-    cfg = wfr.WFRConfig(n_steps=4, sigma=1.0, tau=0.1, snapshot_every=2)
-    return wfr.run_wfr("ift", x0, target, cfg, generator=torch.Generator().manual_seed(2), progress=False,
-                       callback=callback)
+    cfg = wfr.WFRConfig(method="ift", n_steps=4, tau=0.1, snapshot_every=2)
+    energy = energies.DiscrepancyEnergy(Gaussian(1.0), target)
+    return wfr.wfr_flow(energy, x0, cfg, generator=torch.Generator().manual_seed(2), progress=False,
+                        callback=callback)
 
 
 RUNNERS = {"particle_flow": _particle, "neural_backward_flow": _neural("backward"),
-           "neural_forward_flow": _neural("forward"), "run_wfr": _weighted}
+           "neural_forward_flow": _neural("forward"), "wfr_flow": _weighted}
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -64,12 +65,12 @@ def test_runner_keeps_dtype_device_and_reports_every_step(runner, dtype, device)
     assert traj.positions.dtype == dtype and traj.positions.device.type == device
     assert traj.positions.shape == (3, 12, 2)
     assert [s for s, _ in seen] == [1, 2, 3, 4]
-    step_size = 1.0 if runner == "run_wfr" else 0.1          # run_wfr counts iterations
+    step_size = 0.1                                           # every runner has physical times t_k = k tau
     torch.testing.assert_close(traj.times, torch.tensor([0.0, 2, 4], dtype=torch.float64) * step_size)
     assert [t for _, t in seen] == pytest.approx([step_size * k for k in (1, 2, 3, 4)])
     assert torch.equal(traj.positions[0].cpu(), x0.cpu())
     assert [m["step"] for m in traj.info["step_metrics"]] == [1, 2, 3, 4]
-    if runner == "run_wfr":
+    if runner == "wfr_flow":
         assert traj.weights.dtype == dtype and traj.weights.shape == (3, 12)
         torch.testing.assert_close(traj.weights.sum(1), torch.ones(3, dtype=dtype, device=device))
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdflow import wfr
+from mmdflow import energies, wfr
+from mmdflow.data import mixtures
 from mmdflow._checks import check_int, check_positive
 from mmdflow.energies import DiscrepancyEnergy, check_energy
 from mmdflow.kernels import Gaussian, InverseMultiquadric, Riesz
@@ -136,22 +137,69 @@ def test_every_registered_scheme_has_the_one_interface(name):
     torch.testing.assert_close(traj.energies[-1].to(torch.float64), last.to(torch.float64), rtol=1e-5, atol=1e-7)
 
 
-def test_wfr_flow_takes_the_energy_and_matches_run_wfr():
+def test_wfr_flow_takes_the_energy_and_matches_its_steps_written_out():
     energy, x0, target = _problem(Gaussian(0.8))
+    k, n = Gaussian(0.8), x0.shape[0]
     for method in ("mmd", "ift", "wfr"):
         kw = dict(n_steps=3, tau=0.1, snapshot_every=1)
-        ref = wfr.run_wfr(method, x0, target, wfr.WFRConfig(sigma=0.8, **kw), test_target=target,
-                          generator=torch.Generator().manual_seed(0), progress=False)
         new = wfr.wfr_flow(energy, x0, wfr.WFRConfig(method=method, **kw), generator=torch.Generator().manual_seed(0),
                            progress=False)
-        torch.testing.assert_close(new.positions, ref.positions, rtol=0, atol=0)
-        torch.testing.assert_close(new.weights, ref.weights, rtol=0, atol=0)
-        # run_wfr records the textbook MMD^2 against the held-out sample, wfr_flow the energy D_K^2 = MMD^2 / 2
-        torch.testing.assert_close(new.energies, 0.5 * ref.energies)
-    with pytest.raises(ValueError, match="sigma"):
-        wfr.wfr_flow(energy, x0, wfr.WFRConfig(method="ift", sigma=0.8, n_steps=1, tau=0.1))
+        x, w = x0, torch.full((n,), 1.0 / n, dtype=x0.dtype)
+        for step in range(1, 4):                        # position step, then the weight step at the new positions
+            x = wfr.position_step(x, target, k, 0.1, w)
+            if method == "ift":
+                w, _ = wfr.mmd_prox_weights(x, w, target, k, 1.0)
+            elif method == "wfr":
+                w = wfr.kl_weight_step(x, w, target, k, 1.0)
+            torch.testing.assert_close(new.positions[step], x, rtol=0, atol=1e-12)
+            torch.testing.assert_close(new.weights[step], w, rtol=0, atol=1e-12)
+        # info["loss"] is the textbook MMD^2 against the energy's target, energies the energy D_K^2 = MMD^2 / 2
+        torch.testing.assert_close(new.info["loss"][-1], energies.mmd2(x, target, k, w, backend="dense").double())
+        torch.testing.assert_close(new.energies, 0.5 * new.info["loss"])
+        assert new.times.tolist() == pytest.approx([0.0, 0.1, 0.2, 0.3]) and new.info["h"] == 0.1
+    with pytest.raises(TypeError, match="sigma"):                  # the kernel is the energy's, not the config's
+        wfr.WFRConfig(method="ift", sigma=0.8, n_steps=1, tau=0.1)
     with pytest.raises(ValueError, match="method"):
         wfr.wfr_flow(energy, x0, wfr.WFRConfig(n_steps=1, tau=0.1))
+
+
+def test_wfr_flow_with_a_sampler_steps_on_fresh_batches_and_scores_on_the_energy_target():
+    """sampler= draws the training batch of every iteration from the generator; the energy's target (a held-out
+    sample) only scores the run: the same steps written out with the same draws."""
+    energy, x0, held_out = _problem(Gaussian(0.8))
+    k, n = Gaussian(0.8), x0.shape[0]
+    sample = mixtures.gaussian_2d()
+    cfg = wfr.WFRConfig(method="ift", n_steps=3, tau=0.1, snapshot_every=1, batch_size=15)
+    run = wfr.wfr_flow(energy, x0, cfg, sampler=sample, generator=torch.Generator().manual_seed(4), progress=False)
+    g = torch.Generator().manual_seed(4)
+    x, w = x0, torch.full((n,), 1.0 / n, dtype=x0.dtype)
+    for step in range(1, 4):
+        y = sample(15, g).to(x0)
+        x = wfr.position_step(x, y, k, 0.1, w)
+        w, _ = wfr.mmd_prox_weights(x, w, y, k, 1.0)
+        torch.testing.assert_close(run.positions[step], x, rtol=0, atol=1e-12)
+        torch.testing.assert_close(run.weights[step], w, rtol=0, atol=1e-12)
+    torch.testing.assert_close(run.info["loss"][-1], energies.mmd2(x, held_out, k, w, backend="dense").double())
+    with pytest.raises(TypeError, match="sampler must be a callable"):
+        wfr.wfr_flow(energy, x0, cfg, sampler=held_out)
+    with pytest.raises(ValueError, match=r"sampler\(15, generator\) must return a tensor of shape \(15, 2\)"):
+        wfr.wfr_flow(energy, x0, cfg, sampler=lambda m, gen: torch.zeros(m, 3, dtype=x0.dtype), progress=False)
+
+
+def test_wfr_flow_scores_a_weighted_target_with_its_weights():
+    """Non-uniform target weights: info["loss"] is MMD^2 against the weighted target (before: the weights were
+    ignored by the loss, which averaged the target points uniformly), and twice the energy."""
+    _, x0, target = _problem(Gaussian(0.8))
+    v = torch.softmax(torch.randn(target.shape[0], generator=torch.Generator().manual_seed(5), dtype=target.dtype), 0)
+    energy = DiscrepancyEnergy(Gaussian(0.8), target, v)
+    run = wfr.wfr_flow(energy, x0, wfr.WFRConfig(method="ift", n_steps=2, tau=0.1, snapshot_every=1), progress=False)
+    ref = energies.mmd2(run.positions[-1], target, Gaussian(0.8), run.weights[-1], v, backend="dense")
+    torch.testing.assert_close(run.info["loss"][-1], ref.double())
+    torch.testing.assert_close(run.energies, 0.5 * run.info["loss"])
+
+
+def test_wfr_methods_are_the_weighted_family_of_the_registry():
+    assert wfr.METHODS == tuple(scheme_names("weighted"))
 
 
 def test_wfr_flow_any_kernel_checkpoints_and_resumes(tmp_path):

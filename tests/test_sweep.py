@@ -24,6 +24,7 @@ import torch
 import mmdflow
 from mmdflow.data import mixtures
 from mmdflow.experiments import ift, interaction, run_seeds, sweep
+from mmdflow.kernels import Gaussian
 from mmdflow.trajectory import CHECKPOINT_NAME
 
 distributed = pytest.importorskip("distributed")
@@ -156,7 +157,7 @@ def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
 
     schemes = ift.hd_schemes(20, 5, labels=[ift.MMD_FLOW, ift.WFR_GD])
     target = mixtures.gaussian_2d()
-    kw = dict(n_test=30, center=(1.0, 1.0), sigma_alt=1.0)
+    kw = dict(kernel=Gaussian(ift.HD_SIGMA), n_test=30, center=(1.0, 1.0), sigma_alt=1.0)
     swept = sweep.run_seed_sweep(schemes, target, [3, 5], 12, checkpoint_root=tmp_path / "runs",
                                  client=local_client, progress=False, **kw)
     ref = _threads1(run_seeds, schemes, target, [3, 5], 12, **kw)
@@ -165,6 +166,7 @@ def test_local_cluster_gives_bitwise_the_serial_results(local_client, tmp_path):
         for name in ("steps", "loss", "ess", "zero_fraction", "energy_distance", "mmd2_alt"):
             assert torch.equal(getattr(a, name), getattr(b, name)), (label, name)
         assert torch.equal(a.first.positions, b.first.positions) and torch.equal(a.first.weights, b.first.weights)
+        assert torch.equal(a.held_out, b.held_out)
 
 
 def test_cluster_from_the_command_line_survives_a_killed_worker(cli_cluster, tmp_path):

@@ -16,6 +16,21 @@ def _gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
+def _flow(method, x0, target, sigma, *, sampler=None, generator=None, w0=None, **cfg):
+    """wfr.wfr_flow of ``method`` from ``x0`` for the Gaussian discrepancy (bandwidth ``sigma``) against ``target``
+    (the training target, or with ``sampler`` the held-out sample of the loss)."""
+    energy = energies.DiscrepancyEnergy(Gaussian(sigma), target)
+    return wfr.wfr_flow(energy, x0, wfr.WFRConfig(method=method, **cfg), sampler=sampler, generator=generator, w0=w0,
+                        progress=False)
+
+
+def _sampled(method, x0, sample, sigma, n_test, generator, **cfg):
+    """As :func:`_flow` with a target given by a sampler: the held-out sample of ``n_test`` points first, then the
+    run's batches, from ``generator``."""
+    held_out = sample(n_test, generator).to(x0)
+    return _flow(method, x0, held_out, sigma, sampler=sample, generator=generator, **cfg)
+
+
 def _grid(n_side=3, spacing=1.0):
     a = torch.arange(n_side, dtype=torch.float64) * spacing
     return torch.cartesian_prod(a, a)
@@ -42,7 +57,7 @@ def test_gram_witness_and_gradient_match_dense_references(d):
 def test_runner_gram_matrix_and_witness_gradient_match_dense_references(d, dtype):
     """The kernel math of wfr (Gram matrices by summation.kernel_matrix: explicit differences for d <= 8, a GEMM
     above; witness gradients by kernel_sum_grad with wfr.WITNESS_BACKEND) against kernel(x, y) and the dense backend,
-    also inside run_wfr: one WFR GD iteration (position step, KL weight step) recomputed from the references."""
+    also inside wfr_flow: one WFR GD iteration (position step, KL weight step) recomputed from the references."""
     g = _gen(15)
     k = Gaussian(1.3 if d == 2 else 10.0)
     x, y, z = (torch.randn(n, d, generator=g, dtype=F64).to(dtype) for n in (12, 15, 7))
@@ -58,8 +73,7 @@ def test_runner_gram_matrix_and_witness_gradient_match_dense_references(d, dtype
     f_ref = summation.kernel_sum(z, x, k, w, backend="dense") - summation.kernel_sum(z, y, k, backend="dense")
     assert torch.allclose(wfr.witness(z, x, y, k, w), f_ref, atol=atol)
     # one iteration of the runner against the same formulas from the dense references
-    cfg = wfr.WFRConfig(n_steps=1, sigma=k.sigma, tau=0.7, kl_lr=0.5, kl_normalise="renormalise")
-    tr = wfr.run_wfr("wfr", x, y, cfg, test_target=y)
+    tr = _flow("wfr", x, y, k.sigma, n_steps=1, tau=0.7, kl_lr=0.5, kl_normalise="renormalise")
     v = torch.full((15,), 1 / 15, dtype=dtype)
     x1 = x - 0.7 * (summation.kernel_sum_grad(x, x, k, backend="dense")
                     - summation.kernel_sum_grad(x, y, k, backend="dense"))
@@ -88,16 +102,14 @@ def test_witness_backend_is_a_parameter_passed_through_to_the_sums(monkeypatch):
     torch.testing.assert_close(wfr.position_step(x, y, k, 0.3, w, backend="spy"), wfr.position_step(x, y, k, 0.3, w))
     assert calls == ["sum", "sum", "grad", "grad", "grad", "grad"]
     calls.clear()
-    cfg = wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3, witness_backend="spy")
-    assert wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3).witness_backend == wfr.WITNESS_BACKEND == "blocked"
-    torch.testing.assert_close(wfr.run_wfr("mmd", x, y, cfg, test_target=y).positions[-1],
-                               wfr.run_wfr("mmd", x, y, wfr.WFRConfig(n_steps=2, sigma=1.1, tau=0.3),
-                                           test_target=y).positions[-1])
+    assert wfr.WFRConfig(n_steps=2, tau=0.3).witness_backend == wfr.WITNESS_BACKEND == "blocked"
+    torch.testing.assert_close(_flow("mmd", x, y, 1.1, n_steps=2, tau=0.3, witness_backend="spy").positions[-1],
+                               _flow("mmd", x, y, 1.1, n_steps=2, tau=0.3).positions[-1])
     assert calls == ["grad", "grad"] * 2                                  # two position steps, two sums each
     with pytest.raises(ValueError, match="unknown backend 'nope'"):
-        wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, witness_backend="nope")
+        wfr.WFRConfig(n_steps=1, tau=0.1, witness_backend="nope")
     with pytest.raises(TypeError, match="witness_backend must be a backend name or a Backend"):
-        wfr.WFRConfig(n_steps=1, sigma=1.0, tau=0.1, witness_backend=3)
+        wfr.WFRConfig(n_steps=1, tau=0.1, witness_backend=3)
 
 
 def test_position_step_weighted_equals_authors_euclidean_gradient_step():
@@ -137,8 +149,7 @@ def test_rate_beta_for_exact_prox_weight_step(beta_h):
     x0 = _grid(3, 1.0) + 0.05 * torch.randn(9, 2, generator=_gen(6), dtype=F64)
     target = x0[[0, 4, 5, 8]].clone()                  # pi = uniform on four of the particles
     h, n_steps = 0.1, 12
-    cfg = wfr.WFRConfig(n_steps=n_steps, sigma=0.6, tau=0.0, eta=beta_h, qp_tol=1e-14)
-    tr = wfr.run_wfr("ift", x0, target, cfg, test_target=target)
+    tr = _flow("ift", x0, target, 0.6, n_steps=n_steps, tau=0.0, eta=beta_h, qp_tol=1e-14)
     mmd = tr.info["loss"].sqrt()
     t = tr.info["loss_steps"] * h
     slope = float(torch.diff(mmd.log()).mean() / h)
@@ -156,9 +167,9 @@ def test_rate_beta_for_exact_prox_weight_step(beta_h):
 def test_weights_stay_on_the_simplex_after_every_step(method):
     g = _gen(7)
     x0 = mixtures.initial_particles(40, g, center=(1.0, 1.0))
-    cfg = wfr.WFRConfig(n_steps=25, sigma=1.0, tau=1.0, eta=2.0, kl_lr=5.0, pgd_lr=0.5, snapshot_every=1,
-                        batch_size=30, n_test=50, weight_step="pgd" if method == "ift_pgd" else "prox")
-    tr = wfr.run_wfr("wfr" if method == "wfr" else "ift", x0, mixtures.gaussian_2d(), cfg, generator=g)
+    tr = _sampled("wfr" if method == "wfr" else "ift", x0, mixtures.gaussian_2d(), 1.0, 50, g, n_steps=25, tau=1.0,
+                  eta=2.0, kl_lr=5.0, pgd_lr=0.5, snapshot_every=1, batch_size=30,
+                  weight_step="pgd" if method == "ift_pgd" else "prox")
     assert tr.weights.shape == (26, 40)
     assert (tr.weights >= 0).all()
     assert torch.allclose(tr.weights.sum(1), torch.ones(26, dtype=F64), atol=1e-12)
@@ -171,8 +182,7 @@ def test_energy_non_increasing_for_small_steps(method):
     g = _gen(8)
     x0 = mixtures.initial_particles(30, g, center=(2.0, 2.0))
     target = mixtures.gaussian_2d()(40, g)
-    cfg = wfr.WFRConfig(n_steps=40, sigma=1.0, tau=0.2, eta=0.2, kl_lr=0.2)
-    tr = wfr.run_wfr(method, x0, target, cfg, test_target=target)   # full fixed target: the loss is 2F
+    tr = _flow(method, x0, target, 1.0, n_steps=40, tau=0.2, eta=0.2, kl_lr=0.2)   # full fixed target: the loss is 2F
     loss = tr.info["loss"]
     assert (torch.diff(loss) <= 1e-13).all()
     assert loss[-1] < 0.9 * loss[0]
@@ -241,37 +251,38 @@ def test_noise_injection_evaluates_the_clean_witness_at_perturbed_points():
 
 
 def test_runner_records_and_is_reproducible():
-    cfg = wfr.WFRConfig(n_steps=6, sigma=1.5, tau=2.0, noise=wfr.NoiseSchedule(beta0=1.0, halve_every=2),
-                        n_test=30, snapshot_every=3, loss_every=2)
-    runs = [wfr.run_wfr("mmd_noise", mixtures.initial_particles(10, _gen(12)), mixtures.mixture_2d(), cfg, generator=_gen(13))
-            for _ in range(2)]
+    runs = [_sampled("mmd_noise", mixtures.initial_particles(10, _gen(12)), mixtures.mixture_2d(), 1.5, 30, _gen(13),
+                     n_steps=6, tau=2.0, noise=wfr.NoiseSchedule(beta0=1.0, halve_every=2), snapshot_every=3,
+                     loss_every=2) for _ in range(2)]
     a, b = runs
     assert torch.equal(a.positions, b.positions) and torch.equal(a.info["loss"], b.info["loss"])
-    assert a.times.tolist() == [0.0, 3.0, 6.0] and a.info["loss_steps"].tolist() == [0.0, 2.0, 4.0, 6.0]
+    assert a.times.tolist() == [0.0, 6.0, 12.0] and a.info["loss_steps"].tolist() == [0.0, 2.0, 4.0, 6.0]
+    assert wfr.by_iteration(a).times.tolist() == [0.0, 3.0, 6.0] and a.info["h"] == 2.0     # t_k = k tau
     assert torch.allclose(a.weights, torch.full((3, 10), 0.1, dtype=F64))
-    assert a.positions.dtype == torch.float64 and a.energies[-1] == a.info["loss"][-1]
+    # energies: D_K^2 against the held-out sample, half the loss's textbook MMD^2
+    assert a.positions.dtype == torch.float64 and float(a.energies[-1]) == pytest.approx(float(a.info["loss"][-1]) / 2,
+                                                                                          rel=1e-12)
 
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="sigma"):
-        wfr.WFRConfig(n_steps=3, sigma=-1.0, tau=1.0)
+        Gaussian(-1.0)                                   # the bandwidth belongs to the energy's kernel
     with pytest.raises(ValueError, match="tau"):
-        wfr.WFRConfig(n_steps=3, sigma=1.0, tau=-0.1)
+        wfr.WFRConfig(n_steps=3, tau=-0.1)
     with pytest.raises(TypeError, match="n_steps"):
-        wfr.WFRConfig(n_steps=2.5, sigma=1.0, tau=1.0)
+        wfr.WFRConfig(n_steps=2.5, tau=1.0)
     with pytest.raises(ValueError, match="weight_step"):
-        wfr.WFRConfig(n_steps=3, sigma=1.0, tau=1.0, weight_step="newton")
+        wfr.WFRConfig(n_steps=3, tau=1.0, weight_step="newton")
     with pytest.raises(ValueError, match="beta0"):
         wfr.NoiseSchedule(beta0=0.0)
-    cfg = wfr.WFRConfig(n_steps=2, sigma=1.0, tau=1.0)
     x0 = torch.zeros(4, 2, dtype=F64)
     with pytest.raises(ValueError, match="method"):
-        wfr.run_wfr("langevin", x0, torch.ones(3, 2, dtype=F64), cfg)
+        _flow("langevin", x0, torch.ones(3, 2, dtype=F64), 1.0, n_steps=2, tau=1.0)
     with pytest.raises(ValueError, match="NoiseSchedule"):
-        wfr.run_wfr("mmd_noise", x0, torch.ones(3, 2, dtype=F64), cfg)
-    with pytest.raises(ValueError, match="dimension"):
-        wfr.run_wfr("mmd", x0, torch.ones(3, 3, dtype=F64), cfg)
+        _flow("mmd_noise", x0, torch.ones(3, 2, dtype=F64), 1.0, n_steps=2, tau=1.0)
+    with pytest.raises(ValueError, match="lives in d=3 but the start x0 has d=2"):
+        _flow("mmd", x0, torch.ones(3, 3, dtype=F64), 1.0, n_steps=2, tau=1.0)
     with pytest.raises(ValueError, match="sum to one"):
-        wfr.run_wfr("ift", x0, torch.ones(3, 2, dtype=F64), cfg, w0=torch.full((4,), 0.3, dtype=F64))
+        _flow("ift", x0, torch.ones(3, 2, dtype=F64), 1.0, n_steps=2, tau=1.0, w0=torch.full((4,), 0.3, dtype=F64))
     with pytest.raises(ValueError, match="eta"):
         wfr.mmd_prox_weights(x0, torch.full((4,), 0.25, dtype=F64), torch.ones(3, 2, dtype=F64), Gaussian(1.0), 0.0)

@@ -28,8 +28,8 @@ class GaussianMixture:
     Attributes:
         means: ``[C, d]``; covs: ``[C, d, d]`` (symmetric positive definite); weights: ``[C]`` on the simplex.
     Calling the object as ``mixture(n, generator)`` returns ``[n, d]`` samples (float64 on CPU unless
-    :meth:`sample` is given ``dtype``/``device``); it is therefore a ``sample_target`` for
-    :func:`mmdflow.wfr.run_wfr`.
+    :meth:`sample` is given ``dtype``/``device``); it is therefore a ``sampler`` of training batches for
+    :func:`mmdflow.wfr.wfr_flow`.
     """
 
     means: torch.Tensor

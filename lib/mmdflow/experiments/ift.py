@@ -20,19 +20,23 @@ and provenance); :func:`mmdflow.experiments.sweep.run_ift_sweep` runs many of th
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
+import numpy as np
 import torch
 
 from .._checks import check_int
 from ..data.mixtures import mixture_100d
+from ..energies import DiscrepancyEnergy
+from ..kernels import Gaussian
 from ..runtime import load_stored_results, provenance
-from ..wfr import NoiseSchedule, WFRConfig
+from ..wfr import NoiseSchedule, WFRConfig, wfr_flow
 from .seeds import run_seeds
 
 __all__ = ["HD_SIGMA", "HD_SIGMA_ALT", "HD_TAU", "MMD_FLOW", "NOISE_AUTHORS", "NOISE_ARBEL", "IFT_WEIGHTED",
            "IFT_PURE", "IFT_LITERAL", "WFR_GD", "HD_LABELS", "hd_schemes", "HDRun", "run_hd",
-           "results_to_json", "results_from_json", "load_results", "finals_by_size", "as_seed_runs",
+           "results_to_json", "results_from_json", "load_results", "finals_by_size", "SizeSummary", "size_summary",
+           "as_seed_runs",
            "DecayRun", "fitted_rate", "decay_support_case", "decay_study", "Ordering", "ordering", "first_size_below"]
 
 #: bandwidth of the training kernel (the authors' :math:`e^{-|x-y|^2/200}`).
@@ -63,7 +67,8 @@ HD_LABELS = (MMD_FLOW, NOISE_AUTHORS, NOISE_ARBEL, IFT_WEIGHTED, IFT_PURE, IFT_L
 
 def hd_schemes(n: int, n_steps: int, *, labels: Sequence[str] | None = None,
                loss_every: int | None = None) -> dict[str, tuple[str, WFRConfig]]:
-    r"""The 100-d schemes at ``n`` particles and ``n_steps`` iterations, ``{label: (method, WFRConfig)}``.
+    r"""The 100-d schemes at ``n`` particles and ``n_steps`` iterations, ``{label: (method, WFRConfig)}``, for
+    :func:`mmdflow.experiments.run_seeds` with the kernel :class:`~mmdflow.kernels.Gaussian` ``(HD_SIGMA)``.
 
     * :data:`MMD_FLOW`: the MMD flow, :math:`\tau = 2`;
     * :data:`NOISE_AUTHORS` / :data:`NOISE_ARBEL`: noisy MMD flow, level 2 until ``4000/9001`` of the run, the
@@ -81,7 +86,7 @@ def hd_schemes(n: int, n_steps: int, *, labels: Sequence[str] | None = None,
     bad = [lb for lb in labels if lb not in HD_LABELS]
     if bad:
         raise ValueError(f"unknown 100-d scheme label(s) {bad}; choose from {HD_LABELS}")
-    base = dict(n_steps=n_steps, sigma=HD_SIGMA, tau=HD_TAU, n_test=n, snapshot_every=None,
+    base = dict(n_steps=n_steps, tau=HD_TAU, snapshot_every=None,
                 loss_every=check_int(loss_every, "loss_every", 1) if loss_every else max(1, n_steps // 200))
     off = int(n_steps * 4000 / 9001)
     lr = 1e-3 * 1e4 / n
@@ -148,8 +153,8 @@ def run_hd(label: str, n: int, seed: int, n_steps: int, *, device=None, dtype=to
     (initial particles :math:`N(0, I)` of the seed, held-out sample of ``n`` points, second scores at
     :data:`HD_SIGMA_ALT`)."""
     schemes = hd_schemes(n, n_steps, labels=[label], loss_every=loss_every)
-    r = run_seeds(schemes, mixture_100d(), [seed], n, n_test=n, center=[0.0] * 100, dtype=dtype, device=device,
-                  sigma_alt=HD_SIGMA_ALT)[label]
+    r = run_seeds(schemes, mixture_100d(), [seed], n, kernel=Gaussian(HD_SIGMA), n_test=n, center=[0.0] * 100,
+                  dtype=dtype, device=device, sigma_alt=HD_SIGMA_ALT)[label]
     wall = float(r.wall[0])
     return HDRun(label=label, n=n, seed=seed, n_steps=n_steps, steps=r.steps.tolist(), loss=r.loss[0].tolist(),
                  ess=r.ess[0].tolist(), zero_fraction=r.zero_fraction[0].tolist(),
@@ -180,6 +185,30 @@ def finals_by_size(runs: Iterable[HDRun], n_steps: int | None = None) -> dict[st
         if n_steps is None or r.n_steps == n_steps:
             out.setdefault(r.label, {}).setdefault(r.n, []).append((r.seed, r.final))
     return {lb: {n: [v for _, v in sorted(out[lb][n])] for n in sorted(out[lb])} for lb in HD_LABELS if lb in out}
+
+
+class SizeSummary(NamedTuple):
+    """One scheme at one ``N`` (:func:`size_summary`): mean and standard deviation (``ddof=0``) of the final held-out
+    loss over ``n_seeds`` seeds, and the ratio of the mean to the baseline's mean at the same ``N`` (``nan`` when the
+    baseline has no run there)."""
+
+    mean: float
+    std: float
+    n_seeds: int
+    ratio: float
+
+
+def size_summary(finals: Mapping[str, Mapping[int, Sequence[float]]], baseline: str
+                 ) -> dict[str, dict[int, SizeSummary]]:
+    """``{label: {N: SizeSummary}}`` of :func:`finals_by_size`' ``{label: {N: [final per seed]}}``, in its order."""
+    out = {}
+    for label, by_n in finals.items():
+        out[label] = {}
+        for n in sorted(by_n):
+            v = np.asarray(by_n[n], dtype=float)
+            ratio = v.mean() / np.mean(finals[baseline][n]) if n in finals.get(baseline, {}) else float("nan")
+            out[label][n] = SizeSummary(float(v.mean()), float(v.std()), len(v), float(ratio))
+    return out
 
 
 def as_seed_runs(runs: Iterable[HDRun], n: int, n_steps: int | None = None) -> dict:
@@ -266,19 +295,20 @@ def decay_support_case(dtype=torch.float64) -> tuple[torch.Tensor, torch.Tensor]
 
 def decay_study(cases: Sequence[tuple[str, float, float]], *, h: float = 0.1, n_steps: int = 40, sigma: float = 0.8,
                 pgd_lr: float = 0.1) -> list[DecayRun]:
-    r"""IFT (``method="ift"``, pure position step) on :func:`decay_support_case`, scored against the target itself,
-    for each ``(weight_step, beta, tau)`` of ``cases``: exact proximal step with :math:`\eta = \beta h`, or one
-    projected-gradient step with ``pgd_lr`` (independent of :math:`\beta`). Returns one :class:`DecayRun` per case."""
-    from ..wfr import run_wfr
-
+    r"""IFT (``method="ift"``, pure position step, :func:`mmdflow.wfr.wfr_flow`) on :func:`decay_support_case` for the
+    discrepancy of the Gaussian kernel of bandwidth ``sigma`` against the target, scored by its ``info["loss"]``
+    (:math:`\mathrm{MMD}^2` against the target), for each ``(weight_step, beta, tau)`` of ``cases``: exact proximal step
+    with :math:`\eta = \beta h`, or one projected-gradient step with ``pgd_lr`` (independent of :math:`\beta`).
+    Returns one :class:`DecayRun` per case."""
     x0, target = decay_support_case()
+    energy = DiscrepancyEnergy(Gaussian(sigma), target)
     eps = torch.finfo(x0.dtype).eps
     roundoff = 2 * (len(x0) + len(target)) * eps * 2.0 ** 2     # K <= 1 (Gaussian); ||(w, -p)||_1 = 2
     out = []
     for weight_step, beta, tau in cases:
-        cfg = WFRConfig(n_steps=n_steps, sigma=sigma, tau=tau, eta=beta * h, weight_step=weight_step, pgd_lr=pgd_lr,
-                        qp_tol=1e-14)
-        tr = run_wfr("ift", x0, target, cfg, test_target=target, progress=False)
+        cfg = WFRConfig(method="ift", n_steps=n_steps, tau=tau, eta=beta * h, weight_step=weight_step,
+                        pgd_lr=pgd_lr, qp_tol=1e-14)
+        tr = wfr_flow(energy, x0, cfg, progress=False)
         t, m2 = tr.info["loss_steps"] * h, tr.info["loss"]
         b2 = m2[0] * (1 + beta * h) ** (-2 * t / h)
         b2c = m2[0] * torch.exp(-2 * beta * t)
@@ -303,7 +333,7 @@ def prox_agreement(etas: Sequence[float] = (0.05, 0.5, 5.0), *, seed: int = 0) -
     g = torch.Generator().manual_seed(seed)
     w_old = torch.softmax(torch.randn(len(x), generator=g, dtype=x.dtype), 0)
     p = torch.softmax(torch.randn(len(x), generator=g, dtype=x.dtype), 0)
-    kernel = WFRConfig(n_steps=1, sigma=0.8, tau=0.0).kernel
+    kernel = Gaussian(0.8)
     worst = 0.0
     for eta in etas:
         w_mmd, _ = mmd_prox_weights(x, w_old, x, kernel, eta, v=p, tol=1e-15)

@@ -28,8 +28,8 @@ from .. import analytic1d as a1
 from .. import grid1d, schemes
 from ..energies import DiscrepancyEnergy, SlicedDiscrepancyEnergy
 from ..flows import ParticleFlowConfig, particle_flow, perturbed_dirac
-from ..kernels import Riesz
-from ..wfr import WFRConfig, run_wfr
+from ..kernels import Gaussian, Riesz
+from ..wfr import WFRConfig, by_iteration, wfr_flow
 from .targets import NeuralSchedule, neural_config
 
 __all__ = ["TARGETS", "ENERGIES", "ExactLineFlow", "ErrorRow", "particle_study", "neural_study", "observed_order",
@@ -283,12 +283,14 @@ class KLRun:
 
 def kl_particle_study(settings: KLSettings, refs: dict, *, methods=("mmd", "ift", "wfr"), seed: int = 0
                       ) -> list[KLRun]:
-    r"""Run :func:`mmdflow.wfr.run_wfr` for each method and bandwidth and measure it against the grid flows.
+    r"""Run :func:`mmdflow.wfr.wfr_flow` for each method and bandwidth and measure it against the grid flows.
 
     Particles start at the ``N`` quantile midpoints of the start law, the target is given by ``M`` quantile
     midpoints; the Wasserstein step is :math:`\tau = \alpha h/(\sqrt{2\pi}\sigma)`, the MMD proximal weight step
     :math:`\eta = \beta h` (kernel-scale free) and the multiplicative KL step :math:`\beta h/(\sqrt{2\pi}\sigma)`
-    (renormalised), so that step ``k`` is time ``k h`` of the normalised-kernel flow.
+    (renormalised), so that step ``k`` is time ``k h`` of the normalised-kernel flow (the energy: the discrepancy of
+    the Gaussian kernel of bandwidth :math:`\sigma` against the target points; snapshots looked up by iteration,
+    :func:`mmdflow.wfr.by_iteration`).
     """
     g = settings.grid
     x0 = a1.as_mixture(KL_START).sample_levels(settings.n_particles)
@@ -301,12 +303,12 @@ def kl_particle_study(settings: KLSettings, refs: dict, *, methods=("mmd", "ift"
         for sigma in settings.sigmas:
             scale = math.sqrt(2.0 * math.pi) * sigma
             b = _beta(method, settings)
-            cfg = WFRConfig(n_steps=n_steps, sigma=sigma, tau=settings.alpha * settings.h / scale,
+            cfg = WFRConfig(method=method, n_steps=n_steps, tau=settings.alpha * settings.h / scale,
                             eta=max(b, 1e-12) * settings.h, kl_lr=max(b, 1e-12) * settings.h / scale,
                             kl_normalise="renormalise", loss_every=n_steps, snapshot_every=settings.snapshot_every)
             t0 = time.perf_counter()
-            traj = run_wfr(method, x0, y, cfg, test_target=y, progress=False,
-                           generator=torch.Generator().manual_seed(seed))
+            traj = by_iteration(wfr_flow(DiscrepancyEnergy(Gaussian(sigma), y), x0, cfg, progress=False,
+                                         generator=torch.Generator().manual_seed(seed)))
             wall = time.perf_counter() - t0
             kernel_ref = refs[f"{method}-kernel-{sigma:g}"]
             run = KLRun(method=method, sigma=sigma, times=[], kl=[], w2_kernel=[], w2_limit=[], w2_kl=[],

@@ -208,7 +208,7 @@ class SeedRun(RunSpec):
     in the full multi-seed loop, so a sweep of these gives exactly its results (:func:`run_seed_sweep`).
 
     Attributes:
-        label, method, config: the scheme; target: the target sampler (picklable, e.g. a
+        label, method, config: the scheme; kernel: its kernel; target: the target sampler (picklable, e.g. a
             :class:`mmdflow.data.mixtures.GaussianMixture`); seed, n_particles, n_test, center, scale, dtype,
             sigma_alt: as in :func:`~mmdflow.experiments.run_seeds`; keep_trajectory: return the run's trajectory
             (the first seed's, for :attr:`SeedRuns.first`).
@@ -221,6 +221,7 @@ class SeedRun(RunSpec):
     label: str
     method: str
     config: Any
+    kernel: Any
     target: Any
     seed: int
     n_particles: int
@@ -246,6 +247,6 @@ class SeedRun(RunSpec):
 
     def execute(self, folder: Path, device: torch.device) -> SeedRuns:
         out = run_seeds({self.label: (self.method, self.config)}, self.target, [self.seed], self.n_particles,
-                        n_test=self.n_test, center=self.center, scale=self.scale, dtype=self.dtype, device=device,
+                        kernel=self.kernel, n_test=self.n_test, center=self.center, scale=self.scale, dtype=self.dtype, device=device,
                         sigma_alt=self.sigma_alt)[self.label]
         return out if self.keep_trajectory else out._replace(first=None)

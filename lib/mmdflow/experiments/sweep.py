@@ -500,25 +500,25 @@ def run_ift_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_si
 
 
 def seed_runs(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[int], n_particles: int, *,
-              n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
+              kernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
               dtype: torch.dtype = torch.float64, sigma_alt: float | None = None) -> list[SeedRun]:
     """One :class:`SeedRun` per ``(label, seed)`` of :func:`~mmdflow.experiments.run_seeds`' arguments (the first seed
     keeps its trajectory)."""
     if len(seeds) == 0:
         raise ValueError("seeds must not be empty")
-    return [SeedRun(label=label, method=method, config=cfg, target=target, seed=s, n_particles=n_particles,
-                    n_test=n_test, center=tuple(center), scale=scale, dtype=dtype, sigma_alt=sigma_alt,
+    return [SeedRun(label=label, method=method, config=cfg, kernel=kernel, target=target, seed=s,
+                    n_particles=n_particles, n_test=n_test, center=tuple(center), scale=scale, dtype=dtype, sigma_alt=sigma_alt,
                     keep_trajectory=(k == 0))
             for label, (method, cfg) in runs.items() for k, s in enumerate(seeds)]
 
 
 def run_seed_sweep(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[int], n_particles: int, *,
-                   n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
+                   kernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
                    dtype: torch.dtype = torch.float64, sigma_alt: float | None = None,
                    **kwargs) -> dict[str, SeedRuns]:
     """:func:`~mmdflow.experiments.run_seeds` as a sweep (one task per scheme and seed): the same ``{label: SeedRuns}``
     (seeds stacked in the order given). ``kwargs`` go to :func:`run_sweep` (no store)."""
-    specs = seed_runs(runs, target, seeds, n_particles, n_test=n_test, center=center, scale=scale, dtype=dtype,
+    specs = seed_runs(runs, target, seeds, n_particles, kernel=kernel, n_test=n_test, center=center, scale=scale, dtype=dtype,
                       sigma_alt=sigma_alt)
     done = dict(zip((s.key for s in specs), run_sweep(specs, **kwargs)))
     out = {}
@@ -529,5 +529,5 @@ def run_seed_sweep(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[
         out[label] = SeedRuns(steps=parts[0].steps, loss=cat("loss"), wall=cat("wall"), first=parts[0].first,
                               ess=cat("ess"), zero_fraction=cat("zero_fraction"),
                               energy_distance=cat("energy_distance"), mmd2_alt=cat("mmd2_alt"),
-                              sigma_alt=parts[0].sigma_alt)
+                              sigma_alt=parts[0].sigma_alt, held_out=parts[0].held_out)
     return out

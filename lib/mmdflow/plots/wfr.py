@@ -2,7 +2,7 @@
 
 The multi-seed helpers take the results of :func:`mmdflow.experiments.run_seeds`: a mapping
 ``{label: SeedRuns}`` (:class:`mmdflow.experiments.SeedRuns`). The summary statistics live with the runs
-(:func:`mmdflow.experiments.seeds.summarise_final`, re-exported here for the chapters that call it from this module).
+(:mod:`mmdflow.experiments.seeds`, :mod:`mmdflow.experiments.ift`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import numpy as np
 from matplotlib.ticker import LogLocator
 import torch
 
-from ..experiments.seeds import FinalLoss, SeedRuns, check_seed_runs, summarise_final
+from ..experiments.ift import size_summary
+from ..experiments.seeds import SeedRuns, check_seed_runs, compare_final, final_scores
 from .common import COLUMN_WIDTH, legend_outside
 from .tables import Table, mean_std
 
-__all__ = ["FinalLoss", "plot_loss_bands", "plot_loss_comparison", "summarise_final", "comparison_table",
+__all__ = ["plot_loss_bands", "plot_loss_comparison", "comparison_table",
            "plot_weight_degeneracy", "scores_table", "plot_final_vs_size", "size_table", "plot_decay", "decay_table"]
 
 
@@ -78,16 +79,14 @@ def plot_loss_comparison(results_by_target: Mapping[str, Mapping[str, SeedRuns]]
 
 
 def comparison_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], method: str, baseline: str) -> Table:
-    """Per target: the ratio of the final held-out losses ``method / baseline`` per seed (smallest and largest),
-    whether ``method`` is lower on every seed, and the share of zero-weight particles of ``method`` at the end of
-    its first seed."""
+    """Per target, :func:`mmdflow.experiments.seeds.compare_final`: the ratio of the final held-out losses
+    ``method / baseline`` per seed (smallest and largest), whether ``method`` is lower on every seed, and the share of
+    zero-weight particles of ``method`` at the end of its first seed."""
     rows = []
     for target, res in results_by_target.items():
-        a, b = check_seed_runs(res)[method], res[baseline]
-        ratio = _np(a.final) / _np(b.final)
-        w = a.first.weights
-        zero = "n/a" if w is None else f"{float((w[-1] == 0).double().mean()):.0%}"
-        rows.append([target, f"{ratio.min():.3f} to {ratio.max():.3f}", "yes" if (ratio < 1).all() else "no", zero])
+        c = compare_final(res, method, baseline)
+        rows.append([target, f"{c.ratio_min:.3f} to {c.ratio_max:.3f}", "yes" if c.below_every_seed else "no",
+                     "n/a" if c.zero_fraction is None else f"{c.zero_fraction:.0%}"])
     return Table(["target", f"final loss, {method} / {baseline}, per seed", "lower on every seed",
                   "zero-weight particles (first seed)"], rows, align=["l", "r", "c", "r"])
 
@@ -120,25 +119,18 @@ def plot_weight_degeneracy(results: Mapping[str, SeedRuns], *, title: str | None
 
 
 def scores_table(results_by_target: Mapping[str, Mapping[str, SeedRuns]], *, caption: str | None = None) -> Table:
-    r"""Final scores per target and scheme, mean ± std over the seeds: held-out :math:`\mathrm{MMD}^2` of the
-    training kernel, energy distance and :math:`\mathrm{MMD}^2` at the second bandwidth (against an independent
-    sample), effective sample size and zero-weight share; the rank of each scheme by the training metric and by the
-    energy distance (1 = best)."""
-    rows = []
-    for target, res in results_by_target.items():
-        res = check_seed_runs(res)
-        finals = {lb: _np(r.final) for lb, r in res.items()}
-        eds = {lb: _np(r.energy_distance) for lb, r in res.items() if r.energy_distance is not None}
-        rank = {lb: k + 1 for k, lb in enumerate(sorted(finals, key=lambda lb: finals[lb].mean()))}
-        rank_ed = {lb: k + 1 for k, lb in enumerate(sorted(eds, key=lambda lb: eds[lb].mean()))}
-        for lb, r in res.items():
-            ms = lambda a: "n/a" if a is None else mean_std(float(_np(a).mean()), float(_np(a).std()))  # noqa: E731
-            ess = None if r.ess is None else _np(r.ess)[:, -1]
-            zero = None if r.zero_fraction is None else _np(r.zero_fraction)[:, -1]
-            rows.append([target, lb, ms(r.final), ms(r.energy_distance), ms(r.mmd2_alt),
-                         "n/a" if ess is None else f"{ess.mean():.0f}",
-                         "n/a" if zero is None else f"{100 * zero.mean():.0f}%",
-                         f"{rank[lb]} / {rank_ed.get(lb, 'n/a')}"])
+    r"""Final scores per target and scheme (:func:`mmdflow.experiments.seeds.final_scores`), mean ± std over the
+    seeds: held-out :math:`\mathrm{MMD}^2` of the training kernel, energy distance and :math:`\mathrm{MMD}^2` at the
+    second bandwidth (against an independent sample), effective sample size and zero-weight share; the rank of each
+    scheme by the training metric and by the energy distance (1 = best)."""
+    def ms(m):
+        return "n/a" if m is None else mean_std(m.mean, m.std)
+
+    rows = [[sc.target, sc.label, ms(sc.loss), ms(sc.energy_distance), ms(sc.mmd2_alt),
+             "n/a" if sc.ess is None else f"{sc.ess:.0f}",
+             "n/a" if sc.zero_fraction is None else f"{100 * sc.zero_fraction:.0f}%",
+             f"{sc.rank} / {'n/a' if sc.rank_energy is None else sc.rank_energy}"]
+            for sc in final_scores(results_by_target)]
     sig = next((r.sigma_alt for res in results_by_target.values() for r in res.values() if r.sigma_alt), None)
     alt = r"$\mathrm{MMD}^2$, $\sigma' = " + (f"{sig:g}$" if sig else "?$")
     return Table(["target", "scheme", r"$\mathrm{MMD}^2$ (training kernel)", "energy distance", alt, "ESS",
@@ -173,20 +165,13 @@ def plot_final_vs_size(finals: Mapping[str, Mapping[int, Sequence[float]]], ax=N
 
 
 def size_table(finals: Mapping[str, Mapping[int, Sequence[float]]], baseline: str) -> Table:
-    """Per scheme and ``N``: the final loss, mean ± std over the seeds (number of seeds), and its ratio to
-    ``baseline``'s mean at the same ``N``."""
-    sizes = sorted({n for by_n in finals.values() for n in by_n})
-    rows = []
-    for label, by_n in finals.items():
-        row = [label]
-        for n in sizes:
-            if n not in by_n:
-                row.append("")
-                continue
-            v = np.asarray(by_n[n], dtype=float)
-            ratio = v.mean() / np.mean(finals[baseline][n]) if n in finals.get(baseline, {}) else float("nan")
-            row.append(f"{mean_std(v.mean(), v.std())} ({len(v)}), ×{ratio:.2f}")
-        rows.append(row)
+    """Per scheme and ``N`` (:func:`mmdflow.experiments.ift.size_summary`): the final loss, mean ± std over the seeds
+    (number of seeds), and its ratio to ``baseline``'s mean at the same ``N``."""
+    summary = size_summary(finals, baseline)
+    sizes = sorted({n for by_n in summary.values() for n in by_n})
+    rows = [[label] + ["" if n not in by_n else
+                       f"{mean_std(by_n[n].mean, by_n[n].std)} ({by_n[n].n_seeds}), ×{by_n[n].ratio:.2f}"
+                       for n in sizes] for label, by_n in summary.items()]
     return Table(["scheme"] + [f"N = {n}" for n in sizes], rows, align=["l"] + ["r"] * len(sizes),
                  note=f"mean ± std (seeds), ×: ratio to the mean of {baseline}")
 

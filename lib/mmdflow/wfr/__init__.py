@@ -1,7 +1,8 @@
 r"""Kernelised Wasserstein-Fisher-Rao flows of the MMD: the IFT particle method and its baselines.
 
-The energy is :math:`F(\mu) = \tfrac12\mathrm{MMD}^2(\mu, \pi)` for a Gaussian kernel :math:`k`
-(textbook MMD, so :math:`F` equals :func:`mmdflow.energies.discrepancy`). Its first variation is
+The energy is :math:`F(\mu) = \tfrac12\mathrm{MMD}^2(\mu, \pi)` for the kernel :math:`k` of a
+:class:`mmdflow.energies.DiscrepancyEnergy` (textbook MMD, so :math:`F` equals :func:`mmdflow.energies.discrepancy`;
+the chapters use Gaussian kernels). Its first variation is
 the unnormalised witness
 
 .. math::
@@ -40,12 +41,12 @@ only) and its noise-injection variant (the gradient evaluated at :math:`x_i + \b
 :math:`u_i\sim N(0, I)`, with the witness built from the un-noised particles; or, ``variant="authors"`` of
 :class:`NoiseSchedule`, the official IFT code's update, whose witness is that of the noisy particles).
 
-The runner :func:`run_wfr` takes targets given only as samples (a callable
-``sample_target(n, generator)`` or a fixed tensor), optionally with a fresh minibatch per
-iteration, and records the squared MMD against a fixed held-out sample after every step.
+The runner :func:`wfr_flow` (the scheme interface of :mod:`mmdflow.schemes`) takes the energy; a target given only
+by a sampler ``sampler(n, generator)`` gives a fresh training batch per iteration while the energy's target, a fixed
+held-out sample, scores the run (``info["loss"]``, the squared MMD, every ``loss_every`` iterations).
 
 Kernel math goes through :mod:`mmdflow.summation`: Gram matrices :math:`K_{ij} = k(x_i, x_j)` ``[N, N]`` by
-:func:`~mmdflow.summation.kernel_matrix` (``run_wfr`` forms the particles' one once per position step and
+:func:`~mmdflow.summation.kernel_matrix` (``wfr_flow`` forms the particles' one once per position step and
 reuses it in the weight step and the loss), witness gradients by :func:`~mmdflow.summation.kernel_sum_grad`.
 The simplex projection and QP solvers are in :mod:`mmdflow.simplex`; targets and initial particles in
 :mod:`mmdflow.data.mixtures`; multi-seed studies in :mod:`mmdflow.experiments.seeds`.
@@ -57,12 +58,13 @@ import math
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from ..energies import check_energy
-from .._checks import check_int, check_memory, check_points, check_positive, check_same_space, check_weights
-from ..kernels import Gaussian, RadialKernel
+from .._checks import check_int, check_memory, check_points, check_positive, check_weights
+from ..kernels import RadialKernel
 from ..simplex import QPInfo
 from ..summation import Backend, kernel_matrix, kernel_sum
 from ..trajectory import Checkpoint, ParticleState, Trajectory, digest, energy_fingerprint, run_steps
@@ -87,14 +89,15 @@ __all__ = [
     "NOISE_VARIANTS",
     "WFRConfig",
     "METHODS",
-    "run_wfr",
     "wfr_flow",
+    "by_iteration",
     "run",
 ]
 
-#: the particle schemes of :func:`run_wfr`.
+#: the particle schemes of :func:`wfr_flow` (``WFRConfig.method``); the registry names of the family ``"weighted"``
+#: of :mod:`mmdflow.schemes`, in its order (``tests/test_schemes.py`` checks that they agree).
 METHODS = ("mmd", "mmd_noise", "ift", "wfr")
-#: :func:`run_wfr` keeps Gram matrices (``[N, N]`` of the particles, ``[N, M]`` against the held-out sample) up
+#: :func:`wfr_flow` keeps Gram matrices (``[N, N]`` of the particles, ``[N, M]`` against the energy's target) up
 #: to this many entries; above, the MMD flows compute the held-out loss with memory-bounded ``blocked`` kernel
 #: sums, and IFT/WFR (whose weight step needs the ``[N, N]`` matrix) are refused above the memory budget.
 GRAM_ENTRIES = 2**24
@@ -187,18 +190,18 @@ class NoiseSchedule:
 
 @dataclass(frozen=True, kw_only=True)
 class WFRConfig:
-    r"""Hyper-parameters of :func:`run_wfr`.
+    r"""Hyper-parameters of :func:`wfr_flow` (the kernel is the energy's).
 
     Attributes:
         n_steps: number of iterations (one iteration = position step + weight step for IFT/WFR).
-        sigma: bandwidth of the Gaussian kernel :math:`k(x,y) = \exp(-|x-y|^2/(2\sigma^2))` of :func:`run_wfr`
-            (:func:`wfr_flow` takes the kernel of its energy and refuses a ``sigma``).
-        method: the scheme of :func:`wfr_flow`, one of :data:`METHODS` (:func:`run_wfr` takes it as an argument).
+        method: the scheme, one of :data:`METHODS` (``None`` only in a config that a caller completes, e.g. the
+            ``(method, config)`` pairs of :func:`mmdflow.experiments.run_seeds`; :func:`wfr_flow` refuses it).
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
         witness_backend: summation backend of the witness gradient of the position step (a name or a
-            :class:`mmdflow.summation.Backend`; default :data:`WITNESS_BACKEND`).
+            :class:`mmdflow.summation.Backend`). Its default is the constant :data:`WITNESS_BACKEND`, bound when
+            the class is defined: reassigning the module attribute later changes nothing; pass this field.
         weight_step: for ``method="ift"``: ``"prox"`` (exact MMD-JKO step, :func:`mmd_prox_weights`) or
             ``"pgd"`` (authors' single projected-gradient step, :func:`mmd_pgd_weights`).
         eta: MMD proximal step :math:`\eta = \beta h` (``weight_step="prox"``).
@@ -206,16 +209,14 @@ class WFRConfig:
         kl_lr: learning rate of the multiplicative KL step of ``method="wfr"`` (authors: 1).
         kl_normalise: ``"project"`` (authors) or ``"renormalise"``.
         noise: :class:`NoiseSchedule`, required by ``method="mmd_noise"`` and ignored otherwise.
-        batch_size: target samples per iteration (a fresh minibatch from a callable target, a random
-            subset of a tensor target); ``None``: as many as particles (callable) or the whole tensor.
-        n_test: size of the held-out sample drawn from a callable target for the loss.
-        loss_every: evaluate the held-out loss every this many steps (and at the end).
+        batch_size: target samples per iteration (a fresh batch from :func:`wfr_flow`'s ``sampler``, else a random
+            subset of the energy's target); ``None``: as many as particles (sampler) or the whole target.
+        loss_every: evaluate the loss against the energy's target every this many steps (and at the end).
         snapshot_every: store positions/weights every this many steps (``None``: first and last only).
         qp_tol, qp_max_iter: duality-gap tolerance and iteration cap of the proximal weight step.
     """
 
     n_steps: int
-    sigma: float | None = None
     tau: float
     method: str | None = None
     position_step: str = "pure"
@@ -227,7 +228,6 @@ class WFRConfig:
     kl_normalise: str = "project"
     noise: NoiseSchedule | None = None
     batch_size: int | None = None
-    n_test: int = 1000
     loss_every: int = 1
     snapshot_every: int | None = None
     qp_tol: float = 1e-10
@@ -235,8 +235,6 @@ class WFRConfig:
 
     def __post_init__(self):
         check_int(self.n_steps, "n_steps", 0)
-        if self.sigma is not None:
-            object.__setattr__(self, "sigma", check_positive(self.sigma, "sigma"))
         if self.method is not None and self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS} or None, got {self.method!r}")
         tau = self.tau
@@ -259,108 +257,26 @@ class WFRConfig:
             raise TypeError(f"noise must be a NoiseSchedule or None, got {type(self.noise).__name__}")
         if self.batch_size is not None:
             check_int(self.batch_size, "batch_size", 1)
-        check_int(self.n_test, "n_test", 1)
         check_int(self.loss_every, "loss_every", 1)
         if self.snapshot_every is not None:
             check_int(self.snapshot_every, "snapshot_every", 1)
         check_int(self.qp_max_iter, "qp_max_iter", 1)
 
-    @property
-    def kernel(self) -> Gaussian:
-        """The Gaussian kernel of bandwidth ``sigma``."""
-        if self.sigma is None:
-            raise ValueError("this WFRConfig has no sigma: run_wfr needs sigma (wfr_flow takes its energy's kernel)")
-        return Gaussian(self.sigma)
-
 
 def _target_batch(target, n: int, batch_size: int | None, generator, like: torch.Tensor) -> torch.Tensor:
+    """The training batch of one iteration: ``batch_size`` (default ``n``) points of a sampler, a random subset of a
+    tensor target, or the whole tensor."""
     if callable(target):
         m = batch_size or n
         y = target(m, generator)
         if not isinstance(y, torch.Tensor) or y.shape != (m, like.shape[1]):
-            raise ValueError(f"sample_target({m}, generator) must return a tensor of shape ({m}, {like.shape[1]}), "
+            raise ValueError(f"sampler({m}, generator) must return a tensor of shape ({m}, {like.shape[1]}), "
                              f"got {getattr(y, 'shape', type(y).__name__)}")
         return y.to(like)
     if batch_size is None or batch_size >= target.shape[0]:
         return target
     idx = torch.randperm(target.shape[0], generator=generator)[:batch_size].to(target.device)
     return target[idx]
-
-
-def run_wfr(method: str, x0: torch.Tensor, target, config: WFRConfig, *, test_target: torch.Tensor | None = None,
-            w0: torch.Tensor | None = None, generator: torch.Generator | None = None,
-            progress: bool = True, callback=None) -> Trajectory:
-    r"""Run one particle scheme for :math:`F = \tfrac12\mathrm{MMD}^2(\cdot, \pi)` with a target given by samples.
-
-    Methods (:data:`METHODS`):
-
-    * ``"mmd"``: the MMD particle flow of Arbel et al. (2019), uniform weights, position steps only;
-    * ``"mmd_noise"``: the same with noise injection, :math:`\xi_i = \beta_n u_i` (``config.noise``, whose
-      ``variant`` picks Arbel et al.'s update or the official IFT code's, see :class:`NoiseSchedule`);
-    * ``"ift"``: the IFT JKO splitting (Gladin et al. 2024, Algorithm 1): position step, then the MMD weight
-      step (``config.weight_step``: exact proximal QP or the authors' projected-gradient step);
-    * ``"wfr"``: position step, then the multiplicative KL weight step ("WFR GD").
-
-    Every iteration uses one target batch for both steps (``config.batch_size``). The loss is the
-    V-statistic :math:`\mathrm{MMD}^2` of the weighted particles against a fixed held-out sample:
-    ``test_target`` if given, else ``config.n_test`` points drawn from a callable target first (with
-    ``generator``), else the tensor target itself.
-
-    Args:
-        method: one of :data:`METHODS`.
-        x0: initial particles ``[N, d]``.
-        w0: initial weights (``None`` = uniform).
-        target: ``sample_target(n, generator) -> [n, d]`` or a fixed tensor ``[M, d]``.
-        test_target: the held-out sample ``[L, d]`` of the loss, or ``None`` (see above).
-        config: a :class:`WFRConfig`.
-        generator: source of all randomness (held-out sample, minibatches, noise).
-        progress: show a ``tqdm`` bar.
-        callback: called as ``callback(step, t, state)`` after every iteration (``state.x``, ``state.w``).
-
-    Returns:
-        a :class:`~mmdflow.trajectory.Trajectory` (from :func:`mmdflow.trajectory.run_steps`) whose ``times`` are
-        iteration counts, ``weights`` are filled (uniform for the MMD flows), ``energies`` are the held-out
-        :math:`\mathrm{MMD}^2` at the snapshots, and
-        ``info`` holds ``"loss"`` (``[L]`` held-out :math:`\mathrm{MMD}^2`), ``"loss_steps"`` (``[L]``),
-        ``"qp_gap_max"``/``"qp_iter_mean"``/``"qp_unconverged_steps"`` (prox weight step: the largest duality gap, the
-        mean iteration count, the steps whose QP stopped at ``qp_max_iter`` above ``qp_tol``, with a
-        ``RuntimeWarning`` when there are any), ``"method"`` and ``"config"``.
-    """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if not isinstance(config, WFRConfig):
-        raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")
-    if method == "mmd_noise" and config.noise is None:
-        raise ValueError("method 'mmd_noise' needs config.noise (a NoiseSchedule)")
-    check_points(x0, "x0")
-    w = check_weights(w0, x0, "w0").clone()
-    if method in ("mmd", "mmd_noise") and w0 is not None:
-        raise ValueError("the MMD flows use uniform weights; do not pass w0")
-    if isinstance(target, torch.Tensor):
-        check_points(target, "target")
-        check_same_space(x0, target, ("x0", "target"))
-    elif not callable(target):
-        raise TypeError(f"target must be a tensor of samples or a callable sample_target(n, generator), "
-                        f"got {type(target).__name__}")
-    kernel = config.kernel
-    n = x0.shape[0]
-    if method in ("ift", "wfr"):
-        m = config.batch_size or (target.shape[0] if isinstance(target, torch.Tensor) else n)
-        check_memory(3.0 * n * (n + m) * x0.element_size(), f"the {method} weight step's [N, N] Gram matrix and "
-                     f"[N, M] target matrix (N = {n}, M = {m}, {x0.dtype})", device=x0.device,
-                     instead="method='mmd' or 'mmd_noise' (memory-bounded kernel sums) or fewer particles")
-    if test_target is None:
-        test_target = target(config.n_test, generator).to(x0) if callable(target) else target
-    check_points(test_target, "test_target")
-    check_same_space(x0, test_target, ("x0", "test_target"))
-    yt = test_target.detach()
-    x = x0.detach().clone()
-    step = _WFRStep(method, config, target, yt, _held_out_constant(yt, kernel), generator, x)
-    traj = run_steps(step, ParticleState(x, w), times=range(config.n_steps + 1),
-                     snapshot_every=config.snapshot_every, measure=step.loss, progress=progress, callback=callback,
-                     name=method, info={"method": method, "config": config, "n_particles": n},
-                     blame=_blame(method, config))
-    return _result_info(traj, step)
 
 
 def _blame(method: str, config: "WFRConfig") -> dict:
@@ -371,13 +287,19 @@ def _blame(method: str, config: "WFRConfig") -> dict:
     return {"x": f"tau={config.tau:g} (the position step)", "w": weight_blame.get(method, "-")}
 
 
-def _held_out_constant(yt, kernel) -> float:
-    r""":math:`\sum_{lm} k(y_l, y_m) / M^2` of the held-out sample (computed once, in row blocks)."""
+def _held_out_constant(yt, kernel, v=None) -> float:
+    r""":math:`\sum_{lm} v_l v_m k(y_l, y_m)` of the held-out sample (uniform :math:`v_l = 1/M` when ``v`` is ``None``;
+    computed once, in row blocks)."""
     if yt.shape[0] ** 2 <= GRAM_ENTRIES:
         rows = max(1, 2**22 // yt.shape[0])
-        kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
-        return kyy / yt.shape[0] ** 2
-    return float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
+        if v is None:
+            kyy = sum(float(kernel_matrix(yt[i:i + rows], yt, kernel).sum()) for i in range(0, yt.shape[0], rows))
+            return kyy / yt.shape[0] ** 2
+        return sum(float(v[i:i + rows] @ (kernel_matrix(yt[i:i + rows], yt, kernel) @ v))
+                   for i in range(0, yt.shape[0], rows))
+    if v is None:
+        return float(kernel_sum(yt, yt, kernel, backend="blocked").mean())
+    return float(v @ kernel_sum(yt, yt, kernel, v, backend="blocked"))
 
 
 def _result_info(traj: Trajectory, step) -> Trajectory:
@@ -401,42 +323,67 @@ def _result_info(traj: Trajectory, step) -> Trajectory:
 
 
 def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Generator | None = None,
-             checkpoint_dir=None, progress: bool = True, callback=None, w0: torch.Tensor | None = None) -> Trajectory:
+             checkpoint_dir=None, progress: bool = True, callback=None, w0: torch.Tensor | None = None,
+             sampler: Callable[[int, torch.Generator | None], torch.Tensor] | None = None) -> Trajectory:
     r"""A weighted-particle scheme (``config.method``, one of :data:`METHODS`) for a discrepancy energy, any kernel.
 
+    Methods (:data:`METHODS`, the registry names of the family ``"weighted"`` of :mod:`mmdflow.schemes`):
+
+    * ``"mmd"``: the MMD particle flow of Arbel et al. (2019), uniform weights, position steps only;
+    * ``"mmd_noise"``: the same with noise injection, :math:`\xi_i = \beta_n u_i` (``config.noise``, whose
+      ``variant`` picks Arbel et al.'s update or the official IFT code's, see :class:`NoiseSchedule`);
+    * ``"ift"``: the IFT JKO splitting (Gladin et al. 2024, Algorithm 1): position step, then the MMD weight
+      step (``config.weight_step``: exact proximal QP or the authors' projected-gradient step);
+    * ``"wfr"``: position step, then the multiplicative KL weight step ("WFR GD").
+
     The scheme interface of :mod:`mmdflow.schemes`: ``energy`` is a :class:`mmdflow.energies.DiscrepancyEnergy`
-    :math:`F = \mathcal D_K^2(\cdot, \nu)` (its ``kernel``, ``target`` ``[M, d]`` and ``target_weights``); the
-    steps are those of :func:`run_wfr` (:func:`position_step` with the witness of :math:`K`, then the weight step)
-    with :math:`\nu` as the target (``config.batch_size``: a random subset per iteration, uniform target weights
-    only). Times are physical, :math:`t_k = k h` with :math:`h = \tau` (:math:`\alpha = 1`), or :math:`h = \eta`
-    when ``tau = 0``; ``energies`` are ``energy.value(x, w)`` at the snapshots; ``info["loss"]`` the
-    :math:`\mathrm{MMD}^2` against the target (``2 F`` for the library's normalisation).
+    :math:`F = \mathcal D_K^2(\cdot, \nu)` (its ``kernel``, ``target`` ``[M, d]`` and ``target_weights``). Every
+    iteration takes the position step (:func:`position_step` with the witness of :math:`K`) and then the weight step
+    on one training batch of the target:
+
+    * without ``sampler``: the energy's target itself (``config.batch_size``: a random subset of it per iteration,
+      uniform target weights only);
+    * with ``sampler`` (``sampler(n, generator) -> [n, d]``, e.g. a :class:`mmdflow.data.mixtures.GaussianMixture`):
+      a fresh sample of ``config.batch_size`` points (default ``N``) per iteration, and the energy's target is a
+      fixed held-out sample that only scores the run (drawn by the caller before the run, with the same generator
+      if one run should be reproducible from one seed).
+
+    Times are physical, :math:`t_k = k h` with :math:`h = \tau` (:math:`\alpha = 1`), or :math:`h = \eta` when
+    ``tau = 0``: iteration ``k`` is the snapshot at time ``k * info["h"]`` (:func:`by_iteration` relabels the
+    snapshots by iteration). ``energies`` are ``energy.value(x, w)`` at the snapshots; ``info["loss"]`` is the
+    V-statistic :math:`\mathrm{MMD}^2` of the weighted particles against the energy's target (``2 F`` in the library's
+    normalisation, :math:`\mathcal D_K^2 = \tfrac12\mathrm{MMD}^2`) at the iterations ``info["loss_steps"]`` (every
+    ``config.loss_every`` iterations and at the end), computed from the Gram matrices the steps form.
 
     Args:
-        energy: the discrepancy.
+        energy: the discrepancy (its target: the training target, or the held-out sample with ``sampler``).
         x0: start positions ``[N, d]``.
-        config: a :class:`WFRConfig` with ``method`` set and ``sigma=None``.
+        config: a :class:`WFRConfig` with ``method`` set.
         generator: source of the minibatches and noise (needed, seeded, with ``checkpoint_dir``).
         checkpoint_dir: checkpoint after every iteration; a checkpoint of the same run resumes it.
         progress: as in :func:`mmdflow.trajectory.run_steps`.
-        callback: as in :func:`mmdflow.trajectory.run_steps`.
+        callback: as in :func:`mmdflow.trajectory.run_steps` (``callback(step, t, state)``, ``state.x``, ``state.w``).
         w0: start weights ``[N]``; ``None``: uniform.
+        sampler: ``sampler(n, generator) -> [n, d]``, the training batches (see above); ``None``: the energy's target.
 
     Returns:
-        A :class:`~mmdflow.trajectory.Trajectory` with positions ``[S, N, d]`` and weights ``[S, N]``.
+        A :class:`~mmdflow.trajectory.Trajectory` with positions ``[S, N, d]`` and weights ``[S, N]`` (uniform for the
+        MMD flows), and ``info`` holding ``"method"``, ``"config"``, ``"n_particles"``, ``"energy"``, ``"h"``,
+        ``"loss"`` ``[L]``, ``"loss_steps"`` ``[L]`` and, for the proximal weight step, ``"qp_gap_max"``,
+        ``"qp_iter_mean"`` and ``"qp_unconverged_steps"`` (the steps whose QP stopped at ``qp_max_iter`` above
+        ``qp_tol``, with a ``RuntimeWarning`` when there are any).
 
     Raises:
-        TypeError: ``config`` is not a :class:`WFRConfig`, or the energy lacks a discrepancy's attributes.
-        ValueError: ``config.method`` is not set, ``config`` names another kernel than the energy's, a method's
-            requirement is not met (noise schedule, uniform weights, seeded generator with ``checkpoint_dir``).
+        TypeError: ``config`` is not a :class:`WFRConfig`, the energy lacks a discrepancy's attributes, or ``sampler``
+            is not callable.
+        ValueError: ``config.method`` is not set, a method's requirement is not met (noise schedule, uniform weights,
+            uniform target weights for minibatches, seeded generator with ``checkpoint_dir``).
+        MemoryBudgetError: the ``[N, N]`` and ``[N, M]`` matrices of the IFT/WFR weight step exceed the memory budget.
     """
     if not isinstance(config, WFRConfig):
         raise TypeError(f"config must be a WFRConfig, got {type(config).__name__}")
     if config.method is None:
         raise ValueError(f"wfr_flow needs config.method, one of {METHODS}")
-    if config.sigma is not None:
-        raise ValueError(f"wfr_flow takes the kernel of its energy ({getattr(energy, 'kernel', None)!r}); "
-                         f"config.sigma={config.sigma!r} would be ignored: leave it None")
     method = config.method
     check_points(x0, "x0")
     check_energy(energy, x0, ("value",), f"weighted-particle {method}")
@@ -444,42 +391,73 @@ def wfr_flow(energy, x0: torch.Tensor, config: WFRConfig, *, generator: torch.Ge
         if not hasattr(energy, attr):
             raise TypeError(f"the weighted-particle schemes need an energy with .{attr} (a DiscrepancyEnergy), "
                             f"got {type(energy).__name__}")
+    if sampler is not None and not callable(sampler):
+        raise TypeError(f"sampler must be a callable sampler(n, generator) -> [n, d] or None, "
+                        f"got {type(sampler).__name__}")
     if method == "mmd_noise" and config.noise is None:
         raise ValueError("method 'mmd_noise' needs config.noise (a NoiseSchedule)")
     if method in ("mmd", "mmd_noise") and w0 is not None:
         raise ValueError("the MMD flows use uniform weights; do not pass w0")
-    target, tw = energy.target.to(x0), energy.target_weights.to(x0)
+    yt, tw = energy.target.detach().to(x0), energy.target_weights.to(x0)
     uniform = bool((tw == tw[0]).all())
-    if config.batch_size is not None and not uniform:
+    if sampler is None and config.batch_size is not None and not uniform:
         raise ValueError("minibatches (config.batch_size) need uniform target weights")
     if generator is None and checkpoint_dir is not None:
         raise ValueError(f"checkpoint_dir={str(checkpoint_dir)!r} needs an explicit, seeded generator")
+    n = x0.shape[0]
+    if method in ("ift", "wfr"):
+        m = config.batch_size or (n if sampler is not None else yt.shape[0])
+        check_memory(3.0 * n * (n + m) * x0.element_size(), f"the {method} weight step's [N, N] Gram matrix and "
+                     f"[N, M] target matrix (N = {n}, M = {m}, {x0.dtype})", device=x0.device,
+                     instead="method='mmd' or 'mmd_noise' (memory-bounded kernel sums) or fewer particles")
     w = check_weights(w0, x0, "w0").clone()
     x = x0.detach().clone()
     kernel = energy.kernel
-    step = _WFRStep(method, config, target, target.detach(), _held_out_constant(target.detach(), kernel), generator,
-                    x, kernel=kernel, target_weights=None if uniform else tw)
+    v = None if uniform else tw
+    step = _WFRStep(method, config, yt if sampler is None else sampler, yt, _held_out_constant(yt, kernel, v),
+                    generator, x, kernel=kernel, target_weights=v)
     h = config.tau if config.tau > 0 else config.eta
     ckpt = None if checkpoint_dir is None else Checkpoint(
         Path(checkpoint_dir), {"scheme": f"wfr_flow:{method}", "config": asdict(config),
                                "energy": energy_fingerprint(energy), "x0": digest(x0), "w0": digest(w),
+                               "sampler": None if sampler is None else digest(sampler),
                                "generator": digest(generator), "dtype": str(x0.dtype), "device": x0.device.type})
     traj = run_steps(step, ParticleState(x, w), times=[k * h for k in range(config.n_steps + 1)],
                      snapshot_every=config.snapshot_every, measure=lambda st: energy.value(st.x, st.w),
                      checkpoint=ckpt, progress=progress, callback=callback, name=method,
-                     info={"method": method, "config": config, "n_particles": x0.shape[0], "energy": repr(energy)},
+                     info={"method": method, "config": config, "n_particles": n, "energy": repr(energy), "h": h},
                      blame=_blame(method, config))
     return _result_info(traj, step)
 
 
-class _WFRStep:
-    """One iteration of :func:`run_wfr` for :func:`mmdflow.trajectory.run_steps`: position step, then weight step,
-    on one target batch; keeps the Gram matrix of the current particles and the held-out losses."""
+def by_iteration(traj: Trajectory) -> Trajectory:
+    r"""The trajectory of :func:`wfr_flow` with its snapshots' times replaced by their iteration counts,
+    :math:`k = t_k / h` (``h = traj.info["h"]``), for plots and look-ups over iterations.
 
-    def __init__(self, method, config, target, yt, kyy, generator, x, kernel=None, target_weights=None):
+    Args:
+        traj: a trajectory of :func:`wfr_flow`.
+
+    Returns:
+        The same :class:`~mmdflow.trajectory.Trajectory` with ``times`` ``[S]`` the iteration counts (float64).
+
+    Raises:
+        ValueError: ``traj`` has no ``info["h"]`` (it is not a trajectory of :func:`wfr_flow`).
+    """
+    h = (traj.info or {}).get("h")
+    if h is None:
+        raise ValueError("by_iteration needs a trajectory of wfr_flow (info['h'], the time step)")
+    return traj._replace(times=torch.round(traj.times.double() / h))
+
+
+class _WFRStep:
+    """One iteration of :func:`wfr_flow` for :func:`mmdflow.trajectory.run_steps`: position step, then weight step,
+    on one training batch; keeps the Gram matrix of the current particles and the losses against the energy's target
+    ``yt`` (weights ``target_weights``, ``None`` = uniform, also those of every training batch)."""
+
+    def __init__(self, method, config, target, yt, kyy, generator, x, *, kernel, target_weights=None):
         self.method, self.config, self.target, self.yt, self.kyy, self.generator = (
             method, config, target, yt, kyy, generator)
-        self.kernel = config.kernel if kernel is None else kernel
+        self.kernel = kernel
         self.target_weights = target_weights     # None: uniform weights on every target batch
         # Gram matrices for the weight step and the loss, or (MMD flows, many particles) memory-bounded sums
         self.dense = method in ("ift", "wfr") or x.shape[0] * max(x.shape[0], yt.shape[0]) <= GRAM_ENTRIES
@@ -493,15 +471,17 @@ class _WFRStep:
         return self.K
 
     def loss(self, state: ParticleState) -> float:
-        """V-statistic MMD^2 of the weighted particles against the held-out sample (cached per state)."""
+        """V-statistic MMD^2 of the weighted particles against the energy's target (cached per state)."""
         x, w = state
         if self._last[0] is not None and self._last[0][0] is x and self._last[0][1] is w:
             return self._last[1]
+        v = self.target_weights
         if self.dense:
-            val = float(w @ (self.gram(x) @ w)) - 2.0 * float(w @ kernel_matrix(x, self.yt, self.kernel).mean(1))
+            kxy = kernel_matrix(x, self.yt, self.kernel)
+            val = float(w @ (self.gram(x) @ w)) - 2.0 * float(w @ (kxy.mean(1) if v is None else kxy @ v))
         else:
             val = (float(w @ kernel_sum(x, x, self.kernel, w, backend="blocked"))
-                   - 2.0 * float(w @ kernel_sum(x, self.yt, self.kernel, backend="blocked")))
+                   - 2.0 * float(w @ kernel_sum(x, self.yt, self.kernel, v, backend="blocked")))
         val += self.kyy
         self._last = ((x, w), val)
         return val
@@ -544,12 +524,12 @@ class _WFRStep:
     def state_dict(self) -> dict:
         """The generator and the records so far, for checkpoints (the Gram matrix is recomputed on resume)."""
         return {"generator": None if self.generator is None else self.generator.get_state(),
-                "records": [self.losses, self.loss_steps, self.gaps, self.iters]}
+                "records": [self.losses, self.loss_steps, self.gaps, self.iters, self.converged]}
 
     def load_state_dict(self, state: dict) -> None:
         if state["generator"] is not None:
             self.generator.set_state(state["generator"].cpu())
-        self.losses, self.loss_steps, self.gaps, self.iters = (list(r) for r in state["records"])
+        self.losses, self.loss_steps, self.gaps, self.iters, self.converged = (list(r) for r in state["records"])
 
     def _record(self, k, state):
         val = self.loss(state)

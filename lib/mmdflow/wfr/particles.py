@@ -21,7 +21,9 @@ __all__ = ["WeightedParticles", "WITNESS_BACKEND", "NOISE_VARIANTS", "witness", 
 #: the two noise-injection updates of the noisy MMD flow (:class:`NoiseSchedule`, :func:`position_step`).
 NOISE_VARIANTS = ("arbel", "authors")
 #: the default ``backend=`` of :func:`witness`, :func:`witness_gradient` and :func:`position_step` (and of
-#: ``WFRConfig.witness_backend``), a backend of :mod:`mmdflow.summation`. ``"blocked"``
+#: ``WFRConfig.witness_backend``), a backend of :mod:`mmdflow.summation`: a constant, bound as the default when those
+#: functions and the config are defined and never read at call time (to choose another backend, pass ``backend=`` or
+#: ``WFRConfig(witness_backend=...)``; reassigning this name changes nothing). ``"blocked"``
 #: is exact and forms :math:`\sum_j v_j\nabla_1k(z_i, y_j) = [(C\mathbf 1)z - Cy]_i`,
 #: :math:`C_{ij} = 2\phi'(s_{ij})v_j`, from one ``[P, M]`` distance block and one GEMM. ``"auto"`` picks the
 #: ``[P, M, d]`` dense reference at the sizes of chapter 6, measured 4-6x slower per gradient for d = 2
@@ -146,19 +148,14 @@ def wasserstein_velocity(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel,
     :func:`witness_gradient`).
 
     Args:
-        x: particles ``[N, d]`` (also the evaluation points).
-        y: target samples ``[M, d]``.
-        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
-        w: particle weights ``[N]``; ``None``: uniform.
-        v: target weights ``[M]``; ``None``: uniform.
-        backend: the summation backend of the witness gradient (default :data:`WITNESS_BACKEND`).
+        x: particles ``[N, d]`` (also the evaluation points ``z`` of :func:`witness_gradient`).
+        y, kernel, w, v, backend: as in :func:`witness_gradient`.
 
     Returns:
         ``[N, d]`` tensor (detached), dtype and device of ``x``.
 
     Raises:
-        TypeError: points that are not floating tensors, or weights of another dtype or device.
-        ValueError: points that are not finite ``[*, d]`` tensors of one space, or weights off the simplex.
+        TypeError, ValueError: as :func:`witness_gradient`.
     """
     return -witness_gradient(x, x, y, kernel, w, v, backend=backend)
 

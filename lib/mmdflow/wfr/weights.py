@@ -35,6 +35,15 @@ def _gram_and_b(x, y, kernel, v, gram, b):
     return K, b
 
 
+def _step_inputs(x, w, y, kernel, lr, v, gram, b):
+    """The checked inputs of an explicit weight step: weights ``[N]``, learning rate, ``K`` ``[N, N]``, ``b`` ``[N]``."""
+    check_points(x, "x")
+    w = check_weights(w, x, "w")
+    lr = check_positive(lr, "lr")
+    K, b = _gram_and_b(x, y, kernel, v, gram, b)
+    return w, lr, K, b
+
+
 def mmd_prox_weights(x: torch.Tensor, w_old: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, eta: float,
                      v: torch.Tensor | None = None, *, tol: float = 1e-10, max_iter: int = 5000,
                      gram: torch.Tensor | None = None, b: torch.Tensor | None = None,
@@ -105,10 +114,7 @@ def mmd_pgd_weights(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: R
         ValueError: invalid points, ``w`` off the simplex, a non-positive ``lr``, or ``gram``/``b`` of the wrong
             shape.
     """
-    check_points(x, "x")
-    w = check_weights(w, x, "w")
-    lr = check_positive(lr, "lr")
-    K, b = _gram_and_b(x, y, kernel, v, gram, b)
+    w, lr, K, b = _step_inputs(x, w, y, kernel, lr, v, gram, b)
     return project_simplex(w + 2.0 * lr * (b - K @ w))
 
 
@@ -125,15 +131,9 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
     (a softmax).
 
     Args:
-        x: support ``[N, d]``.
-        w: current weights ``[N]`` on the simplex.
-        y: target samples ``[M, d]`` (unused when ``b`` is given).
-        kernel: the kernel :math:`k` (from :mod:`mmdflow.kernels`).
-        lr: learning rate :math:`> 0`.
-        v: target weights ``[M]``; ``None``: uniform.
+        x, w, y, kernel, lr, v, gram, b: as in :func:`mmd_pgd_weights` (support ``[N, d]``, weights ``[N]``,
+            target samples ``[M, d]`` and weights ``[M]``, learning rate, optional ``K`` ``[N, N]`` and ``b`` ``[N]``).
         normalise: ``"project"`` or ``"renormalise"``.
-        gram: optional precomputed ``K`` ``[N, N]``.
-        b: optional precomputed ``b`` ``[N]``.
 
     Returns:
         new weights ``[N]`` on the simplex, dtype and device of ``x``.
@@ -142,12 +142,9 @@ def kl_weight_step(x: torch.Tensor, w: torch.Tensor, y: torch.Tensor, kernel: Ra
         ValueError: invalid points, ``w`` off the simplex, a non-positive ``lr``, an unknown ``normalise``, or
             ``gram``/``b`` of the wrong shape.
     """
-    check_points(x, "x")
-    w = check_weights(w, x, "w")
-    lr = check_positive(lr, "lr")
     if normalise not in ("project", "renormalise"):
         raise ValueError(f"normalise must be 'project' or 'renormalise', got {normalise!r}")
-    K, b = _gram_and_b(x, y, kernel, v, gram, b)
+    w, lr, K, b = _step_inputs(x, w, y, kernel, lr, v, gram, b)
     g = lr * (b - K @ w)
     u = w * torch.exp(g)
     if normalise == "project":
