@@ -105,8 +105,7 @@ t_start = time.perf_counter()
 n_particles, iterations, cases, recompute_paper_table = mmdflow.for_profile(profile, n_particles, iterations, cases,
                                                                             recompute_paper_table)
 device = torch.device(device) if device else mmdflow.default_device()
-if device.type == "cpu":
-    torch.set_num_threads(1)   # the training loops are thousands of tiny ops: one thread is fastest on a shared CPU
+mmdflow.runtime.cpu_threads(1, device)
 settings = interaction.interaction_settings(profile, n_particles=n_particles, iterations=iterations)
 use_style()
 print(f"profile={profile}, device={device}, settings={settings}")

@@ -63,7 +63,7 @@ n_held_out = 2000          # size of the fresh sample of each picture's density 
 floor_repeats = 30         # i.i.d. samples of N points whose median D_K^2 to the held-out sample is the floor
 animation_frames = 16      # frames per animation (kept small: the animations are embedded in the page)
 backend = "blocked"        # exact kernel sums of mmdflow.summation ("blocked" beats "dense" already at a few hundred points)
-torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
+torch_threads = {"quick": 1, "book": 1, "paper": None}  # CPU threads (mmdflow.runtime.cpu_threads); None: torch's choice
 stored = True              # show the stored runs of benchmarks/run_paper_images.py (Max und Moritz at 6000 particles)
 
 # Each experiment: n particles (= n target samples), end time, network (width x hidden layers, Adam lr), the
@@ -146,9 +146,8 @@ drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads = mmdflow.
     profile, drawing, smiley, two_diracs, implosion, checkpoint_dir, torch_threads)
 settings = {name: experiments.SchemeSettings(**s) for name, s in
             (("drawing", drawing), ("smiley", smiley), ("two Diracs", two_diracs), ("App. F Ex. 3", implosion))}
-if torch_threads:
-    torch.set_num_threads(torch_threads)
 device = torch.device(device) if device else mmdflow.default_device()
+mmdflow.runtime.cpu_threads(torch_threads, device)
 use_style()
 results = {}               # experiment -> {scheme: Trajectory}
 scores = {}                # experiment -> held-out scores of the final particles

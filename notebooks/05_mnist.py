@@ -58,7 +58,7 @@ n_target = 100             # first images of the test split
 n_particles = 25
 checkpoint_dir = {"quick": None, "book": "../build/checkpoints/book/05_mnist", "paper": "../build/checkpoints/05_mnist"}
 animation_frames = 10
-torch_threads = {"quick": 1, "book": 1, "paper": None}  # the quick runs are small: extra CPU threads only add overhead
+torch_threads = {"quick": 1, "book": 1, "paper": None}  # CPU threads (mmdflow.runtime.cpu_threads); None: torch's choice
 # (tau, end time) of each constant-step segment; the paper uses one schedule for all schemes
 paper_schedule = [(0.5, 5.0), (1.0, 25.0), (2.0, 50.0), (3.0, 6000.0), (6.0, 48000.0)]
 nb_segments = {"quick": [(20.0, 600.0)], "book": [(10.0, 3000.0)], "paper": paper_schedule}
@@ -100,9 +100,8 @@ t_start = time.perf_counter()
 (nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, checkpoint_dir, torch_threads,
  judge) = mmdflow.for_profile(profile, nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations,
                               checkpoint_dir, torch_threads, judge)
-if torch_threads:
-    torch.set_num_threads(torch_threads)
 device = torch.device(device) if device else mmdflow.default_device()
+mmdflow.runtime.cpu_threads(torch_threads, device)
 use_style()
 build_dir = mmdflow.runtime.find_upward("book/_toc.yml").parents[1] / "build"
 print(f"profile={profile}, device={device}, particle-flow backend={pf_backend}")

@@ -196,8 +196,7 @@ t_start = time.perf_counter()
 (seeds, n_particles, n_steps, n_test, hd_results, hd_recompute, hd_sizes, hd_steps, hd_show) = mmdflow.for_profile(
     profile, seeds, n_particles, n_steps, n_test, hd_results, hd_recompute, hd_sizes, hd_steps, hd_show)
 device = torch.device(device) if device else mmdflow.default_device()
-if device.type == "cpu":
-    torch.set_num_threads(1)   # the kernel matrices here are small: one thread avoids oversubscribing shared cores
+mmdflow.runtime.cpu_threads(1, device)
 use_style()
 print(f"profile={profile}, device={device}, seeds={seeds}, N={n_particles}, steps={n_steps}")
 

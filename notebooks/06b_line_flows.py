@@ -72,7 +72,7 @@ from mmdflow.plots.tables import Table, fmt_sig, glue_markdown
 t_start = time.perf_counter()
 (n_target, pf_n, pf_taus, pf_ns, nn_n, nn_its, nn_taus, nn_width) = mmdflow.for_profile(
     profile, n_target, pf_n, pf_taus, pf_ns, nn_n, nn_its, nn_taus, nn_width)
-torch.set_num_threads(1)
+mmdflow.runtime.cpu_threads(1, device)
 kl_settings = line.KL_PROFILES[profile]
 use_style()
 T_END, TIMES = 1.0, (0.2, 0.6, 1.0)

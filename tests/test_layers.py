@@ -71,3 +71,9 @@ def test_the_line_limit_sees_a_long_file_in_a_subpackage(tmp_path):
     (tmp_path / "pkg" / "short.py").write_text("x = 1\n" * MAX_LINES)
     (tmp_path / "notes.txt").write_text("x\n" * (MAX_LINES + 1))
     assert long_files(tmp_path) == {"pkg/long.py": MAX_LINES + 1}
+
+
+def test_chapters_leave_thread_counts_to_the_one_helper():
+    """Chapters set torch's CPU threads only through ``mmdflow.runtime.cpu_threads`` (one definition, one reason)."""
+    direct = {p.name for p in sorted((ROOT / "notebooks").glob("*.py")) if "set_num_threads" in p.read_text()}
+    assert direct == set(), f"call mmdflow.runtime.cpu_threads instead of torch.set_num_threads in {sorted(direct)}"

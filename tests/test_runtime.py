@@ -36,3 +36,18 @@ def test_timed_returns_the_result_and_waits_for_the_gpu(monkeypatch):
     timed(lambda: 1, device=torch.device("cpu"))
     timed(lambda: 1)
     assert calls == ["cuda"]                                                     # no synchronisation on the CPU
+
+
+def test_cpu_threads_sets_the_count_on_the_cpu_only_and_refuses_bad_values():
+    import torch
+    from mmdflow.runtime import cpu_threads
+    before = torch.get_num_threads()
+    try:
+        assert cpu_threads(1, "cpu") == 1 == torch.get_num_threads()
+        assert cpu_threads(None, "cpu") == 1                  # None keeps the count
+        assert cpu_threads(2, "cuda") == 1                    # another device: nothing set
+        for bad in (0, -1, 1.5, True, "2"):
+            with pytest.raises(ValueError, match=f"got {bad!r}"):
+                cpu_threads(bad)
+    finally:
+        torch.set_num_threads(before)

@@ -15,7 +15,7 @@ from typing import Callable, TypeVar
 
 import torch
 
-__all__ = ["default_device", "timed", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
+__all__ = ["default_device", "cpu_threads", "timed", "for_profile", "provenance", "record_results", "load_records", "records_dir", "PROFILES",
            "RECORDS_ENV", "STAGING_ENV", "RESULTS_ENV", "find_upward", "stored_results_path", "StoredDataError", "load_json",
            "validate", "load_stored_results", "check_stored", "SCHEMAS", "CHECKS", "Optional", "NUMBER",
            "NUMBER_OR_NAN", "INT", "ANY"]
@@ -33,6 +33,24 @@ def default_device() -> torch.device:
         A ``torch.device``.
     """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cpu_threads(threads: int | None, device=None) -> int:
+    """Set torch's intra-op CPU threads for a chapter's runs (once, after choosing the device); chapters 3-6 pass 1
+    (thousands of tiny operations: one thread is fastest on a shared CPU). ``None`` or a non-CPU device: no change.
+
+    Args:
+        threads: the thread count (``>= 1``), or ``None`` to keep torch's choice.
+        device: the chapter's device (a ``torch.device`` or string); ``None``: the CPU.
+
+    Returns:
+        The number of threads torch uses now (``ValueError`` for ``threads`` not ``None`` or an integer ``>= 1``).
+    """
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
+    if threads is not None and (device is None or torch.device(device).type == "cpu"):
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 _T = TypeVar("_T")
