@@ -64,8 +64,11 @@ paper_schedule = [(0.5, 5.0), (1.0, 25.0), (2.0, 50.0), (3.0, 6000.0), (6.0, 480
 nb_segments = {"quick": [(20.0, 600.0)], "book": [(10.0, 3000.0)], "paper": paper_schedule}
 nf_segments = {"quick": [(2.0, 20.0), (10.0, 200.0)], "book": [(2.0, 20.0), (10.0, 3000.0)], "paper": paper_schedule}   # explicit: needs smaller steps
 pf_segments = {"quick": [(1.0, 51.0), (3.0, 3000.0)], "book": [(1.0, 51.0), (3.0, 3000.0)], "paper": paper_schedule}
-network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3), "book": dict(width=512, hidden_layers=2, lr=1e-3),
-           "paper": dict(width=2048, hidden_layers=3, lr=1e-3)}
+# the networks of the backward (nb_) and forward (nf_) scheme
+nb_network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3), "book": dict(width=1024, hidden_layers=2, lr=1e-3),
+              "paper": dict(width=2048, hidden_layers=3, lr=1e-3)}
+nf_network = {"quick": dict(width=512, hidden_layers=2, lr=1e-3), "book": dict(width=512, hidden_layers=2, lr=1e-3),
+              "paper": dict(width=2048, hidden_layers=3, lr=1e-3)}
 # Adam iterations on the first step of a segment and on the later steps
 nb_iterations = {"quick": dict(iterations_start=150, iterations=15), "book": dict(iterations_start=300, iterations=100),
                  "paper": dict(iterations_start=5000, iterations=2000)}
@@ -97,9 +100,9 @@ from mmdflow.summation.directions import span_basis
 
 # %% tags=["hide-input"]
 t_start = time.perf_counter()
-(nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations, checkpoint_dir, torch_threads,
- judge) = mmdflow.for_profile(profile, nb_segments, nf_segments, pf_segments, network, nb_iterations, nf_iterations,
-                              checkpoint_dir, torch_threads, judge)
+(nb_segments, nf_segments, pf_segments, nb_network, nf_network, nb_iterations, nf_iterations, checkpoint_dir,
+ torch_threads, judge) = mmdflow.for_profile(profile, nb_segments, nf_segments, pf_segments, nb_network, nf_network,
+                                             nb_iterations, nf_iterations, checkpoint_dir, torch_threads, judge)
 device = torch.device(device) if device else mmdflow.default_device()
 mmdflow.runtime.cpu_threads(torch_threads, device)
 use_style()
@@ -115,23 +118,35 @@ def steps_text(segments):
 
 
 iters = {"neural_backward": nb_iterations, "neural_forward": nf_iterations}
+networks = {"neural_backward": nb_network, "neural_forward": nf_network}
+
+
+def network_text(net):
+    """'width 1024 with 2 hidden layers'"""
+    return f"width {net['width']} with {net['hidden_layers']} hidden layers"
+
+
 schedule = {"neural_backward": nb_segments, "neural_forward": nf_segments, "particle_flow": pf_segments}
 schemes_md = "; ".join(
     f"{schemes.label(name)}: {steps_text(schedule[name])}"
     + (f", {iters[name]['iterations']} Adam iterations per step ({iters[name]['iterations_start']} on a segment's "
        f"first step)" if name in iters else f" (float64, {pf_backend} sums)") for name in schedule)
-schemes_md += (f"; both networks of width {network['width']} with {network['hidden_layers']} hidden layers, "
-               f"Adam step {network['lr']:g}")
+schemes_md += "; networks of " + " and ".join(
+    f"{network_text(networks[name])} ({schemes.short_label(name)}), Adam step {networks[name]['lr']:g}"
+    for name in networks)
 glue_markdown(
     profile=f"`{profile}`",
     settings=(f"end times $t$ = {nb_segments[-1][1]:g} (NB), {nf_segments[-1][1]:g} (NF) and {pf_segments[-1][1]:g} "
-              f"(PF), network width {network['width']}, {nb_iterations['iterations']} (NB) and "
+              f"(PF), network width {nb_network['width']} (NB) and {nf_network['width']} (NF), "
+              f"{nb_iterations['iterations']} (NB) and "
               f"{nf_iterations['iterations']} (NF) Adam iterations per step"),
     schemes=schemes_md,
     deviations=(
         f"the target is the first {n_target} *test* digits (the paper: the first 100 *training* digits); "
-        + ("the paper's networks and step schedule" if network["width"] == 2048 and nb_segments == paper_schedule else
-           f"networks of width {network['width']} with {network['hidden_layers']} hidden layers (the paper: 2048 "
+        + ("the paper's networks and step schedule" if all(net["width"] == 2048 and net["hidden_layers"] == 3
+                                                           for net in networks.values())
+           and nb_segments == paper_schedule else
+           f"networks of {network_text(nb_network)} (NB) and {network_text(nf_network)} (NF) (the paper: 2048 "
            f"with 3), {nb_iterations['iterations']} (NB) and {nf_iterations['iterations']} (NF) Adam iterations per "
            f"step (the paper: 2000, and 5000 on the first step), steps of {steps_text(nb_segments)} (NB), "
            f"{steps_text(nf_segments)} (NF) and {steps_text(pf_segments)} (PF) instead of the paper's schedule "
@@ -200,9 +215,9 @@ x0_pf = flows.perturbed_dirac(n_particles, y.shape[1], centers=x_grey[:1].double
                               generator=torch.Generator().manual_seed(seed))
 
 # %%
-neural_options = dict(**network, seed=seed, checkpoint_dir=checkpoint_dir)
 t_runs = time.perf_counter()
-runs = {name: experiments.run_neural_segments(name, energy, x_grey, schedule[name], **neural_options,
+runs = {name: experiments.run_neural_segments(name, energy, x_grey, schedule[name], **networks[name], seed=seed,
+                                              checkpoint_dir=checkpoint_dir,
                                               schedule=dict(iters[name], batch_size=n_particles))   # all particles
         for name in ("neural_backward", "neural_forward")}
 runs["particle_flow"] = experiments.run_particle_segments(e64, x0_pf, pf_segments)
@@ -369,7 +384,8 @@ print(f"chapter wall time: {wall_time:.1f} s")
 # %% tags=["remove-cell"]
 mmdflow.runtime.record_results("05_mnist", {
     "final": final, "copy_reference": ref,
-    "n_particles": n_particles, "width": network["width"], "t_nb": float(runs["neural_backward"].times[-1]),
+    "n_particles": n_particles, "width_nb": nb_network["width"], "width_nf": nf_network["width"],
+    "t_nb": float(runs["neural_backward"].times[-1]),
     "t_nf": float(runs["neural_forward"].times[-1]), "t_pf": float(runs["particle_flow"].times[-1]),
     "judge": {s: {"mean_confidence": conf[s], "share_above_0.9": share[s]} for s in runs},
     "judge_accuracy": judge_net.accuracy, "ratio_to_pf": ratio,

@@ -252,7 +252,9 @@ def _mnist(records, stored):
         part |= good or ratio[s] <= 1.15 or judge[s]["mean_confidence"] >= pf - 0.03
         parts.append(f"{_word(s)}: $\\mathcal D_K^2$ {ratio[s]:.2f}× the particle flow's, digit judge "
                      f"{judge[s]['mean_confidence']:.2f} ({judge[s]['share_above_0.9']:.0%} above 0.9)")
-    setting = ", ".join(f"{k} {rec[k]}" for k in ("n_particles", "width", "t_nb", "t_nf") if k in rec)
+    words = {"n_particles": "$N = {}$", "width_nb": "network width {} (NB)", "width_nf": "network width {} (NF)",
+             "t_nb": "end time {:g} (NB)", "t_nf": "end time {:g} (NF)"}
+    setting = ", ".join(w.format(rec[k]) for k, w in words.items() if k in rec)
     return Judgement(finding_if(setting or "the chapter's setting", "; ".join(parts) + f"; particle flow: judge "
                                 f"{pf:.2f}; the judge's test accuracy {acc:.1%}", ok, part))
 
