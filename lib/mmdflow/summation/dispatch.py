@@ -350,11 +350,16 @@ def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: t
     Returns:
         ``[N, d]`` tensor (detached), dtype and device of ``x``.
     """
-    v = _prepare(x, y, v, kernel)
-    name, options = _resolve(backend, x, y, kernel, options)
+    name, options, xd, yd, vd = _detached_inputs(x, y, v, kernel, backend, options)
     with torch.no_grad():
-        xd = x.detach()
-        return BACKENDS[name][1](xd, xd if y is x else y.detach(), v.detach(), kernel, **options)
+        return BACKENDS[name][1](xd, yd, vd, kernel, **options)
+
+
+def _detached_inputs(x, y, v, kernel, backend, options):
+    """The backend and options of a sum without autograd, and its checked inputs detached (``y`` stays ``x``)."""
+    v, (name, options) = _prepare(x, y, v, kernel), _resolve(backend, x, y, kernel, options)
+    xd = x.detach()
+    return name, options, xd, xd if y is x else y.detach(), v.detach()
 
 
 def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
@@ -378,11 +383,8 @@ def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, 
         ``(s, g)``: :math:`s_i = \sum_j v_j K(x_i, y_j)` ``[N]`` and :math:`g_i = \sum_j v_j\nabla_1 K(x_i, y_j)`
         ``[N, d]``, both detached.
     """
-    v = _prepare(x, y, v, kernel)
-    name, options = _resolve(backend, x, y, kernel, options)
+    name, options, xd, yd, vd = _detached_inputs(x, y, v, kernel, backend, options)
     with torch.no_grad():
-        xd, vd = x.detach(), v.detach()
-        yd = xd if y is x else y.detach()
         if name == "blocked":
             return blocked_sum_and_grad(xd, yd, vd, kernel, **options)
         value_fn, grad_fn = BACKENDS[name]
