@@ -45,7 +45,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_finite, check_points, check_same_space, check_weights
+from .._checks import check_clouds, check_finite, check_points, check_same_space, check_weights
 from ..kernels import RadialKernel, check_kernel_dtype, riesz_exponent, zero_slope
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
@@ -258,9 +258,7 @@ def _resolve(backend, x, y, kernel, options, differentiable=False):
 def _prepare(x, y, v, kernel, *, uniform_ok: bool = False):
     """Validate the inputs of a sum (one host synchronisation for the finiteness of both clouds); returns the
     weights ``v`` (uniform for ``None``, or ``None`` itself when ``uniform_ok``)."""
-    check_points(x, "x", finite=False)
-    check_points(y, "y", finite=False)
-    check_same_space(x, y)
+    check_clouds(x, y, finite=False)
     check_kernel_dtype(x, "x")
     check_kernel_dtype(y, "y")
     check_finite((x, "x")) if y is x else check_finite((x, "x"), (y, "y"))
