@@ -329,12 +329,38 @@ class _TargetTerms:
         inter = 0.5 * double_sum(x1, x2, self.kernel, **self._sums)
         return inter + potential.neg() + self.target_energy.to(x1)
 
-    def _potential_derivative(self, x1, u1, x2, u2):
-        r""":math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches (the targets are
-        fixed points), the potential part of the two-batch directional derivative."""
-        y, v = self._y(x1)
-        return -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
-                                       **self._sums)
+    #: form the interaction part of :meth:`batch_directional_derivative` before the potential part (the sliced
+    #: energy: its generator gives the interaction part the first directions); else the potential part first (the
+    #: order in which autograd sums the gradients in the velocities)
+    _interaction_first = False
+
+    def batch_directional_derivative(self, x1, u1, x2, u2):
+        r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
+        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches
+        (the targets are fixed points).
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in ``u1`` and ``u2``.
+        """
+        def interaction():
+            return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, **self._sums)
+
+        def potential():
+            y, v = self._y(x1)
+            return -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
+                                           **self._sums)
+
+        if self._interaction_first:
+            inter = interaction()
+            return inter + potential()
+        pot = potential()
+        return interaction() + pot
 
 
 class DiscrepancyEnergy(_TargetTerms, InteractionEnergy):
@@ -374,22 +400,6 @@ class DiscrepancyEnergy(_TargetTerms, InteractionEnergy):
 
     def _compute_target_energy(self) -> torch.Tensor:
         return interaction_energy(self.target, self.kernel, self.target_weights, backend=self.backend)
-
-    def batch_directional_derivative(self, x1, u1, x2, u2):
-        r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
-        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            u1: its velocities ``[B1, d]``.
-            x2: second batch ``[B2, d]``.
-            u2: its velocities ``[B2, d]``.
-
-        Returns:
-            0-d tensor, differentiable in ``u1`` and ``u2``.
-        """
-        potential = self._potential_derivative(x1, u1, x2, u2)   # formed first: the order of autograd's sums in u
-        return super().batch_directional_derivative(x1, u1, x2, u2) + potential
 
     def value(self, x, w=None):
         r"""The discrepancy :math:`\mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu)+\mathcal V_{K,\nu}(\mu)+\mathcal E_K(\nu)`.
@@ -474,6 +484,8 @@ class SlicedDiscrepancyEnergy(_TargetTerms):
         kernel: must be ``Riesz(1.0)``; target ``[M, d]``; target_weights ``[M]`` or ``None``.
         n_directions, directions, generator, engine, subspace: as in :func:`mmdflow.summation.sliced.sliced_kernel_sum`.
     """
+
+    _interaction_first = True
 
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  n_directions: int | None = None, directions="auto", generator: torch.Generator | None = None,
@@ -568,19 +580,3 @@ class SlicedDiscrepancyEnergy(_TargetTerms):
         y, v = self._y(x)
         val, g = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
         return val + self.target_energy.to(x), g
-
-    def batch_directional_derivative(self, x1, u1, x2, u2):
-        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_directional_derivative`, with sliced gradients.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            u1: its velocities ``[B1, d]``.
-            x2: second batch ``[B2, d]``.
-            u2: its velocities ``[B2, d]``.
-
-        Returns:
-            0-d tensor.
-        """
-        # the interaction part first: it draws the first directions from the generator
-        inter = 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, **self._sums)
-        return inter + self._potential_derivative(x1, u1, x2, u2)
