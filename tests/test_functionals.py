@@ -91,26 +91,27 @@ def test_batch_estimate_is_unbiased_on_average():
     assert abs(est.mean().item() - F.value(pop).item()) < 4 * est.std().item() / 100**0.5 + 1e-3
 
 
+def check_against_finite_differences(p1, p2, seed, eps, tol):
+    """Random velocities ``u1``, ``u2`` (from ``seed``); asserts that the directional derivative of the two-batch
+    estimate along them is its one-sided finite difference with step ``eps``, and returns them."""
+    g = torch.Generator().manual_seed(seed)
+    u1 = torch.randn(len(p1), 2, generator=g, dtype=torch.float64)
+    u2 = torch.randn(len(p2), 2, generator=g, dtype=torch.float64)
+    fd = (F.batch_estimate(p1 + eps * u1, p2 + eps * u2) - F.batch_estimate(p1, p2)) / eps
+    torch.testing.assert_close(F.batch_directional_derivative(p1, u1, p2, u2), fd, atol=tol, rtol=tol)
+    return u1, u2
+
+
 def test_directional_derivative_matches_finite_differences():
     p1, _ = cloud(40, seed=5)
     p2, _ = cloud(30, seed=6)
-    g = torch.Generator().manual_seed(7)
-    u1 = torch.randn(40, 2, generator=g, dtype=torch.float64)
-    u2 = torch.randn(30, 2, generator=g, dtype=torch.float64)
-    eps = 1e-7
-    fd = (F.batch_estimate(p1 + eps * u1, p2 + eps * u2) - F.batch_estimate(p1, p2)) / eps
-    torch.testing.assert_close(F.batch_directional_derivative(p1, u1, p2, u2), fd, atol=1e-5, rtol=1e-5)
+    check_against_finite_differences(p1, p2, seed=7, eps=1e-7, tol=1e-5)
 
 
 def test_directional_derivative_at_coinciding_points_is_one_sided():
     # all particles at the same point of the right half-plane: they separate in y, D = -u_x - 1/2 E|u1y - u2y|
     p = torch.tensor([[0.5, 0.0]], dtype=torch.float64).repeat(20, 1)
-    g = torch.Generator().manual_seed(8)
-    u1 = torch.randn(20, 2, generator=g, dtype=torch.float64)
-    u2 = torch.randn(20, 2, generator=g, dtype=torch.float64)
-    eps = 1e-6
-    fd = (F.batch_estimate(p + eps * u1, p + eps * u2) - F.batch_estimate(p, p)) / eps
-    torch.testing.assert_close(F.batch_directional_derivative(p, u1, p, u2), fd, atol=1e-6, rtol=1e-6)
+    u1, u2 = check_against_finite_differences(p, p, seed=8, eps=1e-6, tol=1e-6)
     assert F.batch_directional_derivative(p, u1, p, u2).item() < -torch.cat([u1, u2])[:, 0].mean().item()
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "check_points",
     "check_weights",
     "check_same_space",
+    "check_clouds",
     "check_positive",
     "check_riesz_exponent",
     "check_int",
@@ -122,6 +123,25 @@ def check_same_space(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = 
         raise TypeError(f"{a} and {b} must have the same dtype, got {x.dtype} and {y.dtype}")
     if x.device != y.device:
         raise ValueError(f"{a} and {b} must be on the same device, got {x.device} and {y.device}")
+
+
+def check_clouds(x, y, *, finite: bool = True) -> None:
+    """Check two point clouds ``x`` ``[N, d]`` and ``y`` ``[M, d]`` of one space: :func:`check_points` of each (named
+    ``x`` and ``y`` in the messages), then :func:`check_same_space`.
+
+    Args:
+        x: points ``[N, d]``.
+        y: points ``[M, d]``.
+        finite: as in :func:`check_points`.
+
+    Raises:
+        TypeError: a cloud is not a floating tensor, or the dtypes differ.
+        ValueError: a cloud is not a non-empty ``[*, d]`` tensor (or, with ``finite``, not finite), or the dimensions
+            or devices differ.
+    """
+    check_points(x, "x", finite=finite)
+    check_points(y, "y", finite=finite)
+    check_same_space(x, y)
 
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16, torch.float32)

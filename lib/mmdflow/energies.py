@@ -223,6 +223,10 @@ class InteractionEnergy:
         """
         return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend=self.backend)
 
+    @property
+    def _sums(self) -> dict:
+        return {"backend": self.backend}
+
     @staticmethod
     def _uniform(x) -> float:
         return 1.0 / x.shape[0]
@@ -264,7 +268,102 @@ class InteractionEnergy:
         return 0.5 * d, g1.mul_(0.5), g2.mul_(0.5)
 
 
-class DiscrepancyEnergy(InteractionEnergy):
+class _TargetTerms:
+    r"""What the two discrepancy energies share, written once: a checked target
+    :math:`\nu = \sum_l v_l\delta_{y_l}`, its constant energy :math:`\mathcal E_K(\nu)` (computed once, by the
+    subclass's ``_compute_target_energy``), the first variation and the two-batch estimates, all with the subclass's
+    summation options ``_sums`` (``{"backend": ...}`` and, for the sliced discrepancy, its slicing options).
+    """
+
+    def _set_target(self, target: torch.Tensor, target_weights: torch.Tensor | None) -> None:
+        self.target = check_points(target, "target")
+        self.target_weights = check_weights(target_weights, target, "target_weights")
+        self._target_energy = None
+
+    def _target_repr(self) -> str:
+        return f"target of {self.target.shape[0]} points in d={self.target.shape[1]}"
+
+    def _target_digests(self) -> dict:
+        return {"target": digest(self.target), "target_weights": digest(self.target_weights)}
+
+    @property
+    def target_energy(self) -> torch.Tensor:
+        r"""The constant :math:`\mathcal E_K(\nu)` (computed once)."""
+        if self._target_energy is None:
+            with torch.no_grad():
+                self._target_energy = self._compute_target_energy()
+        return self._target_energy
+
+    def _y(self, x):
+        return self.target.to(x), self.target_weights.to(x)
+
+    def first_variation(self, z, x, w=None):
+        r""":math:`\frac{\delta F}{\delta\mu}(z) = \sum_j w_j K(z, x_j) - \sum_l v_l K(z, y_l)`.
+
+        Args:
+            z: evaluation points ``[L, d]``.
+            x: particles ``[N, d]`` of :math:`\mu`.
+            w: weights ``[N]``; ``None``: uniform.
+
+        Returns:
+            ``[L]`` tensor.
+        """
+        y, v = self._y(z)
+        return kernel_sum(z, x, self.kernel, w, **self._sums) - kernel_sum(z, y, self.kernel, v, **self._sums)
+
+    def batch_estimate(self, x1, x2):
+        r"""Two-batch estimate: cross pairs for :math:`\mathcal E_K`, both batches against the target for :math:`\mathcal V`.
+
+        :math:`\frac12\,\mathrm{mean}_{ij}K(x^1_i, x^2_j) - \mathrm{mean}_k\sum_l v_l K(x_k, y_l) + \mathcal E_K(\nu)`,
+        ``k`` over both batches.
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            x2: second, independent batch ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in both batches.
+        """
+        y, v = self._y(x1)
+        potential = double_sum(torch.cat([x1, x2]), y, self.kernel, None, v, **self._sums)
+        inter = 0.5 * double_sum(x1, x2, self.kernel, **self._sums)
+        return inter + potential.neg() + self.target_energy.to(x1)
+
+    #: form the interaction part of :meth:`batch_directional_derivative` before the potential part (the sliced
+    #: energy: its generator gives the interaction part the first directions); else the potential part first (the
+    #: order in which autograd sums the gradients in the velocities)
+    _interaction_first = False
+
+    def batch_directional_derivative(self, x1, u1, x2, u2):
+        r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
+        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches
+        (the targets are fixed points).
+
+        Args:
+            x1: first batch ``[B1, d]``.
+            u1: its velocities ``[B1, d]``.
+            x2: second batch ``[B2, d]``.
+            u2: its velocities ``[B2, d]``.
+
+        Returns:
+            0-d tensor, differentiable in ``u1`` and ``u2``.
+        """
+        def interaction():
+            return 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, **self._sums)
+
+        def potential():
+            y, v = self._y(x1)
+            return -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
+                                           **self._sums)
+
+        if self._interaction_first:
+            inter = interaction()
+            return inter + potential()
+        pot = potential()
+        return interaction() + pot
+
+
+class DiscrepancyEnergy(_TargetTerms, InteractionEnergy):
     r"""The functional :math:`F(\mu) = \mathcal D_K^2(\mu, \nu)` for a fixed target :math:`\nu`.
 
     Args:
@@ -286,12 +385,10 @@ class DiscrepancyEnergy(InteractionEnergy):
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  backend: str = "auto"):
         super().__init__(kernel, backend=backend)
-        self.target = check_points(target, "target")
-        self.target_weights = check_weights(target_weights, target, "target_weights")
-        self._target_energy = None
+        self._set_target(target, target_weights)
 
     def __repr__(self):
-        return f"DiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in d={self.target.shape[1]})"
+        return f"DiscrepancyEnergy({self.kernel}, {self._target_repr()})"
 
     def fingerprint(self) -> dict:
         """Type, kernel, backend and digests of the target samples and weights, for checkpoint keys.
@@ -299,19 +396,10 @@ class DiscrepancyEnergy(InteractionEnergy):
         Returns:
             A JSON-ready dict.
         """
-        return dict(super().fingerprint(), target=digest(self.target), target_weights=digest(self.target_weights))
+        return dict(super().fingerprint(), **self._target_digests())
 
-    @property
-    def target_energy(self) -> torch.Tensor:
-        r"""The constant :math:`\mathcal E_K(\nu)` (computed once)."""
-        if self._target_energy is None:
-            with torch.no_grad():
-                self._target_energy = interaction_energy(self.target, self.kernel, self.target_weights,
-                                                         backend=self.backend)
-        return self._target_energy
-
-    def _y(self, x):
-        return self.target.to(x), self.target_weights.to(x)
+    def _compute_target_energy(self) -> torch.Tensor:
+        return interaction_energy(self.target, self.kernel, self.target_weights, backend=self.backend)
 
     def value(self, x, w=None):
         r"""The discrepancy :math:`\mathcal D_K^2(\mu,\nu) = \mathcal E_K(\mu)+\mathcal V_{K,\nu}(\mu)+\mathcal E_K(\nu)`.
@@ -339,53 +427,6 @@ class DiscrepancyEnergy(InteractionEnergy):
         """
         y, v = self._y(x)
         return discrepancy_gradient(x, y, self.kernel, w, v, backend=self.backend)
-
-    def first_variation(self, z, x, w=None):
-        r""":math:`\frac{\delta F}{\delta\mu}(z) = \sum_j w_j K(z, x_j) - \sum_l v_l K(z, y_l)`.
-
-        Args:
-            z: evaluation points ``[L, d]``.
-            x: particles ``[N, d]`` of :math:`\mu`.
-            w: weights ``[N]``; ``None``: uniform.
-
-        Returns:
-            ``[L]`` tensor.
-        """
-        y, v = self._y(z)
-        return (kernel_sum(z, x, self.kernel, w, backend=self.backend)
-                - kernel_sum(z, y, self.kernel, v, backend=self.backend))
-
-    def batch_estimate(self, x1, x2):
-        r"""Two-batch estimate: cross pairs for :math:`\mathcal E_K`, both batches against the target for :math:`\mathcal V`.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            x2: second, independent batch ``[B2, d]``.
-
-        Returns:
-            0-d tensor, differentiable in both batches.
-        """
-        y, v = self._y(x1)
-        potential = double_sum(torch.cat([x1, x2]), y, self.kernel, None, v, backend=self.backend)
-        return super().batch_estimate(x1, x2) + potential.neg() + self.target_energy.to(x1)
-
-    def batch_directional_derivative(self, x1, u1, x2, u2):
-        r"""Two-batch estimate of :math:`D_v\mathcal D_K^2(\cdot,\nu)(\mu)`: the interaction part on cross
-        pairs plus :math:`-\mathrm{mean}_k\sum_l v_l\frac{d}{dt}|_{0^+}K(x_k+tu_k, y_l)` over both batches.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            u1: its velocities ``[B1, d]``.
-            x2: second batch ``[B2, d]``.
-            u2: its velocities ``[B2, d]``.
-
-        Returns:
-            0-d tensor, differentiable in ``u1`` and ``u2``.
-        """
-        y, v = self._y(x1)
-        potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
-                                            backend=self.backend)
-        return super().batch_directional_derivative(x1, u1, x2, u2) + potential
 
     def batch_estimate_and_grad(self, x1, x2):
         r""":meth:`batch_estimate` and its gradients in both batches, without autograd: the interaction part of
@@ -427,7 +468,7 @@ class DiscrepancyEnergy(InteractionEnergy):
         return d - dp, g1.sub_(gp[:b1]), g2.sub_(gp[b1:])
 
 
-class SlicedDiscrepancyEnergy:
+class SlicedDiscrepancyEnergy(_TargetTerms):
     r"""The Riesz(1) discrepancy :math:`\mathcal D_K^2(\cdot,\nu)` with sliced value and gradient.
 
     A drop-in for :class:`mmdflow.energies.DiscrepancyEnergy` in particle
@@ -444,22 +485,26 @@ class SlicedDiscrepancyEnergy:
         n_directions, directions, generator, engine, subspace: as in :func:`mmdflow.summation.sliced.sliced_kernel_sum`.
     """
 
+    _interaction_first = True
+
     def __init__(self, kernel: RadialKernel, target: torch.Tensor, target_weights: torch.Tensor | None = None, *,
                  n_directions: int | None = None, directions="auto", generator: torch.Generator | None = None,
                  engine: str = "auto", exact_target_energy: bool = True, subspace="auto"):
         check_sliced_kernel(kernel)
         self.kernel = kernel
-        self.target = check_points(target, "target")
-        self.target_weights = check_weights(target_weights, target, "target_weights")
+        self._set_target(target, target_weights)
         self.options = dict(n_directions=n_directions, directions=directions, generator=generator, engine=engine,
                             subspace=subspace)
         self.backend = "sliced"
         self._exact_target = exact_target_energy
-        self._target_energy = None
 
     def __repr__(self):
-        return (f"SlicedDiscrepancyEnergy({self.kernel}, target of {self.target.shape[0]} points in "
-                f"d={self.target.shape[1]}, {self.options['n_directions']} {self.options['directions']} directions)")
+        return (f"SlicedDiscrepancyEnergy({self.kernel}, {self._target_repr()}, {self.options['n_directions']} "
+                f"{self.options['directions']} directions)")
+
+    @property
+    def _sums(self) -> dict:
+        return {"backend": "sliced", **self.options}
 
     def fingerprint(self) -> dict:
         """Type, kernel, digests of the target and of the slicing options (the generator's current state included),
@@ -468,9 +513,8 @@ class SlicedDiscrepancyEnergy:
         Returns:
             A JSON-ready dict.
         """
-        return {"type": type(self).__name__, "kernel": repr(self.kernel), "target": digest(self.target),
-                "target_weights": digest(self.target_weights), "options": digest(self.options),
-                "exact_target_energy": self._exact_target}
+        return {"type": type(self).__name__, "kernel": repr(self.kernel), **self._target_digests(),
+                "options": digest(self.options), "exact_target_energy": self._exact_target}
 
     def state_dict(self) -> dict:
         """The state of the directions' generator (it advances at every call), for checkpoints.
@@ -490,19 +534,11 @@ class SlicedDiscrepancyEnergy:
         if "generator" in state:
             self.options["generator"].set_state(state["generator"].cpu())
 
-    @property
-    def target_energy(self) -> torch.Tensor:
-        r"""The constant :math:`\mathcal E_K(\nu)` (computed once)."""
-        if self._target_energy is None:
-            with torch.no_grad():
-                backend = "blocked" if self._exact_target else "sliced"
-                opts = {} if self._exact_target else self.options
-                self._target_energy = 0.5 * (self.target_weights * kernel_sum(
-                    self.target, self.target, self.kernel, self.target_weights, backend=backend, **opts)).sum()
-        return self._target_energy
-
-    def _y(self, x):
-        return self.target.to(x), self.target_weights.to(x)
+    def _compute_target_energy(self) -> torch.Tensor:
+        backend = "blocked" if self._exact_target else "sliced"
+        opts = {} if self._exact_target else self.options
+        return 0.5 * (self.target_weights * kernel_sum(self.target, self.target, self.kernel, self.target_weights,
+                                                       backend=backend, **opts)).sum()
 
     def value(self, x, w=None):
         r"""Sliced estimate of :math:`\mathcal D_K^2(\mu,\nu)` (Riesz ``r = 1``), plus the target's own energy.
@@ -544,52 +580,3 @@ class SlicedDiscrepancyEnergy:
         y, v = self._y(x)
         val, g = sliced_discrepancy_and_gradient(x, y, w, v, **self.options)
         return val + self.target_energy.to(x), g
-
-    def first_variation(self, z, x, w=None):
-        r""":math:`\frac{\delta F}{\delta\mu}(z) = \int K(z,\cdot)\,d\mu - \int K(z,\cdot)\,d\nu`, shape ``[len(z)]``.
-
-        Args:
-            z: evaluation points ``[L, d]``.
-            x: particles ``[N, d]`` of :math:`\mu`.
-            w: weights ``[N]``; ``None``: uniform.
-
-        Returns:
-            ``[L]`` tensor.
-        """
-        y, v = self._y(z)
-        return (kernel_sum(z, x, self.kernel, w, backend="sliced", **self.options)
-                - kernel_sum(z, y, self.kernel, v, backend="sliced", **self.options))
-
-    def batch_estimate(self, x1, x2):
-        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_estimate`, with sliced sums.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            x2: second, independent batch ``[B2, d]``.
-
-        Returns:
-            0-d tensor.
-        """
-        y, v = self._y(x1)
-        both = torch.cat([x1, x2])
-        potential = -kernel_sum(both, y, self.kernel, v, backend="sliced", **self.options).mean()
-        inter = 0.5 * kernel_sum(x1, x2, self.kernel, backend="sliced", **self.options).mean()
-        return inter + potential + self.target_energy.to(x1)
-
-    def batch_directional_derivative(self, x1, u1, x2, u2):
-        """Two-batch estimate as in :meth:`DiscrepancyEnergy.batch_directional_derivative`, with sliced gradients.
-
-        Args:
-            x1: first batch ``[B1, d]``.
-            u1: its velocities ``[B1, d]``.
-            x2: second batch ``[B2, d]``.
-            u2: its velocities ``[B2, d]``.
-
-        Returns:
-            0-d tensor.
-        """
-        y, v = self._y(x1)
-        inter = 0.5 * directional_derivative(x1, u1, x2, u2, self.kernel, backend="sliced", **self.options)
-        potential = -directional_derivative(torch.cat([x1, x2]), torch.cat([u1, u2]), y, None, self.kernel, None, v,
-                                            backend="sliced", **self.options)
-        return inter + potential

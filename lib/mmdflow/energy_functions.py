@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import BLOCKED_INSTEAD, check_pairs_memory, check_points, check_same_space, check_weights
+from ._checks import BLOCKED_INSTEAD, check_clouds, check_pairs_memory, check_points, check_weights
 from .kernels import RadialKernel, Riesz, squared_distances
 from .summation import choose_backend, double_sum, kernel_sum_grad
 
@@ -80,9 +80,7 @@ def discrepancy(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, w: torch
     Raises:
         ValueError: the points are not finite ``[*, d]`` tensors of one space.
     """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
+    check_clouds(x, y)
     return (interaction_energy(x, kernel, w, backend=backend) + potential_energy(x, y, kernel, w, v, backend=backend)
             + interaction_energy(y, kernel, v, backend=backend))
 
@@ -128,9 +126,7 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor | None = N
     Raises:
         ValueError: the points are not finite ``[*, d]`` tensors of one space.
     """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
+    check_clouds(x, y)
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
     big = x if x.shape[0] >= y.shape[0] else y

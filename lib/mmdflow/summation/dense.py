@@ -24,7 +24,7 @@ import math
 
 import torch
 
-from .._checks import check_pairs_memory, check_points, check_same_space
+from .._checks import check_clouds, check_pairs_memory
 from ..kernels import (EXPLICIT_DIFF_MAX_D, RadialKernel, centred, pairwise_squared_distances, squared_distances,
                        riesz_exponent, zero_slope)
 
@@ -135,9 +135,7 @@ def kernel_matrix(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel) -> tor
         ValueError: the points are not finite ``[*, d]`` tensors of one space.
         MemoryError: the matrix exceeds the memory budget.
     """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
+    check_clouds(x, y)
     if not isinstance(kernel, RadialKernel):
         raise TypeError(f"kernel must be an mmdflow.kernels kernel, got {type(kernel).__name__}")
     check_pairs_memory(x, y, 4, "the [N, M] Gram matrix", instead="mmdflow.summation.kernel_sum with backend='blocked' "

@@ -45,7 +45,7 @@ from typing import Callable
 
 import torch
 
-from .._checks import check_finite, check_points, check_same_space, check_weights
+from .._checks import check_clouds, check_finite, check_points, check_same_space, check_weights
 from ..kernels import RadialKernel, check_kernel_dtype, riesz_exponent, zero_slope
 from .blocked import BLOCK_ELEMS, blocked_grad, blocked_self_double_sum, blocked_sum, blocked_sum_and_grad
 from .fused import supported as fused_supported
@@ -258,9 +258,7 @@ def _resolve(backend, x, y, kernel, options, differentiable=False):
 def _prepare(x, y, v, kernel, *, uniform_ok: bool = False):
     """Validate the inputs of a sum (one host synchronisation for the finiteness of both clouds); returns the
     weights ``v`` (uniform for ``None``, or ``None`` itself when ``uniform_ok``)."""
-    check_points(x, "x", finite=False)
-    check_points(y, "y", finite=False)
-    check_same_space(x, y)
+    check_clouds(x, y, finite=False)
     check_kernel_dtype(x, "x")
     check_kernel_dtype(y, "y")
     check_finite((x, "x")) if y is x else check_finite((x, "x"), (y, "y"))
@@ -350,11 +348,16 @@ def kernel_sum_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: t
     Returns:
         ``[N, d]`` tensor (detached), dtype and device of ``x``.
     """
-    v = _prepare(x, y, v, kernel)
-    name, options = _resolve(backend, x, y, kernel, options)
+    name, options, xd, yd, vd = _detached_inputs(x, y, v, kernel, backend, options)
     with torch.no_grad():
-        xd = x.detach()
-        return BACKENDS[name][1](xd, xd if y is x else y.detach(), v.detach(), kernel, **options)
+        return BACKENDS[name][1](xd, yd, vd, kernel, **options)
+
+
+def _detached_inputs(x, y, v, kernel, backend, options):
+    """The backend and options of a sum without autograd, and its checked inputs detached (``y`` stays ``x``)."""
+    v, (name, options) = _prepare(x, y, v, kernel), _resolve(backend, x, y, kernel, options)
+    xd = x.detach()
+    return name, options, xd, xd if y is x else y.detach(), v.detach()
 
 
 def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, v: torch.Tensor | None = None, *,
@@ -378,11 +381,8 @@ def kernel_sum_and_grad(x: torch.Tensor, y: torch.Tensor, kernel: RadialKernel, 
         ``(s, g)``: :math:`s_i = \sum_j v_j K(x_i, y_j)` ``[N]`` and :math:`g_i = \sum_j v_j\nabla_1 K(x_i, y_j)`
         ``[N, d]``, both detached.
     """
-    v = _prepare(x, y, v, kernel)
-    name, options = _resolve(backend, x, y, kernel, options)
+    name, options, xd, yd, vd = _detached_inputs(x, y, v, kernel, backend, options)
     with torch.no_grad():
-        xd, vd = x.detach(), v.detach()
-        yd = xd if y is x else y.detach()
         if name == "blocked":
             return blocked_sum_and_grad(xd, yd, vd, kernel, **options)
         value_fn, grad_fn = BACKENDS[name]

@@ -65,7 +65,7 @@ from __future__ import annotations
 import torch
 
 from . import sort1d as _sort1d
-from .._checks import check_points, check_same_space, check_weights
+from .._checks import check_clouds, check_weights
 from ..kernels import RadialKernel, riesz_exponent
 from .directions import directions_for as _directions_for, slicing_constant, span_basis
 
@@ -198,9 +198,7 @@ class _SlicedKernelSum(torch.autograd.Function):
 
 
 def _prepare(x, y, v, kernel):
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
+    check_clouds(x, y)
     check_sliced_kernel(kernel)
     return check_weights(v, y, "v")
 
@@ -343,9 +341,7 @@ def sliced_discrepancy_and_gradient(x: torch.Tensor, y: torch.Tensor, w: torch.T
     Returns:
         ``(value, gradient)``: a 0-d tensor (or ``None``) and ``[N, d]``.
     """
-    check_points(x, "x")
-    check_points(y, "y")
-    check_same_space(x, y)
+    check_clouds(x, y)
     w = check_weights(w, x, "w")
     v = check_weights(v, y, "v")
     with torch.no_grad():
