@@ -227,10 +227,10 @@ def _weights_of(w, idx: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return w[idx, 0] if isinstance(w, torch.Tensor) else like.new_full((idx.numel(),), w)
 
 
-def grouped_coincidence_term(ua, ub, groups: CoincidingGroups, wa, vb, slope: float) -> torch.Tensor:
+def grouped_coincidence_term(ua, ub, groups: CoincidingGroups, wa, wb, slope: float) -> torch.Tensor:
     r""":func:`coincidence_term` over a :class:`CoincidingGroups` (0-d, differentiable): the listed pairs, plus per
-    block :math:`c\sum_{i\in A, j\in B} w_i v_j \|u^a_i - u^b_j\|` from ``[|A|, |B|]`` matrices (``ub = None``:
-    :math:`c\sum_{i\in A} w_i\|u^a_i\|\sum_{j\in B} v_j`). ``wa``, ``vb``: ``[N, 1]``, ``[M, 1]`` weight columns
+    block :math:`c\sum_{i\in A, j\in B} w^a_i w^b_j \|u^a_i - u^b_j\|` from ``[|A|, |B|]`` matrices (``ub = None``:
+    :math:`c\sum_{i\in A} w^a_i\|u^a_i\|\sum_{j\in B} w^b_j`). ``wa``, ``wb``: ``[N, 1]``, ``[M, 1]`` weight columns
     or scalars.
 
     Args:
@@ -238,24 +238,24 @@ def grouped_coincidence_term(ua, ub, groups: CoincidingGroups, wa, vb, slope: fl
         ub: velocities ``[M, d]`` of the ``b`` points, or ``None`` (fixed points).
         groups: the coinciding pairs, from :func:`coinciding_groups`.
         wa: weights ``[N, 1]`` or a scalar (uniform).
-        vb: weights ``[M, 1]`` or a scalar (uniform).
+        wb: weights ``[M, 1]`` or a scalar (uniform).
         slope: the kernel's slope :math:`c` at 0 (:func:`mmdflow.kernels.zero_slope`).
 
     Returns:
         0-d tensor, differentiable in the velocities (:math:`-\infty` for :math:`c = -\infty` and a moving pair of
         positive weight).
     """
-    value = coincidence_term(ua, ub, groups.ia, groups.ib, wa, vb, slope)
+    value = coincidence_term(ua, ub, groups.ia, groups.ib, wa, wb, slope)
     if slope == 0.0:
         return value
     for a, b in groups.blocks:
-        w_a, v_b = _weights_of(wa, a, ua), _weights_of(vb, b, ua)
+        w_a, w_b = _weights_of(wa, a, ua), _weights_of(wb, b, ua)
         if ub is None:
-            value = value + _norm_term(ua[a].square().sum(1), w_a * v_b.sum(), slope) + 0.0 * ua.sum()
+            value = value + _norm_term(ua[a].square().sum(1), w_a * w_b.sum(), slope) + 0.0 * ua.sum()
             continue
         for s0, rel in _block_pieces(ua[a], ub[b], b.numel()):
             norm2 = rel.square().sum(-1)
-            value = value + _norm_term(norm2, w_a[s0:s0 + norm2.shape[0], None] * v_b[None, :], slope)
+            value = value + _norm_term(norm2, w_a[s0:s0 + norm2.shape[0], None] * w_b[None, :], slope)
     return value
 
 
