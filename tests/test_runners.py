@@ -1,6 +1,6 @@
-"""Every public runner, in every dtype and on every device present, through the one step loop.
+"""Every registered scheme, in every dtype and on every device present, through the one step loop.
 
-The runners are the particle flow, both neural schemes and the weighted-particle runner; each must keep the
+The schemes are those of the registry (:mod:`mmdflow.schemes`), each run through its one interface; each must keep the
 start's dtype and device in its trajectory, record its snapshots at the stated times, call the callback with
 ``(step, t, state)`` after every step and report non-finite particles with the step that produced them.
 """
@@ -8,44 +8,49 @@ start's dtype and device in its trajectory, record its snapshots at the stated t
 import pytest
 import torch
 
-from mmdflow import energies, flows, neural, wfr
+from mmdflow import energies, wfr
 from mmdflow.data import mixtures
 from mmdflow.kernels import Gaussian, Riesz
+from mmdflow.schemes import get_scheme, scheme_names
 from mmdflow.trajectory import ParticleState, Trajectory
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 DTYPES = [torch.float32, torch.float64]
 
-
-def _particle(x0, callback):
-    energy = energies.DiscrepancyEnergy(Riesz(1.0), torch.zeros(5, 2, dtype=x0.dtype, device=x0.device))
-    return flows.particle_flow(energy, x0, flows.ParticleFlowConfig(tau=0.1, n_steps=4, snapshot_every=2),
-                               progress=False, callback=callback)
-
-
-def _neural(kind):
-    def run(x0, callback):
-        energy = energies.InteractionEnergy(Riesz(1.0))
-        cls = neural.NeuralBackwardConfig if kind == "backward" else neural.NeuralForwardConfig
-        cfg = cls(tau=0.1, n_steps=4, iterations=3, width=8, batch_size=8, snapshot_every=2,
-                  dtype="float64" if x0.dtype == torch.float64 else "float32",
-                  **({"batch1": 8} if kind == "forward" else {}))
-        flow = neural.neural_backward_flow if kind == "backward" else neural.neural_forward_flow
-        return flow(energy, x0, cfg, generator=torch.Generator(device=x0.device).manual_seed(0), progress=False,
-                    callback=callback)
-    return run
+#: the config fields of a small run, by family (four steps of 0.1, a snapshot every second step).
+FAMILY_SETTINGS = {
+    "particle": dict(tau=0.1, n_steps=4, snapshot_every=2),
+    "neural": dict(tau=0.1, n_steps=4, iterations=3, width=8, batch_size=8, snapshot_every=2),
+    "weighted": dict(tau=0.1, n_steps=4, snapshot_every=2),
+}
+#: what a scheme needs beyond its family's fields.
+EXTRA = {"neural_forward": dict(batch1=8), "mmd_noise": dict(noise=wfr.NoiseSchedule(beta0=0.1))}
 
 
-def _weighted(x0, callback):
-    target = mixtures.gaussian_2d().sample(16, torch.Generator().manual_seed(1), dtype=x0.dtype, device=x0.device)
-    cfg = wfr.WFRConfig(method="ift", n_steps=4, tau=0.1, snapshot_every=2)
-    energy = energies.DiscrepancyEnergy(Gaussian(1.0), target)
-    return wfr.wfr_flow(energy, x0, cfg, generator=torch.Generator().manual_seed(2), progress=False,
-                        callback=callback)
+def _energy(family, x0):
+    """Each family on its kind of functional: the interaction energy for the neural schemes (they start at a Dirac
+    in the paper), a discrepancy for the others (weighted schemes: a Gaussian kernel, as in Gladin et al.)."""
+    if family == "neural":
+        return energies.InteractionEnergy(Riesz(1.0))
+    if family == "weighted":
+        target = mixtures.gaussian_2d().sample(16, torch.Generator().manual_seed(1), dtype=x0.dtype,
+                                               device=x0.device)
+        return energies.DiscrepancyEnergy(Gaussian(1.0), target)
+    return energies.DiscrepancyEnergy(Riesz(1.0), torch.zeros(5, 2, dtype=x0.dtype, device=x0.device))
 
 
-RUNNERS = {"particle_flow": _particle, "neural_backward_flow": _neural("backward"),
-           "neural_forward_flow": _neural("forward"), "wfr_flow": _weighted}
+def run_scheme(name, x0, callback):
+    """The registered scheme ``name`` through its one interface ``run(energy, x0, config, *, generator, ...)``."""
+    scheme = get_scheme(name)
+    fields = dict(FAMILY_SETTINGS[scheme.family], **EXTRA.get(name, {}))
+    if scheme.family == "neural":
+        fields["dtype"] = "float64" if x0.dtype == torch.float64 else "float32"
+    gen = torch.Generator(device=x0.device if scheme.family == "neural" else "cpu").manual_seed(2)
+    return scheme.run(_energy(scheme.family, x0), x0, scheme.config(**fields), generator=gen, progress=False,
+                      callback=callback)
+
+
+RUNNERS = scheme_names()
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -60,7 +65,7 @@ def test_runner_keeps_dtype_device_and_reports_every_step(runner, dtype, device)
         assert isinstance(state, ParticleState) and state.x.shape == (12, 2)
         seen.append((step, round(t, 9)))
 
-    traj = RUNNERS[runner](x0, callback)
+    traj = run_scheme(runner, x0, callback)
     assert isinstance(traj, Trajectory)
     assert traj.positions.dtype == dtype and traj.positions.device.type == device
     assert traj.positions.shape == (3, 12, 2)
@@ -70,7 +75,7 @@ def test_runner_keeps_dtype_device_and_reports_every_step(runner, dtype, device)
     assert [t for _, t in seen] == pytest.approx([step_size * k for k in (1, 2, 3, 4)])
     assert torch.equal(traj.positions[0].cpu(), x0.cpu())
     assert [m["step"] for m in traj.info["step_metrics"]] == [1, 2, 3, 4]
-    if runner == "wfr_flow":
+    if get_scheme(runner).family == "weighted":
         assert traj.weights.dtype == dtype and traj.weights.shape == (3, 12)
         torch.testing.assert_close(traj.weights.sum(1), torch.ones(3, dtype=dtype, device=device))
 
@@ -84,4 +89,4 @@ def test_runner_names_the_step_that_went_non_finite(runner):
             state.x[0, 0] = float("nan")
 
     with pytest.raises((FloatingPointError, ValueError), match="step 3|non-finite|nan"):
-        RUNNERS[runner](x0, poison)
+        run_scheme(runner, x0, poison)
