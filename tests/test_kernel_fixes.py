@@ -11,6 +11,7 @@ from mmdflow import energies, flows, neural
 from mmdflow.kernels import Gaussian, InverseMultiquadric, Laplace, Riesz
 from mmdflow.summation import available_backends, kernel_sum, kernel_sum_grad
 from mmdflow.summation.blocked import FUSED_MIN_PAIRS
+from mmdflow.schemes import get_scheme
 
 
 def _rel(a, b):
@@ -94,8 +95,7 @@ def test_neural_schemes_refuse_a_target_of_another_dimension(scheme, engine):
     """Before: the explicit engine ran to the end on the target's first coordinates and recorded NaN energies."""
     energy = energies.DiscrepancyEnergy(Riesz(1.0), torch.randn(30, 3, dtype=torch.float64))
     x0 = torch.zeros(20, 2)
-    cls, run = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if scheme == "backward"
-                else (neural.NeuralForwardConfig, neural.neural_forward_flow))
+    cls, run = get_scheme(f"neural_{scheme}").config, get_scheme(f"neural_{scheme}").run
     config = cls(tau=0.1, n_steps=1, iterations=2, batch_size=10, width=4, engine=engine)
     with pytest.raises(ValueError, match="d=3.*d=2"):
         run(energy, x0, config, generator=torch.Generator().manual_seed(0), progress=False)
@@ -122,8 +122,7 @@ def test_schemes_name_the_missing_energy_method(missing):
             return {}
 
     scheme = "backward" if missing == "batch_estimate" else "forward"
-    cls, run = ((neural.NeuralBackwardConfig, neural.neural_backward_flow) if scheme == "backward"
-                else (neural.NeuralForwardConfig, neural.neural_forward_flow))
+    cls, run = get_scheme(f"neural_{scheme}").config, get_scheme(f"neural_{scheme}").run
     with pytest.raises(TypeError, match=rf"neural {scheme}.*energy\.{missing}"):
         run(Partial(), torch.zeros(5, 2), cls(n_steps=1, iterations=1), generator=torch.Generator().manual_seed(0),
             progress=False)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mmdflow import analytic, energies, kernels, neural
+from mmdflow.schemes import get_scheme
 
 
 @pytest.fixture(autouse=True)
@@ -262,8 +263,8 @@ def _stop_after(k):
 
 @pytest.mark.parametrize("scheme", ["backward", "forward"])
 def test_resume_after_interruption_gives_identical_particles(scheme, tmp_path):
-    flow = neural.neural_backward_flow if scheme == "backward" else neural.neural_forward_flow
-    cls = neural.NeuralBackwardConfig if scheme == "backward" else neural.NeuralForwardConfig
+    record = get_scheme(f"neural_{scheme}")
+    flow, cls = record.run, record.config
     cfg = cls(tau=0.1, n_steps=4, iterations=15, width=8, batch_size=16, snapshot_every=2,
               **({"batch1": 32} if scheme == "forward" else {}))
     energy = energies.InteractionEnergy(kernels.Riesz(1.0))
