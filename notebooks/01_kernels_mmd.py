@@ -19,8 +19,8 @@
 # - **Reproduces:** the normalisation of the discrepancy $\mathcal D_K^2$ and the Riesz kernels of
 #   {cite:t}`altekrueger2023neural`, the energy distance of {cite:t}`szekely2013energy` and the MMD of
 #   {cite:t}`gretton2012kernel`, each checked against a closed form.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** every check is exact up to Monte Carlo error; the `book` and `paper` profiles take larger
 #   samples and more repetitions than the `quick` profile of the tests.
 # - **Download:** {download}`notebook (.ipynb) <01_kernels_mmd.ipynb>`,

@@ -19,8 +19,8 @@
 # - **Reproduces:** the closed-form Wasserstein gradient flow of the Riesz interaction energy from $\delta_0$ and
 #   its JKO iterates {cite:p}`altekrueger2023neural` (Sec. 5 and 6.1 there), and the particle flow of Sec. 6.1 at
 #   $t = 0.6$.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the closed forms, the JKO recursion and the Frostman checks are exact (up to Monte Carlo
 #   error); the particle flows use the paper's $\tau = 0.05$, and the paper's 2000 particles in the `book`
 #   (this website) and `paper` profiles (the `quick` profile of the tests: 500).

@@ -18,8 +18,8 @@
 # :class: note
 # - **Reproduces:** the neural backward (JKO) and forward schemes of {cite:t}`altekrueger2023neural` and their
 #   benchmark against the exact flow from $\delta_0$ (Sec. 6.1 there), next to the particle flow.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the tables at the end of the page were computed at the paper's settings (all nine $(d, r)$,
 #   5000 Adam iterations per step, on a CPU), with the particle flow both at the paper's step 0.05 and at converged
 #   steps, and are read from stored results. The runs shown live above it use the

@@ -19,11 +19,11 @@
 # - **Reproduces:** the flows toward images of {cite:t}`altekrueger2023neural`: two point masses flowing into the
 #   drawing "Max und Moritz" (their Fig. 1, Sec. 6.2) and the three examples of their App. F, each with the neural
 #   backward (NB), neural forward (NF) and particle (PF) scheme, next to the images the authors' code produced.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the targets are the paper's own pictures, turned into densities as the authors' code does
-#   (differences below). Deviations from the paper in this build: {glue:md}`deviations`
-#   {glue:md}`deviations_stored`
+#   (differences below). Deviations from the paper in this build: {glue:md}`deviations:myst`
+#   {glue:md}`deviations_stored:myst`
 #   The `paper` profile uses the paper's settings where it states them (a GPU job).
 # - **Download:** {download}`notebook (.ipynb) <04_mmd_targets.ipynb>`,
 #   {download}`Jupytext source (.py) <04_mmd_targets.py>`.
@@ -326,7 +326,7 @@ plt.show()
 # Above: the final state of each scheme in this live run (left) beside the image the authors' code produced with
 # the paper's settings (right; 6000 particles, $\tau = 0.5$, 10000 Adam iterations per step for NB and 1000 for NF;
 # from their repository, MIT licence, shipped in `mmdflow/data/paper_images`; their repository has no particle-flow
-# image for this experiment). {glue:md}`drawing_live_text`
+# image for this experiment). {glue:md}`drawing_live_text:myst`
 
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ between the particles and the target drawing against time, for the three schemes (live run).", "name": "fig-targets-drawing-mmd"}}
 tplots.plot_energy_curves(runs, title="Max und Moritz (live): discrepancy to the target", xscale="symlog")
@@ -481,7 +481,7 @@ else:
                                       "`benchmarks/run_paper_images.py --runs` to add it.")
 
 # %% [markdown]
-# {glue:md}`drawing_stored_text` The neural schemes here take far fewer Adam iterations per step than the paper's
+# {glue:md}`drawing_stored_text:myst` The neural schemes here take far fewer Adam iterations per step than the paper's
 # (see the table) and a coarser step; `benchmarks/bench_neural.py` times one iteration with batches of all 6000
 # particles as well. The batches of 1000 particles keep each iteration cheap; all 6000 particles are moved by the
 # trained network in every step. The particle flow draws the faces; the neural schemes, with about 1% of the paper's
@@ -515,7 +515,7 @@ plt.show()
 glue_markdown(smiley_text=describe_scores(scores["smiley"], settings["smiley"].n) + " " + describe_cells("smiley"))
 
 # %% [markdown]
-# {glue:md}`smiley_text`
+# {glue:md}`smiley_text:myst`
 
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ to the smiley target against time, for the three schemes.", "name": "fig-targets-smiley-mmd"}}
 tplots.plot_energy_curves(runs, title="Smiley: discrepancy to the target", xscale="symlog")
@@ -569,7 +569,7 @@ else:
     glue_markdown(sweep_text="")
 
 # %% [markdown]
-# {glue:md}`sweep_text` The `book` settings in the parameters cell follow the sweep within the build budget.
+# {glue:md}`sweep_text:myst` The `book` settings in the parameters cell follow the sweep within the build budget.
 
 # %% [markdown]
 # ## Two Diracs flowing to two Diracs (Appendix F, Example 2)
@@ -614,7 +614,7 @@ glue_markdown(two_text="In this run at $t = 4$: " + "; ".join(
     f"{0.1 * 2 / (np.pi * 1.7):.1%} of its mass within 0.05 of a diameter of radius 1.7.")
 
 # %% [markdown]
-# {glue:md}`two_text` The flow is stopped at $t = 4$, where the paper shows it, long before it converges (the
+# {glue:md}`two_text:myst` The flow is stopped at $t = 4$, where the paper shows it, long before it converges (the
 # paper's runs go on to $t = 40$).
 
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ to the two-Dirac target against time, for the three schemes.", "name": "fig-targets-two-diracs-mmd"}}
@@ -772,7 +772,7 @@ else:
                   + ", ".join(f"{v:.2f} ({schemes.label(k)})" for k, v in live_fans.items()) + ".")
 
 # %% [markdown]
-# {glue:md}`ex3_live` {glue:md}`ex3_text`
+# {glue:md}`ex3_live:myst` {glue:md}`ex3_text:myst`
 
 # %% [markdown]
 # ## Summary

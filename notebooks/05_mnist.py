@@ -19,9 +19,9 @@
 # - **Reproduces:** the MNIST experiment of {cite:t}`altekrueger2023neural` (Sec. 6.2 there): 25 particles that
 #   start as one grey image flow toward 100 handwritten digits, with the neural backward, neural forward and
 #   particle scheme.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
-# - **Deviations from the paper's settings in this build:** {glue:md}`deviations`
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
+# - **Deviations from the paper's settings in this build:** {glue:md}`deviations:myst`
 # - **Judged by:** the distance $\mathcal D_K^2$ to the 100 target digits, its ratio to the particle flow's, and an
 #   independent digit classifier (the *judge*, below), which the paper does not use: the paper shows the digits.
 # - **Download:** {download}`notebook (.ipynb) <05_mnist.ipynb>`,
@@ -42,7 +42,7 @@
 # * **Start.** $\mu_0 = \delta_{x_0}$ with $x_0$ the constant image $0.5$: the neural schemes start at the
 #   exact Dirac; the particle flow at the Dirac perturbed by $10^{-9}$.
 # * **Schemes.** Neural backward (NB), neural forward (NF) and the particle flow (PF) of the previous chapters.
-#   Each scheme runs through constant-step segments; in this build: {glue:md}`schemes`.
+#   Each scheme runs through constant-step segments; in this build: {glue:md}`schemes:myst`.
 #   A neural run keeps one network and one optimiser for all steps of a segment (warm start); a new segment
 #   starts a new network, which gets more Adam iterations on its first step. The `paper` profile uses the
 #   paper's step schedule ($\tau = 0.5$ until $t=5$, then 1, 2, 3 and 6 up to $t = 48000$) and networks (width
@@ -263,11 +263,11 @@ Table(["$t$", "$k$"] + list(estimators), rows, caption="relative error of one gr
 # %% [markdown]
 # ## The particles along the flow
 #
-# Each scheme's first {glue:md}`n_rows` particles (rows) at increasing times (columns), in the layout of the
+# Each scheme's first {glue:md}`n_rows:myst` particles (rows) at increasing times (columns), in the layout of the
 # authors' own pictures, each digit at twice its native size (pixel values clipped to $[0, 1]$). All particles
 # start as the same grey image; the neural schemes split the Dirac in their first step, the particle flow lets
 # its tiny perturbation grow into noise. The particles then turn into blurry averages and later into individual
-# digits. {glue:md}`evolution_text`
+# digits. {glue:md}`evolution_text:myst`
 
 # %% mystnb={"figure": {"caption": "This run: the first particles of each scheme (rows) at increasing times (columns; the time of each column above it), from the grey start image to the end of the run.", "name": "fig-mnist-evolution"}}
 cols = {s: mplots.snapshot_columns(tr.times, [t for t in evolution_times if t <= float(tr.times[-1])])[-10:]
@@ -291,7 +291,7 @@ plt.show()
 # ## The final particles
 #
 # All 25 particles of each scheme at the end of this run (left), next to the 10 particles of the authors' image
-# at $t = 48000$ (right), each digit at twice its native size. {glue:md}`final_text`
+# at $t = 48000$ (right), each digit at twice its native size. {glue:md}`final_text:myst`
 
 # %% mystnb={"figure": {"caption": "Left: the 25 particles of each scheme at the end of this run, with the judge's mean top-class probability and final $\\mathcal D_K^2$ in the title. Right: the last column ($t = 48000$) of the authors' image of the same scheme, made by the official code at the paper's settings (source and licence as in the previous figure), with the judge's mean top-class probability of these 10 digits.", "name": "fig-mnist-final"}}
 fig = mplots.mosaic_figure(
@@ -307,7 +307,7 @@ plt.show()
 # %% [markdown]
 # ## Distance and judge along the flow
 #
-# {glue:md}`curves_text`
+# {glue:md}`curves_text:myst`
 
 # %% mystnb={"figure": {"caption": "$\\mathcal D_K^2$ between the 25 particles and the 100 target digits against time (time axis linear up to $t = 1$, logarithmic beyond), for the three schemes of this run; all start from the same grey image at $t = 0$.", "name": "fig-mnist-mmd"}}
 ax = tplots.plot_energy_curves(runs, title="MNIST: discrepancy to the target", xscale="symlog")
@@ -327,7 +327,7 @@ display(tplots.animation_html(tplots.animate_mosaics(runs, frames=animation_fram
 # For each scheme: its steps, Adam iterations per step, end time, the final $\mathcal D_K^2$ to the 100 target
 # digits and its ratio to the particle flow's, the judge's scores of the final particles and the time spent in
 # the scheme (training included, summed over resumed parts). As a yardstick, 25 particles that simply copy the
-# first 25 target digits score {glue:md}`copy_ref` (the optimum over 25 free particles lies lower: the
+# first 25 target digits score {glue:md}`copy_ref:myst` (the optimum over 25 free particles lies lower: the
 # particles may sit between digits).
 
 # %%

@@ -20,13 +20,13 @@
 #   comparison with the MMD flow and the noisy MMD flow of {cite:t}`arbel2019mmdflow`, on 2D targets and on the
 #   100-dimensional Gaussian mixture of the authors' code, next to a Wasserstein-Fisher-Rao scheme for the
 #   inclusive KL divergence {cite:p}`zhu2024inclusivekl`.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the 2D targets and the start come from a third-party data generator that states that it
 #   follows the paper (not checked against the paper itself); the paper's 2D particle counts, bandwidths and step
 #   sizes could not be found, and the values here are our own (justified below). The `quick` and `book` profiles use
-#   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax` particles and
-#   {glue:md}`hd_steps` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
+#   fewer runs than the paper's 50. In 100 dimensions this build has $N \le$ {glue:md}`hd_nmax:myst` particles and
+#   {glue:md}`hd_steps:myst` iterations; the authors' code has $N = 10^4$, 9001 iterations and 20 runs, the settings of
 #   the `paper` profile. The differences are listed under the results.
 # - **Download:** {download}`notebook (.ipynb) <06_ift.ipynb>`,
 #   {download}`Jupytext source (.py) <06_ift.py>`.
@@ -505,13 +505,13 @@ glue_markdown(**{f"ans_{i}": (f"from {answers[lb]} particles on (of the sizes ru
 # lines just above (ratios per seed, the seeds paired by their start and held-out sample):
 #
 # * IFT with the authors' weighted position step and their weight step (the official code's algorithm) is below the
-#   MMD flow on every seed {glue:md}`ans_0`. At small $N$ it ends well above the MMD flow; the ratio of the two
+#   MMD flow on every seed {glue:md}`ans_0:myst`. At small $N$ it ends well above the MMD flow; the ratio of the two
 #   falls steadily as $N$ grows (size table and figure), so the paper's ordering, measured at $N = 10^4$, is a
 #   large-$N$ effect of this scheme, not a property of IFT at every size.
-# * IFT with the pure position step of the PDE is below the MMD flow on every seed {glue:md}`ans_1`. It ends level
+# * IFT with the pure position step of the PDE is below the MMD flow on every seed {glue:md}`ans_1:myst`. It ends level
 #   with the MMD flow (ratios per seed on both sides of 1, within a few per cent): the pure step removes the weighted
 #   step's handicap at small $N$, but with the authors' weight step it gains nothing measurable over the MMD flow.
-# * WFR GD (the KL weight step) is below on every seed {glue:md}`ans_2`.
+# * WFR GD (the KL weight step) is below on every seed {glue:md}`ans_2:myst`.
 # * With the authors' literal weight rate $\mathrm{lr}' = 10^{-3}$ (not rescaled by $10^4/N$) the weighted IFT run
 #   ends level with the MMD flow at $N = 500$ (size table): the smaller rate zeroes fewer weights.
 # * The noisy MMD flows end above the plain one at every $N$ after the same number of iterations.
@@ -568,7 +568,7 @@ for name, res in {**{f"2D {t}": r for t, r in results.items()},
 #   weights to zero (last column of that table, and the weight figure).
 # * With the weighted position step at $\tau = 5$ the heavy particles take steps $\tau Nw_i$ far beyond the stable
 #   range and overshoot. At the smaller step $\tau_w$ (largest $\tau_w N w_i$ printed with the runs) the same scheme
-#   is stable; against the MMD flow at $\tau = 5$ it ends {glue:md}`w_stable` (second comparison table). Its heavy
+#   is stable; against the MMD flow at $\tau = 5$ it ends {glue:md}`w_stable:myst` (second comparison table). Its heavy
 #   particles move $Nw_i$ times faster than the velocity field, which at a small step acts as an acceleration, while
 #   its light particles barely move in the iterations run.
 # * WFR GD reweights with the same witness through a multiplicative step; its final loss is of the same order

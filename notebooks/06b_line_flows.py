@@ -22,8 +22,8 @@
 #   and the Wasserstein, Fisher-Rao and Wasserstein-Fisher-Rao flows of the inclusive KL divergence with their
 #   kernel approximations {cite:p}`zhu2024kernelfr,zhu2024inclusivekl,gladin2024ift`, solved on a grid next to
 #   the particle schemes of chapter 6.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the exact solutions are computed here (the papers give the equations, no numbers to
 #   compare with). The `quick` profile uses few particles and Adam iterations; `book` more; `paper` larger sizes
 #   and smaller steps. The grid solutions are the reference for part 2; their own errors are measured below.
@@ -264,7 +264,7 @@ display(Markdown(f"Levels merged into the atom at $t = 1$ (exact): **{merged_exa
 # ### The neural schemes against the exact flow
 #
 # The neural backward and forward schemes of chapter 3 (float32, two hidden layers of width
-# {glue:md}`nn_width`, Adam with learning rate $2\cdot10^{-3}$, batches of 100) start at the exact Dirac
+# {glue:md}`nn_width:myst`, Adam with learning rate $2\cdot10^{-3}$, batches of 100) start at the exact Dirac
 # $\delta_{x_0}$ ($N$ coinciding points) and flow toward the mixture. Their error has three parts: the time step,
 # the finite training (Adam iterations per step), and the sampling noise of pushing $N$ points through a
 # stochastic map. As a scale for the last part the table gives $W_2$ between $\mu_1$ and $N$ *independent* exact
@@ -419,7 +419,7 @@ plt.show()
 # midpoints of $\mu_0$ toward $M$ quantile midpoints of $\nu$, with
 # the Wasserstein step $\alpha h/(\sqrt{2\pi}\sigma)$, the MMD weight step $\eta = \beta h$ and the KL weight step
 # $\beta h/(\sqrt{2\pi}\sigma)$, so that step $k$ is time $kh$ of the normalised-kernel flow. $\mathrm{KL}(\nu|\hat\mu_t)$
-# of the particles uses a Gaussian kernel density estimate with bandwidth {glue:md}`kde_bw`; $W_2$ is exact
+# of the particles uses a Gaussian kernel density estimate with bandwidth {glue:md}`kde_bw:myst`; $W_2$ is exact
 # (weighted quantiles against the grid densities).
 
 # %%

@@ -19,8 +19,8 @@
 # - **Reproduces:** the sliced evaluation of Riesz kernel sums by sorting of {cite:t}`hertrich2024sliced` (their
 #   slicing identity, the sorting algorithm for $r = 1$ and the $\sqrt{d/P}$ error of $P$ random directions), and
 #   measures error, time and the wall time a particle flow needs to reach a given exact MMD.
-# - **Built with:** the {glue:md}`profile` profile ({glue:md}`settings`).
-# - **Run time:** {glue:md}`runtime` on the machine that built this page.
+# - **Built with:** the {glue:md}`profile:myst` profile ({glue:md}`settings:myst`).
+# - **Run time:** {glue:md}`runtime:myst` on the machine that built this page.
 # - **Faithfulness:** the error and time studies are measurements on this machine, not a copy of the papers'
 #   tables; timings are medians of repeated runs. The `book` profile (this website) goes up to
 #   $N \approx 3\cdot10^4$ in $d = 2$ and flows of 2000 particles toward 2000 MNIST digits; the `paper` profile up
@@ -202,8 +202,8 @@ plt.show()
 # Independent directions follow the $P^{-1/2}$ law at the level $\sqrt{\pi d/(2P)}$. In $d=784$ that is about 1 at
 # $P=1000$: a single evaluation is mostly noise. Orthogonal blocks cost the same and mostly give a lower error,
 # but they do not follow the same law: in $d = 784$ their fitted log-log slope on this page is
-# {glue:md}`slope_orth`, against {glue:md}`slope_iid` for independent directions, so over this range of $P$ (it
-# starts below $P = d$, where a block is incomplete) their advantage {glue:md}`orth_gain` with $P$. In the plane,
+# {glue:md}`slope_orth:myst`, against {glue:md}`slope_iid:myst` for independent directions, so over this range of $P$ (it
+# starts below $P = d$, where a block is incomplete) their advantage {glue:md}`orth_gain:myst` with $P$. In the plane,
 # equispaced directions fall roughly like $P^{-1}$ or faster and reach $10^{-4}$ with a few hundred directions.
 #
 # ## Time against size

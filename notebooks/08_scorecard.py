@@ -19,13 +19,13 @@
 # - **What it is:** every figure, table and claim of {cite:t}`altekrueger2023neural`, {cite:t}`gladin2024ift` and
 #   {cite:t}`hertrich2024sliced` that this book addresses, with the paper's setting, the book's setting and profile,
 #   the number measured here and a verdict.
-# - **Built with:** the {glue:md}`profile` profile: the numbers are the records that the chapters of this build
+# - **Built with:** the {glue:md}`profile:myst` profile: the numbers are the records that the chapters of this build
 #   wrote when they ran, and, for the table of Sec. 6.1, the stored runs at the paper's settings.
 # - **Download:** {download}`notebook (.ipynb) <08_scorecard.ipynb>`,
 #   {download}`Jupytext source (.py) <08_scorecard.py>`.
 # :::
 #
-# **The rule.** {glue:md}`rule`
+# **The rule.** {glue:md}`rule:myst`
 #
 # The criterion of each claim is stated in its row, next to the verdict; the rules are part of the library
 # (`mmdflow.experiments.scorecard.CLAIMS`), so that they can be read and rerun, and they are tested on synthetic

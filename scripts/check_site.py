@@ -68,6 +68,19 @@ def plain_math_labels(html: str) -> list[str]:
     return out
 
 
+#: ``$...$`` left as text: a Markdown snippet parsed without dollarmath (``{glue:md}`name``` without ``:myst``).
+RAW_DOLLAR = re.compile(r"\$[^$\s][^$]{0,200}?\$")
+
+
+def raw_dollar_math(html: str) -> list[str]:
+    """Text of a page outside code, math and scripts that still shows ``$...$`` (math that was not typeset)."""
+    for pattern in (r"<script.*?</script>", r"<style.*?</style>", r'<div class="highlight.*?</div>', r"<pre.*?</pre>",
+                    r"<code.*?</code>", r'<span class="math[^"]*">.*?</span>', r'<div class="math[^"]*">.*?</div>'):
+        html = re.sub(pattern, "", html, flags=re.S)
+    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    return [m.group(0)[:60] for m in RAW_DOLLAR.finditer(text)]
+
+
 def main(site: Path) -> int:
     problems = []
     chapters = toc_chapters(ROOT / "book" / "_toc.yml")
@@ -84,6 +97,10 @@ def main(site: Path) -> int:
         if missing:
             problems.append(f"{name}: image files missing: {missing}")
         problems += [f"{name}: plain-text math in {x}" for x in plain_math_labels(html)]
+        raw = raw_dollar_math(html)
+        if raw:
+            problems.append(f"{name}: {len(raw)} untypeset $...$ in the text, e.g. {raw[0]!r} (a {{glue:md}} role "
+                            "without :myst?)")
         print(f"{name}: {len(imgs)} figure(s)")
     for page in site.rglob("*.html"):
         for src in re.findall(r'<script[^>]*src="(https?://[^"]+)"', page.read_text(errors="replace")):

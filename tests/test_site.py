@@ -285,3 +285,14 @@ def test_static_check_flags_plain_math_in_labels_but_not_typeset_math():
             '<figcaption><p>D_K^2 to gamma(t), tau = 0.05</p></figcaption><h2>The case \\(d = 2\\)</h2>')
     bad = check_site.plain_math_labels(html)
     assert len(bad) == 1 and "figcaption" in bad[0] and "'tau ='" in bad[0]
+
+
+def test_static_check_flags_dollar_math_left_as_text_but_not_code_or_typeset_math():
+    import sys
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import check_site
+
+    html = ('<p>Built with: end times <span class="pasted-inline">$t$ = 3000</span>, '
+            '<span class="math notranslate nohighlight">\\(\\tau = 1\\)</span></p>'
+            '<div class="highlight"><pre>f"$t = {t}$"</pre></div><p>costs 5 $ and 7 $ per hour</p>')
+    assert check_site.raw_dollar_math(html) == ["$t$"]

@@ -120,8 +120,10 @@ class Table:
 
 
 def glue_markdown(**values: str) -> None:
-    """Store Markdown snippets under names for the page's text (myst-nb *glue*; ``{glue:md}`name``` in a
-    Markdown cell shows the snippet). Used for the live parts of each chapter's box (profile, settings).
+    """Store Markdown snippets under names for the page's text (myst-nb *glue*; ``{glue:md}`name:myst``` in a
+    Markdown cell shows the snippet, parsed as MyST so that its ``$...$`` math is typeset: without ``:myst`` myst-nb
+    parses it as CommonMark and shows the dollars). Used for the live parts of each chapter's box (profile,
+    settings) and the sentences that state a run's numbers.
 
     Does nothing outside a notebook kernel or without ``myst_nb`` installed.
     """
