@@ -315,14 +315,14 @@ Table(["check", "largest difference"],
 base = dict(n_steps=n_steps, tau=tau, snapshot_every=max(1, n_steps // 6),
             loss_every=max(1, n_steps // 100))
 methods = {
-    "MMD flow": ("mmd", wfr.WFRConfig(**base)),
-    "MMD flow + noise": ("mmd_noise", wfr.WFRConfig(**base, noise=wfr.NoiseSchedule(beta0=noise0,
-                                                                                    halve_every=max(1, n_steps // 6)))),
-    "IFT, pure step": ("ift", wfr.WFRConfig(**base, eta=eta)),
-    "IFT, weighted step": ("ift", wfr.WFRConfig(**base, eta=eta, position_step="weighted")),
-    "IFT, weighted, $\\tau_w$": ("ift", wfr.WFRConfig(**{**base, "tau": tau_weighted}, eta=eta,
-                                                                   position_step="weighted")),
-    "WFR GD (KL step)": ("wfr", wfr.WFRConfig(**base, kl_lr=kl_lr)),
+    "MMD flow": wfr.WFRConfig(method="mmd", **base),
+    "MMD flow + noise": wfr.WFRConfig(method="mmd_noise", **base,
+                                      noise=wfr.NoiseSchedule(beta0=noise0, halve_every=max(1, n_steps // 6))),
+    "IFT, pure step": wfr.WFRConfig(method="ift", **base, eta=eta),
+    "IFT, weighted step": wfr.WFRConfig(method="ift", **base, eta=eta, position_step="weighted"),
+    "IFT, weighted, $\\tau_w$": wfr.WFRConfig(method="ift", **{**base, "tau": tau_weighted}, eta=eta,
+                                              position_step="weighted"),
+    "WFR GD (KL step)": wfr.WFRConfig(method="wfr", **base, kl_lr=kl_lr),
 }
 # %%
 targets = {"Gaussian": data.gaussian_2d(), "mixture": data.mixture_2d()}
@@ -340,7 +340,7 @@ for tname, target in targets.items():
         name = label.replace("$\\tau_w$", f"tau_w = {tau_weighted:g}")
         print(f"  {name:22s} run time {r.wall.mean():.2f} s/run{extra}")
         if r.first.weights is not None and "weighted" in label:
-            step = methods[label][1].tau
+            step = methods[label].tau
             print(f"  {'':22s} largest tau N w_i over the first seed's run: {step * n_particles * float(r.first.weights.max()):.1f}"
                   f" (stability limit 2 sigma^2 = {2 * sigma**2:g})")
 

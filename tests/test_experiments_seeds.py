@@ -20,9 +20,9 @@ K = Gaussian(1.5)
 
 def _runs(n_steps=3):
     cfg = dict(n_steps=n_steps, tau=1.0, loss_every=1)
-    return {"MMD flow": ("mmd", wfr.WFRConfig(**cfg)),
-            "IFT": ("ift", wfr.WFRConfig(**cfg, eta=0.5)),
-            "WFR GD": ("wfr", wfr.WFRConfig(**cfg))}
+    return {"MMD flow": wfr.WFRConfig(method="mmd", **cfg),
+            "IFT": wfr.WFRConfig(method="ift", **cfg, eta=0.5),
+            "WFR GD": wfr.WFRConfig(method="wfr", **cfg)}
 
 
 def test_run_seeds_shapes_shared_start_and_seeding_rule():
@@ -43,15 +43,15 @@ def test_run_seeds_shapes_shared_start_and_seeding_rule():
     # seed 3 of the study is the single run with the documented generators
     yt = target(20, torch.Generator().manual_seed(3 + TEST_SEED_OFFSET))
     assert all(torch.equal(r.held_out, yt) for r in res.values())       # the first seed's held-out sample
-    method, cfg = _runs()["IFT"]
-    tr = wfr.wfr_flow(energies.DiscrepancyEnergy(K, yt), x0, dataclasses.replace(cfg, method=method), sampler=target,
+    cfg = _runs()["IFT"]
+    tr = wfr.wfr_flow(energies.DiscrepancyEnergy(K, yt), x0, cfg, sampler=target,
                       generator=torch.Generator().manual_seed(3 + RUN_SEED_OFFSET), progress=False)
     assert torch.equal(tr.info["loss"], res["IFT"].loss[0])
     # the first seed's trajectory is relabelled by iteration (t_k = k tau, tau = 1 here: the same times)
     assert torch.equal(res["IFT"].first.times, wfr.by_iteration(tr).times)
-    # a config that names another method than its pair is refused
-    with pytest.raises(ValueError, match="'IFT'.*'mmd'.*'ift'"):
-        run_seeds({"IFT": ("mmd", dataclasses.replace(cfg, method="ift"))}, target, [3], 8, kernel=K)
+    # a config that names no method is refused, naming its label
+    with pytest.raises(ValueError, match="'IFT'.*names no method"):
+        run_seeds({"IFT": dataclasses.replace(cfg, method=None)}, target, [3], 8, kernel=K)
 
 
 def test_run_seeds_is_reproducible_and_keeps_dtype():
@@ -77,10 +77,15 @@ def test_summarise_final_is_typed_and_rejects_untyped_records():
 
 def test_run_seeds_bad_inputs_raise_clear_errors():
     target = mixtures.gaussian_2d()
-    with pytest.raises(ValueError, match="'bad'.*langevin"):
-        run_seeds({"bad": ("langevin", wfr.WFRConfig(n_steps=1, tau=1.0))}, target, [0], 4, kernel=K)
-    with pytest.raises(TypeError, match="'cfg'.*WFRConfig"):
-        run_seeds({"cfg": ("mmd", {"n_steps": 1})}, target, [0], 4, kernel=K)
+    with pytest.raises(ValueError, match="'bad'.*names no method"):
+        run_seeds({"bad": wfr.WFRConfig(n_steps=1, tau=1.0)}, target, [0], 4, kernel=K)
+    with pytest.raises(TypeError, match="'cfg'.*WFRConfig.*dict"):
+        run_seeds({"cfg": {"n_steps": 1, "method": "mmd"}}, target, [0], 4, kernel=K)
+    # the old (method, config) pairs are refused, not silently unpacked
+    with pytest.raises(TypeError, match="'pair'.*WFRConfig.*tuple"):
+        run_seeds({"pair": ("mmd", wfr.WFRConfig(method="mmd", n_steps=1, tau=1.0))}, target, [0], 4, kernel=K)
+    with pytest.raises(ValueError, match="langevin"):
+        wfr.WFRConfig(method="langevin", n_steps=1, tau=1.0)
     with pytest.raises(ValueError, match="non-empty"):
         run_seeds({}, target, [0], 4, kernel=K)
     with pytest.raises(ValueError, match="seeds"):

@@ -165,7 +165,8 @@ def test_exact_prox_step_meets_the_exponential_bound_where_the_theorem_applies(b
 # ---------------------------------------------------------------------------------- run_seeds and experiments.ift
 def test_run_seeds_records_weight_statistics_and_second_scores():
     cfg = dict(n_steps=6, tau=1.0, loss_every=3)
-    runs = {"mmd": ("mmd", wfr.WFRConfig(**cfg)), "ift": ("ift", wfr.WFRConfig(**cfg, weight_step="pgd", pgd_lr=5.0))}
+    runs = {"mmd": wfr.WFRConfig(method="mmd", **cfg),
+            "ift": wfr.WFRConfig(method="ift", **cfg, weight_step="pgd", pgd_lr=5.0)}
     res = run_seeds(runs, mixtures.gaussian_2d(), [0, 1], 15, kernel=Gaussian(1.5), n_test=30, center=(1.0, 1.0),
                     sigma_alt=0.8)
     for r in res.values():
@@ -182,10 +183,14 @@ def test_run_seeds_records_weight_statistics_and_second_scores():
 def test_hd_schemes_and_stored_runs(tmp_path):
     schemes = ift.hd_schemes(200, 90)
     assert set(schemes) == set(ift.HD_LABELS)
-    m, cfg = schemes[ift.IFT_WEIGHTED]
-    assert m == "ift" and cfg.position_step == "weighted" and cfg.pgd_lr == pytest.approx(1e-3 * 1e4 / 200)
-    assert schemes[ift.IFT_PURE][1].position_step == "pure" and schemes[ift.IFT_LITERAL][1].pgd_lr == 1e-3
-    assert schemes[ift.NOISE_AUTHORS][1].noise.variant == "authors" and schemes[ift.NOISE_AUTHORS][1].noise.off_after == 39
+    assert all(isinstance(c, wfr.WFRConfig) for c in schemes.values())
+    assert {lb: c.method for lb, c in schemes.items()} == {
+        ift.MMD_FLOW: "mmd", ift.NOISE_AUTHORS: "mmd_noise", ift.NOISE_ARBEL: "mmd_noise", ift.IFT_WEIGHTED: "ift",
+        ift.IFT_PURE: "ift", ift.IFT_LITERAL: "ift", ift.WFR_GD: "wfr"}
+    cfg = schemes[ift.IFT_WEIGHTED]
+    assert cfg.position_step == "weighted" and cfg.pgd_lr == pytest.approx(1e-3 * 1e4 / 200)
+    assert schemes[ift.IFT_PURE].position_step == "pure" and schemes[ift.IFT_LITERAL].pgd_lr == 1e-3
+    assert schemes[ift.NOISE_AUTHORS].noise.variant == "authors" and schemes[ift.NOISE_AUTHORS].noise.off_after == 39
     with pytest.raises(ValueError, match="label"):
         ift.hd_schemes(200, 90, labels=["IFT"])
     out = tmp_path / "ift.json"

@@ -7,6 +7,7 @@ random free ports of 127.0.0.1, one of which is killed in the middle of a run. E
 end, also when a test fails.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,10 +23,11 @@ import pytest
 import torch
 
 import mmdflow
+from mmdflow import wfr
 from mmdflow.data import mixtures
 from mmdflow.experiments import ift, interaction, run_seeds, sweep
 from mmdflow.kernels import Gaussian
-from mmdflow.trajectory import CHECKPOINT_NAME
+from mmdflow.trajectory import CHECKPOINT_NAME, digest
 
 distributed = pytest.importorskip("distributed")
 
@@ -316,6 +318,31 @@ def test_run_keys_follow_the_fingerprint_of_the_run():
     same = sweep.interaction_runs("quick", cases=[(2, 1.0)], schemes=["particle_flow"], pf_taus=[0.02], **TINY)[0]
     assert same.key == a.key
     assert sweep.InteractionRun(**{**a.__dict__, "n_repeats": 4}).key != a.key
+
+
+def test_seed_run_holds_one_config_and_keeps_the_run_folders_of_the_pairs():
+    """A :class:`SeedRun` holds the scheme as one ``WFRConfig(method=...)``; its key (the run folder) is the digest
+    of the former layout, the fields ``method`` and ``config`` (without method) apart, so old run folders resume."""
+    # the former field layout, by name (the digest includes the type's name)
+    old_fields = ("label", "method", "config", "kernel", "target", "seed", "n_particles", "n_test", "center", "scale",
+                  "dtype", "sigma_alt", "keep_trajectory")
+    OldSeedRun = dataclasses.make_dataclass("SeedRun", old_fields, frozen=True)
+
+    target, kernel = mixtures.mixture_2d(), Gaussian(ift.HD_SIGMA)
+    specs = sweep.seed_runs(ift.hd_schemes(20, 5), target, [3, 5], 12, kernel=kernel, n_test=30, sigma_alt=1.0)
+    assert len(specs) == 2 * len(ift.HD_LABELS)
+    for s in specs:
+        old = OldSeedRun(label=s.label, method=s.config.method, config=dataclasses.replace(s.config, method=None),
+                         kernel=kernel, target=target, seed=s.seed, n_particles=12, n_test=30, center=(5.0, 5.0),
+                         scale=1.0, dtype=torch.float64, sigma_alt=1.0, keep_trajectory=s.keep_trajectory)
+        assert s.key == f"seeds-{s.name}-{digest(old)}" and s.identity == (s.key,) and s.cost == 1.0
+    assert specs[0].name == "MMD_flow_s3_N12" and not hasattr(specs[0], "method")
+    with pytest.raises(ValueError, match="'MMD flow'.*names no method"):
+        sweep.SeedRun(label="MMD flow", config=wfr.WFRConfig(n_steps=1, tau=1.0), kernel=kernel, target=target,
+                      seed=0, n_particles=4)
+    with pytest.raises(TypeError, match="'MMD flow'.*WFRConfig.*tuple"):
+        sweep.SeedRun(label="MMD flow", config=("mmd", wfr.WFRConfig(method="mmd", n_steps=1, tau=1.0)),
+                      kernel=kernel, target=target, seed=0, n_particles=4)
 
 
 def test_folders_follow_the_environment(tmp_path, monkeypatch):

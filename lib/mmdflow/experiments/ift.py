@@ -9,7 +9,7 @@ with :math:`\mathrm{lr} = 10^4` at :math:`N = 10^4`, i.e. :math:`\tau = 2` (kept
 theirs (label :data:`IFT_LITERAL` keeps the literal :math:`10^{-3}`); KL learning rate 1; noise level 2
 switched off after 4000 of 9001 iterations (the same fraction of shorter runs).
 
-:func:`hd_schemes` gives the schemes as ``{label: (method, WFRConfig)}`` for
+:func:`hd_schemes` gives the schemes as ``{label: WFRConfig}`` (each naming its ``method``) for
 :func:`mmdflow.experiments.run_seeds`; :func:`run_hd` runs one (label, N, seed) and returns a :class:`HDRun`
 (held-out :math:`\mathrm{MMD}^2`, effective sample size and zero-weight share along the run, the final energy
 distance and :math:`\mathrm{MMD}^2` at bandwidth :data:`HD_SIGMA_ALT` against an independent sample, wall time
@@ -66,9 +66,9 @@ HD_LABELS = (MMD_FLOW, NOISE_AUTHORS, NOISE_ARBEL, IFT_WEIGHTED, IFT_PURE, IFT_L
 
 
 def hd_schemes(n: int, n_steps: int, *, labels: Sequence[str] | None = None,
-               loss_every: int | None = None) -> dict[str, tuple[str, WFRConfig]]:
-    r"""The 100-d schemes at ``n`` particles and ``n_steps`` iterations, ``{label: (method, WFRConfig)}``, for
-    :func:`mmdflow.experiments.run_seeds` with the kernel :class:`~mmdflow.kernels.Gaussian` ``(HD_SIGMA)``.
+               loss_every: int | None = None) -> dict[str, WFRConfig]:
+    r"""The 100-d schemes at ``n`` particles and ``n_steps`` iterations, ``{label: WFRConfig}`` (each naming its
+    ``method``), for :func:`mmdflow.experiments.run_seeds` with the kernel :class:`~mmdflow.kernels.Gaussian` ``(HD_SIGMA)``.
 
     * :data:`MMD_FLOW`: the MMD flow, :math:`\tau = 2`;
     * :data:`NOISE_AUTHORS` / :data:`NOISE_ARBEL`: noisy MMD flow, level 2 until ``4000/9001`` of the run, the
@@ -91,14 +91,15 @@ def hd_schemes(n: int, n_steps: int, *, labels: Sequence[str] | None = None,
     off = int(n_steps * 4000 / 9001)
     lr = 1e-3 * 1e4 / n
     all_schemes = {
-        MMD_FLOW: ("mmd", WFRConfig(**base)),
-        NOISE_AUTHORS: ("mmd_noise", WFRConfig(**base, noise=NoiseSchedule(beta0=2.0, off_after=off,
-                                                                           variant="authors"))),
-        NOISE_ARBEL: ("mmd_noise", WFRConfig(**base, noise=NoiseSchedule(beta0=2.0, off_after=off, variant="arbel"))),
-        IFT_WEIGHTED: ("ift", WFRConfig(**base, position_step="weighted", weight_step="pgd", pgd_lr=lr)),
-        IFT_PURE: ("ift", WFRConfig(**base, position_step="pure", weight_step="pgd", pgd_lr=lr)),
-        IFT_LITERAL: ("ift", WFRConfig(**base, position_step="weighted", weight_step="pgd", pgd_lr=1e-3)),
-        WFR_GD: ("wfr", WFRConfig(**base, position_step="weighted", kl_lr=1.0)),
+        MMD_FLOW: WFRConfig(method="mmd", **base),
+        NOISE_AUTHORS: WFRConfig(method="mmd_noise", **base, noise=NoiseSchedule(beta0=2.0, off_after=off,
+                                                                                 variant="authors")),
+        NOISE_ARBEL: WFRConfig(method="mmd_noise", **base, noise=NoiseSchedule(beta0=2.0, off_after=off,
+                                                                               variant="arbel")),
+        IFT_WEIGHTED: WFRConfig(method="ift", **base, position_step="weighted", weight_step="pgd", pgd_lr=lr),
+        IFT_PURE: WFRConfig(method="ift", **base, position_step="pure", weight_step="pgd", pgd_lr=lr),
+        IFT_LITERAL: WFRConfig(method="ift", **base, position_step="weighted", weight_step="pgd", pgd_lr=1e-3),
+        WFR_GD: WFRConfig(method="wfr", **base, position_step="weighted", kl_lr=1.0),
     }
     return {lb: all_schemes[lb] for lb in labels}
 

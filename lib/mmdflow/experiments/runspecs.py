@@ -12,7 +12,7 @@ every name.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ import torch
 from .._checks import check_int
 from ..runtime import provenance
 from ..trajectory import digest
+from ..wfr import METHODS, WFRConfig
 from . import ift as _ift
 from . import interaction as _interaction
 from .seeds import SeedRuns, run_seeds
@@ -208,19 +209,20 @@ class SeedRun(RunSpec):
     in the full multi-seed loop, so a sweep of these gives exactly its results (:func:`run_seed_sweep`).
 
     Attributes:
-        label, method, config: the scheme; kernel: its kernel; target: the target sampler (picklable, e.g. a
-            :class:`mmdflow.data.mixtures.GaussianMixture`); seed, n_particles, n_test, center, scale, dtype,
-            sigma_alt: as in :func:`~mmdflow.experiments.run_seeds`; keep_trajectory: return the run's trajectory
-            (the first seed's, for :attr:`SeedRuns.first`).
+        label, config: the scheme (a :class:`mmdflow.wfr.WFRConfig` naming its ``method``); kernel: its kernel;
+            target: the target sampler (picklable, e.g. a :class:`mmdflow.data.mixtures.GaussianMixture`); seed,
+            n_particles, n_test, center, scale, dtype, sigma_alt: as in :func:`~mmdflow.experiments.run_seeds`;
+            keep_trajectory: return the run's trajectory (the first seed's, for :attr:`SeedRuns.first`).
 
-    The result is a one-seed :class:`SeedRuns` (not a JSON record: these sweeps have no results store).
+    The result is a one-seed :class:`SeedRuns` (not a JSON record: these sweeps have no results store). The
+    :attr:`key` (the run's checkpoint folder) digests :meth:`fingerprint`: the fields, with the scheme as the former
+    layout held it (``method`` apart, ``config`` without it), so that run folders made before still match.
     """
 
     kind: ClassVar[str] = "seeds"
     storable: ClassVar[bool] = False
     label: str
-    method: str
-    config: Any
+    config: WFRConfig
     kernel: Any
     target: Any
     seed: int
@@ -233,9 +235,22 @@ class SeedRun(RunSpec):
     keep_trajectory: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.config, WFRConfig):
+            raise TypeError(f"SeedRun {self.label!r}: config must be a WFRConfig naming its method, "
+                            f"got {type(self.config).__name__}")
+        if self.config.method is None:
+            raise ValueError(f"SeedRun {self.label!r}: the WFRConfig names no method; give method=one of {METHODS}")
         object.__setattr__(self, "center", tuple(float(c) for c in self.center))
         check_int(self.seed, "seed")
         check_int(self.n_particles, "n_particles", 1)
+
+    def fingerprint(self) -> dict:
+        """``{field: value}`` with ``method`` = ``config.method`` and ``config`` without it (the digest of
+        :attr:`key`, the same as that of the former fields ``method`` and ``config``)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["method"] = self.config.method
+        out["config"] = replace(self.config, method=None)
+        return out
 
     @property
     def name(self) -> str:
@@ -246,7 +261,7 @@ class SeedRun(RunSpec):
         return (self.key,)
 
     def execute(self, folder: Path, device: torch.device) -> SeedRuns:
-        out = run_seeds({self.label: (self.method, self.config)}, self.target, [self.seed], self.n_particles,
+        out = run_seeds({self.label: self.config}, self.target, [self.seed], self.n_particles,
                         kernel=self.kernel, n_test=self.n_test, center=self.center, scale=self.scale, dtype=self.dtype, device=device,
                         sigma_alt=self.sigma_alt)[self.label]
         return out if self.keep_trajectory else out._replace(first=None)

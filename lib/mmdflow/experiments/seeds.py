@@ -3,9 +3,10 @@ r"""Multi-seed runs of the weighted-particle flows (chapter 6): several schemes,
 For each seed ``s`` every scheme starts from the same initial particles
 :math:`x^0_i \sim N(\mathrm{center}, \mathrm{scale}^2 I)` and is scored against the same held-out target
 sample, so the schemes are compared on equal terms (Gladin, Dvurechensky, Mielke, Zhu, NeurIPS 2024: IFT
-against the MMD flow of Arbel et al. 2019, its noisy variant and WFR GD). One scheme is a pair
-``(method, WFRConfig)`` for :func:`mmdflow.wfr.wfr_flow` (the energy: the discrepancy of the config's kernel
-against the held-out sample; the training batches: fresh samples of the target); its results over the seeds are one
+against the MMD flow of Arbel et al. 2019, its noisy variant and WFR GD). One scheme is a
+:class:`~mmdflow.wfr.WFRConfig` naming its ``method`` for :func:`mmdflow.wfr.wfr_flow` (the energy: the discrepancy
+:math:`\mathcal D_K^2(\cdot, \hat\nu)` of the run's kernel against the held-out sample :math:`\hat\nu`; the training
+batches: fresh samples of the target); its results over the seeds are one
 :class:`SeedRuns` (held-out :math:`\mathrm{MMD}^2` ``[S, L]``, the effective sample size and the share of
 zero-weight particles ``[S, L]`` at the same iterations (:func:`mmdflow.metrics.weight_statistics`), optionally the
 final energy distance and :math:`\mathrm{MMD}^2` at a second bandwidth against an independent sample
@@ -14,7 +15,6 @@ final energy distance and :math:`\mathrm{MMD}^2` at a second bandwidth against a
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
@@ -180,25 +180,22 @@ def final_scores(results_by_target: Mapping[str, Mapping[str, SeedRuns]]) -> lis
 
 
 def _check_runs(runs) -> dict[str, WFRConfig]:
-    """``{label: WFRConfig}`` with each pair's method in its config (a config's own method must be the pair's)."""
+    """``runs`` as a dict ``{label: WFRConfig}``, every config naming its scheme (``method`` from :data:`METHODS`);
+    a clear error naming the label otherwise."""
     if not isinstance(runs, Mapping) or len(runs) == 0:
-        raise ValueError(f"runs must be a non-empty mapping label -> (method, WFRConfig), got {runs!r}")
+        raise ValueError(f"runs must be a non-empty mapping label -> WFRConfig(method=...), got {runs!r}")
     out = {}
-    for label, entry in runs.items():
-        if not (isinstance(entry, tuple) and len(entry) == 2):
-            raise TypeError(f"runs[{label!r}] must be a pair (method, WFRConfig), got {entry!r}")
-        method, config = entry
-        if method not in METHODS:
-            raise ValueError(f"runs[{label!r}]: method must be one of {METHODS}, got {method!r}")
+    for label, config in runs.items():
         if not isinstance(config, WFRConfig):
-            raise TypeError(f"runs[{label!r}]: config must be a WFRConfig, got {type(config).__name__}")
-        if config.method not in (None, method):
-            raise ValueError(f"runs[{label!r}]: the pair names method {method!r} but its config {config.method!r}")
-        out[label] = dataclasses.replace(config, method=method)
+            raise TypeError(f"runs[{label!r}] must be a WFRConfig naming its method "
+                            f"(mmdflow.wfr.WFRConfig(method=..., ...)), got {type(config).__name__}: {config!r}")
+        if config.method is None:
+            raise ValueError(f"runs[{label!r}]: the WFRConfig names no method; give method=one of {METHODS}")
+        out[label] = config
     return out
 
 
-def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds: Sequence[int], n_particles: int, *,
+def run_seeds(runs: Mapping[str, WFRConfig], target: Callable, seeds: Sequence[int], n_particles: int, *,
               kernel: RadialKernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0, dtype=torch.float64,
               device=None, progress: bool = False, sigma_alt: float | None = None) -> dict[str, SeedRuns]:
     r"""Run several schemes over several seeds on the same initial particles and held-out sample per seed.
@@ -211,8 +208,7 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
     held-out :math:`\mathrm{MMD}^2`, is ``info["loss"]``) with ``target`` as the sampler of the training batches.
 
     Args:
-        runs: ``{label: (method, WFRConfig)}``, methods from :data:`mmdflow.wfr.METHODS` (a config's ``method`` is
-            ``None`` or the pair's).
+        runs: ``{label: WFRConfig}``, each config naming its scheme (``method`` from :data:`mmdflow.wfr.METHODS`).
         target: a callable ``sample_target(n, generator) -> [n, d]``.
         seeds: the seeds (non-empty); n_particles: particles per run.
         kernel: the kernel :math:`K` of every scheme (e.g. :class:`mmdflow.kernels.Gaussian`).
@@ -224,6 +220,11 @@ def run_seeds(runs: Mapping[str, tuple[str, WFRConfig]], target: Callable, seeds
 
     Returns:
         ``{label: SeedRuns}`` in the order of ``runs``.
+
+    Raises:
+        TypeError: an entry of ``runs`` is not a :class:`~mmdflow.wfr.WFRConfig` (e.g. a ``(method, config)`` pair),
+            ``kernel`` is not radial or ``target`` not callable.
+        ValueError: ``runs`` is empty, a config names no method, ``seeds`` is empty or a size is not positive.
     """
     runs = _check_runs(runs)
     if not isinstance(kernel, RadialKernel):

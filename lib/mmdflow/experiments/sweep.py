@@ -55,6 +55,7 @@ from ..trajectory import CHECKPOINT_NAME
 from . import ift as _ift
 from . import interaction as _interaction
 from .runspecs import IFTRun, InteractionRun, RunSpec, SeedRun
+from ..wfr import WFRConfig
 from .seeds import SeedRuns
 
 __all__ = ["SCHEDULER_ENV", "SWEEP_DIR_ENV", "RESULT_NAME", "RunSpec", "InteractionRun", "IFTRun", "SeedRun",
@@ -499,20 +500,20 @@ def run_ift_sweep(sizes: Mapping[int, Sequence[int]], n_steps: int, labels_by_si
                                             **kwargs))
 
 
-def seed_runs(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[int], n_particles: int, *,
+def seed_runs(runs: Mapping[str, WFRConfig], target, seeds: Sequence[int], n_particles: int, *,
               kernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
               dtype: torch.dtype = torch.float64, sigma_alt: float | None = None) -> list[SeedRun]:
     """One :class:`SeedRun` per ``(label, seed)`` of :func:`~mmdflow.experiments.run_seeds`' arguments (the first seed
     keeps its trajectory)."""
     if len(seeds) == 0:
         raise ValueError("seeds must not be empty")
-    return [SeedRun(label=label, method=method, config=cfg, kernel=kernel, target=target, seed=s,
+    return [SeedRun(label=label, config=cfg, kernel=kernel, target=target, seed=s,
                     n_particles=n_particles, n_test=n_test, center=tuple(center), scale=scale, dtype=dtype, sigma_alt=sigma_alt,
                     keep_trajectory=(k == 0))
-            for label, (method, cfg) in runs.items() for k, s in enumerate(seeds)]
+            for label, cfg in runs.items() for k, s in enumerate(seeds)]
 
 
-def run_seed_sweep(runs: Mapping[str, tuple[str, Any]], target, seeds: Sequence[int], n_particles: int, *,
+def run_seed_sweep(runs: Mapping[str, WFRConfig], target, seeds: Sequence[int], n_particles: int, *,
                    kernel, n_test: int = 1000, center: Sequence[float] = (5.0, 5.0), scale: float = 1.0,
                    dtype: torch.dtype = torch.float64, sigma_alt: float | None = None,
                    **kwargs) -> dict[str, SeedRuns]:

@@ -194,8 +194,8 @@ class WFRConfig:
 
     Attributes:
         n_steps: number of iterations (one iteration = position step + weight step for IFT/WFR).
-        method: the scheme, one of :data:`METHODS` (``None`` only in a config that a caller completes, e.g. the
-            ``(method, config)`` pairs of :func:`mmdflow.experiments.run_seeds`; :func:`wfr_flow` refuses it).
+        method: the scheme, one of :data:`METHODS`; ``None`` leaves the config incomplete, and :func:`wfr_flow`,
+            :func:`mmdflow.experiments.run_seeds` and :class:`mmdflow.experiments.sweep.SeedRun` refuse it.
         tau: Wasserstein step :math:`\tau = \alpha h \ge 0` (0 switches transport off).
         position_step: ``"pure"`` (velocity :math:`-\nabla f_\mu`) or ``"weighted"`` (authors' :math:`N w_i`
             scaling, see :func:`position_step`).
