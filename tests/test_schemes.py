@@ -257,3 +257,20 @@ def test_a_scheme_record_is_validated():
     with pytest.raises(ValueError, match="unknown scheme 'nope'"):
         unregister_scheme("nope")
     assert scheme_names("neural", "particle") == ["neural_backward", "neural_forward", "particle_flow"]
+
+
+def test_require_and_check_names_refuse_other_families_and_unknown_names():
+    from mmdflow.schemes import check_names, require
+    assert require("ift", "weighted").name == "ift" and require("ift").family == "weighted"
+    with pytest.raises(ValueError, match=r"run: scheme 'ift' is of the family 'weighted', not one of \('neural', "
+                                         r"'particle'\)"):
+        require("ift", "neural", "particle", where="run")
+    with pytest.raises(ValueError, match="unknown scheme family"):
+        require("ift", "implicit")
+    assert check_names(("mmd", "wfr"), "f.json", "weighted") == ["mmd", "wfr"]
+    with pytest.raises(ValueError, match=r"f\.json: unknown scheme name\(s\) \['backward', 'mmd'\]"):
+        check_names(["backward", "mmd", "particle_flow"], "f.json", "neural", "particle")
+    # the config fields an experiment may pass: a dataclass's fields, what a partial leaves open
+    assert {"tau", "n_steps", "batch1"} <= get_scheme("neural_forward").config_fields
+    assert "batch1" not in get_scheme("neural_backward").config_fields
+    assert {"tau", "eta", "method"} <= get_scheme("ift").config_fields

@@ -22,13 +22,14 @@ the scheme modules, so a new scheme module is held to the sibling rule by its re
 from __future__ import annotations
 
 import functools
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import flows, neural, wfr
 
-__all__ = ["Scheme", "SCHEMES", "FAMILIES", "register_scheme", "unregister_scheme", "get_scheme", "scheme_names",
-           "label", "short_label"]
+__all__ = ["Scheme", "SCHEMES", "FAMILIES", "register_scheme", "unregister_scheme", "get_scheme", "require",
+           "check_names", "scheme_names", "label", "short_label"]
 
 #: the scheme families: ``"neural"`` (a network pushes the particles: settings ``tau``, ``n_steps``, ``width``,
 #: ``hidden_layers``, ``lr``, ``iterations``, ``batch_size``, ...), ``"particle"`` (explicit steps of unweighted
@@ -58,6 +59,12 @@ class Scheme:
                 raise ValueError(f"a scheme's {field} must be a non-empty string, got {value!r}")
         if not (callable(self.config) and callable(self.run)):
             raise TypeError(f"scheme {self.name!r}: config and run must be callables")
+
+    @property
+    def config_fields(self) -> frozenset[str]:
+        """The keyword arguments the config factory takes: an experiment builds a config from its shared settings
+        by passing those the factory accepts (a dataclass's fields, or what a ``functools.partial`` leaves open)."""
+        return frozenset(inspect.signature(self.config).parameters)
 
 
 #: the registered schemes, by name, in display order.
@@ -102,6 +109,53 @@ def get_scheme(name: str) -> Scheme:
         return SCHEMES[name]
     except KeyError:
         raise ValueError(f"unknown scheme {name!r}; registered: {list(SCHEMES)}") from None
+
+
+def require(name: str, *families: str, where: str = "") -> Scheme:
+    """The registered scheme ``name``, refused unless it is of one of ``families`` (none given: any family).
+
+    Args:
+        name: the scheme's name.
+        families: the families the caller runs (:data:`FAMILIES`).
+        where: the caller, for the message.
+
+    Returns:
+        The :class:`Scheme`.
+
+    Raises:
+        ValueError: ``name`` is not registered, an unknown family, or the scheme is of another family.
+    """
+    allowed = scheme_names(*families)               # refuses an unknown family
+    scheme = get_scheme(name)
+    if families and scheme.family not in families:
+        wanted, has = ((repr(families[0]), f"the family {families[0]!r} has") if len(families) == 1 else
+                       (f"one of {families}", f"the families {families} have"))
+        raise ValueError(f"{where + ': ' if where else ''}scheme {name!r} is of the family {scheme.family!r}, not "
+                         f"{wanted} ({has} {allowed})")
+    return scheme
+
+
+def check_names(names, where: str, *families: str) -> list[str]:
+    """``names`` as a list, each a registered scheme (of one of ``families``, if given).
+
+    Args:
+        names: scheme names, e.g. the keys of a stored results file.
+        where: what holds them (a file, a record field), for the message.
+        families: the families allowed (none given: any).
+
+    Returns:
+        The names, a list.
+
+    Raises:
+        ValueError: a name that is not registered (or of another family); the message names ``where``, the
+            unknown names and the registered ones (an older file may use other names).
+    """
+    names, allowed = list(names), scheme_names(*families)
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"{where}: unknown scheme name(s) {unknown}; schemes are named by their registry names "
+                         f"{allowed}")
+    return names
 
 
 def unregister_scheme(name: str) -> Scheme:

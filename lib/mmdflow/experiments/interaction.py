@@ -13,7 +13,6 @@ two exact samples (:mod:`mmdflow.metrics`). Results are :class:`InteractionResul
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import torch
@@ -78,10 +77,7 @@ def check_case(scheme: str, r: float) -> schemes.Scheme:
     Raises:
         ValueError: an unknown scheme, one of another family, or a scheme of :data:`R1_ONLY` at ``r != 1``.
     """
-    entry = schemes.get_scheme(scheme)
-    if entry.family not in FAMILIES:
-        raise ValueError(f"scheme {scheme!r} is of the family {entry.family!r}; the interaction benchmark runs the "
-                         f"families {FAMILIES}: {benchmark_schemes()}")
+    entry = schemes.require(scheme, *FAMILIES, where="the interaction benchmark")
     if not defined_from_dirac(scheme, r):
         raise ValueError(f"the {entry.label} scheme from a Dirac is defined only for r = 1 (paper Sec. 6.1), got "
                          f"r={r}")
@@ -138,11 +134,9 @@ class InteractionSettings:
         Raises:
             ValueError: ``scheme`` is not a registered scheme of the family ``"neural"``.
         """
-        entry = schemes.get_scheme(scheme)
-        if entry.family != "neural":
-            raise ValueError(f"neural_config needs a scheme of the family 'neural' ({schemes.scheme_names('neural')}), "
-                             f"got {scheme!r} of the family {entry.family!r}")
-        return entry.config(**{**_accepted(entry.config, asdict(self)), **overrides})
+        entry = schemes.require(scheme, "neural", where="neural_config")
+        taken = {k: v for k, v in asdict(self).items() if k in entry.config_fields}
+        return entry.config(**{**taken, **overrides})
 
 
 #: one table per profile: the authors' experiment (``run_interaction.py``), a CPU-minutes version of it for the
@@ -279,12 +273,6 @@ def check_scheme_names(records: list[dict], source: str) -> None:
                 "mmdflow.schemes.register_scheme before the file is read")
 
 
-def _accepted(factory, values: dict) -> dict:
-    """The entries of ``values`` that the config factory ``factory`` takes as keyword arguments."""
-    params = inspect.signature(factory).parameters
-    return {k: v for k, v in values.items() if k in params}
-
-
 def _particle_config(entry: schemes.Scheme, settings: InteractionSettings, r: float):
     r"""The config of a particle-family scheme: step ``pf_tau`` to ``T = n_steps * tau``, snapshots at the multiples of
     ``tau`` (``snapshot_dt`` where the config takes it, else ``snapshot_every``, else every step).
@@ -299,7 +287,7 @@ def _particle_config(entry: schemes.Scheme, settings: InteractionSettings, r: fl
     # the number of steps to T, the slow start's included (its schedule is the one of the particle flow)
     n_steps = ParticleFlowConfig.until(settings.n_steps * tau, tau=pf_tau, slow_start=slow).n_steps
     wanted = {"tau": pf_tau, "n_steps": n_steps}
-    params = inspect.signature(entry.config).parameters
+    params = entry.config_fields
     if slow:
         if "slow_start" not in params:
             raise ValueError(f"scheme {entry.name!r}: at r={r} < 1 a particle scheme from the perturbed Dirac needs a "

@@ -18,7 +18,6 @@ everywhere: arguments, the keys of the results, the records and the stored resul
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ from ..trajectory import Trajectory
 __all__ = ["NeuralSchedule", "SchemeSettings", "run_schemes", "run_in_segments", "concat_trajectories", "format_runs",
            "dirac_starts", "target_energies", "run_target", "run_neural_segments", "run_particle_segments", "rescore",
            "TargetScores", "target_scores", "ImageTarget", "PAPER_IMAGE_TARGETS", "image_target_sampler",
-           "neural_config", "particle_config", "check_scheme_names", "load_paper_images",
+           "neural_config", "particle_config", "load_paper_images",
            "load_paper_particles"]
 
 _SCHEDULE_FIELDS = ("tau", "iterations", "iterations_start", "batch_size", "batch1")
@@ -85,14 +84,6 @@ class NeuralSchedule:
                         f"batch_size=..., batch1=...), got {value!r}")
 
 
-def _family(name: str, family: str, where: str) -> _registry.Scheme:
-    """The registered scheme ``name``, refused unless it is of ``family``."""
-    scheme = _registry.get_scheme(name)
-    if scheme.family != family:
-        raise ValueError(f"{where}: scheme {name!r} is of the family {scheme.family!r}, not {family!r}")
-    return scheme
-
-
 @dataclass(frozen=True, kw_only=True)
 class SchemeSettings:
     """Settings of one experiment for the neural and particle schemes.
@@ -128,7 +119,7 @@ class SchemeSettings:
         if not isinstance(self.neural, Mapping):
             raise TypeError(f"neural must be a dict {{scheme name: NeuralSchedule}}, got {self.neural!r}")
         for name in self.neural:
-            _family(name, "neural", "SchemeSettings.neural")
+            _registry.require(name, "neural", where="SchemeSettings.neural")
         object.__setattr__(self, "neural", {name: NeuralSchedule.of(s, f"neural[{name!r}]")
                                             for name, s in self.neural.items()})
 
@@ -147,12 +138,6 @@ def _n_steps(t_end: float, tau: float, what: str) -> int:
     return k
 
 
-def _config_has(scheme: _registry.Scheme, field: str) -> bool:
-    """Whether the config the scheme's factory builds has the field ``field`` (a dataclass, or a partial of one)."""
-    cls = getattr(scheme.config, "func", scheme.config)
-    return dataclasses.is_dataclass(cls) and field in {f.name for f in dataclasses.fields(cls)}
-
-
 def neural_config(name: str, schedule: NeuralSchedule | dict, *, n_particles: int, **settings):
     """The config of the neural scheme ``name``, built by its registry factory from ``settings`` (``tau``,
     ``n_steps``, ``width``, ``hidden_layers``, ``lr``, ``start_time``, ``snapshot_every``, ...) and the schedule's
@@ -168,10 +153,10 @@ def neural_config(name: str, schedule: NeuralSchedule | dict, *, n_particles: in
     Returns:
         The config.
     """
-    scheme = _family(name, "neural", "neural_config")
+    scheme = _registry.require(name, "neural", where="neural_config")
     sched = NeuralSchedule.of(schedule, f"schedule of {name!r}")
     extra = dict(iterations=sched.iterations, iterations_start=sched.iterations_start, batch_size=sched.batch_size)
-    if _config_has(scheme, "batch1"):
+    if "batch1" in scheme.config_fields:
         extra["batch1"] = sched.batch1 or n_particles
     elif sched.batch1 is not None:
         raise ValueError(f"the schedule of {name!r} gives batch1={sched.batch1!r}, but its config has no batch1")
@@ -180,19 +165,8 @@ def neural_config(name: str, schedule: NeuralSchedule | dict, *, n_particles: in
 
 def particle_config(name: str, *, tau: float, n_steps: int, snapshot_every: int):
     """The config of the particle scheme ``name`` (family ``"particle"``), built by its registry factory."""
-    return _family(name, "particle", "particle_config").config(tau=tau, n_steps=n_steps,
+    return _registry.require(name, "particle", where="particle_config").config(tau=tau, n_steps=n_steps,
                                                                 snapshot_every=snapshot_every)
-
-
-def check_scheme_names(names, where: str) -> list[str]:
-    """``names`` as a list, each a registered scheme; otherwise a ``ValueError`` naming ``where`` (e.g. a stored
-    results file written with other names) and the registered names."""
-    names = list(names)
-    unknown = [n for n in names if n not in _registry.SCHEMES]
-    if unknown:
-        raise ValueError(f"{where}: unknown scheme name(s) {unknown}; schemes are named by their registry names "
-                         f"{list(_registry.SCHEMES)}")
-    return names
 
 
 def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, settings: SchemeSettings, *,
@@ -221,9 +195,7 @@ def run_schemes(energy, x0_neural: torch.Tensor, x0_particles: torch.Tensor, set
     """
     names = _registry.scheme_names("neural", "particle") if schemes is None else list(schemes)
     for scheme in names:
-        if _registry.get_scheme(scheme).family not in ("neural", "particle"):
-            raise ValueError(f"run_schemes runs the families 'neural' and 'particle'; {scheme!r} is of the family "
-                             f"{_registry.get_scheme(scheme).family!r}")
+        _registry.require(scheme, "neural", "particle", where="run_schemes")
     runs = {}
     for scheme in names:
         record = _registry.get_scheme(scheme)
@@ -346,7 +318,7 @@ def run_neural_segments(scheme: str, energy, x0: torch.Tensor, segments: Sequenc
     leave it out); about ``snapshots_per_segment`` snapshots per segment; checkpoints in
     ``<checkpoint_dir>/<scheme>/segment<k>`` (the paper's MNIST schedule, chapter 5).
     """
-    record = _family(scheme, "neural", "run_neural_segments")
+    record = _registry.require(scheme, "neural", where="run_neural_segments")
     sched = NeuralSchedule.of(dict(schedule, tau=1.0) if isinstance(schedule, dict) and "tau" not in schedule
                               else schedule, "schedule")
 
@@ -365,7 +337,7 @@ def run_particle_segments(energy, x0: torch.Tensor, segments: Sequence[tuple[flo
                           scheme: str = "particle_flow", snapshots_per_segment: int = 40) -> Trajectory:
     """A particle scheme (a registry name of the family ``"particle"``) through constant-step segments
     ``(tau, end time)`` (about ``snapshots_per_segment`` snapshots each)."""
-    record = _family(scheme, "particle", "run_particle_segments")
+    record = _registry.require(scheme, "particle", where="run_particle_segments")
 
     def segment(k, tau, n_steps, x):
         return record.run(energy, x, particle_config(scheme, tau=tau, n_steps=n_steps,
@@ -492,9 +464,9 @@ def load_paper_images(path) -> dict:
     stored = json.loads(path.read_text())
     where = f"stored results {str(path)!r}"
     keys = [k for runs in stored.get("runs", {}).values() for k in runs] + list(stored.get("ex3", {}))
-    check_scheme_names([k.split(",")[0] for k in keys], where)
+    _registry.check_names([k.split(",")[0] for k in keys], where)
     entries = list(stored.get("sweep", [])) + list(stored.get("ex3", {}).values())
-    check_scheme_names([e["scheme"] for e in entries if "scheme" in e], where)
+    _registry.check_names([e["scheme"] for e in entries if "scheme" in e], where)
     return stored
 
 
@@ -504,5 +476,5 @@ def load_paper_particles(path) -> dict:
     path = Path(path)
     parts = torch.load(path)
     keys = [k for v in parts.values() if isinstance(v, dict) for k in v]
-    check_scheme_names([k.split(",")[0] for k in keys], f"stored particles {str(path)!r}")
+    _registry.check_names([k.split(",")[0] for k in keys], f"stored particles {str(path)!r}")
     return parts
